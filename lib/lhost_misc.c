@@ -1,0 +1,8 @@
+/* lhost_misc.c -- format modules (misc group); see rb_internal.h for the contract. */
+#include <string.h>
+
+#include "rb_internal.h"
+
+const rb_lhost rb_lhost_misc[] = {
+    {NULL, NULL},
+};

@@ -1,0 +1,105 @@
+/* provider.c -- which mailbox provider a recipient belongs to, from the
+ * remote MTA's host name or the recipient's domain (data/providers.conf):
+ *
+ *     PROVIDER  host    GLOB...     match the remote MTA host name
+ *     PROVIDER  domain  GLOB...     match the recipient's domain
+ *
+ * Host rules are tried first (a company domain hosted at Microsoft is a
+ * Microsoft mailbox), then domain rules; first match wins.
+ */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rb_internal.h"
+
+typedef struct {
+    char provider[RB_SHORT_MAX];
+    int is_host;
+    char glob[192];
+} prule;
+
+struct rb_providers {
+    prule *v;
+    size_t n, cap;
+};
+
+void rb_providers_free(rb_providers *p)
+{
+    if (!p) return;
+    free(p->v);
+    free(p);
+}
+
+rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) { rb_seterr(err, "%s: cannot open providers file: %m", path); return RB_ERR_IO; }
+    rb_providers *p = calloc(1, sizeof *p);
+    if (!p) { fclose(f); return RB_ERR_NOMEM; }
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0;
+    rb_status st = RB_OK;
+    while (getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        char *save = NULL;
+        char *name = strtok_r(line, " \t\r\n", &save);
+        if (!name) continue;
+        char *kind = strtok_r(NULL, " \t\r\n", &save);
+        if (!kind || (strcmp(kind, "host") && strcmp(kind, "domain"))) {
+            rb_seterr(err, "%s:%d: expected PROVIDER host|domain GLOB...", path, lineno);
+            st = RB_ERR_CONFIG;
+            break;
+        }
+        for (char *g = strtok_r(NULL, " \t\r\n", &save); g; g = strtok_r(NULL, " \t\r\n", &save)) {
+            if (p->n == p->cap) {
+                size_t nc = p->cap ? p->cap * 2 : 64;
+                prule *nv = realloc(p->v, nc * sizeof *nv);
+                if (!nv) { st = RB_ERR_NOMEM; break; }
+                p->v = nv;
+                p->cap = nc;
+            }
+            prule *r = &p->v[p->n++];
+            rb_strlcpy(r->provider, name, sizeof r->provider);
+            r->is_host = kind[0] == 'h';
+            rb_strlcpy(r->glob, g, sizeof r->glob);
+        }
+    }
+    free(line);
+    fclose(f);
+    if (st != RB_OK) { rb_providers_free(p); return st; }
+    *out = p;
+    return RB_OK;
+}
+
+void rb_providers_guess(const rb_providers *p, const char *host, const char *rcpt, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (!p) return;
+    char h[RB_HOST_MAX] = "";
+    if (host && *host) {
+        /* "mx.example.com [192.0.2.1]" -> mx.example.com */
+        rb_strlcpy(h, host, sizeof h);
+        char *sp = strpbrk(h, " [(");
+        if (sp) *sp = '\0';
+        size_t n = strlen(h);
+        while (n && h[n - 1] == '.') h[--n] = '\0';
+    }
+    const char *dom = rcpt ? strrchr(rcpt, '@') : NULL;
+    dom = dom ? dom + 1 : "";
+    for (int pass = 0; pass < 2; pass++) {
+        const char *subject = pass == 0 ? h : dom;
+        if (!*subject) continue;
+        for (size_t i = 0; i < p->n; i++) {
+            if (p->v[i].is_host != (pass == 0)) continue;
+            if (fnmatch(p->v[i].glob, subject, FNM_CASEFOLD) == 0) {
+                rb_strlcpy(out, p->v[i].provider, outlen);
+                return;
+            }
+        }
+    }
+}

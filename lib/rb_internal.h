@@ -1,0 +1,175 @@
+/* rb_internal.h -- what the library's modules share; not installed.
+ *
+ * A bounce is read once with GMime into an rb_msg: the top-level headers,
+ * the decoded human-readable text ("body", LF line endings, UTF-8), the
+ * machine-readable delivery-status fields, the ARF feedback fields, and the
+ * headers of the returned original message.  Format modules (lhost_*.c)
+ * look at that view and fill rb_record entries; analyze.c then completes
+ * and classifies them.
+ */
+#ifndef RB_INTERNAL_H
+#define RB_INTERNAL_H
+
+#include <gmime/gmime.h>
+#include <stdarg.h>
+#include "rebound.h"
+
+/* ---- small string helpers (util.c) ------------------------------------- */
+size_t rb_strlcpy(char *dst, const char *src, size_t size);
+size_t rb_strlcpyn(char *dst, const char *src, size_t n, size_t size);
+void rb_seterr(rb_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int rb_strcaseprefix(const char *s, const char *prefix);      /* 1 if s starts with prefix */
+const char *rb_strcasestr(const char *hay, const char *needle);
+const char *rb_strcasestrn(const char *hay, size_t len, const char *needle);
+char *rb_trim(char *s);                                       /* in place, returns s */
+void rb_lower(char *s);
+/* collapse runs of whitespace (incl. newlines) into one space, trim */
+void rb_squeeze(char *s);
+/* Find the first thing that looks like an e-mail address in s; copy the
+ * bare address (no <>, no mailto:) to out.  Returns pointer just after it in
+ * s, or NULL. */
+const char *rb_find_address(const char *s, char *out, size_t outlen);
+/* Clean an address-ish string in place: strip rfc822; <> quotes, mailto:,
+ * trailing dots.  Returns 1 if the result looks like local@domain. */
+int rb_clean_address(char *addr);
+/* Extract a DSN status code (x.y.z) from text; returns 1 and fills out. */
+int rb_find_status(const char *text, char *out, size_t outlen);
+/* Extract an SMTP reply code (2xx-5xx) from text; returns 1 and fills out. */
+int rb_find_reply(const char *text, char *out, size_t outlen);
+/* Find the SMTP command named in text ("in reply to RCPT TO command"). */
+int rb_find_command(const char *text, char *out, size_t outlen);
+
+/* ---- DSN / header-style field lists ------------------------------------- */
+typedef struct {
+    char *name;     /* as written */
+    char *value;    /* unfolded */
+} rb_field;
+
+typedef struct {
+    rb_field *v;
+    size_t n, cap;
+} rb_fields;
+
+void rb_fields_free(rb_fields *f);
+int rb_fields_add(rb_fields *f, const char *name, size_t nlen, const char *value, size_t vlen);
+const char *rb_fields_get(const rb_fields *f, const char *name);   /* case-insensitive, first */
+
+/* Parse "Name: value" lines (with folding) from text into groups separated
+ * by blank lines.  groups[0] is the first group.  Returns number of groups. */
+size_t rb_parse_field_groups(const char *text, size_t len, rb_fields **groups);
+
+/* ---- the message view ---------------------------------------------------- */
+typedef struct rb_msg {
+    const rb_ctx *ctx;
+    GMimeMessage *mime;
+    GMimeObject *root;
+
+    /* decoded top-level headers; "" when absent */
+    const char *from;        /* full From: text */
+    const char *from_addr;   /* bare address of From: */
+    const char *subject;
+    const char *to;
+    const char *date;
+    const char *message_id;
+    const char *content_type;    /* top-level mime type, lowercased "type/subtype" */
+    const char *report_type;     /* report-type= parameter, lowercased */
+
+    /* decoded text parts, LF line endings */
+    char *body;
+    size_t body_len;
+    char *html;                  /* decoded text of text/html parts, tags kept */
+    size_t html_len;
+
+    /* machine-readable parts */
+    rb_fields *ds;               /* message/delivery-status groups; ds[0] per-message */
+    size_t nds;
+    rb_fields *fb;               /* message/feedback-report groups */
+    size_t nfb;
+
+    /* returned original message */
+    char *orig;                  /* its header block (raw text, LF) */
+    size_t orig_len;
+
+    /* scratch strings live as long as the rb_msg */
+    GStringChunk *pool;
+} rb_msg;
+
+/* Top-level header, decoded (RFC 2047) and unfolded; NULL when absent. */
+const char *rb_msg_header(rb_msg *m, const char *name);
+/* Header from the original message's header block; NULL when absent. */
+const char *rb_msg_orig_header(rb_msg *m, const char *name);
+/* Set orig from a text: everything from `start` (a header block that ends
+ * at the first blank line). */
+void rb_msg_set_orig(rb_msg *m, const char *start, size_t len);
+const char *rb_msg_strdup(rb_msg *m, const char *s);
+
+/* ---- format modules -------------------------------------------------------- */
+/* A module looks at the message and appends one rb_record per recipient it
+ * finds (only the fields it knows; analyze.c completes the rest).  It returns
+ * the number of records appended; 0 means "not mine". */
+typedef int (*rb_lhost_fn)(rb_msg *m, rb_result *res);
+
+typedef struct {
+    const char *name;          /* decoded_by */
+    rb_lhost_fn parse;
+} rb_lhost;
+
+/* Module tables, in the order they are tried; each ends with {NULL, NULL}.
+ * lhost_mta.c: classic MTAs; lhost_cloud.c: mailbox providers and
+ * gateways; lhost_misc.c: everything else. */
+extern const rb_lhost rb_lhost_mta[];
+extern const rb_lhost rb_lhost_cloud[];
+extern const rb_lhost rb_lhost_misc[];
+
+
+/* Generic parsers usable by modules */
+int rb_parse_rfc3464(rb_msg *m, rb_result *res);      /* delivery-status fields */
+int rb_parse_arf(rb_msg *m, rb_result *res);          /* feedback-report */
+int rb_parse_rfc3834(rb_msg *m, rb_result *res);      /* auto-replies */
+int rb_parse_fallback(rb_msg *m, rb_result *res);     /* free text scan */
+
+/* Fill one record from a per-recipient DSN field group (Final-Recipient,
+ * Status, Diagnostic-Code, Remote-MTA, Action, ...).  Returns 1 if it has a
+ * recipient. */
+int rb_record_from_dsfields(const rb_fields *g, const rb_fields *msgfields, rb_record *r);
+
+/* Body line iteration: next line of text starting at *pos (advanced); the
+ * line (without '\n') is [*line, *line+*len). Returns 0 at the end. */
+int rb_next_line(const char *text, size_t textlen, size_t *pos, const char **line, size_t *len);
+
+/* Does this text look like the start of the returned message's headers
+ * (e.g. a line "Received:" / "Return-Path:" / "From:")?  Used to stop scans. */
+int rb_looks_like_header_line(const char *line, size_t len);
+
+/* ---- rules / policy / providers (rules.c, policy.c, provider.c) ------------ */
+typedef struct rb_rules rb_rules;
+rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err);
+void rb_rules_free(rb_rules *r);
+/* first matching reason for the record, or NULL */
+const char *rb_rules_match(const rb_rules *rules, const rb_record *r, const char *subject);
+
+typedef struct rb_policy rb_policy;
+rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err);
+void rb_policy_free(rb_policy *p);
+
+typedef struct rb_providers rb_providers;
+rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err);
+void rb_providers_free(rb_providers *p);
+
+struct rb_ctx {
+    rb_rules *rules;
+    rb_policy *policy;
+    rb_providers *providers;
+};
+
+/* policy internals used by rb_ctx */
+const char *rb_policy_lookup_raw(const rb_policy *p, const char *reason,
+                                 const char **action);
+const rb_policy_settings *rb_policy_settings_of(const rb_policy *p);
+void rb_providers_guess(const rb_providers *p, const char *remote_host,
+                        const char *recipient, char *out, size_t outlen);
+
+/* Dates: RFC 5322 date text -> ISO 8601 UTC.  Returns 1 on success. */
+int rb_date_to_iso(const char *text, char *out, size_t outlen);
+
+#endif

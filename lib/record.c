@@ -1,0 +1,191 @@
+/* record.c -- rb_record fields, result lists, and JSONL / CSV output. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rb_internal.h"
+
+const char *const rb_record_fields[] = {
+    "source", "recipient", "reason", "status", "reply_code", "bounce_type", "action",
+    "diagnostic", "remote_mta", "reporting_mta", "provider", "feedback_type", "addresser",
+    "original_message_id", "original_subject", "date", "decoded_by", "smtp_command", "dsn_action",
+};
+
+size_t rb_record_nfields(void)
+{
+    return sizeof rb_record_fields / sizeof rb_record_fields[0];
+}
+
+const char *rb_record_get(const rb_record *r, size_t i)
+{
+    switch (i) {
+    case 0: return r->source;
+    case 1: return r->recipient;
+    case 2: return r->reason;
+    case 3: return r->status;
+    case 4: return r->reply_code;
+    case 5: return r->bounce_type;
+    case 6: return r->action;
+    case 7: return r->diagnostic;
+    case 8: return r->remote_mta;
+    case 9: return r->reporting_mta;
+    case 10: return r->provider;
+    case 11: return r->feedback_type;
+    case 12: return r->addresser;
+    case 13: return r->original_message_id;
+    case 14: return r->original_subject;
+    case 15: return r->date;
+    case 16: return r->decoded_by;
+    case 17: return r->smtp_command;
+    case 18: return r->dsn_action;
+    default: return "";
+    }
+}
+
+/* ---- rb_result ------------------------------------------------------------- */
+void rb_result_init(rb_result *res)
+{
+    memset(res, 0, sizeof *res);
+}
+
+void rb_result_clear(rb_result *res)
+{
+    res->n = 0;
+    res->is_bounce = 0;
+    res->filtered = 0;
+    res->note[0] = '\0';
+}
+
+void rb_result_free(rb_result *res)
+{
+    free(res->recs);
+    memset(res, 0, sizeof *res);
+}
+
+rb_record *rb_result_add(rb_result *res)
+{
+    if (res->n == res->cap) {
+        size_t nc = res->cap ? res->cap * 2 : 4;
+        if (nc > 100000) return NULL;   /* a report with more recipients is hostile */
+        rb_record *nv = realloc(res->recs, nc * sizeof *nv);
+        if (!nv) return NULL;
+        res->recs = nv;
+        res->cap = nc;
+    }
+    rb_record *r = &res->recs[res->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+/* ---- rb_buf ------------------------------------------------------------------ */
+void rb_buf_init(rb_buf *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void rb_buf_free(rb_buf *b)
+{
+    free(b->buf);
+    memset(b, 0, sizeof *b);
+}
+
+int rb_buf_append(rb_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->len + n + 1) nc *= 2;
+        char *nb = realloc(b->buf, nc);
+        if (!nb) return -1;
+        b->buf = nb;
+        b->cap = nc;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+int rb_buf_puts(rb_buf *b, const char *s)
+{
+    return rb_buf_append(b, s, strlen(s));
+}
+
+/* ---- JSON ----------------------------------------------------------------------- */
+/* Escape a string as JSON.  Invalid UTF-8 bytes become U+FFFD so that
+ * every line we write parses. */
+static int json_str(rb_buf *b, const char *s)
+{
+    if (rb_buf_append(b, "\"", 1)) return -1;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char c = *p;
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\'; esc[1] = (char)c;
+            if (rb_buf_append(b, esc, 2)) return -1;
+            p++;
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            if (rb_buf_puts(b, esc)) return -1;
+            p++;
+        } else if (c < 0x80) {
+            if (rb_buf_append(b, (const char *)p, 1)) return -1;
+            p++;
+        } else {
+            const gchar *end;
+            gunichar u = g_utf8_get_char_validated((const gchar *)p, -1);
+            if (u == (gunichar)-1 || u == (gunichar)-2) {
+                if (rb_buf_puts(b, "\xEF\xBF\xBD")) return -1;
+                p++;
+            } else {
+                end = g_utf8_next_char(p);
+                if (rb_buf_append(b, (const char *)p, (size_t)((const unsigned char *)end - p))) return -1;
+                p = (const unsigned char *)end;
+            }
+        }
+    }
+    return rb_buf_append(b, "\"", 1);
+}
+
+int rb_record_to_jsonl(const rb_record *r, rb_buf *out)
+{
+    size_t nf = rb_record_nfields();
+    if (rb_buf_append(out, "{", 1)) return -1;
+    for (size_t i = 0; i < nf; i++) {
+        if (i && rb_buf_append(out, ",", 1)) return -1;
+        if (json_str(out, rb_record_fields[i]) || rb_buf_append(out, ":", 1) ||
+            json_str(out, rb_record_get(r, i)))
+            return -1;
+    }
+    return rb_buf_append(out, "}\n", 2);
+}
+
+/* ---- CSV (RFC 4180) --------------------------------------------------------------- */
+static int csv_field(rb_buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) return rb_buf_puts(b, s);
+    if (rb_buf_append(b, "\"", 1)) return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' && rb_buf_append(b, "\"", 1)) return -1;
+        if (rb_buf_append(b, p, 1)) return -1;
+    }
+    return rb_buf_append(b, "\"", 1);
+}
+
+int rb_csv_header(rb_buf *out)
+{
+    for (size_t i = 0; i < rb_record_nfields(); i++) {
+        if (i && rb_buf_append(out, ",", 1)) return -1;
+        if (rb_buf_puts(out, rb_record_fields[i])) return -1;
+    }
+    return rb_buf_append(out, "\r\n", 2);
+}
+
+int rb_record_to_csv(const rb_record *r, rb_buf *out)
+{
+    for (size_t i = 0; i < rb_record_nfields(); i++) {
+        if (i && rb_buf_append(out, ",", 1)) return -1;
+        if (csv_field(out, rb_record_get(r, i))) return -1;
+    }
+    return rb_buf_append(out, "\r\n", 2);
+}

@@ -1,0 +1,260 @@
+/* rules.c -- the classification table (docs/rules-format.md).
+ *
+ * Rules are read once, consecutive rules with the same reason and the same
+ * conditions are merged into one alternation, and every pattern is compiled
+ * with the PCRE2 JIT.  Matching walks the rules in order; the first rule
+ * whose conditions all hold names the reason.  A compiled table is
+ * read-only and shared by all threads (each match allocates its own
+ * match data).
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
+#include <fnmatch.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rb_internal.h"
+
+enum { IN_DIAG = 0, IN_SUBJECT, IN_ANY };
+
+typedef struct {
+    char reason[RB_SHORT_MAX];
+    char *status, *reply, *command, *vendor; /* comma lists, NULL = any */
+    int in;
+    GString *pattern;   /* NULL = no pattern */
+    pcre2_code *re;
+    int line;
+} rule;
+
+struct rb_rules {
+    rule *v;
+    size_t n, cap;
+    char path[512];
+};
+
+static const char *const known_reasons[] = {
+    "userunknown", "mailboxfull", "hostunknown", "filtered", "blocked", "spamdetected",
+    "policyviolation", "securityerror", "systemerror", "networkerror", "expired", "suspend",
+    "rejected", "norelaying", "notaccept", "hasmoved", "mesgtoobig", "exceedlimit",
+    "contenterror", "toomanyconn", "speeding", "mailererror", "systemfull", "syntaxerror",
+    "virusdetected", "authfailure", "badreputation", "requireptr", "notcompliantrfc",
+    "failedstarttls", "suppressed", "feedback", "vacation", "delivered", "onhold", "undefined",
+    "emptyaddress",
+};
+
+static int known_reason(const char *r)
+{
+    for (size_t i = 0; i < sizeof known_reasons / sizeof known_reasons[0]; i++)
+        if (strcmp(r, known_reasons[i]) == 0) return 1;
+    return 0;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void rule_free(rule *r)
+{
+    free(r->status); free(r->reply); free(r->command); free(r->vendor);
+    if (r->pattern) g_string_free(r->pattern, TRUE);
+    if (r->re) pcre2_code_free(r->re);
+}
+
+void rb_rules_free(rb_rules *rs)
+{
+    if (!rs) return;
+    for (size_t i = 0; i < rs->n; i++) rule_free(&rs->v[i]);
+    free(rs->v);
+    free(rs);
+}
+
+static int parse_line(rb_rules *rs, char *line, int lineno, rb_error *err)
+{
+    rule r;
+    memset(&r, 0, sizeof r);
+    r.line = lineno;
+    char *pat = NULL;
+    char *tilde = strstr(line, " ~ ");
+    if (!tilde && strncmp(line, "~ ", 2) == 0) tilde = line - 1;
+    if (tilde) {
+        *tilde = '\0';
+        pat = rb_trim(tilde + 3);
+    }
+    /* strip comments from the condition part */
+    char *hash = strchr(line, '#');
+    if (hash) *hash = '\0';
+    char *save = NULL;
+    char *tok = strtok_r(line, " \t", &save);
+    if (!tok) { rb_seterr(err, "%s:%d: a rule needs a reason", rs->path, lineno); return -1; }
+    if (!known_reason(tok)) {
+        rb_seterr(err, "%s:%d: unknown reason '%s'", rs->path, lineno, tok);
+        return -1;
+    }
+    rb_strlcpy(r.reason, tok, sizeof r.reason);
+    while ((tok = strtok_r(NULL, " \t", &save))) {
+        char *eq = strchr(tok, '=');
+        if (!eq) { rb_seterr(err, "%s:%d: expected key=value, got '%s'", rs->path, lineno, tok); rule_free(&r); return -1; }
+        *eq = '\0';
+        const char *k = tok, *v = eq + 1;
+        char **slot = NULL;
+        if (strcmp(k, "status") == 0) slot = &r.status;
+        else if (strcmp(k, "reply") == 0) slot = &r.reply;
+        else if (strcmp(k, "command") == 0) slot = &r.command;
+        else if (strcmp(k, "vendor") == 0) slot = &r.vendor;
+        else if (strcmp(k, "in") == 0) {
+            if (strcmp(v, "diagnostic") == 0) r.in = IN_DIAG;
+            else if (strcmp(v, "subject") == 0) r.in = IN_SUBJECT;
+            else if (strcmp(v, "any") == 0) r.in = IN_ANY;
+            else { rb_seterr(err, "%s:%d: in= takes diagnostic, subject or any", rs->path, lineno); rule_free(&r); return -1; }
+            continue;
+        } else {
+            rb_seterr(err, "%s:%d: unknown condition '%s'", rs->path, lineno, k);
+            rule_free(&r);
+            return -1;
+        }
+        free(*slot);
+        *slot = strdup(v);
+    }
+    if (pat && *pat) {
+        r.pattern = g_string_new("(?:");
+        g_string_append(r.pattern, pat);
+        g_string_append(r.pattern, ")");
+    }
+    /* merge into the previous rule when only the pattern differs */
+    if (rs->n && r.pattern) {
+        rule *p = &rs->v[rs->n - 1];
+        if (p->pattern && strcmp(p->reason, r.reason) == 0 && p->in == r.in && same_str(p->status, r.status) &&
+            same_str(p->reply, r.reply) && same_str(p->command, r.command) && same_str(p->vendor, r.vendor)) {
+            g_string_append_c(p->pattern, '|');
+            g_string_append(p->pattern, r.pattern->str);
+            /* validate this piece alone so errors name the right line */
+            int ec;
+            PCRE2_SIZE off;
+            pcre2_code *t = pcre2_compile((PCRE2_SPTR)r.pattern->str, PCRE2_ZERO_TERMINATED,
+                                          PCRE2_CASELESS | PCRE2_UTF, &ec, &off, NULL);
+            if (!t) {
+                PCRE2_UCHAR msg[256];
+                pcre2_get_error_message(ec, msg, sizeof msg);
+                rb_seterr(err, "%s:%d: bad pattern at offset %zu: %s", rs->path, lineno, (size_t)off - 3, (char *)msg);
+                rule_free(&r);
+                return -1;
+            }
+            pcre2_code_free(t);
+            rule_free(&r);
+            return 0;
+        }
+    }
+    if (rs->n == rs->cap) {
+        size_t nc = rs->cap ? rs->cap * 2 : 64;
+        rule *nv = realloc(rs->v, nc * sizeof *nv);
+        if (!nv) { rule_free(&r); rb_seterr(err, "out of memory"); return -1; }
+        rs->v = nv;
+        rs->cap = nc;
+    }
+    rs->v[rs->n++] = r;
+    return 0;
+}
+
+rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) { rb_seterr(err, "%s: cannot open rules file: %m", path); return RB_ERR_IO; }
+    rb_rules *rs = calloc(1, sizeof *rs);
+    if (!rs) { fclose(f); rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    rb_strlcpy(rs->path, path, sizeof rs->path);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int lineno = 0;
+    rb_status st = RB_OK;
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        rb_trim(line);
+        if (!line[0] || line[0] == '#') continue;
+        if (parse_line(rs, line, lineno, err) < 0) { st = RB_ERR_CONFIG; break; }
+    }
+    free(line);
+    fclose(f);
+    for (size_t i = 0; st == RB_OK && i < rs->n; i++) {
+        rule *r = &rs->v[i];
+        if (!r->pattern) continue;
+        int ec;
+        PCRE2_SIZE off;
+        r->re = pcre2_compile((PCRE2_SPTR)r->pattern->str, PCRE2_ZERO_TERMINATED,
+                              PCRE2_CASELESS | PCRE2_UTF, &ec, &off, NULL);
+        if (!r->re) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(ec, msg, sizeof msg);
+            rb_seterr(err, "%s:%d: bad pattern: %s", path, r->line, (char *)msg);
+            st = RB_ERR_CONFIG;
+            break;
+        }
+        pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if JIT is unavailable */
+    }
+    if (st != RB_OK) { rb_rules_free(rs); return st; }
+    *out = rs;
+    return RB_OK;
+}
+
+static int list_match(const char *list, const char *value)
+{
+    if (!list) return 1;
+    char buf[256];
+    rb_strlcpy(buf, list, sizeof buf);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (strcmp(t, "-") == 0) { if (!value || !*value) return 1; continue; }
+        if (value && *value && fnmatch(t, value, FNM_CASEFOLD) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Texts are made valid UTF-8 before matching (PCRE2_MATCH_INVALID_UTF is
+ * not used: with the JIT in PCRE2 10.42 it makes \S and \w miss non-ASCII
+ * characters), so the match can skip PCRE2's own UTF check. */
+static int re_match(const rule *r, pcre2_match_data *md, const char *text)
+{
+    if (!text || !*text) return 0;
+    int rc = pcre2_match(r->re, (PCRE2_SPTR)text, strlen(text), 0, PCRE2_NO_UTF_CHECK, md, NULL);
+    return rc >= 0;
+}
+
+static const char *valid_utf8(const char *s, char **owned)
+{
+    *owned = NULL;
+    if (!s || g_utf8_validate(s, -1, NULL)) return s;
+    *owned = g_utf8_make_valid(s, -1);
+    return *owned;
+}
+
+const char *rb_rules_match(const rb_rules *rs, const rb_record *rec, const char *subject)
+{
+    if (!rs) return NULL;
+    pcre2_match_data *md = NULL;
+    const char *hit = NULL;
+    char *own_d, *own_s;
+    const char *diag = valid_utf8(rec->diagnostic, &own_d);
+    subject = valid_utf8(subject, &own_s);
+    for (size_t i = 0; i < rs->n && !hit; i++) {
+        const rule *r = &rs->v[i];
+        if (!list_match(r->status, rec->status)) continue;
+        if (!list_match(r->reply, rec->reply_code)) continue;
+        if (!list_match(r->command, rec->smtp_command)) continue;
+        if (!list_match(r->vendor, rec->decoded_by)) continue;
+        if (r->re) {
+            if (!md && !(md = pcre2_match_data_create(1, NULL))) break;
+            int ok = 0;
+            if (r->in == IN_DIAG || r->in == IN_ANY) ok = re_match(r, md, diag);
+            if (!ok && (r->in == IN_SUBJECT || r->in == IN_ANY)) ok = re_match(r, md, subject);
+            if (!ok) continue;
+        }
+        hit = r->reason;
+    }
+    if (md) pcre2_match_data_free(md);
+    g_free(own_d);
+    g_free(own_s);
+    return hit;
+}

@@ -1,0 +1,330 @@
+/* util.c -- bounded string helpers and text scanners shared by all modules. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rb_internal.h"
+
+size_t rb_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (size) {
+        size_t c = n < size - 1 ? n : size - 1;
+        if (c) memcpy(dst, src, c);
+        dst[c] = '\0';
+    }
+    return n;
+}
+
+size_t rb_strlcpyn(char *dst, const char *src, size_t n, size_t size)
+{
+    if (size) {
+        size_t c = n < size - 1 ? n : size - 1;
+        if (c) memcpy(dst, src, c);
+        dst[c] = '\0';
+    }
+    return n;
+}
+
+void rb_seterr(rb_error *err, const char *fmt, ...)
+{
+    if (!err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+int rb_strcaseprefix(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+const char *rb_strcasestrn(const char *hay, size_t len, const char *needle)
+{
+    size_t nl = strlen(needle);
+    if (nl == 0) return hay;
+    if (nl > len) return NULL;
+    int c0 = tolower((unsigned char)needle[0]);
+    for (size_t i = 0; i + nl <= len; i++) {
+        if (tolower((unsigned char)hay[i]) == c0 && strncasecmp(hay + i, needle, nl) == 0)
+            return hay + i;
+    }
+    return NULL;
+}
+
+const char *rb_strcasestr(const char *hay, const char *needle)
+{
+    return hay ? rb_strcasestrn(hay, strlen(hay), needle) : NULL;
+}
+
+char *rb_trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    size_t i = 0;
+    while (s[i] && isspace((unsigned char)s[i])) i++;
+    if (i) memmove(s, s + i, n - i + 1);
+    return s;
+}
+
+void rb_lower(char *s)
+{
+    for (; *s; s++) *s = (char)tolower((unsigned char)*s);
+}
+
+void rb_squeeze(char *s)
+{
+    char *w = s;
+    int sp = 1; /* drop leading space */
+    for (char *r = s; *r; r++) {
+        unsigned char c = (unsigned char)*r;
+        if (isspace(c) || c < 0x20) {
+            if (!sp) { *w++ = ' '; sp = 1; }
+        } else {
+            *w++ = (char)c;
+            sp = 0;
+        }
+    }
+    if (w > s && w[-1] == ' ') w--;
+    *w = '\0';
+}
+
+static int is_local_char(unsigned char c)
+{
+    return isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~.", c) || c >= 0x80;
+}
+
+static int is_domain_char(unsigned char c)
+{
+    return isalnum(c) || c == '-' || c == '.' || c == '_' || c >= 0x80 || c == '[' || c == ']' || c == ':';
+}
+
+const char *rb_find_address(const char *s, char *out, size_t outlen)
+{
+    if (!s) return NULL;
+    for (const char *at = strchr(s, '@'); at; at = strchr(at + 1, '@')) {
+        const char *b = at;
+        while (b > s && is_local_char((unsigned char)b[-1])) b--;
+        /* quoted local part: "john doe"@example.com */
+        if (b == at && at > s && at[-1] == '"') {
+            const char *q = at - 2;
+            while (q >= s && *q != '"') q--;
+            if (q >= s) b = q;
+        }
+        const char *e = at + 1;
+        while (*e && is_domain_char((unsigned char)*e)) e++;
+        while (e > at + 1 && (e[-1] == '.' || e[-1] == '-' || e[-1] == ':')) e--;
+        while (b < at && (*b == '.')) b++;
+        if (b == at || e == at + 1) continue;
+        /* a domain needs a dot or to be a literal, except "postmaster@localhost" cases */
+        rb_strlcpyn(out, b, (size_t)(e - b), outlen);
+        return e;
+    }
+    return NULL;
+}
+
+int rb_clean_address(char *a)
+{
+    rb_trim(a);
+    if (rb_strcaseprefix(a, "rfc822;")) memmove(a, a + 7, strlen(a + 7) + 1);
+    else if (rb_strcaseprefix(a, "rfc822 ;")) memmove(a, a + 8, strlen(a + 8) + 1);
+    rb_trim(a);
+    char tmp[RB_ADDR_MAX];
+    if (strchr(a, '@')) {
+        if (!rb_find_address(a, tmp, sizeof tmp)) return 0;
+        rb_strlcpy(a, tmp, RB_ADDR_MAX);
+    } else {
+        return 0;
+    }
+    if (rb_strcaseprefix(a, "mailto:")) memmove(a, a + 7, strlen(a + 7) + 1);
+    size_t n = strlen(a);
+    while (n && (a[n - 1] == '.' || a[n - 1] == '>' || a[n - 1] == ')')) a[--n] = '\0';
+    /* quoted local parts: strip the quotes when they guard nothing */
+    if (a[0] == '"') {
+        char *q = strchr(a + 1, '"');
+        if (q && q[1] == '@' && !strpbrk(a + 1, " ,;<>()[]\\")) {
+            memmove(q, q + 1, strlen(q + 1) + 1);
+            memmove(a, a + 1, strlen(a + 1) + 1);
+        }
+    }
+    const char *at = strrchr(a, '@');
+    return at && at != a && at[1] && (strchr(at, '.') || at[1] == '[');
+}
+
+int rb_find_status(const char *t, char *out, size_t outlen)
+{
+    if (!t) return 0;
+    for (const char *p = t; *p; p++) {
+        if ((*p == '2' || *p == '4' || *p == '5') && p[1] == '.' &&
+            (p == t || !(isalnum((unsigned char)p[-1]) || p[-1] == '.'))) {
+            const char *q = p + 2;
+            int d1 = 0, d2 = 0;
+            while (isdigit((unsigned char)q[d1]) && d1 < 4) d1++;
+            if (d1 == 0 || d1 > 3 || q[d1] != '.') continue;
+            const char *r = q + d1 + 1;
+            while (isdigit((unsigned char)r[d2]) && d2 < 4) d2++;
+            if (d2 == 0 || d2 > 3) continue;
+            if (isalnum((unsigned char)r[d2]) || (r[d2] == '.' && isdigit((unsigned char)r[d2 + 1]))) continue;
+            rb_strlcpyn(out, p, (size_t)(r + d2 - p), outlen);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int rb_find_reply(const char *t, char *out, size_t outlen)
+{
+    if (!t) return 0;
+    for (const char *p = t; *p; p++) {
+        if ((*p >= '2' && *p <= '5') && isdigit((unsigned char)p[1]) && isdigit((unsigned char)p[2]) &&
+            (p == t || !(isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '-' || p[-1] == '#' || p[-1] == ':' || p[-1] == '/')) &&
+            (p[3] == ' ' || p[3] == '-' || p[3] == '\0' || p[3] == '\t' || p[3] == ']' || p[3] == ')')) {
+            if (p[1] > '5') continue; /* 260, 599 nonsense */
+            if (p[3] == '-' && isdigit((unsigned char)p[4])) continue;
+            rb_strlcpyn(out, p, 3, outlen);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int rb_find_command(const char *t, char *out, size_t outlen)
+{
+    static const struct { const char *pat; const char *cmd; } tab[] = {
+        {"RCPT TO", "RCPT"}, {"MAIL FROM", "MAIL"}, {"end of data", "DATA"},
+        {"DATA command", "DATA"}, {"after DATA", "DATA"}, {" DATA", "DATA"},
+        {"EHLO", "EHLO"}, {"HELO", "HELO"}, {"STARTTLS", "STARTTLS"},
+        {"AUTH ", "AUTH"}, {"connect to", "CONN"},
+    };
+    if (!t) return 0;
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+        const char *hit = strstr(t, tab[i].pat);
+        if (hit) { rb_strlcpy(out, tab[i].cmd, outlen); return 1; }
+    }
+    return 0;
+}
+
+int rb_next_line(const char *text, size_t textlen, size_t *pos, const char **line, size_t *len)
+{
+    if (!text || *pos >= textlen) return 0;
+    const char *s = text + *pos;
+    const char *nl = memchr(s, '\n', textlen - *pos);
+    size_t l = nl ? (size_t)(nl - s) : textlen - *pos;
+    *line = s;
+    *len = l;
+    *pos += l + (nl ? 1 : 0);
+    return 1;
+}
+
+int rb_looks_like_header_line(const char *line, size_t len)
+{
+    static const char *const names[] = {
+        "Return-Path:", "Received:", "From:", "To:", "Subject:", "Date:", "Message-ID:",
+        "Message-Id:", "X-", "DKIM-Signature:", "MIME-Version:", "Content-Type:", "Delivered-To:",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen(names[i]);
+        if (len >= n && strncasecmp(line, names[i], n) == 0) return 1;
+    }
+    return 0;
+}
+
+/* ---- fields ------------------------------------------------------------- */
+void rb_fields_free(rb_fields *f)
+{
+    for (size_t i = 0; i < f->n; i++) { free(f->v[i].name); free(f->v[i].value); }
+    free(f->v);
+    f->v = NULL;
+    f->n = f->cap = 0;
+}
+
+int rb_fields_add(rb_fields *f, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    if (f->n == f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 8;
+        if (nc > 4096) return -1;               /* bounded: hostile reports */
+        rb_field *nv = realloc(f->v, nc * sizeof *nv);
+        if (!nv) return -1;
+        f->v = nv;
+        f->cap = nc;
+    }
+    char *n = strndup(name, nlen), *v = strndup(value, vlen);
+    if (!n || !v) { free(n); free(v); return -1; }
+    rb_squeeze(v);
+    f->v[f->n].name = rb_trim(n);
+    f->v[f->n].value = v;
+    f->n++;
+    return 0;
+}
+
+const char *rb_fields_get(const rb_fields *f, const char *name)
+{
+    if (!f) return NULL;
+    for (size_t i = 0; i < f->n; i++)
+        if (strcasecmp(f->v[i].name, name) == 0) return f->v[i].value;
+    return NULL;
+}
+
+size_t rb_parse_field_groups(const char *text, size_t len, rb_fields **groups)
+{
+    size_t ng = 0, cap = 0;
+    rb_fields *g = NULL;
+    size_t pos = 0;
+    const char *line;
+    size_t ll;
+    int in_group = 0;
+    /* current field being accumulated (for folding) */
+    GString *val = g_string_new(NULL);
+    const char *name = NULL;
+    size_t namelen = 0;
+
+#define FLUSH()                                                                 \
+    do {                                                                        \
+        if (name && in_group) rb_fields_add(&g[ng - 1], name, namelen, val->str, val->len); \
+        name = NULL;                                                            \
+        g_string_truncate(val, 0);                                              \
+    } while (0)
+
+    while (rb_next_line(text, len, &pos, &line, &ll)) {
+        if (ll && line[ll - 1] == '\r') ll--;
+        int blank = 1;
+        for (size_t i = 0; i < ll; i++) if (!isspace((unsigned char)line[i])) { blank = 0; break; }
+        if (blank) { FLUSH(); in_group = 0; continue; }
+        if ((line[0] == ' ' || line[0] == '\t') && name) {
+            g_string_append_c(val, ' ');
+            g_string_append_len(val, line, (gssize)ll);
+            continue;
+        }
+        const char *colon = memchr(line, ':', ll);
+        if (!colon || colon == line) continue;
+        int ok = 1;
+        for (const char *c = line; c < colon; c++)
+            if (!(isalnum((unsigned char)*c) || *c == '-' || *c == '_')) { ok = 0; break; }
+        if (!ok) continue;
+        FLUSH();
+        if (!in_group) {
+            if (ng == cap) {
+                size_t nc = cap ? cap * 2 : 4;
+                if (nc > 1024) break;
+                rb_fields *ngp = realloc(g, nc * sizeof *ngp);
+                if (!ngp) break;
+                g = ngp;
+                cap = nc;
+            }
+            memset(&g[ng], 0, sizeof g[ng]);
+            ng++;
+            in_group = 1;
+        }
+        name = line;
+        namelen = (size_t)(colon - line);
+        const char *v = colon + 1;
+        g_string_append_len(val, v, (gssize)(ll - (size_t)(v - line)));
+    }
+    FLUSH();
+#undef FLUSH
+    g_string_free(val, TRUE);
+    *groups = g;
+    return ng;
+}

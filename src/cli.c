@@ -1,0 +1,84 @@
+/* cli.c -- helpers shared by the subcommands: progress, formats, context. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void progress_init(progress *p, unsigned long every, const char *what)
+{
+    memset(p, 0, sizeof *p);
+    p->every = every;
+    p->tty = every > 0 && isatty(2);
+    p->start = p->last_draw = now_seconds();
+    p->what = what;
+}
+
+void progress_update(progress *p, unsigned long n, uint64_t done, uint64_t total)
+{
+    if (!p->every) return;
+    double t = now_seconds();
+    double el = t - p->start;
+    double rate = el > 0 ? (double)n / el : 0;
+    if (p->tty) {
+        if (t - p->last_draw < 0.2) return;
+        p->last_draw = t;
+        char bar[31];
+        double frac = total ? (double)done / (double)total : 0;
+        if (frac > 1) frac = 1;
+        int fill = (int)(frac * 30);
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '-';
+        bar[30] = '\0';
+        if (total && frac > 0.001) {
+            double eta = el / frac - el;
+            fprintf(stderr, "\r[%s] %5.1f%% %lu %s %.0f/s ETA %02d:%02d ", bar, frac * 100, n, p->what, rate,
+                    (int)(eta / 60), (int)eta % 60);
+        } else {
+            fprintf(stderr, "\r%lu %s %.0f/s ", n, p->what, rate);
+        }
+        return;
+    }
+    if (n / p->every > p->last_line / p->every) {
+        p->last_line = n;
+        fprintf(stderr, "progress: %lu %s, %.1f s, %.0f %s/s\n", n, p->what, el, rate, p->what);
+    }
+}
+
+void progress_finish(progress *p, unsigned long n)
+{
+    if (!p->every) return;
+    double el = now_seconds() - p->start;
+    if (p->tty) fputc('\n', stderr);
+    fprintf(stderr, "done: %lu %s in %.2f s (%.0f %s/s)\n", n, p->what, el, el > 0 ? (double)n / el : 0.0, p->what);
+}
+
+int parse_format(const char *s)
+{
+    if (!strcmp(s, "jsonl") || !strcmp(s, "json")) return RB_FMT_JSONL;
+    if (!strcmp(s, "csv")) return RB_FMT_CSV;
+    if (!strcmp(s, "table")) return RB_FMT_TABLE;
+    return -1;
+}
+
+rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers)
+{
+    rb_ctx_opts o = {rules, policy, providers};
+    rb_ctx *ctx = NULL;
+    rb_error err = {{0}};
+    if (rb_ctx_new(&o, &ctx, &err) != RB_OK) {
+        fprintf(stderr, "rebound: %s\n", err.msg);
+        if (!rules && !policy)
+            fprintf(stderr, "rebound: (data directory %s; set REBOUND_DATADIR or use --rules/--policy)\n",
+                    rb_default_datadir());
+        return NULL;
+    }
+    return ctx;
+}

@@ -1,0 +1,46 @@
+/* cli.h -- what the subcommands of the rebound command share. */
+#ifndef REBOUND_CLI_H
+#define REBOUND_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rebound.h"
+
+/* sysexits(3) codes the commands use */
+#define EX_OK_ 0
+#define EX_FAIL 1          /* some input could not be processed */
+#define EX_USAGE_ 64
+#define EX_DATAERR_ 65
+#define EX_NOINPUT_ 66
+#define EX_SOFTWARE_ 70
+#define EX_TEMPFAIL_ 75
+#define EX_CONFIG_ 78
+
+typedef int (*cmd_fn)(int argc, char **argv);
+
+int cmd_analyze(int argc, char **argv);
+int cmd_verp(int argc, char **argv);
+
+/* Progress reporting on stderr: a line every `every` items, or a live bar
+ * with rate and ETA when stderr is a terminal. */
+typedef struct {
+    unsigned long every;
+    int tty;
+    double start, last_draw;
+    unsigned long last_line;
+    const char *what;   /* "messages" */
+} progress;
+
+double now_seconds(void);
+void progress_init(progress *p, unsigned long every, const char *what);
+void progress_update(progress *p, unsigned long n, uint64_t done_bytes, uint64_t total_bytes);
+void progress_finish(progress *p, unsigned long n);
+
+/* Parse "jsonl" / "csv" / "table"; returns -1 if unknown. */
+int parse_format(const char *s);
+
+/* Load rules/policy/providers, printing the error. Returns NULL on failure. */
+rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers);
+
+#endif

@@ -1,0 +1,46 @@
+/* main.c -- the rebound command: one subcommand per file, thin over librebound. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    cmd_fn fn;
+    const char *summary;
+} commands[] = {
+    {"analyze", cmd_analyze, "read bounce mail and say who bounced, why, and what to do"},
+    {"verp", cmd_verp, "encode or decode VERP return-path addresses"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rebound COMMAND [OPTIONS] [ARGS]\n"
+            "       rebound --version | --help\n\n"
+            "rebound handles bounces for bulk mail senders: it analyses bounce messages\n"
+            "(RFC 3464 DSNs, ARF reports, vendor NDRs), classifies them, and keeps the\n"
+            "contacts of a mailing list clean.\n\n"
+            "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'rebound COMMAND --help' describes a command; man rebound-analyze(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { usage(stderr); return EX_USAGE_; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("rebound %s\n", REBOUND_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "rebound: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return EX_USAGE_;
+}

@@ -1,0 +1,155 @@
+/* test_util.c -- string helpers, address and code scanners, VERP, output. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "rb_internal.h"
+
+static void test_find_address(void **state)
+{
+    (void)state;
+    char out[RB_ADDR_MAX];
+    assert_non_null(rb_find_address("  <kijitora@example.jp>: 550 no", out, sizeof out));
+    assert_string_equal(out, "kijitora@example.jp");
+    assert_non_null(rb_find_address("mailto:neko@example.co.jp.", out, sizeof out));
+    assert_string_equal(out, "neko@example.co.jp");
+    assert_null(rb_find_address("no address here", out, sizeof out));
+}
+
+static void test_clean_address(void **state)
+{
+    (void)state;
+    char a[RB_ADDR_MAX];
+    strcpy(a, "rfc822; <Kijitora@Example.JP>");
+    assert_true(rb_clean_address(a));
+    assert_string_equal(a, "Kijitora@Example.JP");
+    strcpy(a, "rfc822;mailto:x@y.example.");
+    assert_true(rb_clean_address(a));
+    assert_string_equal(a, "x@y.example");
+    strcpy(a, "nobody");
+    assert_false(rb_clean_address(a));
+}
+
+static void test_find_status(void **state)
+{
+    (void)state;
+    char s[16];
+    assert_true(rb_find_status("550 5.1.10 RESOLVER.ADR.RecipientNotFound", s, sizeof s));
+    assert_string_equal(s, "5.1.10");
+    assert_true(rb_find_status("(#5.5.0)", s, sizeof s));
+    assert_string_equal(s, "5.5.0");
+    /* IP addresses and versions are not status codes */
+    assert_false(rb_find_status("host 192.0.2.1 said hello, Exim 4.72.1", s, sizeof s));
+}
+
+static void test_find_reply(void **state)
+{
+    (void)state;
+    char c[8];
+    assert_true(rb_find_reply("host mx said: 550 5.1.1 no such user", c, sizeof c));
+    assert_string_equal(c, "550");
+    assert_true(rb_find_reply("452-4.2.2 The email account", c, sizeof c));
+    assert_string_equal(c, "452");
+    assert_false(rb_find_reply("port 25000 and id 123456", c, sizeof c));
+}
+
+static void test_squeeze(void **state)
+{
+    (void)state;
+    char s[64];
+    strcpy(s, "  a\n\tb   c \r\n");
+    rb_squeeze(s);
+    assert_string_equal(s, "a b c");
+}
+
+static void test_verp(void **state)
+{
+    (void)state;
+    char out[RB_ADDR_MAX];
+    assert_true(rb_verp_decode("list+user=example.com@bounces.example.org", out, sizeof out));
+    assert_string_equal(out, "user@example.com");
+    assert_true(rb_verp_decode("<news+j.doe=sub.example.co.uk@example.net>", out, sizeof out));
+    assert_string_equal(out, "j.doe@sub.example.co.uk");
+    assert_false(rb_verp_decode("bounce-123456789@example.com", out, sizeof out));
+    assert_false(rb_verp_decode("plain@example.com", out, sizeof out));
+    assert_true(rb_verp_encode("list", "bounces.example.org", "user@example.com", out, sizeof out));
+    assert_string_equal(out, "list+user=example.com@bounces.example.org");
+    char back[RB_ADDR_MAX];
+    assert_true(rb_verp_decode(out, back, sizeof back));
+    assert_string_equal(back, "user@example.com");
+}
+
+static void test_jsonl_escaping(void **state)
+{
+    (void)state;
+    rb_record r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.recipient, "a\"b@example.com");
+    strcpy(r.diagnostic, "line\tone \\ \xff bad");
+    rb_buf b;
+    rb_buf_init(&b);
+    assert_int_equal(rb_record_to_jsonl(&r, &b), 0);
+    assert_non_null(strstr(b.buf, "\"recipient\":\"a\\\"b@example.com\""));
+    assert_non_null(strstr(b.buf, "line\\u0009one \\\\ \xEF\xBF\xBD bad"));
+    assert_int_equal(b.buf[b.len - 1], '\n');
+    rb_buf_free(&b);
+}
+
+static void test_csv_quoting(void **state)
+{
+    (void)state;
+    rb_record r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.source, "x.eml");
+    strcpy(r.diagnostic, "550 \"no\", really");
+    rb_buf b;
+    rb_buf_init(&b);
+    rb_record_to_csv(&r, &b);
+    assert_non_null(strstr(b.buf, ",\"550 \"\"no\"\", really\","));
+    rb_buf_free(&b);
+}
+
+static void test_field_groups(void **state)
+{
+    (void)state;
+    const char *t = "Reporting-MTA: dns; mx.example.jp\n\nFinal-Recipient: rfc822; a@example.jp\n"
+                    "Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <a@example.jp>:\n  user unknown\n\n"
+                    "Final-Recipient: rfc822; b@example.jp\nStatus: 4.2.2\n";
+    rb_fields *g = NULL;
+    size_t n = rb_parse_field_groups(t, strlen(t), &g);
+    assert_int_equal(n, 3);
+    assert_string_equal(rb_fields_get(&g[0], "reporting-mta"), "dns; mx.example.jp");
+    assert_string_equal(rb_fields_get(&g[1], "Diagnostic-Code"), "smtp; 550 5.1.1 <a@example.jp>: user unknown");
+    rb_record r;
+    memset(&r, 0, sizeof r);
+    assert_true(rb_record_from_dsfields(&g[1], &g[0], &r));
+    assert_string_equal(r.recipient, "a@example.jp");
+    assert_string_equal(r.status, "5.1.1");
+    assert_string_equal(r.diagnostic, "550 5.1.1 <a@example.jp>: user unknown");
+    assert_string_equal(r.reporting_mta, "mx.example.jp");
+    for (size_t i = 0; i < n; i++) rb_fields_free(&g[i]);
+    free(g);
+}
+
+static void test_text_contains(void **state)
+{
+    (void)state;
+    const char *t = "kijitora wasn\xE2\x80\x99t found at example.com";
+    assert_true(rb_text_contains(t, strlen(t), "WASN'T FOUND AT"));
+    assert_false(rb_text_contains(t, strlen(t), "was not found"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_find_address), cmocka_unit_test(test_clean_address),
+        cmocka_unit_test(test_find_status),  cmocka_unit_test(test_find_reply),
+        cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
+        cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
+        cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),
+    };
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
