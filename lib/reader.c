@@ -42,6 +42,7 @@ struct rb_reader {
     size_t len, cap_buf, start; /* buf[start..len) is unread */
     uint64_t buf_off;           /* file offset of buf[0] */
     int skipping;               /* dropping an oversized message */
+    int cr_only;                /* old Mac line endings: CR becomes LF as read */
 };
 
 static int add_file(rb_reader *rd, const char *p)
@@ -149,6 +150,7 @@ static void close_current(rb_reader *rd)
     rd->eof = 0;
     rd->msgno = 0;
     rd->skipping = 0;
+    rd->cr_only = 0;
 }
 
 /* Read more input into the buffer; returns bytes read, 0 at EOF, -1 on error. */
@@ -178,6 +180,8 @@ static long fill(rb_reader *rd, rb_error *err)
         return -1;
     }
     if (got == 0) rd->eof = 1;
+    if (rd->cr_only)
+        for (char *c = rd->buf + rd->len, *e = c + got; c < e; c++) if (*c == '\r') *c = '\n';
     rd->len += (size_t)got;
     rd->buf[rd->len] = '\0';
     return got;
@@ -198,6 +202,11 @@ static rb_status open_next(rb_reader *rd, rb_error *err)
     /* peek: an mbox starts with a From_ line */
     while (rd->len < 5 && !rd->eof)
         if (fill(rd, err) < 0) return RB_ERR_IO;
+    /* CR-only line endings: no LF in the first chunk, but CRs */
+    if (rd->len && !memchr(rd->buf, '\n', rd->len) && memchr(rd->buf, '\r', rd->len)) {
+        rd->cr_only = 1;
+        for (size_t i = 0; i < rd->len; i++) if (rd->buf[i] == '\r') rd->buf[i] = '\n';
+    }
     if (rd->len >= 5 && memcmp(rd->buf, "From ", 5) == 0) rd->mode = MODE_MBOX;
     return RB_OK;
 }

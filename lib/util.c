@@ -161,8 +161,9 @@ int rb_find_status(const char *t, char *out, size_t outlen)
             (p == t || !(isalnum((unsigned char)p[-1]) || p[-1] == '.'))) {
             const char *q = p + 2;
             int d1 = 0, d2 = 0;
+            /* RFC 3463 subjects are 0..7: "Exim 4.72.1" is a version, not a status */
             while (isdigit((unsigned char)q[d1]) && d1 < 4) d1++;
-            if (d1 == 0 || d1 > 3 || q[d1] != '.') continue;
+            if (d1 != 1 || q[0] > '7' || q[d1] != '.') continue;
             const char *r = q + d1 + 1;
             while (isdigit((unsigned char)r[d2]) && d2 < 4) d2++;
             if (d2 == 0 || d2 > 3) continue;
@@ -182,7 +183,8 @@ int rb_find_reply(const char *t, char *out, size_t outlen)
             (p == t || !(isalnum((unsigned char)p[-1]) || p[-1] == '.' || p[-1] == '-' || p[-1] == '#' || p[-1] == ':' || p[-1] == '/')) &&
             (p[3] == ' ' || p[3] == '-' || p[3] == '\0' || p[3] == '\t' || p[3] == ']' || p[3] == ')')) {
             if (p[1] > '5') continue; /* 260, 599 nonsense */
-            if (p[3] == '-' && isdigit((unsigned char)p[4])) continue;
+            /* "452-4.2.2 ..." is a multi-line reply; "123-456" is not a reply */
+            if (p[3] == '-' && isdigit((unsigned char)p[4]) && p[5] != '.') continue;
             rb_strlcpyn(out, p, 3, outlen);
             return 1;
         }
