@@ -4,14 +4,14 @@
 Reads every *.eml of a corpus folder once, then writes them round-robin
 (sorted by name) until N messages have been written, as an mboxrd file:
 
-  * a sample that is itself an mbox (a second postmark line after an empty
-    line, e.g. rhost-cox-01.eml) counts as its several messages;
   * each message is preceded by a postmark line
         From MAILER-DAEMON Mon Jan  1 00:00:00 2024
     (a leading "From " line already present in a sample is replaced by it);
   * every line of a message that matches ^>*From  gets one more '>'
     (mboxrd escaping, reversible), so no message line can be taken for a
-    separator;
+    separator: one sample file is always exactly one message, as it is when
+    read as a Maildir file (a few samples quote a whole bounce with its own
+    "From " line, e.g. rhost-cox-01.eml; those lines are escaped too);
   * each message ends with a newline and is followed by one empty line.
 
 Message bytes are otherwise kept as they are (CRLF samples stay CRLF).
@@ -35,12 +35,7 @@ OWN_SAMPLES = os.path.join(REPO, "samples")
 # mboxrd: a line that, after any number of '>', starts with "From ".
 FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
 # A postmark line a sample may already start with (and its line end).
-LEADING_POSTMARK = re.compile(rb"\A>*From [^\n]*\n")
-# A postmark line inside a sample that is itself a small mbox: "From " + an
-# envelope sender + an asctime date, at the start of a line after an empty line.
-INNER_POSTMARK = re.compile(
-    rb"^From \S+ +[A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d \d{4}[^\n]*\n",
-    re.MULTILINE)
+LEADING_POSTMARK = re.compile(rb"\AFrom [^\n]*\n")
 
 BASE_TIME = 1704067200  # 2024-01-01 00:00:00 UTC
 
@@ -64,30 +59,14 @@ def pick_corpus(explicit):
         "*.eml bounce messages)" % (os.path.normpath(SHARED_CORPUS), OWN_SAMPLES))
 
 
-def split_sample(data):
-    """A sample may itself be an mbox of several messages (a postmark line
-    after an empty line): return its messages, postmark lines removed."""
-    data = LEADING_POSTMARK.sub(b"", data, count=1)
-    parts, start = [], 0
-    for m in INNER_POSTMARK.finditer(data):
-        before = data[start:m.start()]
-        if before.endswith(b"\n\n") or before.endswith(b"\r\n\r\n"):
-            parts.append(before)
-            start = m.end()
-    parts.append(data[start:])
-    return parts
-
-
 def load(folder):
     names = sorted(n for n in os.listdir(folder)
                    if n.endswith(".eml") and os.path.isfile(os.path.join(folder, n)))
-    msgs = []
+    out = []
     for n in names:
         with open(os.path.join(folder, n), "rb") as f:
-            for data in split_sample(f.read()):
-                msgs.append(data)
-    out = []
-    for data in msgs:
+            data = f.read()
+        data = LEADING_POSTMARK.sub(b"", data, count=1)
         if not data.strip():
             continue  # an empty sample would make an empty message
         data = FROM_LINE.sub(rb">\1", data)
@@ -147,9 +126,8 @@ def main():
             out.close()
 
     if not args.quiet:
-        print("make-mbox: wrote %d messages (cycling %d distinct messages from %d "
-              "files, %s: %s), "
-              "%.1f MiB to %s" % (args.messages, len(msgs), len(names), label, folder,
+        print("make-mbox: wrote %d messages (cycling %d samples, %s: %s), "
+              "%.1f MiB to %s" % (args.messages, len(msgs), label, folder,
                                   total / 1048576.0, args.output), file=sys.stderr)
 
 

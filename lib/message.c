@@ -159,6 +159,13 @@ static void walk(rb_msg *m, GMimeObject *obj, int depth, GString *body, GString 
     if (GMIME_IS_MULTIPART(obj)) {
         GMimeMultipart *mp = GMIME_MULTIPART(obj);
         int n = g_mime_multipart_get_count(mp);
+        if (n == 0) {
+            /* a multipart whose boundary never occurs: the whole text is
+             * the prologue (old sendmail DSNs written without their parts) */
+            const char *pro = g_mime_multipart_get_prologue(mp);
+            if (pro) append_text(body, pro, strlen(pro));
+            return;
+        }
         if (mime_is(ct, "multipart", "alternative")) {
             for (int i = 0; i < n; i++) {
                 GMimeObject *c = g_mime_multipart_get_part(mp, i);

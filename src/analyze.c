@@ -170,7 +170,7 @@ int cmd_analyze(int argc, char **argv)
     };
     int format = isatty(1) ? RB_FMT_TABLE : RB_FMT_JSONL;
     const char *csv_path = NULL, *rules = NULL, *policy = NULL, *providers = NULL;
-    const char **subj = calloc((size_t)argc + 1, sizeof *subj), **body = calloc((size_t)argc + 1, sizeof *body);
+    const char *subj[argc + 1], *body[argc + 1];   /* each option takes one argv slot at most */
     size_t nsubj = 0, nbody = 0;
     unsigned long every = 0;
     int all = 0, quiet = 0;
@@ -313,8 +313,6 @@ int cmd_analyze(int argc, char **argv)
         rb_buf_free(&bt.items[i].csv);
     }
     free(bt.items);
-    free(subj);
-    free(body);
     rb_reader_free(rd);
     rb_ctx_free(ctx);
     return rc;

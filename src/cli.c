@@ -1,5 +1,6 @@
 /* cli.c -- helpers shared by the subcommands: progress, formats, context. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,8 +69,42 @@ int parse_format(const char *s)
     return -1;
 }
 
+/* Run from a build tree (build/src/rebound) before `meson install`: the
+ * data files are then in the source tree's data/, two levels up. */
+static const char *build_tree_datadir(char *buf, size_t len)
+{
+    if (getenv("REBOUND_DATADIR")) return NULL;
+    char probe[4096];
+    snprintf(probe, sizeof probe, "%s/rules.conf", rb_default_datadir());
+    if (access(probe, R_OK) == 0) return NULL;
+    char exe[1900];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    static const char *const ups[] = {"/../../data", "/../data"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(buf, len, "%s%s", exe, ups[i]);
+        snprintf(probe, sizeof probe, "%s/rules.conf", buf);
+        if (access(probe, R_OK) == 0) return buf;
+    }
+    return NULL;
+}
+
 rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers)
 {
+    char dd[2048], rp[2200], pp[2200], vp[2200];
+    const char *tree = build_tree_datadir(dd, sizeof dd);
+    if (tree) {
+        snprintf(rp, sizeof rp, "%s/rules.conf", tree);
+        snprintf(pp, sizeof pp, "%s/policy.conf", tree);
+        snprintf(vp, sizeof vp, "%s/providers.conf", tree);
+        if (!rules) rules = rp;
+        if (!policy) policy = pp;
+        if (!providers) providers = vp;
+    }
     rb_ctx_opts o = {rules, policy, providers};
     rb_ctx *ctx = NULL;
     rb_error err = {{0}};

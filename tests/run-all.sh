@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (README quick start, second command):
+#   1. installs what is needed (Debian packages),
+#   2. builds and runs every test (unit, corpus, CLI),
+#   3. builds and runs them again under ASan + UBSan,
+#   4. builds the libFuzzer targets and runs each briefly on the samples
+#      and the corpus.
+# Ends with "N passed, N failed" (test programs) and exits non-zero on any
+# failure.  FUZZ_SECONDS (default 60) sets the fuzzing time per target.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+scripts/install-deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0 failed=0
+run_suite() {  # $1 build dir, rest: meson setup options
+  local dir=$1; shift
+  if [ ! -d "$dir" ]; then meson setup "$dir" "$@" >/dev/null || { failed=$((failed+1)); echo "setup of $dir failed"; return; }; fi
+  if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then cat "$dir.build.log"; failed=$((failed+1)); echo "build of $dir failed"; return; fi
+  meson test -C "$dir" --print-errorlogs --no-rebuild > "$dir.test.log" 2>&1
+  cat "$dir.test.log" | grep -vE '^(==|--|$)' | grep -E '^ *[0-9]+/[0-9]+|^(Ok|Fail|Skipped|Timeout):' 
+  local ok fl to
+  ok=$(awk '/^Ok:/{print $2}' "$dir.test.log"); fl=$(awk '/^Fail:/{print $2}' "$dir.test.log"); to=$(awk '/^Timeout:/{print $2}' "$dir.test.log")
+  passed=$((passed + ${ok:-0})); failed=$((failed + ${fl:-0} + ${to:-0}))
+  if [ "${fl:-0}" != 0 ] || [ "${to:-0}" != 0 ] || [ -z "$ok" ]; then
+    grep -E '^(FAIL|  miss|.*FAILED)' "$dir/meson-logs/testlog.txt" | head -60
+    [ -z "$ok" ] && { failed=$((failed+1)); cat "$dir.test.log" | tail -20; }
+  fi
+}
+
+echo "== build and test"
+run_suite build
+echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
+echo "== fuzzing (${FUZZ_SECONDS:-60} s per target)"
+if [ ! -d build-fuzz ]; then
+  CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined -Db_lundef=false \
+     -Dc_args=-fsanitize=fuzzer-no-link --buildtype=debugoptimized >/dev/null
+fi
+if ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
+  seeds=$(mktemp -d); cp samples/*.eml "$seeds/"
+  [ -d ../shared/corpus/maildir/bsd ] && cp ../shared/corpus/maildir/bsd/*-01.eml "$seeds/"
+  for t in fuzz_analyze fuzz_reader; do
+    work=$(mktemp -d); cp "$seeds"/* "$work/"
+    if REBOUND_DATADIR=$root/data build-fuzz/fuzz/$t -max_total_time="${FUZZ_SECONDS:-60}" -max_len=65536 \
+         -timeout=10 -rss_limit_mb=2048 "$work" > "build-fuzz/$t.log" 2>&1; then
+      echo "fuzz $t: OK ($(grep -oE 'Done [0-9]+ runs' "build-fuzz/$t.log" | tail -1))"; passed=$((passed+1))
+    else
+      echo "fuzz $t: FAILED"; tail -40 "build-fuzz/$t.log"; failed=$((failed+1))
+    fi
+    rm -rf "$work"
+  done
+  rm -rf "$seeds"
+else
+  cat build-fuzz.build.log | tail -20; echo "fuzz build failed"; failed=$((failed+1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# test_cli.sh -- the rebound command end to end: help, formats, filters,
+# exit codes, hostile input.  Uses the project's own samples/.
+set -u
+BIN=${REBOUND_BIN:?}
+SRC=${REBOUND_SRCDIR:?}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { if "$@"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: ${FUNCNAME[1]:-main}: $*"; fi; }
+has() { grep -q -- "$2" "$1"; }
+
+# --help / --version on every command
+"$BIN" --help > "$T/h" 2>&1; ok test $? -eq 0; ok has "$T/h" "analyze"
+"$BIN" --version > "$T/v"; ok has "$T/v" "rebound "
+for c in analyze verp; do "$BIN" $c --help > "$T/h" 2>&1; ok test $? -eq 0; ok has "$T/h" "usage: rebound $c"; done
+"$BIN" nosuchcommand >/dev/null 2>&1; ok test $? -eq 64
+
+# analyze the samples: one record per bounce, the right reasons
+"$BIN" analyze --format jsonl "$SRC/samples" > "$T/out.jsonl" 2> "$T/err"; ok test $? -eq 0
+ok test "$(wc -l < "$T/out.jsonl")" -eq 6
+ok has "$T/out.jsonl" '"recipient":"jan.peeters@contoso-mail.example","reason":"userunknown","status":"5.1.10","reply_code":"550","bounce_type":"hard","action":"disable"'
+ok has "$T/out.jsonl" '"recipient":"piet@gmail.com","reason":"spamdetected".*"bounce_type":"blocked","action":"record"'
+ok has "$T/out.jsonl" '"recipient":"marie@vol.example.nl","reason":"mailboxfull"'
+ok has "$T/out.jsonl" '"recipient":"info@traag.example.org","reason":"expired".*"bounce_type":"soft","action":"count"'
+ok has "$T/out.jsonl" '"original_message_id":"nl-2026-11-000123@sender.example"'
+ok has "$T/out.jsonl" '"provider":"google"'
+# every line is valid JSON with all keys
+ok python3 -c "
+import json,sys
+keys=None
+for l in open('$T/out.jsonl'):
+    r=json.loads(l); k=list(r)
+    assert keys in (None,k); keys=k
+assert keys[:3]==['source','recipient','reason'], keys
+"
+
+# --all also reports the non-bounce
+"$BIN" analyze --all --format jsonl "$SRC/samples" > "$T/all.jsonl"; ok test "$(wc -l < "$T/all.jsonl")" -eq 7
+ok has "$T/all.jsonl" 'not-a-bounce.eml.*not a bounce'
+
+# filters: the seed's Office 365 investigation
+"$BIN" analyze --format jsonl --subject-contains 'Undeliverable:' --body-contains "wasn't found at" \
+    --write-csv "$T/o.csv" "$SRC/samples" > "$T/f.jsonl"; ok test $? -eq 0
+ok test "$(wc -l < "$T/f.jsonl")" -eq 1
+ok has "$T/f.jsonl" 'jan.peeters@contoso-mail.example'
+ok test "$(head -1 "$T/o.csv" | tr -d '\r')" = "source,recipient,reason,status,reply_code,bounce_type,action,diagnostic,remote_mta,reporting_mta,provider,feedback_type,addresser,original_message_id,original_subject,date,decoded_by,smtp_command,dsn_action"
+ok test "$(wc -l < "$T/o.csv")" -eq 2
+
+# CSV output has the same records as JSONL
+"$BIN" analyze --format csv "$SRC/samples" > "$T/out.csv"; ok test "$(wc -l < "$T/out.csv")" -eq 7
+
+# an mbox, gzip-compressed, from stdin; sources are PATH#N
+for f in "$SRC"/samples/*.eml; do echo "From MAILER-DAEMON Mon Nov 23 10:00:00 2026"; sed 's/^From />From /' "$f"; echo; done > "$T/box.mbox"
+"$BIN" analyze --format jsonl "$T/box.mbox" > "$T/mbox.jsonl"; ok test "$(wc -l < "$T/mbox.jsonl")" -eq 6
+ok has "$T/mbox.jsonl" "box.mbox#2"
+gzip -c "$T/box.mbox" > "$T/box.mbox.gz"
+"$BIN" analyze --format jsonl "$T/box.mbox.gz" > "$T/gz.jsonl"; ok test "$(wc -l < "$T/gz.jsonl")" -eq 6
+"$BIN" analyze --format jsonl - < "$T/box.mbox" > "$T/stdin.jsonl"; ok test "$(wc -l < "$T/stdin.jsonl")" -eq 6
+# the same records whatever the number of threads
+"$BIN" analyze --jobs 1 --format jsonl "$T/box.mbox" > "$T/j1.jsonl"; ok cmp -s "$T/j1.jsonl" "$T/mbox.jsonl"
+
+# a Maildir
+mkdir -p "$T/Maildir/cur" "$T/Maildir/new" "$T/Maildir/tmp"
+cp "$SRC/samples/postfix-user-unknown.eml" "$T/Maildir/cur/1.host:2,S"
+cp "$SRC/samples/qmail-no-mailbox.eml" "$T/Maildir/new/2.host"
+cp "$SRC/samples/exim-mailbox-full.eml" "$T/Maildir/tmp/3.host"   # tmp/ is not delivered yet
+"$BIN" analyze --format jsonl "$T/Maildir" > "$T/md.jsonl"; ok test "$(wc -l < "$T/md.jsonl")" -eq 2
+
+# hostile input: clear messages naming the file, exit 1, never a crash
+: > "$T/empty.eml"
+"$BIN" analyze --format jsonl "$T/empty.eml" > /dev/null 2> "$T/e"; ok test $? -eq 1; ok has "$T/e" "empty.eml"
+head -c 65536 /dev/urandom > "$T/junk.bin"
+"$BIN" analyze --format jsonl "$T/junk.bin" > /dev/null 2> "$T/e"; rc=$?; ok test $rc -eq 0 -o $rc -eq 1
+python3 -c "print('X-Long: ' + 'a'*(1<<20)); print('From: MAILER-DAEMON@x.example'); print('Subject: failure notice'); print(); print('<u@example.org>:'); print('550 5.1.1 no such user')" > "$T/long.eml"
+"$BIN" analyze --format jsonl "$T/long.eml" > "$T/long.jsonl" 2> "$T/e"; ok test $? -eq 0
+ok has "$T/long.jsonl" '"recipient":"u@example.org"'
+head -c 1500 "$SRC/samples/postfix-user-unknown.eml" > "$T/trunc.eml"   # MIME cut in the middle
+"$BIN" analyze --format jsonl "$T/trunc.eml" > /dev/null 2>&1; rc=$?; ok test $rc -eq 0 -o $rc -eq 1
+printf 'Subject: \xff\xfe broken \xc3\x28 utf8\nFrom: MAILER-DAEMON@x.example\n\n<v@example.org>: 550 5.1.1 unknown \xe9t\xe9\n' > "$T/utf.eml"
+"$BIN" analyze --format jsonl "$T/utf.eml" > "$T/utf.jsonl" 2>/dev/null; ok python3 -c "import json; [json.loads(l) for l in open('$T/utf.jsonl')]"
+"$BIN" analyze --format jsonl "$T/nonexistent" > /dev/null 2> "$T/e"; ok test $? -eq 66; ok has "$T/e" "nonexistent"
+
+# a broken rules file is named with its line
+printf 'userunknown ~ (unclosed\n' > "$T/bad.rules"
+"$BIN" analyze --rules "$T/bad.rules" "$SRC/samples" > /dev/null 2> "$T/e"; ok test $? -eq 78; ok has "$T/e" "bad.rules:1"
+printf 'nosuchreason status=5.1.1\n' > "$T/bad2.rules"
+"$BIN" analyze --rules "$T/bad2.rules" "$SRC/samples" > /dev/null 2> "$T/e"; ok test $? -eq 78; ok has "$T/e" "unknown reason"
+
+# policy is data: mailbox full becomes soft with one switch
+sed 's/^set mailboxfull hard/set mailboxfull soft/' "$SRC/data/policy.conf" > "$T/soft.policy"
+"$BIN" analyze --policy "$T/soft.policy" --format jsonl "$SRC/samples/exim-mailbox-full.eml" > "$T/p.jsonl"
+ok has "$T/p.jsonl" '"reason":"mailboxfull".*"bounce_type":"soft","action":"count"'
+
+# verp
+ok test "$("$BIN" verp decode 'list+user=example.com@bounces.example.org')" = "user@example.com"
+ok test "$("$BIN" verp encode --prefix list --domain bounces.example.org user@example.com)" = "list+user=example.com@bounces.example.org"
+"$BIN" verp decode bounce-12345@example.com > /dev/null 2>&1; ok test $? -eq 1
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
