@@ -192,6 +192,7 @@ static void complete(rb_msg *m, rb_record *r, const char *source, const char *by
         char cls = 0;
         if (r->reply_code[0] == '5' || r->reply_code[0] == '4' || r->reply_code[0] == '2') cls = r->reply_code[0];
         else if (strcmp(r->dsn_action, "delayed") == 0) cls = '4';
+        else if (strcmp(r->dsn_action, "failed") == 0) cls = '5';   /* RFC 3464: no more attempts */
         else if (strcmp(r->reason, "delivered") == 0) cls = '2';
         else if (strcmp(r->reason, "feedback") && strcmp(r->reason, "vacation")) {
             const char *t = r->bounce_type;
@@ -280,6 +281,14 @@ rb_status rb_analyze_message(const rb_ctx *ctx, const char *data, size_t len, co
                              const rb_analyze_opts *opts, rb_result *res, rb_error *err)
 {
     rb_result_clear(res);
+    /* An mbox postmark ("From sender date") before the headers is not a
+     * header: saved .eml files and nested mboxes carry one; skip them. */
+    while (len >= 5 && memcmp(data, "From ", 5) == 0) {
+        const char *nl = memchr(data, '\n', len);
+        if (!nl) break;
+        len -= (size_t)(nl + 1 - data);
+        data = nl + 1;
+    }
     /* A message needs at least one header line. */
     size_t i = 0;
     while (i < len && (data[i] == '\n' || data[i] == '\r' || data[i] == ' ' || data[i] == '\t')) i++;

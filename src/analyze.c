@@ -1,17 +1,18 @@
 /* analyze.c -- `rebound analyze`: bounce mail in, one record per failed
  * recipient out.
  *
- * Messages are read in batches by the main thread and analysed by a pool of
- * workers (all cores by default); each message's output is formatted by the
- * worker and written by the main thread in input order, so the output does
- * not depend on the number of threads.
+ * Messages are read in batches by the parent and analysed by a pool of
+ * worker processes (one per core by default); each message's output is
+ * formatted by the worker and written by the parent in input order, so the
+ * output does not depend on the number of workers.
  */
+#include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -55,7 +56,7 @@ static void help(FILE *f)
 
 typedef struct {
     char *data;
-    size_t len;
+    size_t len, len_cap;
     char source[RB_SOURCE_MAX];
     rb_buf out, csv;
     char errmsg[sizeof(rb_error)];
@@ -69,7 +70,6 @@ typedef struct {
     int format, want_csv, all;
     item *items;
     size_t n;
-    atomic_size_t next;
 } batch;
 
 static void trunc_copy(char *dst, size_t w, const char *s)
@@ -104,13 +104,11 @@ static void format_records(batch *bt, item *it, const rb_result *res)
     }
 }
 
-static void *worker(void *arg)
+static void analyse_items(batch *bt)
 {
-    batch *bt = arg;
     rb_result res;
     rb_result_init(&res);
-    size_t i;
-    while ((i = atomic_fetch_add(&bt->next, 1)) < bt->n) {
+    for (size_t i = 0; i < bt->n; i++) {
         item *it = &bt->items[i];
         rb_error err = {{0}};
         rb_status st = rb_analyze_message(bt->ctx, it->data, it->len, it->source, bt->aopts, &res, &err);
@@ -141,20 +139,146 @@ static void *worker(void *arg)
         }
     }
     rb_result_free(&res);
-    return NULL;
 }
 
-static void run_batch(batch *bt, int jobs)
+/* ---- worker processes ------------------------------------------------------
+ * GMime and GObject take process-wide locks on every object they create, so
+ * threads do not scale; processes do.  The parent reads batches and hands
+ * them round-robin to forked workers over pipes; it collects the results in
+ * the same round-robin order, so the output keeps the input order.  A worker
+ * reads a whole batch before it writes anything, so the pipes cannot
+ * deadlock. */
+typedef struct {
+    pid_t pid;
+    int to, from;
+    int busy;
+} wproc;
+
+static int write_all(int fd, const void *p, size_t n)
 {
-    atomic_store(&bt->next, 0);
-    int nt = jobs - 1;
-    if ((size_t)nt > bt->n) nt = (int)bt->n;
-    pthread_t th[64];
-    int started = 0;
-    for (int t = 0; t < nt && t < 64; t++)
-        if (pthread_create(&th[t], NULL, worker, bt) == 0) started++;
-    worker(bt);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int put_blob(int fd, const void *p, size_t n)
+{
+    uint32_t l = (uint32_t)n;
+    return write_all(fd, &l, sizeof l) || (n && write_all(fd, p, n)) ? -1 : 0;
+}
+
+/* read a length-prefixed blob into a growable buffer (NUL-terminated) */
+static int get_blob(int fd, char **buf, size_t *cap, size_t *len)
+{
+    uint32_t l;
+    if (read_all(fd, &l, sizeof l)) return -1;
+    if ((size_t)l + 1 > *cap) {
+        char *nb = realloc(*buf, (size_t)l + 1);
+        if (!nb) return -1;
+        *buf = nb;
+        *cap = (size_t)l + 1;
+    }
+    if (l && read_all(fd, *buf, l)) return -1;
+    (*buf)[l] = '\0';
+    *len = l;
+    return 0;
+}
+
+static int send_batch(int fd, const batch *bt)
+{
+    uint32_t n = (uint32_t)bt->n;
+    if (write_all(fd, &n, sizeof n)) return -1;
+    for (size_t i = 0; i < bt->n; i++)
+        if (put_blob(fd, bt->items[i].source, strlen(bt->items[i].source)) ||
+            put_blob(fd, bt->items[i].data, bt->items[i].len))
+            return -1;
+    return 0;
+}
+
+static void worker_main(batch *bt, int in, int out)
+{
+    for (;;) {
+        uint32_t n;
+        if (read_all(in, &n, sizeof n) || n == 0 || n > BATCH_MSGS) break;
+        bt->n = n;
+        for (size_t i = 0; i < n; i++) {
+            item *it = &bt->items[i];
+            size_t cap = 0, l;
+            char *src = NULL;
+            if (get_blob(in, &src, &cap, &l)) _exit(EX_SOFTWARE_);
+            rb_strlcpy(it->source, src, sizeof it->source);
+            free(src);
+            size_t dcap = it->len_cap;
+            if (get_blob(in, &it->data, &dcap, &it->len)) _exit(EX_SOFTWARE_);
+            it->len_cap = dcap;
+            it->out.len = it->csv.len = 0;
+            it->failed = it->bounce = it->filtered = 0;
+            it->nrec = 0;
+        }
+        analyse_items(bt);
+        for (size_t i = 0; i < n; i++) {
+            item *it = &bt->items[i];
+            uint32_t hdr[4] = {(uint32_t)it->failed, (uint32_t)it->bounce, (uint32_t)it->filtered, (uint32_t)it->nrec};
+            if (write_all(out, hdr, sizeof hdr) || put_blob(out, it->errmsg, it->failed ? strlen(it->errmsg) : 0) ||
+                put_blob(out, it->out.buf, it->out.len) || put_blob(out, it->csv.buf, it->csv.len))
+                _exit(EX_SOFTWARE_);
+        }
+    }
+    _exit(0);
+}
+
+static int start_workers(batch *bt, wproc *w, int n)
+{
+    fflush(NULL);
+    for (int i = 0; i < n; i++) {
+        int a[2], b[2];
+        if (pipe(a) || pipe(b)) return i;
+        pid_t pid = fork();
+        if (pid < 0) { close(a[0]); close(a[1]); close(b[0]); close(b[1]); return i; }
+        if (pid == 0) {
+            close(a[1]);
+            close(b[0]);
+            for (int k = 0; k < i; k++) { close(w[k].to); close(w[k].from); }
+            worker_main(bt, a[0], b[1]);
+        }
+        close(a[0]);
+        close(b[1]);
+        w[i].pid = pid;
+        w[i].to = a[1];
+        w[i].from = b[0];
+        w[i].busy = 0;
+    }
+    return n;
+}
+
+static void stop_workers(wproc *w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint32_t zero = 0;
+        (void)!write(w[i].to, &zero, sizeof zero);
+        close(w[i].to);
+        close(w[i].from);
+    }
+    for (int i = 0; i < n; i++) waitpid(w[i].pid, NULL, 0);
 }
 
 int cmd_analyze(int argc, char **argv)
@@ -253,11 +377,33 @@ int cmd_analyze(int argc, char **argv)
     unsigned long nmsg = 0, nbounce = 0, nrec = 0, nerr = 0, nfiltered = 0, nread_err = 0;
     progress pg;
     progress_init(&pg, every, "messages");
+
+    wproc procs[64];
+    int nproc = jobs > 1 ? start_workers(&bt, procs, (int)jobs) : 0;
+    if (jobs > 1 && nproc < 1) fprintf(stderr, "rebound analyze: cannot start workers (%m); going on in one process\n");
+    int next = 0, oldest = 0, inflight = 0, broken = 0;
+    /* results of one message: from a worker's pipe, or straight from bt */
+    char *rbuf[3] = {NULL, NULL, NULL};
+    size_t rcap[3] = {0, 0, 0};
+
+#define TAKE(failed_, bounce_, filtered_, nrec_, err_, out_, outlen_, csv_, csvlen_)   \
+    do {                                                                        \
+        nmsg++;                                                                 \
+        if (failed_) { fprintf(stderr, "rebound analyze: %s\n", err_); nerr++; break; } \
+        if (filtered_) nfiltered++;                                             \
+        if (bounce_) nbounce++;                                                 \
+        nrec += (nrec_);                                                        \
+        if (outlen_) fwrite(out_, 1, outlen_, stdout);                          \
+        if (csv && (csvlen_)) fwrite(csv_, 1, csvlen_, csv);                    \
+    } while (0)
+
+    /* collect the results of the oldest batch in flight */
+    size_t batch_sizes[64];
     int eof = 0;
-    while (!eof) {
-        size_t bytes = 0;
+    while (!eof || inflight) {
         bt.n = 0;
-        while (bt.n < BATCH_MSGS && bytes < BATCH_BYTES) {
+        size_t bytes = 0;
+        while (!eof && !broken && bt.n < BATCH_MSGS && bytes < BATCH_BYTES) {
             rb_rawmsg raw;
             int r = rb_reader_next(rd, &raw, &err);
             if (r == 0) { eof = 1; break; }
@@ -267,7 +413,11 @@ int cmd_analyze(int argc, char **argv)
                 continue;
             }
             item *it = &bt.items[bt.n++];
-            it->data = realloc(it->data, raw.len + 1);
+            if (raw.len + 1 > it->len_cap) {
+                free(it->data);
+                it->len_cap = raw.len + 1;
+                it->data = malloc(it->len_cap);
+            }
             memcpy(it->data, raw.data, raw.len);
             it->data[raw.len] = '\0';
             it->len = raw.len;
@@ -277,26 +427,56 @@ int cmd_analyze(int argc, char **argv)
             it->nrec = 0;
             bytes += raw.len;
         }
-        if (!bt.n) continue;
-        run_batch(&bt, (int)jobs);
-        for (size_t i = 0; i < bt.n; i++) {
-            item *it = &bt.items[i];
-            nmsg++;
-            if (it->failed) {
-                fprintf(stderr, "rebound analyze: %s\n", it->errmsg);
-                nerr++;
-                continue;
+        if (!nproc) {
+            if (!bt.n) break;
+            analyse_items(&bt);
+            for (size_t i = 0; i < bt.n; i++) {
+                item *it = &bt.items[i];
+                TAKE(it->failed, it->bounce, it->filtered, it->nrec, it->errmsg, it->out.buf, it->out.len, it->csv.buf,
+                     it->csv.len);
             }
-            if (it->filtered) nfiltered++;
-            if (it->bounce) nbounce++;
-            nrec += it->nrec;
-            if (it->out.len) fwrite(it->out.buf, 1, it->out.len, stdout);
-            if (csv && it->csv.len) fwrite(it->csv.buf, 1, it->csv.len, csv);
+        } else {
+            /* the worker to use next must first hand back its last batch */
+            int must_collect = (bt.n && procs[next].busy) || (!bt.n && inflight);
+            if (must_collect && !broken) {
+                wproc *w = &procs[oldest];
+                for (size_t i = 0; i < batch_sizes[oldest]; i++) {
+                    uint32_t h[4];
+                    size_t l[3];
+                    if (read_all(w->from, h, sizeof h) || get_blob(w->from, &rbuf[0], &rcap[0], &l[0]) ||
+                        get_blob(w->from, &rbuf[1], &rcap[1], &l[1]) || get_blob(w->from, &rbuf[2], &rcap[2], &l[2])) {
+                        fprintf(stderr, "rebound analyze: worker %d died; results after message %lu are lost\n",
+                                (int)w->pid, nmsg);
+                        broken = 1;
+                        break;
+                    }
+                    TAKE(h[0], h[1], h[2], h[3], rbuf[0], rbuf[1], l[1], rbuf[2], l[2]);
+                }
+                w->busy = 0;
+                inflight--;
+                oldest = (oldest + 1) % nproc;
+            }
+            if (broken) break;
+            if (bt.n) {
+                if (send_batch(procs[next].to, &bt)) {
+                    fprintf(stderr, "rebound analyze: cannot reach worker %d\n", (int)procs[next].pid);
+                    broken = 1;
+                    break;
+                }
+                batch_sizes[next] = bt.n;
+                procs[next].busy = 1;
+                inflight++;
+                next = (next + 1) % nproc;
+            }
         }
         uint64_t done, total;
         rb_reader_progress(rd, &done, &total);
         progress_update(&pg, nmsg, done, total);
     }
+#undef TAKE
+    if (nproc) stop_workers(procs, nproc);
+    for (int i = 0; i < 3; i++) free(rbuf[i]);
+    if (broken) nerr++;
     progress_finish(&pg, nmsg);
     fflush(stdout);
     int rc = 0;
