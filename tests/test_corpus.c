@@ -109,7 +109,7 @@ static int source_is(const char *src, const char *root, const char *file)
     snprintf(s, sizeof s, "%s", src);
     char *h = strchr(s, '#');
     if (h) *h = '\0';
-    char want[RB_SOURCE_MAX];
+    char want[2 * RB_SOURCE_MAX + 4096];
     snprintf(want, sizeof want, "%s/%s", root, file);
     return strcmp(s, want) == 0;
 }
@@ -145,7 +145,7 @@ static size_t load_expected(const char *path, exp_row *rows)
         }
         if (c < 6) continue;
         exp_row *e = &rows[n++];
-        snprintf(e->file, sizeof e->file, "%s", col[0]);
+        snprintf(e->file, sizeof e->file, "%.255s", col[0]);
         snprintf(e->rcpt, sizeof e->rcpt, "%s", col[2]);
         snprintf(e->status, sizeof e->status, "%s", col[3]);
         snprintf(e->reply, sizeof e->reply, "%s", col[4]);
