@@ -83,27 +83,55 @@ void rb_msg_set_orig(rb_msg *m, const char *start, size_t len)
     m->orig_len = end;
 }
 
+/* The returned original message (message/rfc822) is usually half of a
+ * bounce, and all we read of it is its header block.  GMime would parse it
+ * to the last part and build an object for each; instead the part's type is
+ * renamed, in our private copy, to the private type message/x-rb82 (the
+ * same length, so nothing moves), which GMime keeps as one opaque leaf.
+ * walk() reads its header block only. */
+static void opaque_returned_messages(char *b, size_t len)
+{
+    static const char pat[] = "message/rfc822";
+    const size_t pl = sizeof pat - 1;
+    for (size_t i = 0; i + pl <= len; i++) {
+        if ((b[i] != 'm' && b[i] != 'M') || strncasecmp(b + i, pat, pl) != 0) continue;
+        /* only in a Content-Type field: find the start of the line (or of
+         * the folded field) */
+        size_t ls = i;
+        while (ls > 0 && b[ls - 1] != '\n') ls--;
+        while (ls > 1 && (b[ls] == ' ' || b[ls] == '\t')) {      /* folded: go up one line */
+            ls--;
+            while (ls > 0 && b[ls - 1] != '\n') ls--;
+        }
+        if (i - ls > 200 || strncasecmp(b + ls, "Content-Type:", 13) != 0) continue;
+        size_t after = i + pl;
+        if (after < len && (isalnum((unsigned char)b[after]) || b[after] == '-')) continue;
+        memcpy(b + i + 8, "x-rb82", 6);   /* "message/" + "rfc822" -> "message/" + "x-rb82" */
+        i = after;
+    }
+}
+
 /* Decoded content of a leaf part, UTF-8 for text parts; caller frees. */
 static char *part_text(GMimePart *part, size_t *len)
 {
-    if (GMIME_IS_TEXT_PART(part)) {
-        char *t = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
-        if (t) {
-            if (!g_utf8_validate(t, -1, NULL)) {
-                char *v = g_utf8_make_valid(t, -1);
-                g_free(t);
-                t = v;
-            }
-            *len = strlen(t);
-        }
-        return t;
-    }
+    /* Decoded bytes, converted from the part's charset; a NUL (QP "=00")
+     * would cut the text short, so it becomes a space. */
     GMimeDataWrapper *dw = g_mime_part_get_content(part);
     if (!dw) return NULL;
-    GMimeStream *ms = g_mime_stream_mem_new();
-    g_mime_data_wrapper_write_to_stream(dw, ms);
+    GMimeStream *ms = g_mime_stream_mem_new(), *out = ms;
+    const char *cs = GMIME_IS_TEXT_PART(part) ? g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset") : NULL;
+    GMimeFilter *f = cs && g_ascii_strcasecmp(cs, "utf-8") ? g_mime_filter_charset_new(cs, "UTF-8") : NULL;
+    if (f) {
+        out = g_mime_stream_filter_new(ms);
+        g_mime_stream_filter_add(GMIME_STREAM_FILTER(out), f);
+        g_object_unref(f);
+    }
+    g_mime_data_wrapper_write_to_stream(dw, out);
+    if (out != ms) { g_mime_stream_flush(out); g_object_unref(out); }
     GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
-    char *t = ba->len ? g_strndup((const char *)ba->data, ba->len) : g_strdup("");
+    char *t = g_malloc(ba->len + 1);
+    for (guint i = 0; i < ba->len; i++) t[i] = ba->data[i] ? (char)ba->data[i] : ' ';
+    t[ba->len] = '\0';
     g_object_unref(ms);
     if (!g_utf8_validate(t, -1, NULL)) {
         char *v = g_utf8_make_valid(t, -1);
@@ -209,7 +237,7 @@ static void walk(rb_msg *m, GMimeObject *obj, int depth, GString *body, GString 
         g_free(t);
         return;
     }
-    if (mime_is(ct, "text", "rfc822-headers") || mime_is(ct, "message", "rfc822-headers") ||
+    if (mime_is(ct, "message", "x-rb82") || mime_is(ct, "text", "rfc822-headers") || mime_is(ct, "message", "rfc822-headers") ||
         mime_is(ct, "message", "rfc822") || mime_is(ct, "message", "global") ||
         mime_is(ct, "message", "global-headers")) {
         if (m->orig) return;
@@ -293,15 +321,13 @@ rb_status rb_msg_open(rb_msg *m, const rb_ctx *ctx, const char *data, size_t len
     m->pool = g_string_chunk_new(4096);
 
     /* CR-only line endings (old Mac): GMime wants LF or CRLF. */
-    char *conv = NULL;
-    if (len && !memchr(data, '\n', len) && memchr(data, '\r', len)) {
-        conv = malloc(len);
-        if (!conv) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
-        for (size_t i = 0; i < len; i++) conv[i] = data[i] == '\r' ? '\n' : data[i];
-        data = conv;
-    }
-    GMimeStream *st = g_mime_stream_mem_new_with_buffer(data, len);
-    free(conv);
+    /* GMime parses from our own copy, which we may adjust (see below). */
+    guint8 *copy = g_malloc(len ? len : 1);
+    memcpy(copy, data, len);
+    if (len && !memchr(copy, '\n', len) && memchr(copy, '\r', len))
+        for (size_t i = 0; i < len; i++) if (copy[i] == '\r') copy[i] = '\n';
+    if (!getenv("RB_NO_OPAQUE")) opaque_returned_messages((char *)copy, len);
+    GMimeStream *st = g_mime_stream_mem_new_with_byte_array(g_byte_array_new_take(copy, len));
     GMimeParser *p = g_mime_parser_new_with_stream(st);
     g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
     m->mime = g_mime_parser_construct_message(p, NULL);

@@ -45,11 +45,18 @@ const char *rb_strcasestrn(const char *hay, size_t len, const char *needle)
 {
     size_t nl = strlen(needle);
     if (nl == 0) return hay;
-    if (nl > len) return NULL;
-    int c0 = tolower((unsigned char)needle[0]);
-    for (size_t i = 0; i + nl <= len; i++) {
-        if (tolower((unsigned char)hay[i]) == c0 && strncasecmp(hay + i, needle, nl) == 0)
-            return hay + i;
+    if (!hay || nl > len) return NULL;
+    /* memchr (vectorised) finds candidates for the first character in either
+     * case; only those are compared in full. */
+    int lo = tolower((unsigned char)needle[0]), up = toupper((unsigned char)needle[0]);
+    const char *p = hay, *end = hay + (len - nl) + 1;
+    while (p < end) {
+        const char *a = memchr(p, lo, (size_t)(end - p));
+        const char *b = up != lo ? memchr(p, up, (size_t)((a ? a : end) - p)) : NULL;
+        const char *q = b ? b : a;
+        if (!q) return NULL;
+        if (strncasecmp(q + 1, needle + 1, nl - 1) == 0) return q;
+        p = q + 1;
     }
     return NULL;
 }

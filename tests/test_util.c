@@ -134,6 +134,20 @@ static void test_field_groups(void **state)
     free(g);
 }
 
+static void test_strcasestrn(void **state)
+{
+    (void)state;
+    const char *h = "Delivery has FAILED to these recipients";
+    assert_ptr_equal(rb_strcasestrn(h, strlen(h), "failed to"), h + 13);
+    assert_ptr_equal(rb_strcasestrn(h, strlen(h), "DELIVERY"), h);
+    assert_ptr_equal(rb_strcasestrn(h, strlen(h), "recipients"), h + strlen(h) - 10);
+    assert_null(rb_strcasestrn(h, strlen(h), "recipientsx"));
+    assert_null(rb_strcasestrn(h, 5, "failed"));               /* bounded by len, not by NUL */
+    assert_string_equal(rb_strcasestrn("x1-2", 4, "1-2"), "1-2");
+    assert_null(rb_strcasestrn(NULL, 0, "a"));
+    assert_ptr_equal(rb_strcasestr("abcABC", "Cab"), rb_strcasestr("abcABC", "cAB"));
+}
+
 static void test_text_contains(void **state)
 {
     (void)state;
@@ -150,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),
+        cmocka_unit_test(test_strcasestrn),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
