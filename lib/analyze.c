@@ -192,7 +192,9 @@ static void complete(rb_msg *m, rb_record *r, const char *source, const char *by
         char cls = 0;
         if (r->reply_code[0] == '5' || r->reply_code[0] == '4' || r->reply_code[0] == '2') cls = r->reply_code[0];
         else if (strcmp(r->dsn_action, "delayed") == 0) cls = '4';
-        else if (strcmp(r->dsn_action, "failed") == 0) cls = '5';   /* RFC 3464: no more attempts */
+        else if (strcmp(r->dsn_action, "failed") == 0 &&
+                 (strcmp(r->reason, "onhold") == 0 || strcmp(r->reason, "undefined") == 0))
+            cls = '5';   /* no reason known: "failed" (no more attempts) is all there is */
         else if (strcmp(r->reason, "delivered") == 0) cls = '2';
         else if (strcmp(r->reason, "feedback") && strcmp(r->reason, "vacation")) {
             const char *t = r->bounce_type;
