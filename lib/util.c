@@ -148,12 +148,18 @@ int rb_clean_address(char *a)
     if (rb_strcaseprefix(a, "mailto:")) memmove(a, a + 7, strlen(a + 7) + 1);
     size_t n = strlen(a);
     while (n && (a[n - 1] == '.' || a[n - 1] == '>' || a[n - 1] == ')')) a[--n] = '\0';
-    /* quoted local parts: strip the quotes when they guard nothing */
+    /* quoted local parts: strip the quotes only when they guard nothing,
+     * i.e. when the local part is a valid RFC 5322 dot-atom */
     if (a[0] == '"') {
         char *q = strchr(a + 1, '"');
-        if (q && q[1] == '@' && !strpbrk(a + 1, " ,;<>()[]\\")) {
-            memmove(q, q + 1, strlen(q + 1) + 1);
-            memmove(a, a + 1, strlen(a + 1) + 1);
+        if (q && q[1] == '@' && q > a + 1) {
+            int atom = a[1] != '.' && q[-1] != '.';
+            for (char *c = a + 1; atom && c < q; c++)
+                if ((*c == '.' && c[1] == '.') || !is_local_char((unsigned char)*c)) atom = 0;
+            if (atom) {
+                memmove(q, q + 1, strlen(q + 1) + 1);
+                memmove(a, a + 1, strlen(a + 1) + 1);
+            }
         }
     }
     const char *at = strrchr(a, '@');

@@ -29,6 +29,12 @@ static void test_clean_address(void **state)
     strcpy(a, "rfc822;mailto:x@y.example.");
     assert_true(rb_clean_address(a));
     assert_string_equal(a, "x@y.example");
+    strcpy(a, "rfc822; \"plain.name\"@example.org");
+    assert_true(rb_clean_address(a));
+    assert_string_equal(a, "plain.name@example.org");              /* quotes guard nothing */
+    strcpy(a, "\"neko....nyaan\"@example.org");
+    assert_true(rb_clean_address(a));
+    assert_string_equal(a, "\"neko....nyaan\"@example.org");       /* consecutive dots need them */
     strcpy(a, "nobody");
     assert_false(rb_clean_address(a));
 }
