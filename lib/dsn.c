@@ -137,7 +137,7 @@ static size_t prose_end(const char *t, size_t len)
 /* Copy of text with e-mail quoting removed from every line; caller frees. */
 static char *dequote_text(const char *t, size_t len, size_t *outlen)
 {
-    char *o = malloc(len + 1);
+    char *o = malloc(len + 2);   /* a last line without '\n' gets one, then the NUL */
     if (!o) return NULL;
     size_t w = 0, pos = 0;
     const char *line;

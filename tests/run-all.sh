@@ -41,15 +41,17 @@ if [ ! -d build-fuzz ]; then
      -Dc_args=-fsanitize=fuzzer-no-link --buildtype=debugoptimized >/dev/null
 fi
 if ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
-  seeds=$(mktemp -d); cp samples/*.eml "$seeds/"
+  # seeds: our samples, every input that once crashed a fuzzer, and the corpus
+  seeds=$(mktemp -d); cp samples/*.eml tests/fuzz-regressions/* "$seeds/"
   [ -d ../shared/corpus/maildir/bsd ] && cp ../shared/corpus/maildir/bsd/*-01.eml "$seeds/"
   for t in fuzz_analyze fuzz_reader; do
     work=$(mktemp -d); cp "$seeds"/* "$work/"
     if REBOUND_DATADIR=$root/data build-fuzz/fuzz/$t -max_total_time="${FUZZ_SECONDS:-60}" -max_len=65536 \
-         -timeout=10 -rss_limit_mb=2048 "$work" > "build-fuzz/$t.log" 2>&1; then
+         -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ "$work" > "build-fuzz/$t.log" 2>&1; then
       echo "fuzz $t: OK ($(grep -oE 'Done [0-9]+ runs' "build-fuzz/$t.log" | tail -1))"; passed=$((passed+1))
     else
-      echo "fuzz $t: FAILED"; tail -40 "build-fuzz/$t.log"; failed=$((failed+1))
+      echo "fuzz $t: FAILED (reproducer in build-fuzz/crash-*; add it to tests/fuzz-regressions/)"
+      grep -A30 -E "ERROR: |SUMMARY" "build-fuzz/$t.log" | head -40; failed=$((failed+1))
     fi
     rm -rf "$work"
   done
