@@ -39,8 +39,12 @@ static int header_has(rb_msg *m, const char *name, const char *needle)
     int n = hl ? g_mime_header_list_get_count(hl) : 0;
     for (int i = 0; i < n; i++) {
         GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-        const char *hn = g_mime_header_get_name(h), *hv = g_mime_header_get_value(h);
-        if (hn && hv && strcasecmp(hn, name) == 0 && rb_strcasestr(hv, needle)) return 1;
+        const char *hn = g_mime_header_get_name(h);
+        if (!hn || strcasecmp(hn, name) != 0) continue;    /* decode only the headers asked for */
+        /* the raw (undecoded, folded) value: these are host names in
+         * Received: lines, which need no RFC 2047 decoding */
+        const char *hv = g_mime_header_get_raw_value(h);
+        if (hv && rb_strcasestr(hv, needle)) return 1;
     }
     return 0;
 }

@@ -291,7 +291,7 @@ static int received_has(rb_msg *m, const char *s)
     for (int i = 0; i < cnt; i++) {
         GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
         if (strcasecmp(g_mime_header_get_name(h), "Received") == 0) {
-            const char *v = g_mime_header_get_value(h);
+            const char *v = g_mime_header_get_raw_value(h);   /* host names: no decoding needed */
             if (v && rb_strcasestr(v, s)) return 1;
         }
     }

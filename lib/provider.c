@@ -17,6 +17,8 @@
 typedef struct {
     char provider[RB_SHORT_MAX];
     int is_host;
+    int kind;          /* 0: exact name, 1: "*.suffix", 2: any other glob */
+    size_t suffix_len; /* kind 1: length of ".suffix" */
     char glob[192];
 } prule;
 
@@ -67,6 +69,10 @@ rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err)
             rb_strlcpy(r->provider, name, sizeof r->provider);
             r->is_host = kind[0] == 'h';
             rb_strlcpy(r->glob, g, sizeof r->glob);
+            /* most globs are a name or "*.suffix": match those without fnmatch */
+            if (!strpbrk(g, "*?[")) r->kind = 0;
+            else if (g[0] == '*' && g[1] == '.' && !strpbrk(g + 1, "*?[")) { r->kind = 1; r->suffix_len = strlen(g + 1); }
+            else r->kind = 2;
         }
     }
     free(line);
@@ -96,7 +102,12 @@ void rb_providers_guess(const rb_providers *p, const char *host, const char *rcp
         if (!*subject) continue;
         for (size_t i = 0; i < p->n; i++) {
             if (p->v[i].is_host != (pass == 0)) continue;
-            if (fnmatch(p->v[i].glob, subject, FNM_CASEFOLD) == 0) {
+            const prule *r = &p->v[i];
+            size_t sl = strlen(subject);
+            int hit = r->kind == 0   ? strcasecmp(r->glob, subject) == 0
+                      : r->kind == 1 ? sl > r->suffix_len && strcasecmp(subject + sl - r->suffix_len, r->glob + 1) == 0
+                                     : fnmatch(r->glob, subject, FNM_CASEFOLD) == 0;
+            if (hit) {
                 rb_strlcpy(out, p->v[i].provider, outlen);
                 return;
             }

@@ -129,8 +129,11 @@ static int json_str(rb_buf *b, const char *s)
             if (rb_buf_puts(b, esc)) return -1;
             p++;
         } else if (c < 0x80) {
-            if (rb_buf_append(b, (const char *)p, 1)) return -1;
-            p++;
+            /* a run of printable ASCII that needs no escaping goes in one copy */
+            const unsigned char *q = p + 1;
+            while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') q++;
+            if (rb_buf_append(b, (const char *)p, (size_t)(q - p))) return -1;
+            p = q;
         } else {
             const gchar *end;
             gunichar u = g_utf8_get_char_validated((const gchar *)p, -1);

@@ -19,9 +19,16 @@
 
 enum { IN_DIAG = 0, IN_SUBJECT, IN_ANY };
 
+/* A condition's comma list, split once at load time. */
+typedef struct {
+    char **v;
+    size_t n;
+} glist;
+
 typedef struct {
     char reason[RB_SHORT_MAX];
-    char *status, *reply, *command, *vendor; /* comma lists, NULL = any */
+    char *status, *reply, *command, *vendor; /* comma lists as written, NULL = any */
+    glist st, rp, cm, vd;                    /* the same, split */
     int in;
     GString *pattern;   /* NULL = no pattern */
     pcre2_code *re;
@@ -56,8 +63,32 @@ static int same_str(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+static void glist_free(glist *g)
+{
+    for (size_t i = 0; i < g->n; i++) free(g->v[i]);
+    free(g->v);
+    g->v = NULL;
+    g->n = 0;
+}
+
+static int glist_split(glist *g, const char *list)
+{
+    if (!list) return 0;
+    char *copy = strdup(list), *save = NULL;
+    if (!copy) return -1;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char **nv = realloc(g->v, (g->n + 1) * sizeof *nv);
+        if (!nv || !(nv[g->n] = strdup(t))) { free(copy); if (nv) g->v = nv; return -1; }
+        g->v = nv;
+        g->n++;
+    }
+    free(copy);
+    return 0;
+}
+
 static void rule_free(rule *r)
 {
+    glist_free(&r->st); glist_free(&r->rp); glist_free(&r->cm); glist_free(&r->vd);
     free(r->status); free(r->reply); free(r->command); free(r->vendor);
     if (r->pattern) g_string_free(r->pattern, TRUE);
     if (r->re) pcre2_code_free(r->re);
@@ -180,6 +211,12 @@ rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
     fclose(f);
     for (size_t i = 0; st == RB_OK && i < rs->n; i++) {
         rule *r = &rs->v[i];
+        if (glist_split(&r->st, r->status) || glist_split(&r->rp, r->reply) || glist_split(&r->cm, r->command) ||
+            glist_split(&r->vd, r->vendor)) {
+            rb_seterr(err, "out of memory");
+            st = RB_ERR_NOMEM;
+            break;
+        }
         if (!r->pattern) continue;
         int ec;
         PCRE2_SIZE off;
@@ -199,15 +236,18 @@ rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
     return RB_OK;
 }
 
-static int list_match(const char *list, const char *value)
+/* Does value match one of the globs?  An absent condition matches all;
+ * "-" matches an empty value.  Plain words are compared without fnmatch. */
+static int list_match(const char *list, const glist *g, const char *value)
 {
     if (!list) return 1;
-    char buf[256];
-    rb_strlcpy(buf, list, sizeof buf);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (strcmp(t, "-") == 0) { if (!value || !*value) return 1; continue; }
-        if (value && *value && fnmatch(t, value, FNM_CASEFOLD) == 0) return 1;
+    int empty = !value || !*value;
+    for (size_t i = 0; i < g->n; i++) {
+        const char *t = g->v[i];
+        if (t[0] == '-' && !t[1]) { if (empty) return 1; continue; }
+        if (empty) continue;
+        if (!strpbrk(t, "*?[")) { if (strcasecmp(t, value) == 0) return 1; }
+        else if (fnmatch(t, value, FNM_CASEFOLD) == 0) return 1;
     }
     return 0;
 }
@@ -240,10 +280,10 @@ const char *rb_rules_match(const rb_rules *rs, const rb_record *rec, const char 
     subject = valid_utf8(subject, &own_s);
     for (size_t i = 0; i < rs->n && !hit; i++) {
         const rule *r = &rs->v[i];
-        if (!list_match(r->status, rec->status)) continue;
-        if (!list_match(r->reply, rec->reply_code)) continue;
-        if (!list_match(r->command, rec->smtp_command)) continue;
-        if (!list_match(r->vendor, rec->decoded_by)) continue;
+        if (!list_match(r->status, &r->st, rec->status)) continue;
+        if (!list_match(r->reply, &r->rp, rec->reply_code)) continue;
+        if (!list_match(r->command, &r->cm, rec->smtp_command)) continue;
+        if (!list_match(r->vendor, &r->vd, rec->decoded_by)) continue;
         if (r->re) {
             if (!md && !(md = pcre2_match_data_create(1, NULL))) break;
             int ok = 0;
