@@ -32,6 +32,13 @@ typedef struct {
     int in;
     GString *pattern;   /* NULL = no pattern */
     pcre2_code *re;
+    /* Prefilter: every top-level branch of the pattern begins with one of
+     * these literals (ASCII, lowercased).  If none occurs in the text the
+     * pattern cannot match and PCRE2 is not called.  nlit == 0: no
+     * prefilter (some branch has no literal start). */
+    char **lit;
+    size_t nlit;
+    int nofilter;       /* some branch has no literal start */
     int line;
 } rule;
 
@@ -88,6 +95,10 @@ static int glist_split(glist *g, const char *list)
 
 static void rule_free(rule *r)
 {
+    for (size_t i = 0; i < r->nlit; i++) free(r->lit[i]);
+    free(r->lit);
+    r->lit = NULL;
+    r->nlit = 0;
     glist_free(&r->st); glist_free(&r->rp); glist_free(&r->cm); glist_free(&r->vd);
     free(r->status); free(r->reply); free(r->command); free(r->vendor);
     if (r->pattern) g_string_free(r->pattern, TRUE);
@@ -100,6 +111,80 @@ void rb_rules_free(rb_rules *rs)
     for (size_t i = 0; i < rs->n; i++) rule_free(&rs->v[i]);
     free(rs->v);
     free(rs);
+}
+
+/* The literal a regex branch starts with: characters up to the first
+ * metacharacter (an escaped punctuation character counts as itself).  A
+ * character followed by a quantifier is not required, so it is dropped.
+ * Returns the length written to out (0: the branch has no literal start). */
+static size_t branch_literal(const char *b, size_t n, char *out, size_t outlen)
+{
+    size_t w = 0, i = 0;
+    /* zero-width starts (\b, ^) do not change what text must be present */
+    for (;;) {
+        if (i + 1 < n && b[i] == '\\' && (b[i + 1] == 'b' || b[i + 1] == 'B')) i += 2;
+        else if (i < n && b[i] == '^') i++;
+        else break;
+    }
+    while (i < n && w + 1 < outlen) {
+        unsigned char c = (unsigned char)b[i];
+        size_t step = 1;
+        if (c == '\\') {
+            if (i + 1 >= n) break;
+            unsigned char e = (unsigned char)b[i + 1];
+            if (isalnum(e) || e >= 0x80) break;        /* \s \d \b ...: not a literal */
+            c = e;
+            step = 2;
+        } else if (strchr("()[]{}.*+?|^$", c) || c >= 0x80) {
+            break;
+        }
+        if (i + step < n && strchr("*?{", b[i + step])) break;   /* optional: stop before it */
+        out[w++] = (char)tolower(c);
+        i += step;
+    }
+    out[w] = '\0';
+    return w;
+}
+
+static void disable_prefilter(rule *r)
+{
+    for (size_t k = 0; k < r->nlit; k++) free(r->lit[k]);
+    free(r->lit);
+    r->lit = NULL;
+    r->nlit = 0;
+    r->nofilter = 1;
+}
+
+/* Split a pattern at its top-level '|' and collect each branch's literal;
+ * any branch without one disables the prefilter for the rule. */
+static int build_prefilter(rule *r, const char *pat)
+{
+    if (r->nofilter) return 0;
+    size_t n = strlen(pat), start = 0;
+    int depth = 0, in_class = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = i < n ? pat[i] : '|';
+        if (i < n && c == '\\') { i++; continue; }
+        if (in_class) { if (c == ']') in_class = 0; continue; }
+        if (c == '[') { in_class = 1; continue; }
+        if (c == '(') depth++;
+        else if (c == ')') depth--;
+        else if (c == '|' && depth == 0) {
+            char lit[128];
+            size_t l = branch_literal(pat + start, i - start, lit, sizeof lit);
+            if (l < 3) goto none;   /* e.g. a branch that starts with a group */
+            char **nv = realloc(r->lit, (r->nlit + 1) * sizeof *nv);
+            if (!nv) goto none;
+            r->lit = nv;
+            if (!(r->lit[r->nlit] = strdup(lit))) goto none;
+            r->nlit++;
+            start = i + 1;
+        }
+    }
+    return 0;
+none:
+    disable_prefilter(r);
+    return 0;
 }
 
 static int parse_line(rb_rules *rs, char *line, int lineno, rb_error *err)
@@ -150,6 +235,7 @@ static int parse_line(rb_rules *rs, char *line, int lineno, rb_error *err)
         *slot = strdup(v);
     }
     if (pat && *pat) {
+        build_prefilter(&r, pat);
         r.pattern = g_string_new("(?:");
         g_string_append(r.pattern, pat);
         g_string_append(r.pattern, ")");
@@ -161,6 +247,15 @@ static int parse_line(rb_rules *rs, char *line, int lineno, rb_error *err)
             same_str(p->reply, r.reply) && same_str(p->command, r.command) && same_str(p->vendor, r.vendor)) {
             g_string_append_c(p->pattern, '|');
             g_string_append(p->pattern, r.pattern->str);
+            /* the merged rule's prefilter: the union of both, or none */
+            if (r.nofilter) disable_prefilter(p);
+            for (size_t k = 0; !p->nofilter && k < r.nlit; k++) {
+                char **nv = realloc(p->lit, (p->nlit + 1) * sizeof *nv);
+                if (!nv) { disable_prefilter(p); break; }
+                p->lit = nv;
+                p->lit[p->nlit++] = r.lit[k];
+                r.lit[k] = NULL;
+            }
             /* validate this piece alone so errors name the right line */
             int ec;
             PCRE2_SIZE off;
@@ -255,11 +350,27 @@ static int list_match(const char *list, const glist *g, const char *value)
 /* Texts are made valid UTF-8 before matching (PCRE2_MATCH_INVALID_UTF is
  * not used: with the JIT in PCRE2 10.42 it makes \S and \w miss non-ASCII
  * characters), so the match can skip PCRE2's own UTF check. */
-static int re_match(const rule *r, pcre2_match_data *md, const char *text)
+/* text: the UTF-8 text; low: the same, ASCII-lowercased (for the prefilter) */
+static int re_match(const rule *r, pcre2_match_data *md, const char *text, const char *low, size_t len)
 {
     if (!text || !*text) return 0;
-    int rc = pcre2_match(r->re, (PCRE2_SPTR)text, strlen(text), 0, PCRE2_NO_UTF_CHECK, md, NULL);
+    if (r->nlit && !r->nofilter) {
+        int any = 0;
+        for (size_t i = 0; i < r->nlit && !any; i++) any = memmem(low, len, r->lit[i], strlen(r->lit[i])) != NULL;
+        if (!any) return 0;   /* no branch can start anywhere in the text */
+    }
+    int rc = pcre2_match(r->re, (PCRE2_SPTR)text, len, 0, PCRE2_NO_UTF_CHECK, md, NULL);
     return rc >= 0;
+}
+
+static char *ascii_lower_copy(const char *s, size_t *len)
+{
+    *len = s ? strlen(s) : 0;
+    char *o = malloc(*len + 1);
+    if (!o) return NULL;
+    for (size_t i = 0; i < *len; i++) o[i] = (char)tolower((unsigned char)s[i]);
+    o[*len] = '\0';
+    return o;
 }
 
 static const char *valid_utf8(const char *s, char **owned)
@@ -278,6 +389,8 @@ const char *rb_rules_match(const rb_rules *rs, const rb_record *rec, const char 
     char *own_d, *own_s;
     const char *diag = valid_utf8(rec->diagnostic, &own_d);
     subject = valid_utf8(subject, &own_s);
+    size_t dlen, slen;
+    char *dlow = ascii_lower_copy(diag, &dlen), *slow = ascii_lower_copy(subject, &slen);
     for (size_t i = 0; i < rs->n && !hit; i++) {
         const rule *r = &rs->v[i];
         if (!list_match(r->status, &r->st, rec->status)) continue;
@@ -287,8 +400,8 @@ const char *rb_rules_match(const rb_rules *rs, const rb_record *rec, const char 
         if (r->re) {
             if (!md && !(md = pcre2_match_data_create(1, NULL))) break;
             int ok = 0;
-            if (r->in == IN_DIAG || r->in == IN_ANY) ok = re_match(r, md, diag);
-            if (!ok && (r->in == IN_SUBJECT || r->in == IN_ANY)) ok = re_match(r, md, subject);
+            if ((r->in == IN_DIAG || r->in == IN_ANY) && dlow) ok = re_match(r, md, diag, dlow, dlen);
+            if (!ok && (r->in == IN_SUBJECT || r->in == IN_ANY) && slow) ok = re_match(r, md, subject, slow, slen);
             if (!ok) continue;
         }
         hit = r->reason;
@@ -296,5 +409,7 @@ const char *rb_rules_match(const rb_rules *rs, const rb_record *rec, const char 
     if (md) pcre2_match_data_free(md);
     g_free(own_d);
     g_free(own_s);
+    free(dlow);
+    free(slow);
     return hit;
 }

@@ -101,6 +101,33 @@ static void test_non_ascii_text_matches(void **state)
     rb_rules_free(rs);
 }
 
+/* The literal prefilter must never hide a match the regex would find. */
+static void test_prefilter_is_sound(void **state)
+{
+    (void)state;
+    rb_error err = {{0}};
+    rb_status st;
+    rb_rules *rs = load_rules("userunknown ~ (?:no such|unknown) user\n"   /* group start: no literal */
+                              "userunknown ~ \\b553 \\S+ does not exist\n" /* merged; \b skipped */
+                              "mailboxfull ~ over ?quota|mailbox full\n"   /* optional char ends the literal */
+                              "blocked ~ ^blocked by policy\n",
+                              &err, &st);
+    assert_int_equal(st, RB_OK);
+    rb_record r = rec("", "", "", "", "550 UNKNOWN USER here");
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "userunknown");
+    r = rec("", "", "", "", "553 host.example does not exist");
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "userunknown");
+    r = rec("", "", "", "", "user is overquota");
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "mailboxfull");
+    r = rec("", "", "", "", "OVER QUOTA");
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "mailboxfull");
+    r = rec("", "", "", "", "Blocked by policy");
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "blocked");
+    r = rec("", "", "", "", "we blocked by policy");
+    assert_null(rb_rules_match(rs, &r, NULL));
+    rb_rules_free(rs);
+}
+
 static void test_rule_errors_name_the_line(void **state)
 {
     (void)state;
@@ -276,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_match_wins_and_conditions),
         cmocka_unit_test(test_non_ascii_text_matches),
+        cmocka_unit_test(test_prefilter_is_sound),
         cmocka_unit_test(test_rule_errors_name_the_line),
         cmocka_unit_test(test_shipped_rules_load),
         cmocka_unit_test(test_policy),
