@@ -627,7 +627,8 @@ static int parse_gmail(rb_msg *m, rb_result *res)
     const char *line;
     size_t ll;
     char head[256], details[RB_TEXT_MAX] = "";
-    rb_next_line(m->body, end, &pos, &line, &ll);
+    /* the end of the text can come before the marker in broken input */
+    if (pos >= end || !rb_next_line(m->body, end, &pos, &line, &ll)) return 0;
     line_copy(head, sizeof head, line, ll);
     int delayed = rb_strcasestr(head, "delayed") != NULL;
     rb_record *cur = NULL;
