@@ -18,7 +18,7 @@
 #include "cli.h"
 
 #define BATCH_MSGS 512
-#define BATCH_BYTES (16u << 20)
+#define BATCH_BYTES (4u << 20)   /* a batch's messages live in one arena of about this size */
 
 static void help(FILE *f)
 {
@@ -55,8 +55,8 @@ static void help(FILE *f)
 }
 
 typedef struct {
-    char *data;
-    size_t len, len_cap;
+    char *data;          /* points into the batch arena */
+    size_t off, len;
     char source[RB_SOURCE_MAX];
     rb_buf out, csv;
     char errmsg[sizeof(rb_error)];
@@ -70,7 +70,44 @@ typedef struct {
     int format, want_csv, all;
     item *items;
     size_t n;
+    char *arena;         /* the batch's messages, NUL-separated */
+    size_t alen, acap;
 } batch;
+
+/* Append n bytes (and a NUL) to the arena; returns the offset or -1. */
+static long arena_add(batch *bt, const char *p, size_t n)
+{
+    if (bt->alen + n + 1 > bt->acap) {
+        size_t nc = bt->acap ? bt->acap : BATCH_BYTES;
+        while (nc < bt->alen + n + 1) nc *= 2;
+        char *na = realloc(bt->arena, nc);
+        if (!na) return -1;
+        bt->arena = na;
+        bt->acap = nc;
+    }
+    long off = (long)bt->alen;
+    if (p) memcpy(bt->arena + bt->alen, p, n);
+    bt->arena[bt->alen + n] = '\0';
+    bt->alen += n + 1;
+    return off;
+}
+
+/* After a batch: point items into the arena (it may have moved), and give
+ * back what one huge message made it grow to. */
+static void arena_fix(batch *bt)
+{
+    for (size_t i = 0; i < bt->n; i++) bt->items[i].data = bt->arena + bt->items[i].off;
+}
+
+static void arena_reset(batch *bt)
+{
+    bt->alen = 0;
+    if (bt->acap > 4 * (size_t)BATCH_BYTES) {
+        free(bt->arena);
+        bt->arena = NULL;
+        bt->acap = 0;
+    }
+}
 
 static void trunc_copy(char *dst, size_t w, const char *s)
 {
@@ -220,6 +257,7 @@ static void worker_main(batch *bt, int in, int out)
         uint32_t n;
         if (read_all(in, &n, sizeof n) || n == 0 || n > BATCH_MSGS) break;
         bt->n = n;
+        arena_reset(bt);
         for (size_t i = 0; i < n; i++) {
             item *it = &bt->items[i];
             size_t cap = 0, l;
@@ -227,13 +265,18 @@ static void worker_main(batch *bt, int in, int out)
             if (get_blob(in, &src, &cap, &l)) _exit(EX_SOFTWARE_);
             rb_strlcpy(it->source, src, sizeof it->source);
             free(src);
-            size_t dcap = it->len_cap;
-            if (get_blob(in, &it->data, &dcap, &it->len)) _exit(EX_SOFTWARE_);
-            it->len_cap = dcap;
+            uint32_t dl;
+            long off;
+            if (read_all(in, &dl, sizeof dl) || (off = arena_add(bt, NULL, dl)) < 0 ||
+                (dl && read_all(in, bt->arena + off, dl)))
+                _exit(EX_SOFTWARE_);
+            it->off = (size_t)off;
+            it->len = dl;
             it->out.len = it->csv.len = 0;
             it->failed = it->bounce = it->filtered = 0;
             it->nrec = 0;
         }
+        arena_fix(bt);
         analyse_items(bt);
         for (size_t i = 0; i < n; i++) {
             item *it = &bt->items[i];
@@ -402,6 +445,7 @@ int cmd_analyze(int argc, char **argv)
     int eof = 0;
     while (!eof || inflight) {
         bt.n = 0;
+        arena_reset(&bt);
         size_t bytes = 0;
         while (!eof && !broken && bt.n < BATCH_MSGS && bytes < BATCH_BYTES) {
             rb_rawmsg raw;
@@ -412,14 +456,14 @@ int cmd_analyze(int argc, char **argv)
                 nread_err++;
                 continue;
             }
-            item *it = &bt.items[bt.n++];
-            if (raw.len + 1 > it->len_cap) {
-                free(it->data);
-                it->len_cap = raw.len + 1;
-                it->data = malloc(it->len_cap);
+            long off = arena_add(&bt, raw.data, raw.len);
+            if (off < 0) {
+                fprintf(stderr, "rebound analyze: %s: out of memory\n", raw.source);
+                nread_err++;
+                continue;
             }
-            memcpy(it->data, raw.data, raw.len);
-            it->data[raw.len] = '\0';
+            item *it = &bt.items[bt.n++];
+            it->off = (size_t)off;
             it->len = raw.len;
             rb_strlcpy(it->source, raw.source, sizeof it->source);
             it->out.len = it->csv.len = 0;
@@ -427,6 +471,7 @@ int cmd_analyze(int argc, char **argv)
             it->nrec = 0;
             bytes += raw.len;
         }
+        arena_fix(&bt);
         if (!nproc) {
             if (!bt.n) break;
             analyse_items(&bt);
@@ -487,8 +532,8 @@ int cmd_analyze(int argc, char **argv)
                 nmsg, nbounce, nrec, nmsg - nbounce - nerr - nfiltered, nfiltered, nerr + nread_err);
     if (nerr || nread_err) rc = EX_FAIL;
 
+    free(bt.arena);
     for (size_t i = 0; i < BATCH_MSGS; i++) {
-        free(bt.items[i].data);
         rb_buf_free(&bt.items[i].out);
         rb_buf_free(&bt.items[i].csv);
     }
