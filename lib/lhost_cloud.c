@@ -17,12 +17,10 @@
 
 /* ==== shared helpers ====================================================== */
 
-/* A top-level header; GMime files Content-* headers under the MIME part. */
+/* A top-level header (Content-* included). */
 static const char *top_header(rb_msg *m, const char *name)
 {
-    const char *v = rb_msg_header(m, name);
-    if (!v && m->root) v = g_mime_object_get_header(m->root, name);
-    return v;
+    return rb_msg_header(m, name);
 }
 
 static int has_header(rb_msg *m, const char *name)
@@ -31,22 +29,10 @@ static int has_header(rb_msg *m, const char *name)
 }
 
 /* Does any of the top-level headers called name (e.g. every Received:)
- * contain needle? */
+ * contain needle?  Raw values: host names need no decoding. */
 static int header_has(rb_msg *m, const char *name, const char *needle)
 {
-    if (!m->mime) return 0;
-    GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m->mime));
-    int n = hl ? g_mime_header_list_get_count(hl) : 0;
-    for (int i = 0; i < n; i++) {
-        GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-        const char *hn = g_mime_header_get_name(h);
-        if (!hn || strcasecmp(hn, name) != 0) continue;    /* decode only the headers asked for */
-        /* the raw (undecoded, folded) value: these are host names in
-         * Received: lines, which need no RFC 2047 decoding */
-        const char *hv = g_mime_header_get_raw_value(h);
-        if (hv && rb_strcasestr(hv, needle)) return 1;
-    }
-    return 0;
+    return rb_msg_header_contains(m, name, needle);
 }
 
 static const char *body_has(const rb_msg *m, const char *needle)
@@ -366,7 +352,8 @@ static int ms_parse_text(const char *text, size_t tlen, rb_result *res, size_t b
         if (address_line(line, ll, addr, sizeof addr)) {
             /* the recipient this block is about: by address, else by position */
             cur = find_rcpt(res, base, addr);
-            if (!cur && nadmin < nup) cur = &res->recs[base + nadmin];
+            /* nup counts recipient lines, repeats included: stay inside the records */
+            if (!cur && nadmin < nup && base + nadmin < res->n) cur = &res->recs[base + nadmin];
             if (!cur) cur = add_rcpt(res, base, addr);
             nadmin++;
             continue;

@@ -155,15 +155,12 @@ static void finish_record(rb_record *r, unsigned flags)
     }
 }
 
-/* The text of the bounce: the decoded body, or for a multipart whose
- * boundary never shows, the prologue GMime kept. */
+/* The text of the bounce: the decoded body, or the top-level multipart's
+ * preamble. */
 static const char *bounce_text(rb_msg *m, size_t *len)
 {
     if (m->body && m->body_len) { *len = m->body_len; return m->body; }
-    if (m->root && GMIME_IS_MULTIPART(m->root)) {
-        const char *pro = g_mime_multipart_get_prologue(GMIME_MULTIPART(m->root));
-        if (pro && *pro) { *len = strlen(pro); return pro; }
-    }
+    if (m->prologue && m->prologue_len) { *len = m->prologue_len; return m->prologue; }
     *len = 0;
     return NULL;
 }
@@ -286,16 +283,7 @@ static int header_has(rb_msg *m, const char *name, const char *s)
 /* Any Received: header of the bounce containing s. */
 static int received_has(rb_msg *m, const char *s)
 {
-    GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m->mime));
-    int cnt = hl ? g_mime_header_list_get_count(hl) : 0;
-    for (int i = 0; i < cnt; i++) {
-        GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-        if (strcasecmp(g_mime_header_get_name(h), "Received") == 0) {
-            const char *v = g_mime_header_get_raw_value(h);   /* host names: no decoding needed */
-            if (v && rb_strcasestr(v, s)) return 1;
-        }
-    }
-    return 0;
+    return rb_msg_header_contains(m, "Received", s);
 }
 static int mailer_daemon(rb_msg *m)
 {
@@ -379,38 +367,15 @@ static int p_x4(rb_msg *m, rb_result *res)
     return scan_text(m, res, &sp);
 }
 
-/* The raw text of an attached message: message.c keeps returned messages
- * as opaque leaves (message/x-rb82); a parsed message part also works. */
-static char *attached_message_text(GMimeObject *o)
-{
-    if (GMIME_IS_MESSAGE_PART(o)) {
-        GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
-        return inner ? g_mime_object_to_string(GMIME_OBJECT(inner), NULL) : NULL;
-    }
-    if (!GMIME_IS_PART(o)) return NULL;
-    GMimeContentType *ct = g_mime_object_get_content_type(o);
-    if (!ct || g_ascii_strcasecmp(g_mime_content_type_get_media_type(ct), "message") != 0) return NULL;
-    GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(o));
-    if (!dw) return NULL;
-    GMimeStream *ms = g_mime_stream_mem_new();
-    g_mime_data_wrapper_write_to_stream(dw, ms);
-    GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
-    char *t = g_strndup((const char *)ba->data, ba->len);
-    g_object_unref(ms);
-    return t;
-}
-
 /* X5: a notice addressed to "NotificationRecipients" whose real bounce, a
  * multipart/report, is attached as message/rfc822. */
 static int p_x5(rb_msg *m, rb_result *res)
 {
     if (!rb_strcasestr(m->to, "NotificationRecipients") || !from_has(m, "Mail Delivery Subsystem")) return 0;
-    if (!m->root || !GMIME_IS_MULTIPART(m->root)) return 0;
-    GMimeMultipart *mp = GMIME_MULTIPART(m->root);
-    int cnt = g_mime_multipart_get_count(mp), n = 0;
-    for (int i = 0; i < cnt && !n; i++) {
-        char *t = attached_message_text(g_mime_multipart_get_part(mp, i));
-        if (!t) continue;
+    if (!m->attached || !m->attached_len) return 0;
+    int n = 0;
+    {
+        char *t = g_strndup(m->attached, m->attached_len);
         char *w = t;                /* CRLF -> LF */
         for (const char *c = t; *c; c++) if (*c != '\r') *w++ = *c;
         *w = '\0';

@@ -1,33 +1,168 @@
-/* message.c -- read one raw message with GMime into an rb_msg view.
+/* message.c -- read one raw message into an rb_msg view.
  *
- * Only what bounce analysis needs is decoded: text parts (to UTF-8), the
- * delivery-status and feedback-report parts (as field groups), and the
- * header block of the returned original message.  The body of the returned
- * message is never decoded: that is most of the bytes and none of the
- * answer.
+ * Bounce analysis needs little of a message: its top-level headers, the
+ * decoded human-readable text, the delivery-status and feedback-report
+ * parts, and the header block of the returned original.  Building GMime's
+ * full object tree for that costs more than all the analysis together (a
+ * GObject per header, part, stream and content type, each freed again), so
+ * the MIME *structure* is walked here, in place, over one private copy of
+ * the bytes: header blocks, Content-Type parameters, multipart boundaries.
+ * GMime does what it is best at: RFC 2047 header decoding, base64 and
+ * quoted-printable decoding, charset conversion, dates.
+ *
+ * Everything is bounded: nesting depth, parts per multipart, header fields
+ * kept, decoded text per message.  The returned original message is never
+ * parsed beyond its header block.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "message.h"
 
 #define MAX_DEPTH 24
-#define MAX_TEXT (4u << 20) /* bound decoded text per message */
+#define MAX_TEXT (4u << 20)    /* decoded text kept per message */
+#define MAX_PARTS 1000         /* parts per multipart */
+#define MAX_TOP_HEADERS 1024   /* top-level header fields kept */
+#define MAX_PART_HEADERS 64    /* header fields looked at in a part */
 
 const char *rb_msg_strdup(rb_msg *m, const char *s)
 {
     return g_string_chunk_insert(m->pool, s ? s : "");
 }
 
-const char *rb_msg_header(rb_msg *m, const char *name)
+/* ---- header blocks ----------------------------------------------------- */
+
+/* Length of the line at b (up to and excluding '\n'), and where the next
+ * line starts. */
+static size_t line_at(const char *b, size_t len, size_t pos, size_t *next)
 {
-    if (!m->mime) return NULL;
-    const char *v = g_mime_object_get_header(GMIME_OBJECT(m->mime), name);
-    return v;
+    const char *nl = memchr(b + pos, '\n', len - pos);
+    size_t end = nl ? (size_t)(nl - b) : len;
+    *next = nl ? end + 1 : len;
+    return end - pos;
 }
 
-/* Look a header up in a raw header block; unfolds into the pool. */
+/* Parse the header block at the start of b.  Fields go to out (at most
+ * max; the rest are skipped).  Returns the offset of the body: after the
+ * blank line, or at the first line that is neither a field nor a
+ * continuation (where a broken header block ends), or len. */
+static size_t parse_headers(const char *b, size_t len, rb_hdr *out, size_t max, size_t *nout)
+{
+    size_t pos = 0, n = 0;
+    rb_hdr *cur = NULL;
+    while (pos < len) {
+        size_t next, ll = line_at(b, len, pos, &next);
+        const char *line = b + pos;
+        size_t l = ll;
+        if (l && line[l - 1] == '\r') l--;
+        if (l == 0) { *nout = n; return next; }                 /* blank line: body follows */
+        if (line[0] == ' ' || line[0] == '\t') {                  /* folded continuation */
+            if (cur) cur->vlen = (size_t)(line + l - cur->val);
+            pos = next;
+            continue;
+        }
+        size_t c = 0;
+        while (c < l && line[c] != ':' && (unsigned char)line[c] > ' ' && (unsigned char)line[c] < 127) c++;
+        size_t nlen = c;
+        while (c < l && (line[c] == ' ' || line[c] == '\t')) c++;  /* "Subject :" */
+        if (c >= l || line[c] != ':' || nlen == 0) {
+            /* Not a field.  A run of non-blank characters inside a header
+             * block is a folded value that lost its indentation (long
+             * base64 tokens in Microsoft's X- headers): keep reading, as
+             * GMime does.  Prose (a line with blanks) starts the body. */
+            if (cur && !memchr(line, ' ', l) && !memchr(line, '\t', l)) {
+                cur->vlen = (size_t)(line + l - cur->val);
+                pos = next;
+                continue;
+            }
+            *nout = n;
+            return pos;
+        }
+        if (n < max) {
+            cur = &out[n++];
+            cur->name = line;
+            cur->nlen = nlen;
+            cur->val = line + c + 1;
+            cur->vlen = l - c - 1;
+            cur->dec = NULL;
+        } else {
+            cur = NULL;
+        }
+        pos = next;
+    }
+    *nout = n;
+    return len;
+}
+
+static const rb_hdr *find_hdr(const rb_hdr *h, size_t n, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < n; i++)
+        if (h[i].nlen == nl && strncasecmp(h[i].name, name, nl) == 0) return &h[i];
+    return NULL;
+}
+
+/* Unfold a raw value into out (CR/LF dropped, whitespace runs kept as they
+ * are, leading and trailing whitespace trimmed). */
+static size_t unfold(const char *v, size_t n, char *out, size_t outlen)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n && w + 1 < outlen; i++)
+        if (v[i] != '\r' && v[i] != '\n') out[w++] = v[i];
+    out[w] = '\0';
+    size_t s = 0;
+    while (s < w && (out[s] == ' ' || out[s] == '\t')) s++;
+    while (w > s && (out[w - 1] == ' ' || out[w - 1] == '\t')) out[--w] = '\0';
+    if (s) memmove(out, out + s, w - s + 1);
+    return w - s;
+}
+
+/* The decoded (RFC 2047), unfolded value of a field, made valid UTF-8;
+ * decoded once and kept in the pool. */
+static const char *hdr_value(rb_msg *m, rb_hdr *h)
+{
+    if (h->dec) return h->dec;
+    size_t cap = h->vlen + 1;
+    char *raw = g_malloc(cap);
+    unfold(h->val, h->vlen, raw, cap);
+    char *dec = strstr(raw, "=?") ? g_mime_utils_header_decode_text(NULL, raw) : NULL;
+    const char *v = dec ? dec : raw;
+    if (!g_utf8_validate(v, -1, NULL)) {
+        char *x = g_utf8_make_valid(v, -1);
+        h->dec = rb_msg_strdup(m, x);
+        g_free(x);
+    } else {
+        h->dec = rb_msg_strdup(m, v);
+    }
+    g_free(dec);
+    g_free(raw);
+    return h->dec;
+}
+
+const char *rb_msg_header(rb_msg *m, const char *name)
+{
+    rb_hdr *h = (rb_hdr *)find_hdr(m->hdrs, m->nhdrs, name);
+    return h ? hdr_value(m, h) : NULL;
+}
+
+int rb_msg_header_contains(rb_msg *m, const char *name, const char *needle)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < m->nhdrs; i++) {
+        const rb_hdr *h = &m->hdrs[i];
+        if (h->nlen == nl && strncasecmp(h->name, name, nl) == 0 && rb_strcasestrn(h->val, h->vlen, needle))
+            return 1;
+    }
+    return 0;
+}
+
+/* Look a header up in the returned message's header block.  Leniently:
+ * returned headers are often mangled on the way (continuation lines that
+ * lost their indentation), so every line up to the blank line is looked
+ * at, not only well-formed fields. */
 static const char *block_header(rb_msg *m, const char *blk, size_t len, const char *name)
 {
     size_t nl = strlen(name);
@@ -35,7 +170,7 @@ static const char *block_header(rb_msg *m, const char *blk, size_t len, const ch
     const char *line;
     size_t ll;
     while (rb_next_line(blk, len, &pos, &line, &ll)) {
-        if (ll == 0) break; /* end of the header block */
+        if (ll == 0 || (ll == 1 && line[0] == '\r')) break; /* end of the header block */
         if (ll > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
             GString *v = g_string_new_len(line + nl + 1, (gssize)(ll - nl - 1));
             const char *l2;
@@ -46,10 +181,15 @@ static const char *block_header(rb_msg *m, const char *blk, size_t len, const ch
             }
             char *dec = g_mime_utils_header_decode_text(NULL, v->str);
             g_string_free(v, TRUE);
-            char *s = dec ? dec : g_strdup("");
-            rb_squeeze(s);
-            const char *out = rb_msg_strdup(m, s);
-            g_free(s);
+            char *s2 = dec ? dec : g_strdup("");
+            if (!g_utf8_validate(s2, -1, NULL)) {
+                char *x = g_utf8_make_valid(s2, -1);
+                g_free(s2);
+                s2 = x;
+            }
+            rb_squeeze(s2);
+            const char *out = rb_msg_strdup(m, s2);
+            g_free(s2);
             return out;
         }
     }
@@ -83,65 +223,211 @@ void rb_msg_set_orig(rb_msg *m, const char *start, size_t len)
     m->orig_len = end;
 }
 
-/* The returned original message (message/rfc822) is usually half of a
- * bounce, and all we read of it is its header block.  GMime would parse it
- * to the last part and build an object for each; instead the part's type is
- * renamed, in our private copy, to the private type message/x-rb82 (the
- * same length, so nothing moves), which GMime keeps as one opaque leaf.
- * walk() reads its header block only. */
-static void opaque_returned_messages(char *b, size_t len)
+/* ---- Content-Type ------------------------------------------------------------ */
+typedef struct {
+    char type[64], sub[64];     /* lowercased; "" when absent */
+    char boundary[256];
+    char charset[64];
+    char report_type[64];
+} ctinfo;
+
+/* Copy a parameter value (quoted-string or token) from *p into out
+ * (appending: RFC 2231 continuations come in order); advances *p. */
+static void param_value(const char **p, char *out, size_t outlen)
 {
-    static const char pat[] = "message/rfc822";
-    const size_t pl = sizeof pat - 1;
-    for (size_t i = 0; i + pl <= len; i++) {
-        if ((b[i] != 'm' && b[i] != 'M') || strncasecmp(b + i, pat, pl) != 0) continue;
-        /* only in a Content-Type field: find the start of the line (or of
-         * the folded field) */
-        size_t ls = i;
-        while (ls > 0 && b[ls - 1] != '\n') ls--;
-        while (ls > 1 && (b[ls] == ' ' || b[ls] == '\t')) {      /* folded: go up one line */
-            ls--;
-            while (ls > 0 && b[ls - 1] != '\n') ls--;
+    const char *s = *p;
+    size_t w = strlen(out);
+    if (*s == '"') {
+        s++;
+        while (*s && *s != '"') {
+            if (*s == '\\' && s[1]) s++;
+            if (w + 1 < outlen) out[w++] = *s;
+            s++;
         }
-        if (i - ls > 200 || strncasecmp(b + ls, "Content-Type:", 13) != 0) continue;
-        size_t after = i + pl;
-        if (after < len && (isalnum((unsigned char)b[after]) || b[after] == '-')) continue;
-        memcpy(b + i + 8, "x-rb82", 6);   /* "message/" + "rfc822" -> "message/" + "x-rb82" */
-        i = after;
+        if (*s == '"') s++;
+    } else {
+        while (*s && *s != ';' && !isspace((unsigned char)*s)) {
+            if (w + 1 < outlen) out[w++] = *s;
+            s++;
+        }
     }
+    out[w] = '\0';
+    *p = s;
 }
 
-/* Decoded content of a leaf part, UTF-8 for text parts; caller frees. */
-static char *part_text(GMimePart *part, size_t *len)
+static void parse_ct(const rb_hdr *h, ctinfo *ct)
 {
-    /* Decoded bytes, converted from the part's charset; a NUL (QP "=00")
-     * would cut the text short, so it becomes a space. */
-    GMimeDataWrapper *dw = g_mime_part_get_content(part);
-    if (!dw) return NULL;
-    GMimeStream *ms = g_mime_stream_mem_new(), *out = ms;
-    const char *cs = GMIME_IS_TEXT_PART(part) ? g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset") : NULL;
-    GMimeFilter *f = cs && g_ascii_strcasecmp(cs, "utf-8") ? g_mime_filter_charset_new(cs, "UTF-8") : NULL;
-    if (f) {
-        out = g_mime_stream_filter_new(ms);
-        g_mime_stream_filter_add(GMIME_STREAM_FILTER(out), f);
-        g_object_unref(f);
+    memset(ct, 0, sizeof *ct);
+    if (!h) return;
+    char v[2048];
+    unfold(h->val, h->vlen, v, sizeof v);
+    const char *p = v;
+    while (*p == ' ' || *p == '\t') p++;
+    size_t i = 0;
+    while (*p && *p != '/' && *p != ';' && !isspace((unsigned char)*p)) {
+        if (i + 1 < sizeof ct->type) ct->type[i++] = (char)tolower((unsigned char)*p);
+        p++;
     }
-    g_mime_data_wrapper_write_to_stream(dw, out);
-    if (out != ms) { g_mime_stream_flush(out); g_object_unref(out); }
-    GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(ms));
-    char *t = g_malloc(ba->len + 1);
-    for (guint i = 0; i < ba->len; i++) t[i] = ba->data[i] ? (char)ba->data[i] : ' ';
-    t[ba->len] = '\0';
-    g_object_unref(ms);
-    if (!g_utf8_validate(t, -1, NULL)) {
-        char *v = g_utf8_make_valid(t, -1);
-        g_free(t);
-        t = v;
+    ct->type[i] = '\0';
+    if (*p == '/') {
+        p++;
+        i = 0;
+        while (*p && *p != ';' && !isspace((unsigned char)*p)) {
+            if (i + 1 < sizeof ct->sub) ct->sub[i++] = (char)tolower((unsigned char)*p);
+            p++;
+        }
+        ct->sub[i] = '\0';
     }
-    *len = strlen(t);
-    return t;
+    /* parameters: name=value; name*0=...; name*=charset''%xx (not decoded: boundaries and charsets are ASCII) */
+    while ((p = strchr(p, ';'))) {
+        p++;
+        while (*p == ' ' || *p == '\t') p++;
+        const char *ns = p;
+        while (*p && *p != '=' && *p != ';' && !isspace((unsigned char)*p)) p++;
+        size_t nl = (size_t)(p - ns);
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p != '=') continue;
+        p++;
+        while (*p == ' ' || *p == '\t') p++;
+        size_t base = nl;
+        const char *star = memchr(ns, '*', nl);
+        if (star) base = (size_t)(star - ns);
+        char *dst = NULL;
+        size_t dl = 0;
+        if (base == 8 && strncasecmp(ns, "boundary", 8) == 0) { dst = ct->boundary; dl = sizeof ct->boundary; }
+        else if (base == 7 && strncasecmp(ns, "charset", 7) == 0) { dst = ct->charset; dl = sizeof ct->charset; }
+        else if (base == 11 && strncasecmp(ns, "report-type", 11) == 0) { dst = ct->report_type; dl = sizeof ct->report_type; }
+        if (!dst) {
+            char skip[8] = "";
+            param_value(&p, skip, 1);
+            continue;
+        }
+        if (!star) dst[0] = '\0';   /* a plain parameter replaces; continuations append */
+        param_value(&p, dst, dl);
+        if (star && star[1] == '*' ) {
+            /* charset''value: drop the language prefix */
+            char *q = strstr(dst, "''");
+            if (q) memmove(dst, q + 2, strlen(q + 2) + 1);
+        }
+    }
+    rb_lower(ct->report_type);
 }
 
+static int ct_is(const ctinfo *ct, const char *type, const char *sub)
+{
+    return strcmp(ct->type, type) == 0 && (strcmp(sub, "*") == 0 || strcmp(ct->sub, sub) == 0);
+}
+
+/* ---- transfer encodings and charsets ------------------------------------------ */
+enum { CTE_IDENTITY, CTE_BASE64, CTE_QP, CTE_UU };
+
+static int parse_cte(const rb_hdr *h)
+{
+    if (!h) return CTE_IDENTITY;
+    char v[64];
+    unfold(h->val, h->vlen < 63 ? h->vlen : 63, v, sizeof v);
+    if (strncasecmp(v, "base64", 6) == 0) return CTE_BASE64;
+    if (strncasecmp(v, "quoted-printable", 16) == 0) return CTE_QP;
+    if (strncasecmp(v, "x-uuencode", 10) == 0 || strncasecmp(v, "uuencode", 8) == 0) return CTE_UU;
+    return CTE_IDENTITY;
+}
+
+/* Undo the transfer encoding; returns a g_malloc'ed buffer (NUL-terminated). */
+static char *decode_cte(const char *b, size_t n, int cte, size_t *outlen)
+{
+    unsigned char *out = g_malloc(n + 4);
+    size_t w;
+    int state = 0;
+    guint32 save = 0;
+    switch (cte) {
+    case CTE_BASE64:
+        w = g_mime_encoding_base64_decode_step((const unsigned char *)b, n, out, &state, &save);
+        break;
+    case CTE_QP:
+        w = g_mime_encoding_quoted_decode_step((const unsigned char *)b, n, out, &state, &save);
+        break;
+    case CTE_UU:
+        state = GMIME_UUDECODE_STATE_INIT;
+        w = g_mime_encoding_uudecode_step((const unsigned char *)b, n, out, &state, &save);
+        if (!(state & GMIME_UUDECODE_STATE_BEGIN)) { memcpy(out, b, n); w = n; }  /* no "begin" line: plain text */
+        break;
+    default:
+        memcpy(out, b, n);
+        w = n;
+    }
+    out[w] = '\0';
+    *outlen = w;
+    return (char *)out;
+}
+
+/* Convert with iconv, skipping bytes the charset cannot decode (a text
+ * labelled ISO-2022-JP that is really EUC-JP loses its Japanese, not
+ * its English).  g_malloc'ed, NUL-terminated. */
+static char *convert(iconv_t cd, const char *in, size_t n, size_t *outlen)
+{
+    size_t cap = n * 2 + 16, w = 0;
+    char *out = g_malloc(cap);
+    char *ip = (char *)in;
+    size_t il = n;
+    while (il > 0) {
+        char *op = out + w;
+        size_t ol = cap - w - 1;
+        size_t r = iconv(cd, &ip, &il, &op, &ol);
+        w = (size_t)(op - out);
+        if (r != (size_t)-1) break;
+        if (errno == E2BIG) {
+            cap *= 2;
+            out = g_realloc(out, cap);
+        } else {          /* EILSEQ / EINVAL: skip one byte, start over in the initial state */
+            ip++;
+            il--;
+            iconv(cd, NULL, NULL, NULL, NULL);
+        }
+    }
+    /* flush the shift state */
+    char *op = out + w;
+    size_t ol = cap - w - 1;
+    iconv(cd, NULL, NULL, &op, &ol);
+    w = (size_t)(op - out);
+    out[w] = '\0';
+    *outlen = w;
+    return out;
+}
+
+/* Decoded text of a leaf: transfer encoding undone, converted from its
+ * charset to UTF-8 (invalid sequences repaired), NULs turned into spaces
+ * (a QP "=00" must not cut the text short).  g_malloc'ed. */
+static char *leaf_text(const char *b, size_t n, int cte, const char *charset, size_t *outlen)
+{
+    size_t dl;
+    char *d = decode_cte(b, n, cte, &dl);
+    for (size_t i = 0; i < dl; i++) if (d[i] == '\0') d[i] = ' ';   /* before iconv, which stops at NUL */
+    if (charset[0] && g_ascii_strcasecmp(charset, "utf-8") && g_ascii_strcasecmp(charset, "us-ascii") &&
+        g_ascii_strcasecmp(charset, "utf8") && g_ascii_strcasecmp(charset, "ascii")) {
+        iconv_t cd = g_mime_iconv_open("UTF-8", charset);
+        if (cd != (iconv_t)-1) {
+            size_t cl;
+            char *c = convert(cd, d, dl, &cl);
+            g_mime_iconv_close(cd);
+            if (c) {
+                g_free(d);
+                d = c;
+                dl = cl;
+            }
+        }
+    }
+    for (size_t i = 0; i < dl; i++) if (d[i] == '\0') d[i] = ' ';
+    if (!g_utf8_validate(d, (gssize)dl, NULL)) {
+        char *v = g_utf8_make_valid(d, (gssize)dl);
+        g_free(d);
+        d = v;
+        dl = strlen(v);
+    }
+    *outlen = dl;
+    return d;
+}
+
+/* ---- the walk ------------------------------------------------------------------- */
 static void append_text(GString *dst, const char *t, size_t n)
 {
     if (dst->len >= MAX_TEXT) return;
@@ -174,85 +460,163 @@ static void add_groups(rb_fields **dst, size_t *ndst, rb_fields *src, size_t nsr
     free(src);
 }
 
-static int mime_is(GMimeContentType *ct, const char *type, const char *sub)
+typedef struct {
+    const char *p;
+    size_t n;
+} span;
+
+/* Split a multipart body at "--boundary" lines.  parts[] gets the content
+ * of each part (without the line break before the next delimiter); the
+ * preamble is what comes before the first delimiter.  A part cut off by
+ * the end of the input (truncated MIME) ends there.  Returns the number of
+ * parts. */
+static size_t split_multipart(const char *b, size_t len, const char *boundary, span *preamble, span *parts,
+                              size_t maxparts)
 {
-    return ct && g_mime_content_type_is_type(ct, type, sub);
+    size_t bl = strlen(boundary), np = 0;
+    size_t pos = 0;
+    long start = -1;     /* start of the current part's content */
+    preamble->p = b;
+    preamble->n = len;
+    while (pos < len) {
+        size_t next, ll = line_at(b, len, pos, &next);
+        const char *line = b + pos;
+        if (ll >= bl + 2 && line[0] == '-' && line[1] == '-' && memcmp(line + 2, boundary, bl) == 0) {
+            const char *rest = line + 2 + bl;
+            size_t rl = ll - 2 - bl;
+            int close = rl >= 2 && rest[0] == '-' && rest[1] == '-';
+            size_t k = close ? 2 : 0;
+            while (k < rl && (rest[k] == ' ' || rest[k] == '\t' || rest[k] == '\r')) k++;
+            if (k == rl) {  /* a delimiter line */
+                /* the line break before the delimiter belongs to it */
+                size_t end = pos;
+                if (end > 0 && b[end - 1] == '\n') end--;
+                if (end > 0 && b[end - 1] == '\r') end--;
+                if (start < 0) {
+                    preamble->n = end;
+                } else if (np < maxparts) {
+                    parts[np].p = b + start;
+                    parts[np].n = end > (size_t)start ? end - (size_t)start : 0;
+                    np++;
+                }
+                if (close) return np;
+                start = (long)next;
+            }
+        }
+        pos = next;
+    }
+    if (start >= 0 && (size_t)start < len && np < maxparts) {   /* no closing delimiter */
+        parts[np].p = b + start;
+        parts[np].n = len - (size_t)start;
+        np++;
+    }
+    return np;
 }
 
-static void walk(rb_msg *m, GMimeObject *obj, int depth, GString *body, GString *html)
+static void walk(rb_msg *m, const rb_hdr *h, size_t nh, const char *body, size_t blen, int depth, GString *text,
+                 GString *html);
+
+/* Parse a part (header block + content) and walk it. */
+static void walk_part(rb_msg *m, const char *b, size_t n, int depth, GString *text, GString *html)
 {
-    if (depth > MAX_DEPTH || !obj) return;
-    GMimeContentType *ct = g_mime_object_get_content_type(obj);
+    rb_hdr h[MAX_PART_HEADERS];
+    size_t nh;
+    size_t off = parse_headers(b, n, h, MAX_PART_HEADERS, &nh);
+    walk(m, h, nh, b + off, n - off, depth, text, html);
+}
 
-    if (GMIME_IS_MULTIPART(obj)) {
-        GMimeMultipart *mp = GMIME_MULTIPART(obj);
-        int n = g_mime_multipart_get_count(mp);
-        if (n == 0) {
-            /* a multipart whose boundary never occurs: the whole text is
-             * the prologue (old sendmail DSNs written without their parts) */
-            const char *pro = g_mime_multipart_get_prologue(mp);
-            if (pro) append_text(body, pro, strlen(pro));
-            return;
+static int part_is_text_plain(const char *b, size_t n)
+{
+    rb_hdr h[MAX_PART_HEADERS];
+    size_t nh;
+    parse_headers(b, n, h, MAX_PART_HEADERS, &nh);
+    ctinfo ct;
+    parse_ct(find_hdr(h, nh, "Content-Type"), &ct);
+    return ct_is(&ct, "text", "plain") || !ct.type[0];
+}
+
+static void walk(rb_msg *m, const rb_hdr *h, size_t nh, const char *body, size_t blen, int depth, GString *text,
+                 GString *html)
+{
+    if (depth > MAX_DEPTH) return;
+    ctinfo ct;
+    parse_ct(find_hdr(h, nh, "Content-Type"), &ct);
+    int top = depth == 0;
+    if (top) {
+        if (ct.type[0]) {
+            char mt[130];
+            snprintf(mt, sizeof mt, "%s/%s", ct.type, ct.sub);
+            m->content_type = rb_msg_strdup(m, mt);
         }
-        if (mime_is(ct, "multipart", "alternative")) {
-            for (int i = 0; i < n; i++) {
-                GMimeObject *c = g_mime_multipart_get_part(mp, i);
-                if (mime_is(g_mime_object_get_content_type(c), "text", "plain")) {
-                    walk(m, c, depth + 1, body, html);
-                    return;
-                }
-            }
+        if (ct.report_type[0]) m->report_type = rb_msg_strdup(m, ct.report_type);
+    }
+
+    if (strcmp(ct.type, "multipart") == 0) {
+        span pre, *parts = g_new(span, MAX_PARTS);
+        size_t np = ct.boundary[0] ? split_multipart(body, blen, ct.boundary, &pre, parts, MAX_PARTS) : 0;
+        if (!ct.boundary[0]) { pre.p = body; pre.n = blen; }
+        if (top && pre.n) {
+            m->prologue = g_string_chunk_insert_len(m->pool, pre.p, (gssize)pre.n);
+            m->prologue_len = pre.n;
         }
-        for (int i = 0; i < n; i++) walk(m, g_mime_multipart_get_part(mp, i), depth + 1, body, html);
+        if (np == 0) {
+            /* a multipart whose boundary never occurs: the whole text is the
+             * preamble (old sendmail DSNs written without their parts) */
+            append_text(text, pre.p, pre.n);
+        } else if (ct_is(&ct, "multipart", "alternative")) {
+            size_t pick = np;
+            for (size_t i = 0; i < np && pick == np; i++)
+                if (part_is_text_plain(parts[i].p, parts[i].n)) pick = i;
+            if (pick < np) walk_part(m, parts[pick].p, parts[pick].n, depth + 1, text, html);
+            else for (size_t i = 0; i < np; i++) walk_part(m, parts[i].p, parts[i].n, depth + 1, text, html);
+        } else {
+            for (size_t i = 0; i < np; i++) walk_part(m, parts[i].p, parts[i].n, depth + 1, text, html);
+        }
+        g_free(parts);
         return;
     }
-    if (GMIME_IS_MESSAGE_PART(obj)) {
-        GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-        if (inner && !m->orig) {
-            char *h = g_mime_object_get_headers(GMIME_OBJECT(inner), NULL);
-            if (h) {
-                size_t hl = strlen(h);
-                char *c = g_string_chunk_insert_len(m->pool, h, (gssize)hl);
-                m->orig = c;
-                m->orig_len = hl;
-                g_free(h);
-            }
-        }
-        return;
-    }
-    if (!GMIME_IS_PART(obj)) return;
-    GMimePart *part = GMIME_PART(obj);
+
+    int cte = parse_cte(find_hdr(h, nh, "Content-Transfer-Encoding"));
     size_t len = 0;
-
-    if (mime_is(ct, "message", "delivery-status") || mime_is(ct, "message", "global-delivery-status") ||
-        mime_is(ct, "message", "feedback-report")) {
-        char *t = part_text(part, &len);
-        if (!t) return;
+    if (ct_is(&ct, "message", "delivery-status") || ct_is(&ct, "message", "global-delivery-status") ||
+        ct_is(&ct, "message", "feedback-report")) {
+        char *t = leaf_text(body, blen, cte, "", &len);
         rb_fields *g = NULL;
         size_t ng = rb_parse_field_groups(t, len, &g);
-        if (mime_is(ct, "message", "feedback-report"))
-            add_groups(&m->fb, &m->nfb, g, ng);
-        else
-            add_groups(&m->ds, &m->nds, g, ng);
+        if (ct_is(&ct, "message", "feedback-report")) add_groups(&m->fb, &m->nfb, g, ng);
+        else add_groups(&m->ds, &m->nds, g, ng);
         g_free(t);
         return;
     }
-    if (mime_is(ct, "message", "x-rb82") || mime_is(ct, "text", "rfc822-headers") || mime_is(ct, "message", "rfc822-headers") ||
-        mime_is(ct, "message", "rfc822") || mime_is(ct, "message", "global") ||
-        mime_is(ct, "message", "global-headers")) {
+    if (ct_is(&ct, "message", "rfc822") || ct_is(&ct, "message", "global") || ct_is(&ct, "message", "news")) {
+        /* the returned message: its raw text (for formats that nest a whole
+         * bounce in it) and its header block; never parsed further */
+        if (m->attached) return;
+        char *t = decode_cte(body, blen, cte, &len);
+        m->attached = g_string_chunk_insert_len(m->pool, t, (gssize)len);
+        m->attached_len = len;
+        if (!m->orig) rb_msg_set_orig(m, t, len);
+        g_free(t);
+        return;
+    }
+    if (ct_is(&ct, "text", "rfc822-headers") || ct_is(&ct, "message", "rfc822-headers") ||
+        ct_is(&ct, "message", "global-headers")) {
         if (m->orig) return;
-        char *t = part_text(part, &len);
-        if (t) { rb_msg_set_orig(m, t, len); g_free(t); }
+        char *t = leaf_text(body, blen, cte, ct.charset, &len);
+        rb_msg_set_orig(m, t, len);
+        g_free(t);
         return;
     }
-    if (mime_is(ct, "text", "html")) {
-        char *t = part_text(part, &len);
-        if (t) { append_text(html, t, len); g_free(t); }
+    if (ct_is(&ct, "text", "html")) {
+        char *t = leaf_text(body, blen, cte, ct.charset, &len);
+        append_text(html, t, len);
+        g_free(t);
         return;
     }
-    if (mime_is(ct, "text", "*") || !ct) {
-        char *t = part_text(part, &len);
-        if (t) { append_text(body, t, len); g_free(t); }
+    if (ct_is(&ct, "text", "*") || !ct.type[0]) {
+        char *t = leaf_text(body, blen, cte, ct.charset, &len);
+        append_text(text, t, len);
+        g_free(t);
         return;
     }
 }
@@ -300,18 +664,10 @@ static void html_to_text(const char *h, size_t n, GString *out)
     }
 }
 
-/* Header values from GMime are decoded; make them valid UTF-8 and bounded. */
 static const char *hdr(rb_msg *m, const char *name)
 {
     const char *v = rb_msg_header(m, name);
-    if (!v) return "";
-    if (!g_utf8_validate(v, -1, NULL)) {
-        char *x = g_utf8_make_valid(v, -1);
-        const char *r = rb_msg_strdup(m, x);
-        g_free(x);
-        return r;
-    }
-    return v;
+    return v ? v : "";
 }
 
 rb_status rb_msg_open(rb_msg *m, const rb_ctx *ctx, const char *data, size_t len, rb_error *err)
@@ -320,21 +676,19 @@ rb_status rb_msg_open(rb_msg *m, const rb_ctx *ctx, const char *data, size_t len
     m->ctx = ctx;
     m->pool = g_string_chunk_new(4096);
 
-    /* CR-only line endings (old Mac): GMime wants LF or CRLF. */
-    /* GMime parses from our own copy, which we may adjust (see below). */
-    guint8 *copy = g_malloc(len ? len : 1);
+    /* one private copy; CR-only line endings (old Mac) become LF */
+    char *copy = g_malloc(len + 1);
     memcpy(copy, data, len);
+    copy[len] = '\0';
     if (len && !memchr(copy, '\n', len) && memchr(copy, '\r', len))
         for (size_t i = 0; i < len; i++) if (copy[i] == '\r') copy[i] = '\n';
-    if (!getenv("RB_NO_OPAQUE")) opaque_returned_messages((char *)copy, len);
-    GMimeStream *st = g_mime_stream_mem_new_with_byte_array(g_byte_array_new_take(copy, len));
-    GMimeParser *p = g_mime_parser_new_with_stream(st);
-    g_mime_parser_set_format(p, GMIME_FORMAT_MESSAGE);
-    m->mime = g_mime_parser_construct_message(p, NULL);
-    g_object_unref(p);
-    g_object_unref(st);
-    if (!m->mime) {
-        rb_seterr(err, "not a MIME message (no header block could be parsed)");
+    m->raw = copy;
+    m->raw_len = len;
+
+    m->hdrs = g_new(rb_hdr, MAX_TOP_HEADERS);
+    size_t off = parse_headers(copy, len, m->hdrs, MAX_TOP_HEADERS, &m->nhdrs);
+    if (m->nhdrs == 0) {
+        rb_seterr(err, "not a mail message (no header field at byte 0)");
         return RB_ERR_PARSE;
     }
 
@@ -342,35 +696,15 @@ rb_status rb_msg_open(rb_msg *m, const rb_ctx *ctx, const char *data, size_t len
     char addr[RB_ADDR_MAX] = "";
     rb_find_address(m->from, addr, sizeof addr);
     m->from_addr = rb_msg_strdup(m, addr);
-    const char *subj = g_mime_message_get_subject(m->mime);
-    m->subject = subj ? rb_msg_strdup(m, subj) : "";
-    if (!g_utf8_validate(m->subject, -1, NULL)) {
-        char *x = g_utf8_make_valid(m->subject, -1);
-        m->subject = rb_msg_strdup(m, x);
-        g_free(x);
-    }
+    m->subject = hdr(m, "Subject");
     m->to = hdr(m, "To");
     m->date = hdr(m, "Date");
     m->message_id = hdr(m, "Message-ID");
-
-    m->root = g_mime_message_get_mime_part(m->mime);
-    GMimeContentType *ct = m->root ? g_mime_object_get_content_type(m->root) : NULL;
-    if (ct) {
-        char *mt = g_mime_content_type_get_mime_type(ct);
-        if (mt) { rb_lower(mt); m->content_type = rb_msg_strdup(m, mt); g_free(mt); }
-        const char *rt = g_mime_content_type_get_parameter(ct, "report-type");
-        if (rt) {
-            char *r = g_strdup(rt);
-            rb_lower(r);
-            m->report_type = rb_msg_strdup(m, r);
-            g_free(r);
-        }
-    }
-    if (!m->content_type) m->content_type = "text/plain";
-    if (!m->report_type) m->report_type = "";
+    m->content_type = "text/plain";
+    m->report_type = "";
 
     GString *body = g_string_sized_new(4096), *html = g_string_new(NULL);
-    walk(m, m->root, 0, body, html);
+    walk(m, m->hdrs, m->nhdrs, copy + off, len - off, 0, body, html);
     if (body->len == 0 && html->len) html_to_text(html->str, html->len, body);
     m->body_len = body->len;
     m->body = g_string_free(body, FALSE);
@@ -381,7 +715,8 @@ rb_status rb_msg_open(rb_msg *m, const rb_ctx *ctx, const char *data, size_t len
 
 void rb_msg_close(rb_msg *m)
 {
-    if (m->mime) g_object_unref(m->mime);
+    g_free(m->raw);
+    g_free(m->hdrs);
     g_free(m->body);
     g_free(m->html);
     for (size_t i = 0; i < m->nds; i++) rb_fields_free(&m->ds[i]);

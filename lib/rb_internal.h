@@ -59,10 +59,21 @@ const char *rb_fields_get(const rb_fields *f, const char *name);   /* case-insen
 size_t rb_parse_field_groups(const char *text, size_t len, rb_fields **groups);
 
 /* ---- the message view ---------------------------------------------------- */
+/* One header field, pointing into the message's private copy. */
+typedef struct {
+    const char *name;   /* field name as written (not NUL-terminated) */
+    size_t nlen;
+    const char *val;    /* raw value after the colon, folding included */
+    size_t vlen;
+    const char *dec;    /* decoded, unfolded value once asked for (pool) */
+} rb_hdr;
+
 typedef struct rb_msg {
     const rb_ctx *ctx;
-    GMimeMessage *mime;
-    GMimeObject *root;
+    char *raw;               /* private copy of the message (LF or CRLF) */
+    size_t raw_len;
+    rb_hdr *hdrs;            /* top-level header fields, in order */
+    size_t nhdrs;
 
     /* decoded top-level headers; "" when absent */
     const char *from;        /* full From: text */
@@ -89,6 +100,10 @@ typedef struct rb_msg {
     /* returned original message */
     char *orig;                  /* its header block (raw text, LF) */
     size_t orig_len;
+    const char *attached;        /* raw text of the first message/rfc822 part */
+    size_t attached_len;
+    const char *prologue;        /* top-level multipart preamble (raw), or NULL */
+    size_t prologue_len;
 
     /* scratch strings live as long as the rb_msg */
     GStringChunk *pool;
@@ -96,6 +111,9 @@ typedef struct rb_msg {
 
 /* Top-level header, decoded (RFC 2047) and unfolded; NULL when absent. */
 const char *rb_msg_header(rb_msg *m, const char *name);
+/* Does any top-level header called name contain needle (raw value,
+ * case-insensitive)?  For fields like Received: that need no decoding. */
+int rb_msg_header_contains(rb_msg *m, const char *name, const char *needle);
 /* Header from the original message's header block; NULL when absent. */
 const char *rb_msg_orig_header(rb_msg *m, const char *name);
 /* Set orig from a text: everything from `start` (a header block that ends
