@@ -9,6 +9,7 @@
  *      and classified with the rules and the policy.
  */
 #include <ctype.h>
+#include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,15 @@ rb_status rb_ctx_new(const rb_ctx_opts *opts, rb_ctx **out, rb_error *err)
     if ((st = rb_policy_load(p, &c->policy, err)) != RB_OK) goto fail;
     p = opts && opts->providers_path ? opts->providers_path : (snprintf(path, sizeof path, "%s/providers.conf", dd), path);
     if ((st = rb_providers_load(p, &c->providers, err)) != RB_OK) goto fail;
+    static const char *const charsets[] = {
+        "ISO-8859-1", "ISO-8859-15", "WINDOWS-1252", "ISO-2022-JP", "SHIFT_JIS", "EUC-JP", "EUC-KR",
+        "ISO-2022-KR", "GB2312", "GB18030", "BIG5", "KOI8-R", "WINDOWS-1251", "ISO-8859-2", "WINDOWS-1250",
+        "UTF-16", "UTF-7",
+    };
+    for (size_t i = 0; i < sizeof charsets / sizeof charsets[0] && c->niconv_keep < 24; i++) {
+        iconv_t cd = iconv_open("UTF-8", charsets[i]);
+        if (cd != (iconv_t)-1) c->iconv_keep[c->niconv_keep++] = cd;
+    }
     *out = c;
     return RB_OK;
 fail:
@@ -62,6 +72,7 @@ void rb_ctx_free(rb_ctx *c)
     rb_rules_free(c->rules);
     rb_policy_free(c->policy);
     rb_providers_free(c->providers);
+    for (size_t i = 0; i < c->niconv_keep; i++) iconv_close((iconv_t)c->iconv_keep[i]);
     free(c);
 }
 

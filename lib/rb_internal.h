@@ -178,6 +178,12 @@ struct rb_ctx {
     rb_rules *rules;
     rb_policy *policy;
     rb_providers *providers;
+    /* Converters from charsets common in bounces, held open for the life
+     * of the context and never used: while one is open, glibc keeps its
+     * gconv module loaded, so converting a message does not dlopen() and
+     * dlclose() it each time. */
+    void *iconv_keep[24];
+    size_t niconv_keep;
 };
 
 /* policy internals used by rb_ctx */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,6 +148,7 @@ static void analyse_items(batch *bt)
     rb_result_init(&res);
     for (size_t i = 0; i < bt->n; i++) {
         item *it = &bt->items[i];
+        if (it->failed == 2) continue;   /* an input error, already described */
         rb_error err = {{0}};
         rb_status st = rb_analyze_message(bt->ctx, it->data, it->len, it->source, bt->aopts, &res, &err);
         if (st != RB_OK) {
@@ -178,17 +180,67 @@ static void analyse_items(batch *bt)
     rb_result_free(&res);
 }
 
-/* ---- worker processes ------------------------------------------------------
- * GMime and GObject take process-wide locks on every object they create, so
- * threads do not scale; processes do.  The parent reads batches and hands
- * them round-robin to forked workers over pipes; it collects the results in
- * the same round-robin order, so the output keeps the input order.  A worker
- * reads a whole batch before it writes anything, so the pipes cannot
- * deadlock. */
+/* ---- batches ------------------------------------------------------------------
+ * Messages are taken in batches of BATCH_MSGS messages or BATCH_BYTES bytes,
+ * whichever comes first; an input error counts as one item (it is reported
+ * in its place in the output order).  The boundaries depend only on the
+ * input, so every worker process that reads the same input cuts the same
+ * batches. */
+static void item_reset(item *it)
+{
+    it->out.len = it->csv.len = 0;
+    it->failed = it->bounce = it->filtered = 0;
+    it->nrec = 0;
+    it->errmsg[0] = '\0';
+}
+
+/* Read the next batch.  keep=0: only find its end (a batch another worker
+ * analyses), copying nothing.  Returns the number of items, 0 at the end. */
+static size_t next_batch(rb_reader *rd, batch *bt, int keep)
+{
+    bt->n = 0;
+    arena_reset(bt);
+    size_t bytes = 0;
+    while (bt->n < BATCH_MSGS && bytes < BATCH_BYTES) {
+        rb_rawmsg raw;
+        rb_error err = {{0}};
+        int r = rb_reader_next(rd, &raw, &err);
+        if (r == 0) break;
+        item *it = &bt->items[bt->n++];
+        if (!keep) { if (r > 0) bytes += raw.len; continue; }
+        item_reset(it);
+        it->len = 0;
+        it->off = 0;
+        if (r < 0) {
+            it->failed = 2;   /* input error: no message */
+            rb_strlcpy(it->errmsg, err.msg, sizeof it->errmsg);
+            rb_strlcpy(it->source, "", sizeof it->source);
+            continue;
+        }
+        long off = arena_add(bt, raw.data, raw.len);
+        if (off < 0) {
+            it->failed = 2;
+            snprintf(it->errmsg, sizeof it->errmsg, "%.400s: out of memory", raw.source);
+            continue;
+        }
+        it->off = (size_t)off;
+        it->len = raw.len;
+        rb_strlcpy(it->source, raw.source, sizeof it->source);
+        bytes += raw.len;
+    }
+    arena_fix(bt);
+    return bt->n;
+}
+
+/* ---- worker processes ------------------------------------------------------------
+ * GMime and GObject take process-wide locks, so threads do not scale;
+ * processes do.  Each of N workers reads the input itself (splitting an
+ * mbox is cheap next to analysing it) and analyses batches k, k+N, k+2N...;
+ * the parent only collects the results in batch order, so the output keeps
+ * the input order whatever N is. */
 typedef struct {
     pid_t pid;
-    int to, from;
-    int busy;
+    int from;
 } wproc;
 
 static int write_all(int fd, const void *p, size_t n)
@@ -217,110 +269,97 @@ static int read_all(int fd, void *p, size_t n)
     return 0;
 }
 
-static int put_blob(int fd, const void *p, size_t n)
+/* Batch results on the pipe, one write per batch: a length, then n (0 = no
+ * more batches), reader progress, and per item its flags, error text,
+ * output and CSV (each length-prefixed). */
+static void blob_to(rb_buf *b, const void *p, size_t n)
 {
     uint32_t l = (uint32_t)n;
-    return write_all(fd, &l, sizeof l) || (n && write_all(fd, p, n)) ? -1 : 0;
+    rb_buf_append(b, (const char *)&l, sizeof l);
+    if (n) rb_buf_append(b, p, n);
 }
 
-/* read a length-prefixed blob into a growable buffer (NUL-terminated) */
-static int get_blob(int fd, char **buf, size_t *cap, size_t *len)
+static void worker_main(batch *bt, const char *const *paths, size_t npaths, int k, int nworkers, int out)
 {
-    uint32_t l;
-    if (read_all(fd, &l, sizeof l)) return -1;
-    if ((size_t)l + 1 > *cap) {
-        char *nb = realloc(*buf, (size_t)l + 1);
-        if (!nb) return -1;
-        *buf = nb;
-        *cap = (size_t)l + 1;
-    }
-    if (l && read_all(fd, *buf, l)) return -1;
-    (*buf)[l] = '\0';
-    *len = l;
-    return 0;
-}
-
-static int send_batch(int fd, const batch *bt)
-{
-    uint32_t n = (uint32_t)bt->n;
-    if (write_all(fd, &n, sizeof n)) return -1;
-    for (size_t i = 0; i < bt->n; i++)
-        if (put_blob(fd, bt->items[i].source, strlen(bt->items[i].source)) ||
-            put_blob(fd, bt->items[i].data, bt->items[i].len))
-            return -1;
-    return 0;
-}
-
-static void worker_main(batch *bt, int in, int out)
-{
-    for (;;) {
-        uint32_t n;
-        if (read_all(in, &n, sizeof n) || n == 0 || n > BATCH_MSGS) break;
-        bt->n = n;
-        arena_reset(bt);
-        for (size_t i = 0; i < n; i++) {
-            item *it = &bt->items[i];
-            size_t cap = 0, l;
-            char *src = NULL;
-            if (get_blob(in, &src, &cap, &l)) _exit(EX_SOFTWARE_);
-            rb_strlcpy(it->source, src, sizeof it->source);
-            free(src);
-            uint32_t dl;
-            long off;
-            if (read_all(in, &dl, sizeof dl) || (off = arena_add(bt, NULL, dl)) < 0 ||
-                (dl && read_all(in, bt->arena + off, dl)))
-                _exit(EX_SOFTWARE_);
-            it->off = (size_t)off;
-            it->len = dl;
-            it->out.len = it->csv.len = 0;
-            it->failed = it->bounce = it->filtered = 0;
-            it->nrec = 0;
-        }
-        arena_fix(bt);
+    rb_reader *rd = NULL;
+    rb_error err = {{0}};
+    if (rb_reader_open(paths, npaths, &rd, &err) != RB_OK) _exit(EX_NOINPUT_);
+    rb_buf msg;
+    rb_buf_init(&msg);
+    for (unsigned long b = 0;; b++) {
+        int mine = (int)(b % (unsigned long)nworkers) == k;
+        size_t n = next_batch(rd, bt, mine);
+        if (!n) break;
+        if (!mine) continue;
         analyse_items(bt);
+        uint64_t prog[2];
+        rb_reader_progress(rd, &prog[0], &prog[1]);
+        msg.len = 0;
+        uint32_t zero = 0, n32 = (uint32_t)n;
+        rb_buf_append(&msg, (const char *)&zero, sizeof zero);   /* length, filled in below */
+        rb_buf_append(&msg, (const char *)&n32, sizeof n32);
+        rb_buf_append(&msg, (const char *)prog, sizeof prog);
         for (size_t i = 0; i < n; i++) {
             item *it = &bt->items[i];
             uint32_t hdr[4] = {(uint32_t)it->failed, (uint32_t)it->bounce, (uint32_t)it->filtered, (uint32_t)it->nrec};
-            if (write_all(out, hdr, sizeof hdr) || put_blob(out, it->errmsg, it->failed ? strlen(it->errmsg) : 0) ||
-                put_blob(out, it->out.buf, it->out.len) || put_blob(out, it->csv.buf, it->csv.len))
-                _exit(EX_SOFTWARE_);
+            rb_buf_append(&msg, (const char *)hdr, sizeof hdr);
+            blob_to(&msg, it->errmsg, it->failed ? strlen(it->errmsg) : 0);
+            blob_to(&msg, it->out.buf, it->out.len);
+            blob_to(&msg, it->csv.buf, it->csv.len);
         }
+        uint32_t total = (uint32_t)(msg.len - sizeof total);
+        memcpy(msg.buf, &total, sizeof total);
+        if (write_all(out, msg.buf, msg.len)) _exit(EX_SOFTWARE_);
     }
+    uint32_t end[2] = {sizeof(uint32_t), 0};
+    (void)!write_all(out, end, sizeof end);
+    rb_buf_free(&msg);
+    rb_reader_free(rd);
     _exit(0);
 }
 
-static int start_workers(batch *bt, wproc *w, int n)
+/* Take the next piece of a batch message: n bytes at *p, or NULL. */
+static const char *take(const char **p, const char *end, size_t n)
+{
+    if ((size_t)(end - *p) < n) return NULL;
+    const char *r = *p;
+    *p += n;
+    return r;
+}
+
+static const char *take_blob(const char **p, const char *end, size_t *len)
+{
+    const char *l = take(p, end, sizeof(uint32_t));
+    if (!l) return NULL;
+    uint32_t n;
+    memcpy(&n, l, sizeof n);
+    *len = n;
+    return take(p, end, n);
+}
+
+static int start_workers(batch *bt, const char *const *paths, size_t npaths, wproc *w, int n)
 {
     fflush(NULL);
     for (int i = 0; i < n; i++) {
-        int a[2], b[2];
-        if (pipe(a) || pipe(b)) return i;
+        int p[2];
+        if (pipe(p)) return i;
         pid_t pid = fork();
-        if (pid < 0) { close(a[0]); close(a[1]); close(b[0]); close(b[1]); return i; }
+        if (pid < 0) { close(p[0]); close(p[1]); return i; }
         if (pid == 0) {
-            close(a[1]);
-            close(b[0]);
-            for (int k = 0; k < i; k++) { close(w[k].to); close(w[k].from); }
-            worker_main(bt, a[0], b[1]);
+            close(p[0]);
+            for (int k = 0; k < i; k++) close(w[k].from);
+            worker_main(bt, paths, npaths, i, n, p[1]);
         }
-        close(a[0]);
-        close(b[1]);
+        close(p[1]);
         w[i].pid = pid;
-        w[i].to = a[1];
-        w[i].from = b[0];
-        w[i].busy = 0;
+        w[i].from = p[0];
     }
     return n;
 }
 
 static void stop_workers(wproc *w, int n)
 {
-    for (int i = 0; i < n; i++) {
-        uint32_t zero = 0;
-        (void)!write(w[i].to, &zero, sizeof zero);
-        close(w[i].to);
-        close(w[i].from);
-    }
+    for (int i = 0; i < n; i++) close(w[i].from);
     for (int i = 0; i < n; i++) waitpid(w[i].pid, NULL, 0);
 }
 
@@ -421,18 +460,32 @@ int cmd_analyze(int argc, char **argv)
     progress pg;
     progress_init(&pg, every, "messages");
 
+    /* standard input can be read only once: it is analysed in this process */
+    for (int i = optind; i < argc; i++)
+        if (!strcmp(argv[i], "-")) jobs = 1;
     wproc procs[64];
-    int nproc = jobs > 1 ? start_workers(&bt, procs, (int)jobs) : 0;
-    if (jobs > 1 && nproc < 1) fprintf(stderr, "rebound analyze: cannot start workers (%m); going on in one process\n");
-    int next = 0, oldest = 0, inflight = 0, broken = 0;
-    /* results of one message: from a worker's pipe, or straight from bt */
-    char *rbuf[3] = {NULL, NULL, NULL};
-    size_t rcap[3] = {0, 0, 0};
+    int nproc = 0;
+    if (jobs > 1) {
+        nproc = start_workers(&bt, (const char *const *)argv + optind, (size_t)(argc - optind), procs, (int)jobs);
+        if (nproc < jobs) {
+            fprintf(stderr, "rebound analyze: cannot start %ld workers (%m)\n", jobs);
+            for (int i = 0; i < nproc; i++) kill(procs[i].pid, SIGTERM);
+            stop_workers(procs, nproc);
+            nproc = 0;
+        }
+    }
+    int broken = 0;
+    char *rbuf = NULL;   /* one batch's results from a worker */
+    size_t rcap = 0;
 
 #define TAKE(failed_, bounce_, filtered_, nrec_, err_, out_, outlen_, csv_, csvlen_)   \
     do {                                                                        \
+        if (failed_) {                                                          \
+            fprintf(stderr, "rebound analyze: %s\n", err_);                     \
+            if ((failed_) == 2) nread_err++; else { nmsg++; nerr++; }           \
+            break;                                                              \
+        }                                                                       \
         nmsg++;                                                                 \
-        if (failed_) { fprintf(stderr, "rebound analyze: %s\n", err_); nerr++; break; } \
         if (filtered_) nfiltered++;                                             \
         if (bounce_) nbounce++;                                                 \
         nrec += (nrec_);                                                        \
@@ -440,88 +493,63 @@ int cmd_analyze(int argc, char **argv)
         if (csv && (csvlen_)) fwrite(csv_, 1, csvlen_, csv);                    \
     } while (0)
 
-    /* collect the results of the oldest batch in flight */
-    size_t batch_sizes[64];
-    int eof = 0;
-    while (!eof || inflight) {
-        bt.n = 0;
-        arena_reset(&bt);
-        size_t bytes = 0;
-        while (!eof && !broken && bt.n < BATCH_MSGS && bytes < BATCH_BYTES) {
-            rb_rawmsg raw;
-            int r = rb_reader_next(rd, &raw, &err);
-            if (r == 0) { eof = 1; break; }
-            if (r < 0) {
-                fprintf(stderr, "rebound analyze: %s\n", err.msg);
-                nread_err++;
-                continue;
-            }
-            long off = arena_add(&bt, raw.data, raw.len);
-            if (off < 0) {
-                fprintf(stderr, "rebound analyze: %s: out of memory\n", raw.source);
-                nread_err++;
-                continue;
-            }
-            item *it = &bt.items[bt.n++];
-            it->off = (size_t)off;
-            it->len = raw.len;
-            rb_strlcpy(it->source, raw.source, sizeof it->source);
-            it->out.len = it->csv.len = 0;
-            it->failed = it->bounce = it->filtered = 0;
-            it->nrec = 0;
-            bytes += raw.len;
-        }
-        arena_fix(&bt);
+    for (unsigned long b = 0;; b++) {
+        uint64_t done = 0, total = 0;
         if (!nproc) {
-            if (!bt.n) break;
+            if (!next_batch(rd, &bt, 1)) break;
             analyse_items(&bt);
             for (size_t i = 0; i < bt.n; i++) {
                 item *it = &bt.items[i];
                 TAKE(it->failed, it->bounce, it->filtered, it->nrec, it->errmsg, it->out.buf, it->out.len, it->csv.buf,
                      it->csv.len);
             }
+            rb_reader_progress(rd, &done, &total);
         } else {
-            /* the worker to use next must first hand back its last batch */
-            int must_collect = (bt.n && procs[next].busy) || (!bt.n && inflight);
-            if (must_collect && !broken) {
-                wproc *w = &procs[oldest];
-                for (size_t i = 0; i < batch_sizes[oldest]; i++) {
-                    uint32_t h[4];
-                    size_t l[3];
-                    if (read_all(w->from, h, sizeof h) || get_blob(w->from, &rbuf[0], &rcap[0], &l[0]) ||
-                        get_blob(w->from, &rbuf[1], &rcap[1], &l[1]) || get_blob(w->from, &rbuf[2], &rcap[2], &l[2])) {
-                        fprintf(stderr, "rebound analyze: worker %d died; results after message %lu are lost\n",
-                                (int)w->pid, nmsg);
-                        broken = 1;
-                        break;
-                    }
-                    TAKE(h[0], h[1], h[2], h[3], rbuf[0], rbuf[1], l[1], rbuf[2], l[2]);
-                }
-                w->busy = 0;
-                inflight--;
-                oldest = (oldest + 1) % nproc;
+            wproc *w = &procs[b % (unsigned long)nproc];
+            uint32_t blen;
+            if (read_all(w->from, &blen, sizeof blen) || blen < sizeof(uint32_t)) { broken = 1; break; }
+            if (blen > rcap) {
+                char *nb = realloc(rbuf, blen);
+                if (!nb) { broken = 1; break; }
+                rbuf = nb;
+                rcap = blen;
             }
-            if (broken) break;
-            if (bt.n) {
-                if (send_batch(procs[next].to, &bt)) {
-                    fprintf(stderr, "rebound analyze: cannot reach worker %d\n", (int)procs[next].pid);
+            if (read_all(w->from, rbuf, blen)) { broken = 1; break; }
+            const char *p = rbuf, *end = rbuf + blen, *f;
+            uint32_t n;
+            memcpy(&n, take(&p, end, sizeof n), sizeof n);
+            if (n == 0) break;   /* the worker due has no batch: the input is done */
+            uint64_t prog[2];
+            if (!(f = take(&p, end, sizeof prog))) { broken = 1; break; }
+            memcpy(prog, f, sizeof prog);
+            done = prog[0];
+            total = prog[1];
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t h[4];
+                size_t el, ol, cl;
+                const char *e, *o, *c;
+                if (!(f = take(&p, end, sizeof h)) || !(e = take_blob(&p, end, &el)) || !(o = take_blob(&p, end, &ol)) ||
+                    !(c = take_blob(&p, end, &cl))) {
                     broken = 1;
                     break;
                 }
-                batch_sizes[next] = bt.n;
-                procs[next].busy = 1;
-                inflight++;
-                next = (next + 1) % nproc;
+                memcpy(h, f, sizeof h);
+                char emsg[sizeof(rb_error)];
+                snprintf(emsg, sizeof emsg, "%.*s", (int)el, e);
+                TAKE(h[0], h[1], h[2], h[3], emsg, o, ol, c, cl);
             }
+            if (broken) break;
         }
-        uint64_t done, total;
-        rb_reader_progress(rd, &done, &total);
         progress_update(&pg, nmsg, done, total);
     }
 #undef TAKE
+    if (broken) {
+        fprintf(stderr, "rebound analyze: a worker process died; output stops after message %lu\n", nmsg);
+        nerr++;
+        for (int i = 0; i < nproc; i++) kill(procs[i].pid, SIGTERM);
+    }
     if (nproc) stop_workers(procs, nproc);
-    for (int i = 0; i < 3; i++) free(rbuf[i]);
-    if (broken) nerr++;
+    free(rbuf);
     progress_finish(&pg, nmsg);
     fflush(stdout);
     int rc = 0;
