@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <fnmatch.h>
 #include <pcre2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ typedef struct {
     char **lit;
     size_t nlit;
     int nofilter;       /* some branch has no literal start */
+    uint16_t (*litgrams)[8];   /* per literal: hashes of its first bigrams */
+    uint8_t *nlitgrams;
     int line;
 } rule;
 
@@ -95,6 +98,8 @@ static int glist_split(glist *g, const char *list)
 
 static void rule_free(rule *r)
 {
+    free(r->litgrams);
+    free(r->nlitgrams);
     for (size_t i = 0; i < r->nlit; i++) free(r->lit[i]);
     free(r->lit);
     r->lit = NULL;
@@ -120,12 +125,6 @@ void rb_rules_free(rb_rules *rs)
 static size_t branch_literal(const char *b, size_t n, char *out, size_t outlen)
 {
     size_t w = 0, i = 0;
-    /* zero-width starts (\b, ^) do not change what text must be present */
-    for (;;) {
-        if (i + 1 < n && b[i] == '\\' && (b[i + 1] == 'b' || b[i + 1] == 'B')) i += 2;
-        else if (i < n && b[i] == '^') i++;
-        else break;
-    }
     while (i < n && w + 1 < outlen) {
         unsigned char c = (unsigned char)b[i];
         size_t step = 1;
@@ -146,6 +145,102 @@ static size_t branch_literal(const char *b, size_t n, char *out, size_t outlen)
     return w;
 }
 
+/* Bigrams of lowercased text, hashed into 4096 bits: a literal whose
+ * bigrams are not all present cannot occur in the text. */
+#define GRAM(a, b) ((uint16_t)((((unsigned char)(a)) * 131u + (unsigned char)(b)) & 4095u))
+
+static void grams_of_text(const char *low, size_t len, uint64_t bm[64])
+{
+    memset(bm, 0, 64 * sizeof bm[0]);
+    for (size_t i = 0; i + 1 < len; i++) {
+        uint16_t h = GRAM(low[i], low[i + 1]);
+        bm[h >> 6] |= 1ull << (h & 63);
+    }
+}
+
+static void grams_of_literals(rule *r)
+{
+    if (!r->nlit) return;
+    r->litgrams = calloc(r->nlit, sizeof *r->litgrams);
+    r->nlitgrams = calloc(r->nlit, 1);
+    if (!r->litgrams || !r->nlitgrams) { free(r->litgrams); free(r->nlitgrams); r->litgrams = NULL; r->nlitgrams = NULL; return; }
+    for (size_t k = 0; k < r->nlit; k++) {
+        const char *l = r->lit[k];
+        size_t n = strlen(l), g = 0;
+        for (size_t i = 0; i + 1 < n && g < 8; i++) r->litgrams[k][g++] = GRAM(l[i], l[i + 1]);
+        r->nlitgrams[k] = (uint8_t)g;
+    }
+}
+
+/* Index just past the group that opens at b[i] ('('), or n if unclosed. */
+static size_t group_end(const char *b, size_t n, size_t i)
+{
+    int depth = 0, in_class = 0;
+    for (; i < n; i++) {
+        char c = b[i];
+        if (c == '\\') { i++; continue; }
+        if (in_class) { if (c == ']') in_class = 0; continue; }
+        if (c == '[') in_class = 1;
+        else if (c == '(') depth++;
+        else if (c == ')' && --depth == 0) return i + 1;
+    }
+    return n;
+}
+
+/* Call fn for each top-level alternative of b[0..n). */
+static int each_branch(const char *b, size_t n, int (*fn)(rule *, const char *, size_t, int), rule *r, int level)
+{
+    size_t start = 0;
+    int depth = 0, in_class = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = i < n ? b[i] : '|';
+        if (i < n && c == '\\') { i++; continue; }
+        if (in_class) { if (c == ']') in_class = 0; continue; }
+        if (c == '[') { in_class = 1; continue; }
+        if (c == '(') depth++;
+        else if (c == ')') depth--;
+        else if (c == '|' && depth == 0) {
+            if (fn(r, b + start, i - start, level) < 0) return -1;
+            start = i + 1;
+        }
+    }
+    return 0;
+}
+
+static int add_literal(rule *r, const char *lit)
+{
+    char **nv = realloc(r->lit, (r->nlit + 1) * sizeof *nv);
+    if (!nv) return -1;
+    r->lit = nv;
+    if (!(r->lit[r->nlit] = strdup(lit))) return -1;
+    r->nlit++;
+    return 0;
+}
+
+/* One branch: the literal it must start with (after zero-width
+ * assertions); a branch that starts with a non-optional group of
+ * alternatives gives one literal per alternative.  -1: no literal. */
+static int branch_literals(rule *r, const char *b, size_t n, int level)
+{
+    size_t i = 0;
+    for (;;) {   /* zero-width starts do not change what text must be present */
+        if (i + 1 < n && b[i] == '\\' && (b[i + 1] == 'b' || b[i + 1] == 'B')) i += 2;
+        else if (i < n && b[i] == '^') i++;
+        else if (i + 2 < n && b[i] == '(' && b[i + 1] == '?' && (b[i + 2] == '=' || b[i + 2] == '!' || b[i + 2] == '<') &&
+                 !(b[i + 2] == '<' && i + 3 < n && b[i + 3] != '=' && b[i + 3] != '!'))
+            i = group_end(b, n, i);
+        else break;
+    }
+    if (i + 2 < n && b[i] == '(' && b[i + 1] == '?' && b[i + 2] == ':' && level < 2) {
+        size_t e = group_end(b, n, i);
+        if (e > n || (e < n && strchr("?*{", b[e]))) return -1;   /* an optional group proves nothing */
+        return each_branch(b + i + 3, e - i - 4, branch_literals, r, level + 1);
+    }
+    char lit[128];
+    if (branch_literal(b + i, n - i, lit, sizeof lit) < 2) return -1;
+    return add_literal(r, lit);
+}
+
 static void disable_prefilter(rule *r)
 {
     for (size_t k = 0; k < r->nlit; k++) free(r->lit[k]);
@@ -155,35 +250,12 @@ static void disable_prefilter(rule *r)
     r->nofilter = 1;
 }
 
-/* Split a pattern at its top-level '|' and collect each branch's literal;
- * any branch without one disables the prefilter for the rule. */
+/* Collect the literals every match of pat must start with; a branch
+ * without one disables the prefilter for the rule. */
 static int build_prefilter(rule *r, const char *pat)
 {
     if (r->nofilter) return 0;
-    size_t n = strlen(pat), start = 0;
-    int depth = 0, in_class = 0;
-    for (size_t i = 0; i <= n; i++) {
-        char c = i < n ? pat[i] : '|';
-        if (i < n && c == '\\') { i++; continue; }
-        if (in_class) { if (c == ']') in_class = 0; continue; }
-        if (c == '[') { in_class = 1; continue; }
-        if (c == '(') depth++;
-        else if (c == ')') depth--;
-        else if (c == '|' && depth == 0) {
-            char lit[128];
-            size_t l = branch_literal(pat + start, i - start, lit, sizeof lit);
-            if (l < 3) goto none;   /* e.g. a branch that starts with a group */
-            char **nv = realloc(r->lit, (r->nlit + 1) * sizeof *nv);
-            if (!nv) goto none;
-            r->lit = nv;
-            if (!(r->lit[r->nlit] = strdup(lit))) goto none;
-            r->nlit++;
-            start = i + 1;
-        }
-    }
-    return 0;
-none:
-    disable_prefilter(r);
+    if (each_branch(pat, strlen(pat), branch_literals, r, 0) < 0) disable_prefilter(r);
     return 0;
 }
 
@@ -313,6 +385,7 @@ rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
             break;
         }
         if (!r->pattern) continue;
+        if (!r->nofilter) grams_of_literals(r);
         int ec;
         PCRE2_SIZE off;
         r->re = pcre2_compile((PCRE2_SPTR)r->pattern->str, PCRE2_ZERO_TERMINATED,
@@ -351,12 +424,21 @@ static int list_match(const char *list, const glist *g, const char *value)
  * not used: with the JIT in PCRE2 10.42 it makes \S and \w miss non-ASCII
  * characters), so the match can skip PCRE2's own UTF check. */
 /* text: the UTF-8 text; low: the same, ASCII-lowercased (for the prefilter) */
-static int re_match(const rule *r, pcre2_match_data *md, const char *text, const char *low, size_t len)
+static int re_match(const rule *r, pcre2_match_data *md, const char *text, const char *low, size_t len,
+                    const uint64_t bm[64])
 {
     if (!text || !*text) return 0;
     if (r->nlit && !r->nofilter) {
         int any = 0;
-        for (size_t i = 0; i < r->nlit && !any; i++) any = memmem(low, len, r->lit[i], strlen(r->lit[i])) != NULL;
+        for (size_t i = 0; i < r->nlit && !any; i++) {
+            if (r->litgrams) {
+                int all = 1;
+                for (size_t g = 0; g < r->nlitgrams[i] && all; g++)
+                    all = (bm[r->litgrams[i][g] >> 6] >> (r->litgrams[i][g] & 63)) & 1;
+                if (!all) continue;   /* a bigram of the literal is missing */
+            }
+            any = memmem(low, len, r->lit[i], strlen(r->lit[i])) != NULL;
+        }
         if (!any) return 0;   /* no branch can start anywhere in the text */
     }
     int rc = pcre2_match(r->re, (PCRE2_SPTR)text, len, 0, PCRE2_NO_UTF_CHECK, md, NULL);
@@ -391,6 +473,9 @@ const char *rb_rules_match(const rb_rules *rs, const rb_record *rec, const char 
     subject = valid_utf8(subject, &own_s);
     size_t dlen, slen;
     char *dlow = ascii_lower_copy(diag, &dlen), *slow = ascii_lower_copy(subject, &slen);
+    uint64_t dgram[64], sgram[64];
+    int sgram_done = 0;
+    if (dlow) grams_of_text(dlow, dlen, dgram);
     for (size_t i = 0; i < rs->n && !hit; i++) {
         const rule *r = &rs->v[i];
         if (!list_match(r->status, &r->st, rec->status)) continue;
@@ -400,8 +485,11 @@ const char *rb_rules_match(const rb_rules *rs, const rb_record *rec, const char 
         if (r->re) {
             if (!md && !(md = pcre2_match_data_create(1, NULL))) break;
             int ok = 0;
-            if ((r->in == IN_DIAG || r->in == IN_ANY) && dlow) ok = re_match(r, md, diag, dlow, dlen);
-            if (!ok && (r->in == IN_SUBJECT || r->in == IN_ANY) && slow) ok = re_match(r, md, subject, slow, slen);
+            if ((r->in == IN_DIAG || r->in == IN_ANY) && dlow) ok = re_match(r, md, diag, dlow, dlen, dgram);
+            if (!ok && (r->in == IN_SUBJECT || r->in == IN_ANY) && slow) {
+                if (!sgram_done) { grams_of_text(slow, slen, sgram); sgram_done = 1; }
+                ok = re_match(r, md, subject, slow, slen, sgram);
+            }
             if (!ok) continue;
         }
         hit = r->reason;

@@ -110,7 +110,10 @@ static void test_prefilter_is_sound(void **state)
     rb_rules *rs = load_rules("userunknown ~ (?:no such|unknown) user\n"   /* group start: no literal */
                               "userunknown ~ \\b553 \\S+ does not exist\n" /* merged; \b skipped */
                               "mailboxfull ~ over ?quota|mailbox full\n"   /* optional char ends the literal */
-                              "blocked ~ ^blocked by policy\n",
+                              "blocked ~ ^blocked by policy\n"
+                              "authfailure ~ (?:does not|doesn't|fails? to) pass spf\n"   /* group of alternatives */
+                              "systemfull ~ (?<!message )disk full|(?:very )?low disk\n"   /* lookbehind; optional group */
+                              "rejected ~ (?:(?:sender|from) address|mail from) rejected\n", /* nested group */
                               &err, &st);
     assert_int_equal(st, RB_OK);
     rb_record r = rec("", "", "", "", "550 UNKNOWN USER here");
@@ -125,6 +128,18 @@ static void test_prefilter_is_sound(void **state)
     assert_string_equal(rb_rules_match(rs, &r, NULL), "blocked");
     r = rec("", "", "", "", "we blocked by policy");
     assert_null(rb_rules_match(rs, &r, NULL));
+    r = rec("", "", "", "", "Message FAILS TO PASS SPF check");
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "authfailure");
+    r = rec("", "", "", "", "it doesn't pass spf");
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "authfailure");
+    r = rec("", "", "", "", "Disk full on server");
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "systemfull");
+    r = rec("", "", "", "", "message disk full");   /* the lookbehind says no */
+    assert_null(rb_rules_match(rs, &r, NULL));
+    r = rec("", "", "", "", "LOW DISK space");        /* the optional group is absent */
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "systemfull");
+    r = rec("", "", "", "", "550 From address rejected");
+    assert_string_equal(rb_rules_match(rs, &r, NULL), "rejected");
     rb_rules_free(rs);
 }
 
