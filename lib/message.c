@@ -432,14 +432,17 @@ static void append_text(GString *dst, const char *t, size_t n)
 {
     if (dst->len >= MAX_TEXT) return;
     if (n > MAX_TEXT - dst->len) n = MAX_TEXT - dst->len;
-    /* normalise CRLF / CR to LF while appending */
-    for (size_t i = 0; i < n; i++) {
-        char c = t[i];
-        if (c == '\r') {
-            if (i + 1 < n && t[i + 1] == '\n') continue;
-            c = '\n';
+    /* normalise CRLF / CR to LF while appending, copying the runs between */
+    size_t i = 0;
+    while (i < n) {
+        const char *cr = memchr(t + i, '\r', n - i);
+        size_t run = cr ? (size_t)(cr - (t + i)) : n - i;
+        g_string_append_len(dst, t + i, (gssize)run);
+        i += run;
+        if (i < n) {                                /* at a CR */
+            if (!(i + 1 < n && t[i + 1] == '\n')) g_string_append_c(dst, '\n');
+            i++;
         }
-        g_string_append_c(dst, c);
     }
     if (dst->len && dst->str[dst->len - 1] != '\n') g_string_append_c(dst, '\n');
 }
