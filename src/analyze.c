@@ -43,7 +43,7 @@ static void help(FILE *f)
             "  --policy FILE              bounce-type policy (default: %s/policy.conf)\n"
             "  --providers FILE           provider table (default: %s/providers.conf)\n"
             "  --all                      also print a record for messages that are not bounces\n"
-            "  --jobs N                   worker threads (default: number of CPUs)\n"
+            "  --jobs N                   worker processes (default: number of CPUs; 1 for stdin)\n"
             "  -q, --quiet                no summary line on stderr\n"
             "  -h, --help                 this help\n\n"
             "Records (JSONL keys / CSV columns, in order): source recipient reason status\n"
