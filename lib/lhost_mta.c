@@ -388,7 +388,8 @@ static void sm_transcript(rb_msg *m, rb_result *res, size_t first, size_t from, 
         const char *t = buf;
         while (*t == ' ' || *t == '\t') t++;
         if (rb_strcaseprefix(t, "... while talking to ") || rb_strcaseprefix(t, "while talking to ")) {
-            const char *h = strstr(t, "talking to ") + 11;
+            /* the prefix matched without regard to case: find the host the same way */
+            const char *h = rb_strcasestr(t, "talking to ") + 11;
             rb_strlcpyn(s.host, h, strcspn(h, ": "), sizeof s.host);
             size_t hl = strlen(s.host);
             if (hl && s.host[hl - 1] == '.') s.host[hl - 1] = '\0';
