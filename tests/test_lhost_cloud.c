@@ -4,20 +4,7 @@
  * provider's real bounces. */
 #include "testlib.h"
 
-static void assert_by(const rb_result *r, size_t i, const char *by)
-{
-    assert_true(i < r->n);
-    assert_string_equal(r->recs[i].decoded_by, by);
-}
 
-/* A message that is no bounce at all gives no record. */
-static void test_plain_mail_is_not_a_bounce(void **state)
-{
-    (void)state;
-    rb_result *r = test_analyze("From: alice@example.org\nTo: bob@example.net\nSubject: lunch\n\nSee you at noon.\n");
-    assert_records(r, 0);
-    assert_false(r->is_bounce);
-}
 
 /* ---- Microsoft ------------------------------------------------------------ */
 static const char o365_ndr[] =
@@ -569,7 +556,6 @@ static void test_lookalikes_are_not_claimed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_mail_is_not_a_bounce),
         cmocka_unit_test(test_office365_recipient_not_found),
         cmocka_unit_test(test_office365_mailto_and_remote_host),
         cmocka_unit_test(test_exchange2007_on_premises),

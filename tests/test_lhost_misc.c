@@ -1,20 +1,7 @@
 /* test_lhost_misc.c -- unit tests for lib/lhost_misc.c, on samples written for the tests. */
 #include "testlib.h"
 
-static void assert_by(const rb_result *r, size_t i, const char *by)
-{
-    assert_true(i < r->n);
-    assert_string_equal(r->recs[i].decoded_by, by);
-}
 
-/* A message that is no bounce at all gives no record. */
-static void test_plain_mail_is_not_a_bounce(void **state)
-{
-    (void)state;
-    rb_result *r = test_analyze("From: alice@example.org\nTo: bob@example.net\nSubject: lunch\n\nSee you at noon.\n");
-    assert_records(r, 0);
-    assert_false(r->is_bounce);
-}
 
 /* Scanner, "address [text]" lines (X1); two recipients, the returned
  * message's addresses are not recipients. */
@@ -215,7 +202,6 @@ static void test_foreign_message_rejected(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_mail_is_not_a_bounce),
         cmocka_unit_test(test_x1_address_bracket_lines),
         cmocka_unit_test(test_x2_queue_too_long),
         cmocka_unit_test(test_notes_reason_before_address),

@@ -2,20 +2,7 @@
  * Every sample is invented (example.* domains) in the layout of one MTA. */
 #include "testlib.h"
 
-static void assert_by(const rb_result *r, size_t i, const char *by)
-{
-    assert_true(i < r->n);
-    assert_string_equal(r->recs[i].decoded_by, by);
-}
 
-/* A message that is no bounce at all gives no record. */
-static void test_plain_mail_is_not_a_bounce(void **state)
-{
-    (void)state;
-    rb_result *r = test_analyze("From: alice@example.org\nTo: bob@example.net\nSubject: lunch\n\nSee you at noon.\n");
-    assert_records(r, 0);
-    assert_false(r->is_bounce);
-}
 
 /* Postfix with a delivery-status part: the text says the refusal answered
  * RCPT TO, which makes "User unknown" with a 5.2.1 a missing mailbox. */
@@ -358,7 +345,6 @@ static void test_postfix_steps_aside(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_mail_is_not_a_bounce),
         cmocka_unit_test(test_postfix_dsn_with_command),
         cmocka_unit_test(test_postfix_text_only),
         cmocka_unit_test(test_sendmail_transcript),

@@ -52,4 +52,11 @@ static inline void assert_rec(const rb_result *res, size_t i, const char *rcpt, 
     if (status) assert_string_equal(r->status, status);
 }
 
+/* Assert which format module decoded record i. */
+static inline void assert_by(const rb_result *r, size_t i, const char *by)
+{
+    assert_true(i < r->n);
+    assert_string_equal(r->recs[i].decoded_by, by);
+}
+
 #endif
