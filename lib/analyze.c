@@ -227,6 +227,50 @@ static int verp_recipient(rb_msg *m, char *out, size_t outlen)
     return 0;
 }
 
+/* A bounce that names no recipient at all ("your message could not be
+ * delivered"), sent to a VERP return path: the path names the recipient. */
+static int looks_like_bounce(rb_msg *m)
+{
+    static const char *const subj[] = {
+        "undeliver", "delivery fail", "delivery status notification", "failure notice", "returned mail",
+        "mail delivery failed", "non remis", "unzustellbar", "onbestelbaar", "no entregado",
+    };
+    if (m->nds || rb_strcaseprefix(m->from_addr, "mailer-daemon@") || rb_strcaseprefix(m->from_addr, "postmaster@"))
+        return 1;
+    for (size_t i = 0; i < sizeof subj / sizeof subj[0]; i++)
+        if (rb_strcasestr(m->subject, subj[i])) return 1;
+    return 0;
+}
+
+static int verp_only(rb_msg *m, rb_result *res)
+{
+    char addr[RB_ADDR_MAX];
+    if (!looks_like_bounce(m) || !verp_recipient(m, addr, sizeof addr)) return 0;
+    rb_record *r = rb_result_add(res);
+    if (!r) return 0;
+    rb_strlcpy(r->recipient, addr, sizeof r->recipient);
+    /* the diagnostic: the first line that carries an SMTP or DSN code, else
+     * the first "reason: ..." / "error: ..." line */
+    size_t pos = 0;
+    const char *line;
+    size_t ll;
+    char labelled[RB_TEXT_MAX] = "";
+    while (m->body && rb_next_line(m->body, m->body_len, &pos, &line, &ll)) {
+        char buf[RB_TEXT_MAX], code[16];
+        rb_strlcpyn(buf, line, ll, sizeof buf);
+        if (rb_find_reply(buf, code, sizeof code) || rb_find_status(buf, code, sizeof code)) {
+            rb_strlcpy(r->diagnostic, buf, sizeof r->diagnostic);
+            break;
+        }
+        const char *colon = strchr(buf, ':');
+        if (!labelled[0] && colon && colon - buf < 40 && colon[1] &&
+            (rb_strcasestrn(buf, (size_t)(colon - buf), "reason") || rb_strcasestrn(buf, (size_t)(colon - buf), "error")))
+            rb_strlcpy(labelled, colon + 1, sizeof labelled);
+    }
+    if (!r->diagnostic[0]) rb_strlcpy(r->diagnostic, labelled, sizeof r->diagnostic);
+    return 1;
+}
+
 static int run_module(rb_msg *m, rb_result *res, rb_lhost_fn fn)
 {
     size_t before = res->n;
@@ -345,6 +389,7 @@ rb_status rb_analyze_message(const rb_ctx *ctx, const char *data, size_t len, co
     if (!n && (n = run_module(&m, res, rb_parse_rfc3464))) by = "rfc3464";
     if (!n && (n = run_module(&m, res, rb_parse_rfc3834))) by = "rfc3834";
     if (!n && (n = run_module(&m, res, rb_parse_fallback))) by = "fallback";
+    if (!n && (n = run_module(&m, res, verp_only))) by = "verp";
 
     if (n) {
         /* one record per recipient: drop records without an address, and

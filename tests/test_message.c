@@ -155,6 +155,23 @@ static void test_broken_structures(void **state)
     g_string_free(deep, TRUE);
 }
 
+/* A bounce that names nobody, sent to a VERP return path: the path says who. */
+static void test_verp_names_the_recipient(void **state)
+{
+    (void)state;
+    rb_result *r = test_analyze("From: MAILER-DAEMON@mx.example.net\n"
+                                "To: news+jan.peeters=example.be@bounces.example.org\n"
+                                "Subject: Undeliverable mail\n\n"
+                                "Your message could not be delivered.\n"
+                                "550 5.1.1 mailbox unavailable\n");
+    assert_records(r, 1);
+    assert_rec(r, 0, "jan.peeters@example.be", NULL, "5.1.1");
+    assert_by(r, 0, "verp");
+    /* the same text from a person is no bounce, VERP or not */
+    r = test_analyze("From: jan@example.net\nTo: news+a=example.be@bounces.example.org\nSubject: hello\n\n550 5.1.1 ha\n");
+    assert_records(r, 0);
+}
+
 static void test_no_header_is_an_error(void **state)
 {
     (void)state;
@@ -171,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_transfer_encodings_and_charsets),
         cmocka_unit_test(test_report_parts),
         cmocka_unit_test(test_broken_structures),
+        cmocka_unit_test(test_verp_names_the_recipient),
         cmocka_unit_test(test_no_header_is_an_error),
     };
     return cmocka_run_group_tests_name("message", tests, NULL, NULL);
