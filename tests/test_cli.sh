@@ -35,6 +35,16 @@ for l in open('$T/out.jsonl'):
 assert keys[:3]==['source','recipient','reason'], keys
 "
 
+# progress lines on stderr (not a terminal here), and the table format
+"$BIN" analyze --progress-every 1 --jobs 1 --format table "$SRC/samples" > "$T/table.txt" 2> "$T/prog"; ok test $? -eq 0
+ok has "$T/prog" "^progress: 7 messages"
+ok has "$T/prog" "^done: 7 messages"
+ok has "$T/prog" "^7 messages: 6 bounces, 6 records, 1 not bounces"
+ok has "$T/table.txt" "^SOURCE .*RECIPIENT .*REASON"
+ok has "$T/table.txt" "jan.peeters@contoso-mail.example .*userunknown .*hard"
+"$BIN" analyze --progress-every 0 "$SRC/samples" > /dev/null 2>&1; ok test $? -eq 64
+"$BIN" analyze --format xml "$SRC/samples" > /dev/null 2>&1; ok test $? -eq 64
+
 # --all also reports the non-bounce
 "$BIN" analyze --all --format jsonl "$SRC/samples" > "$T/all.jsonl"; ok test "$(wc -l < "$T/all.jsonl")" -eq 7
 ok has "$T/all.jsonl" 'not-a-bounce.eml.*not a bounce'
