@@ -229,23 +229,10 @@ static int verp_recipient(rb_msg *m, char *out, size_t outlen)
 
 /* A bounce that names no recipient at all ("your message could not be
  * delivered"), sent to a VERP return path: the path names the recipient. */
-static int looks_like_bounce(rb_msg *m)
-{
-    static const char *const subj[] = {
-        "undeliver", "delivery fail", "delivery status notification", "failure notice", "returned mail",
-        "mail delivery failed", "non remis", "unzustellbar", "onbestelbaar", "no entregado",
-    };
-    if (m->nds || rb_strcaseprefix(m->from_addr, "mailer-daemon@") || rb_strcaseprefix(m->from_addr, "postmaster@"))
-        return 1;
-    for (size_t i = 0; i < sizeof subj / sizeof subj[0]; i++)
-        if (rb_strcasestr(m->subject, subj[i])) return 1;
-    return 0;
-}
-
 static int verp_only(rb_msg *m, rb_result *res)
 {
     char addr[RB_ADDR_MAX];
-    if (!looks_like_bounce(m) || !verp_recipient(m, addr, sizeof addr)) return 0;
+    if (!rb_msg_looks_like_bounce(m) || !verp_recipient(m, addr, sizeof addr)) return 0;
     rb_record *r = rb_result_add(res);
     if (!r) return 0;
     rb_strlcpy(r->recipient, addr, sizeof r->recipient);

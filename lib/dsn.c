@@ -619,8 +619,9 @@ static int presented_as_recipient(const char *s, size_t n, size_t a)
 }
 
 /* Signs that a message is a bounce even though no module recognised it. */
-static int looks_like_bounce(rb_msg *m)
+int rb_msg_looks_like_bounce(rb_msg *m)
 {
+    if (m->nds) return 1;   /* it carries a delivery-status part */
     static const char *const senders[] = {"mailer-daemon", "postmaster@", "mail delivery", "mail administrator"};
     for (size_t i = 0; i < sizeof senders / sizeof senders[0]; i++)
         if (rb_strcasestr(m->from, senders[i])) return 1;
@@ -630,6 +631,7 @@ static int looks_like_bounce(rb_msg *m)
         "undeliver", "delivery fail", "delivery status", "delivery report", "failure notice",
         "returned mail", "non-delivery", "nondelivery", "mail delivery", "delivery problem",
         "not delivered", "mail failed", "mail error", "delivery notification",
+        "non remis", "unzustellbar", "onbestelbaar", "no entregado",
     };
     for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++)
         if (rb_strcasestr(m->subject, subjects[i])) return 1;
@@ -650,7 +652,7 @@ int rb_parse_fallback(rb_msg *m, rb_result *res)
             n += add_recipient(res, first, addr);
         }
     }
-    if (!n && !looks_like_bounce(m)) return 0;
+    if (!n && !rb_msg_looks_like_bounce(m)) return 0;
     if (!m->body) return n;
 
     /* Scan the prose: a recipient line, then its explanation up to a blank

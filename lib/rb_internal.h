@@ -145,6 +145,8 @@ int rb_parse_rfc3464(rb_msg *m, rb_result *res);      /* delivery-status fields 
 int rb_parse_arf(rb_msg *m, rb_result *res);          /* feedback-report */
 int rb_parse_rfc3834(rb_msg *m, rb_result *res);      /* auto-replies */
 int rb_parse_fallback(rb_msg *m, rb_result *res);     /* free text scan */
+/* From, Return-Path, Subject or a delivery-status part say "bounce". */
+int rb_msg_looks_like_bounce(rb_msg *m);
 
 /* Fill one record from a per-recipient DSN field group (Final-Recipient,
  * Status, Diagnostic-Code, Remote-MTA, Action, ...).  Returns 1 if it has a
