@@ -93,13 +93,14 @@ static long arena_add(batch *bt, const char *p, size_t n)
     return off;
 }
 
-/* After a batch: point items into the arena (it may have moved), and give
- * back what one huge message made it grow to. */
+/* After a batch is read: point items into the arena (it may have moved). */
 static void arena_fix(batch *bt)
 {
     for (size_t i = 0; i < bt->n; i++) bt->items[i].data = bt->arena + bt->items[i].off;
 }
 
+/* Before a batch: empty the arena, and give back what one huge message
+ * made it grow to. */
 static void arena_reset(batch *bt)
 {
     bt->alen = 0;
