@@ -280,11 +280,10 @@ static void blob_to(rb_buf *b, const void *p, size_t n)
     if (n) rb_buf_append(b, p, n);
 }
 
-static void worker_main(batch *bt, const char *const *paths, size_t npaths, int k, int nworkers, int out)
+/* rd is the parent's reader, inherited by fork() before it read anything:
+ * every worker walks the same list of files, expanded once. */
+static void worker_main(batch *bt, rb_reader *rd, int k, int nworkers, int out)
 {
-    rb_reader *rd = NULL;
-    rb_error err = {{0}};
-    if (rb_reader_open(paths, npaths, &rd, &err) != RB_OK) _exit(EX_NOINPUT_);
     rb_buf msg;
     rb_buf_init(&msg);
     for (unsigned long b = 0;; b++) {
@@ -338,7 +337,7 @@ static const char *take_blob(const char **p, const char *end, size_t *len)
     return take(p, end, n);
 }
 
-static int start_workers(batch *bt, const char *const *paths, size_t npaths, wproc *w, int n)
+static int start_workers(batch *bt, rb_reader *rd, wproc *w, int n)
 {
     fflush(NULL);
     for (int i = 0; i < n; i++) {
@@ -349,7 +348,7 @@ static int start_workers(batch *bt, const char *const *paths, size_t npaths, wpr
         if (pid == 0) {
             close(p[0]);
             for (int k = 0; k < i; k++) close(w[k].from);
-            worker_main(bt, paths, npaths, i, n, p[1]);
+            worker_main(bt, rd, i, n, p[1]);
         }
         close(p[1]);
         w[i].pid = pid;
@@ -467,7 +466,7 @@ int cmd_analyze(int argc, char **argv)
     wproc procs[64];
     int nproc = 0;
     if (jobs > 1) {
-        nproc = start_workers(&bt, (const char *const *)argv + optind, (size_t)(argc - optind), procs, (int)jobs);
+        nproc = start_workers(&bt, rd, procs, (int)jobs);
         if (nproc < jobs) {
             fprintf(stderr, "rebound analyze: cannot start %ld workers (%m)\n", jobs);
             for (int i = 0; i < nproc; i++) kill(procs[i].pid, SIGTERM);
