@@ -17,22 +17,10 @@
 
 /* ==== shared helpers ====================================================== */
 
-/* A top-level header (Content-* included). */
-static const char *top_header(rb_msg *m, const char *name)
-{
-    return rb_msg_header(m, name);
-}
-
+/* Is there a top-level header called name (Content-* included)? */
 static int has_header(rb_msg *m, const char *name)
 {
-    return top_header(m, name) != NULL;
-}
-
-/* Does any of the top-level headers called name (e.g. every Received:)
- * contain needle?  Raw values: host names need no decoding. */
-static int header_has(rb_msg *m, const char *name, const char *needle)
-{
-    return rb_msg_header_contains(m, name, needle);
+    return rb_msg_header(m, name) != NULL;
 }
 
 static const char *body_has(const rb_msg *m, const char *needle)
@@ -432,7 +420,7 @@ static int office365_score(rb_msg *m, int *cloud)
     for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) *cloud += has_header(m, hdrs[i]);
     if (rb_strcasestr(m->message_id, ".prod.outlook.com") || rb_strcasestr(m->message_id, ".protection.outlook.com"))
         (*cloud)++;
-    if (header_has(m, "Received", ".outbound.protection.outlook.com") || header_has(m, "Received", ".prod.outlook.com"))
+    if (rb_msg_header_contains(m, "Received", ".outbound.protection.outlook.com") || rb_msg_header_contains(m, "Received", ".prod.outlook.com"))
         (*cloud)++;
     return s + *cloud;
 }
@@ -481,13 +469,13 @@ static int parse_exchange2007(rb_msg *m, rb_result *res)
 static int exchange2003_match(rb_msg *m)
 {
     if (has_header(m, "X-MS-Embedded-Report")) return 1;
-    const char *xm = top_header(m, "X-Mailer");
+    const char *xm = rb_msg_header(m, "X-Mailer");
     if (xm && (rb_strcaseprefix(xm, "Internet Mail Service (") ||
                rb_strcaseprefix(xm, "Microsoft Exchange Server Internet Mail Connector")))
         return 1;
-    const char *ole = top_header(m, "X-MimeOLE");
+    const char *ole = rb_msg_header(m, "X-MimeOLE");
     if (ole && rb_strcaseprefix(ole, "Produced By Microsoft Exchange")) return 1;
-    return header_has(m, "Received", " with Internet Mail Service (");
+    return rb_msg_header_contains(m, "Received", " with Internet Mail Service (");
 }
 
 static int parse_exchange2003(rb_msg *m, rb_result *res)
@@ -531,7 +519,7 @@ static int parse_outlook(rb_msg *m, rb_result *res)
     int s = rb_strcasestr(m->subject, "Delivery Status Notification") != NULL;
     s += has_header(m, "X-Message-Delivery");
     s += has_header(m, "X-Message-Info");
-    s += header_has(m, "Received", ".hotmail.com");
+    s += rb_msg_header_contains(m, "Received", ".hotmail.com");
     if (s < 2) return 0;
     return ds_records(m, res);
 }
@@ -846,8 +834,8 @@ static int parse_zoho(rb_msg *m, rb_result *res)
  * out>"), and is the more precise of the two. */
 static int parse_amazonworkmail(rb_msg *m, rb_result *res)
 {
-    const char *xm = top_header(m, "X-Original-Mailer");
-    if (!xm) xm = top_header(m, "X-Mailer");
+    const char *xm = rb_msg_header(m, "X-Original-Mailer");
+    if (!xm) xm = rb_msg_header(m, "X-Mailer");
     if (!has_header(m, "X-SES-Outgoing") || !xm || !rb_strcaseprefix(xm, "Amazon WorkMail")) return 0;
     size_t base = res->n;
     if (ds_records(m, res) <= 0) return 0;
