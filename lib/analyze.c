@@ -79,10 +79,11 @@ void rb_ctx_free(rb_ctx *c)
 int rb_policy_lookup(const rb_ctx *ctx, const char *reason, rb_policy_entry *out)
 {
     const char *action = "";
-    const char *type = rb_policy_lookup_raw(ctx->policy, reason, &action);
+    int named = 0;
+    const char *type = rb_policy_lookup_known(ctx->policy, reason, &action, &named);
     rb_strlcpy(out->bounce_type, type, sizeof out->bounce_type);
     rb_strlcpy(out->action, action, sizeof out->action);
-    return 1;
+    return named;
 }
 
 const rb_policy_settings *rb_policy_get_settings(const rb_ctx *ctx)

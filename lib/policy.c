@@ -96,6 +96,15 @@ rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err)
             st = RB_ERR_CONFIG;
             break;
         }
+        static const char *const actions[] = {"disable", "count", "record", "ignore"};
+        ok = 0;
+        for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+            if (strcmp(c, actions[i]) == 0) ok = 1;
+        if (!ok) {
+            rb_seterr(err, "%s:%d: unknown action '%s' (disable, count, record, ignore)", path, lineno, c);
+            st = RB_ERR_CONFIG;
+            break;
+        }
         entry e;
         rb_strlcpy(e.reason, a, sizeof e.reason);
         rb_strlcpy(e.type, b, sizeof e.type);
@@ -119,12 +128,21 @@ rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err)
 
 const char *rb_policy_lookup_raw(const rb_policy *p, const char *reason, const char **action)
 {
+    return rb_policy_lookup_known(p, reason, action, NULL);
+}
+
+/* As rb_policy_lookup_raw; *named says whether the table names the reason
+ * (0: the `*` default applied). */
+const char *rb_policy_lookup_known(const rb_policy *p, const char *reason, const char **action, int *named)
+{
+    if (named) *named = 1;
     if (p->s.mailboxfull_is_hard == 0 && strcmp(reason, "mailboxfull") == 0) {
         *action = "count";
         return "soft";
     }
     for (size_t i = 0; i < p->n; i++)
         if (strcmp(p->v[i].reason, reason) == 0) { *action = p->v[i].action; return p->v[i].type; }
+    if (named) *named = 0;
     *action = p->dflt.action;
     return p->dflt.type;
 }

@@ -192,6 +192,7 @@ struct rb_ctx {
 const char *rb_policy_lookup_raw(const rb_policy *p, const char *reason,
                                  const char **action);
 const rb_policy_settings *rb_policy_settings_of(const rb_policy *p);
+const char *rb_policy_lookup_known(const rb_policy *p, const char *reason, const char **action, int *named);
 void rb_providers_guess(const rb_providers *p, const char *remote_host,
                         const char *recipient, char *out, size_t outlen);
 

@@ -169,6 +169,8 @@ typedef struct {
     char bounce_type[RB_SHORT_MAX];
     char action[RB_SHORT_MAX];
 } rb_policy_entry;
+/* Fills out; returns 1 when the policy table names the reason, 0 when its
+ * `*` default applied (an unknown reason). */
 int rb_policy_lookup(const rb_ctx *ctx, const char *reason, rb_policy_entry *out);
 
 /* Policy thresholds (apply uses them) */

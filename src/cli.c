@@ -117,3 +117,47 @@ rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers)
     }
     return ctx;
 }
+
+rb_store *open_store(const char *cmd, const char *url)
+{
+    rb_store *st = NULL;
+    rb_error err = {{0}};
+    if (rb_store_open(url, &st, &err) != RB_OK) {
+        fprintf(stderr, "rebound %s: %s\n", cmd, err.msg);
+        return NULL;
+    }
+    return st;
+}
+
+const char *fmt_time(int64_t t, char *buf, size_t len)
+{
+    if (!t) { if (len) buf[0] = '\0'; return buf; }
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+size_t split_list(char *s, const char **items, size_t max)
+{
+    size_t n = 0;
+    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) {
+        while (*tok == ' ') tok++;
+        char *e = tok + strlen(tok);
+        while (e > tok && e[-1] == ' ') *--e = '\0';
+        if (*tok) items[n++] = tok;
+    }
+    return n;
+}
+
+void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}

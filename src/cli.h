@@ -21,6 +21,9 @@ typedef int (*cmd_fn)(int argc, char **argv);
 
 int cmd_analyze(int argc, char **argv);
 int cmd_verp(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
+int cmd_contacts(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
 
 /* Progress reporting on stderr: a line every `every` items, or a live bar
  * with rate and ETA when stderr is a terminal. */
@@ -42,5 +45,20 @@ int parse_format(const char *s);
 
 /* Load rules/policy/providers, printing the error. Returns NULL on failure. */
 rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers);
+
+/* Open the store (--db URL, else $REBOUND_DB, else rebound.db), printing
+ * the error with the command's name.  NULL on failure. */
+#include "rebound_store.h"
+rb_store *open_store(const char *cmd, const char *url);
+
+/* "2026-06-23T10:00:00Z" (UTC) into buf; "" for 0. */
+const char *fmt_time(int64_t t, char *buf, size_t len);
+
+/* Split a comma-separated list in place into at most max items (empty
+ * items dropped); returns the count. */
+size_t split_list(char *s, const char **items, size_t max);
+
+/* Write s as one CSV field (quoted when needed). */
+void csv_field(FILE *f, const char *s);
 
 #endif

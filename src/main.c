@@ -10,6 +10,9 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"analyze", cmd_analyze, "read bounce mail and say who bounced, why, and what to do"},
+    {"apply", cmd_apply, "apply analysed bounces to the contacts (--check, then --commit)"},
+    {"contacts", cmd_contacts, "import, show and export contacts"},
+    {"queue", cmd_queue, "rebuild, inspect and export the mailing queue"},
     {"verp", cmd_verp, "encode or decode VERP return-path addresses"},
 };
 

@@ -1,0 +1,783 @@
+/* apply.c -- the decision step: bounce records -> contact changes.
+ *
+ * Records are queued and decided a batch at a time.  For each batch:
+ *   1. the contacts it names are loaded (locked, in commit mode) into an
+ *      overlay: an in-memory copy that the decisions change;
+ *   2. the dedup keys it carries are looked up, so a bounce applied before
+ *      (or twice in this input) is a duplicate;
+ *   3. for contacts with soft bounces in the batch, the soft bounces that
+ *      count (since soft_since) are loaded;
+ *   4. each record is decided in input order against the overlay (so three
+ *      soft bounces of one contact in one batch chain as they would across
+ *      batches);
+ *   5. commit mode: the new events and the changed contacts are written and
+ *      the transaction committed; the overlay is then dropped, so memory does
+ *      not grow with the input.  Check mode writes nothing and keeps the
+ *      overlay, so later batches see what earlier ones would have done.
+ * A kill -9 loses at most the batch in flight; a rerun finds the committed
+ * batches' events as duplicates and completes the rest, ending in the state
+ * a clean run reaches.
+ *
+ * The soft-bounce window is judged on the bounces' own dates, not on the
+ * order they are applied in: a contact is quarantined when some window of
+ * soft_window_days holds soft_threshold counted soft bounces, whichever
+ * input (or which day) brings them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rb_internal.h"
+#include "rebound_store.h"
+
+#define DAY 86400
+
+static const char *const decision_names[RB_DEC_N] = {
+    "invalid", "unknown", "duplicate", "disabled", "quarantined",
+    "counted", "recorded", "unchanged", "reset", "ignored",
+};
+
+const char *rb_decision_name(int d)
+{
+    return d >= 0 && d < RB_DEC_N ? decision_names[d] : "?";
+}
+
+/* ---- a small string-keyed hash table (open addressing) --------------------- */
+typedef struct {
+    char **keys;
+    void **vals;
+    size_t n, cap;
+} strmap;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void **map_slot(strmap *m, const char *key, int *found)
+{
+    size_t i = hash_str(key) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (!strcmp(m->keys[i], key)) { *found = 1; return &m->vals[i]; }
+        i = (i + 1) & (m->cap - 1);
+    }
+    *found = 0;
+    return &m->vals[i];
+}
+
+static int map_grow(strmap *m)
+{
+    size_t nc = m->cap ? m->cap * 2 : 1024;
+    char **nk = calloc(nc, sizeof *nk);
+    void **nv = calloc(nc, sizeof *nv);
+    if (!nk || !nv) { free(nk); free(nv); return -1; }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i]) continue;
+        size_t j = hash_str(m->keys[i]) & (nc - 1);
+        while (nk[j]) j = (j + 1) & (nc - 1);
+        nk[j] = m->keys[i];
+        nv[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = nk;
+    m->vals = nv;
+    m->cap = nc;
+    return 0;
+}
+
+static void *map_get(strmap *m, const char *key)
+{
+    if (!m->cap) return NULL;
+    int found;
+    void **v = map_slot(m, key, &found);
+    return found ? *v : NULL;
+}
+
+/* Insert key -> val (key copied).  Returns 0, or -1 on OOM. */
+static int map_put(strmap *m, const char *key, void *val)
+{
+    if ((m->n + 1) * 2 > m->cap && map_grow(m) < 0) return -1;
+    int found;
+    void **v = map_slot(m, key, &found);
+    if (!found) {
+        char *k = strdup(key);
+        if (!k) return -1;
+        m->keys[v - m->vals] = k;
+        m->n++;
+    }
+    *v = val;
+    return 0;
+}
+
+static void map_clear(strmap *m, void (*free_val)(void *))
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i]) {
+            free(m->keys[i]);
+            if (free_val) free_val(m->vals[i]);
+            m->keys[i] = NULL;
+            m->vals[i] = NULL;
+        }
+    m->n = 0;
+}
+
+static void map_free(strmap *m, void (*free_val)(void *))
+{
+    map_clear(m, free_val);
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- the overlay: contacts as the decisions leave them ------------------------- */
+/* What the decisions need of a contact; check mode keeps only this between
+ * batches (a full rb_contact is ~2.5 KB; a million touched contacts must
+ * not cost gigabytes). */
+typedef struct {
+    int64_t id, soft_since, quarantine_until, last_bounce_at, last_delivered_at;
+    int status, for_mailing, soft_count;
+} ov_state;
+
+typedef struct {
+    rb_contact *cp;         /* the full contact while a batch works on it */
+    ov_state s;             /* check mode, between batches: cp == NULL */
+    int found;              /* in the store */
+    int dirty;              /* changed since loaded */
+    int soft_loaded;
+    int64_t *soft;          /* counted soft bounce times (may include some < soft_since) */
+    size_t nsoft, capsoft;
+} ov_contact;
+
+static void ov_free(void *p)
+{
+    ov_contact *o = p;
+    if (o) {
+        free(o->soft);
+        free(o->cp);
+    }
+    free(o);
+}
+
+/* Check mode, after a batch: keep the state, drop the rest. */
+static void ov_compact(ov_contact *o)
+{
+    if (!o->cp) return;
+    const rb_contact *c = o->cp;
+    o->s = (ov_state){c->id, c->soft_since, c->quarantine_until, c->last_bounce_at, c->last_delivered_at,
+                      c->status, c->for_mailing, c->soft_count};
+    free(o->cp);
+    o->cp = NULL;
+}
+
+/* ... and before the next batch that names it. */
+static int ov_expand(ov_contact *o, const char *email_norm)
+{
+    if (o->cp) return 0;
+    rb_contact *c = calloc(1, sizeof *c);
+    if (!c) return -1;
+    rb_strlcpy(c->email_norm, email_norm, sizeof c->email_norm);
+    c->id = o->s.id;
+    c->soft_since = o->s.soft_since;
+    c->quarantine_until = o->s.quarantine_until;
+    c->last_bounce_at = o->s.last_bounce_at;
+    c->last_delivered_at = o->s.last_delivered_at;
+    c->status = o->s.status;
+    c->for_mailing = o->s.for_mailing;
+    c->soft_count = o->s.soft_count;
+    o->cp = c;
+    return 0;
+}
+
+static int ov_add_soft(ov_contact *o, int64_t t)
+{
+    if (o->nsoft == o->capsoft) {
+        size_t nc = o->capsoft ? o->capsoft * 2 : 8;
+        int64_t *nv = realloc(o->soft, nc * sizeof *nv);
+        if (!nv) return -1;
+        o->soft = nv;
+        o->capsoft = nc;
+    }
+    o->soft[o->nsoft++] = t;
+    return 0;
+}
+
+/* ---- queued records --------------------------------------------------------------- */
+typedef struct {
+    rb_record rec;
+    char email_norm[RB_ADDR_MAX];
+    char key[40];
+    unsigned long line;
+    int64_t t;
+    int invalid;
+    char note[160];
+} pending;
+
+struct rb_apply {
+    rb_store *st;
+    const rb_ctx *ctx;
+    rb_apply_opts o;
+    rb_policy_settings ps;
+    pending *p;
+    size_t np, batch;
+    rb_event *ev;           /* new events of the batch */
+    size_t nev;
+    strmap contacts;        /* email_norm -> ov_contact */
+    strmap keys;            /* dedup keys seen (value unused) */
+    rb_apply_summary sum;
+};
+
+rb_status rb_apply_new(rb_store *st, const rb_ctx *ctx, const rb_apply_opts *opts, rb_apply **out, rb_error *err)
+{
+    rb_apply *a = calloc(1, sizeof *a);
+    if (!a) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    a->st = st;
+    a->ctx = ctx;
+    if (opts) a->o = *opts;
+    a->batch = a->o.batch ? a->o.batch : 2000;
+    if (a->batch > 100000) a->batch = 100000;
+    if (!a->o.now) a->o.now = (int64_t)time(NULL);
+    a->ps = *rb_policy_get_settings(ctx);
+    a->p = malloc(a->batch * sizeof *a->p);
+    a->ev = malloc(a->batch * sizeof *a->ev);
+    if (!a->p || !a->ev) {
+        rb_apply_free(a);
+        rb_seterr(err, "out of memory");
+        return RB_ERR_NOMEM;
+    }
+    *out = a;
+    return RB_OK;
+}
+
+void rb_apply_free(rb_apply *a)
+{
+    if (!a) return;
+    map_free(&a->contacts, ov_free);
+    map_free(&a->keys, NULL);
+    free(a->p);
+    free(a->ev);
+    free(a->sum.rows);
+    free(a);
+}
+
+const rb_apply_summary *rb_apply_get_summary(const rb_apply *a)
+{
+    return &a->sum;
+}
+
+/* ---- time and keys ------------------------------------------------------------------ */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    /* Howard Hinnant's days_from_civil */
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static int parse_iso(const char *s, int64_t *t)
+{
+    int y, mo, d, h = 0, mi = 0, se = 0;
+    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
+        return 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1970 || y > 9999) return 0;
+    const char *p = s + 10;
+    int64_t off = 0;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &mi)) return 0;
+        p += 5;
+        if (*p == ':') {
+            if (!digits(p + 1, 2, &se)) return 0;
+            p += 3;
+        }
+        if (h > 23 || mi > 59 || se > 60) return 0;
+        if (*p == '.' || *p == ',')
+            for (p++; *p >= '0' && *p <= '9'; p++) {}
+        while (*p == ' ') p++;
+        if (*p == 'Z' || *p == 'z') p++;
+        else if (*p == '+' || *p == '-') {
+            int oh, om = 0;
+            int sign = *p == '-' ? -1 : 1;
+            if (!digits(p + 1, 2, &oh)) return 0;
+            p += 3;
+            if (*p == ':') p++;
+            if (digits(p, 2, &om)) p += 2;
+            off = sign * (oh * 3600 + om * 60);
+        }
+    }
+    while (*p == ' ') p++;
+    if (*p) return 0;
+    *t = days_from_civil(y, mo, d) * DAY + h * 3600 + mi * 60 + se - off;
+    return 1;
+}
+
+int rb_time_parse(const char *s, int64_t *t)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    if (!*s) return 0;
+    if (parse_iso(s, t)) return 1;
+    char iso[64];
+    if (rb_date_to_iso(s, iso, sizeof iso) && parse_iso(iso, t)) return 1;
+    return 0;
+}
+
+/* The key names the bounce, not the file it came in: the same NDR in two
+ * overlapping mailbox exports, or once as CSV and once as JSONL, has one
+ * key.  Policy-derived fields (bounce type, action) are left out, so a
+ * changed policy does not make old bounces new. */
+void rb_event_key(const rb_record *r, const char *email_norm, char *out, size_t outlen)
+{
+    GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+    const char *parts[] = {email_norm, r->date, r->status, r->reply_code, r->reason, r->original_message_id,
+                           r->diagnostic, r->remote_mta, r->dsn_action, r->feedback_type};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        g_checksum_update(ck, (const guchar *)parts[i], (gssize)strlen(parts[i]));
+        g_checksum_update(ck, (const guchar *)"\x1f", 1);
+    }
+    const char *hex = g_checksum_get_string(ck);
+    size_t n = outlen > 33 ? 33 : outlen;
+    rb_strlcpy(out, hex, n);
+    g_checksum_free(ck);
+}
+
+/* ---- queueing ------------------------------------------------------------------------- */
+static rb_status flush(rb_apply *a, rb_error *err);
+
+rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb_error *err)
+{
+    pending *p = &a->p[a->np++];
+    memset(p, 0, offsetof(pending, rec) + sizeof p->rec);
+    p->rec = *rec;
+    p->line = line;
+    p->invalid = 0;
+    p->note[0] = '\0';
+    rb_record *r = &p->rec;
+
+    if (!rb_email_normalize(r->recipient, p->email_norm, sizeof p->email_norm)) {
+        p->invalid = 1;
+        snprintf(p->note, sizeof p->note, "invalid address '%.80s': %.40s", r->recipient, p->email_norm);
+        p->email_norm[0] = '\0';
+    } else {
+        rb_trim(r->reason);
+        rb_lower(r->reason);
+        if (!r->reason[0]) {
+            /* not analysed by rebound (another tool's CSV): classify from
+             * the status, reply code and text */
+            r->bounce_type[0] = r->action[0] = '\0';
+            rb_classify(a->ctx, r);
+        }
+        rb_policy_entry pe;
+        if (!rb_policy_lookup(a->ctx, r->reason, &pe)) {
+            p->invalid = 1;
+            snprintf(p->note, sizeof p->note, "unknown reason '%.60s' (not in the policy table)", r->reason);
+        } else {
+            /* the policy of this run decides, not the one analyze ran with */
+            rb_strlcpy(r->bounce_type, pe.bounce_type, sizeof r->bounce_type);
+            rb_strlcpy(r->action, pe.action, sizeof r->action);
+        }
+        if (!p->invalid && r->date[0] && !rb_time_parse(r->date, &p->t)) {
+            p->invalid = 1;
+            snprintf(p->note, sizeof p->note, "unreadable date '%.60s'", r->date);
+        }
+        if (!p->invalid && !r->date[0]) p->t = a->o.now;
+        if (!p->invalid) rb_event_key(r, p->email_norm, p->key, sizeof p->key);
+    }
+    if (a->np == a->batch) return flush(a, err);
+    return RB_OK;
+}
+
+rb_status rb_apply_finish(rb_apply *a, rb_error *err)
+{
+    return a->np ? flush(a, err) : RB_OK;
+}
+
+/* ---- summary ----------------------------------------------------------------------------- */
+static void count(rb_apply *a, const pending *p, int decision)
+{
+    rb_apply_summary *s = &a->sum;
+    s->records++;
+    s->n[decision]++;
+    const char *bt = p->invalid ? "invalid" : p->rec.bounce_type;
+    const char *rs = p->rec.reason[0] ? p->rec.reason : "-";
+    for (size_t i = 0; i < s->nrows; i++)
+        if (!strcmp(s->rows[i].bounce_type, bt) && !strcmp(s->rows[i].reason, rs)) {
+            s->rows[i].n[decision]++;
+            return;
+        }
+    if (s->nrows == s->caprows) {
+        size_t nc = s->caprows ? s->caprows * 2 : 32;
+        if (nc > 4096) return;       /* hostile input: many made-up reasons are all invalid anyway */
+        rb_apply_row *nv = realloc(s->rows, nc * sizeof *nv);
+        if (!nv) return;
+        s->rows = nv;
+        s->caprows = nc;
+    }
+    rb_apply_row *row = &s->rows[s->nrows++];
+    memset(row, 0, sizeof *row);
+    rb_strlcpy(row->bounce_type, bt, sizeof row->bounce_type);
+    rb_strlcpy(row->reason, rs, sizeof row->reason);
+    row->n[decision]++;
+}
+
+/* ---- deciding ------------------------------------------------------------------------------ */
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* The most soft bounces (counting t itself) that one window of `window`
+ * seconds holding t contains, among those dated at or after since. */
+static int soft_in_window(const ov_contact *o, int64_t t, int64_t since, int64_t window, int64_t *tmp)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < o->nsoft; i++)
+        if (o->soft[i] >= since && o->soft[i] >= t - window && o->soft[i] <= t + window) tmp[k++] = o->soft[i];
+    tmp[k++] = t;
+    qsort(tmp, k, sizeof *tmp, cmp_i64);
+    int best = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (tmp[i] > t || tmp[i] < t - window) continue;       /* windows that start at tmp[i] and hold t */
+        int c = 0;
+        for (size_t j = i; j < k && tmp[j] <= tmp[i] + window; j++) c++;
+        if (c > best) best = c;
+    }
+    return best;
+}
+
+static void set_last(rb_apply *a, rb_contact *c, const pending *p)
+{
+    const rb_record *r = &p->rec;
+    rb_strlcpy(c->bounce_type, r->bounce_type, sizeof c->bounce_type);
+    rb_strlcpy(c->reason, r->reason, sizeof c->reason);
+    snprintf(c->status_code, sizeof c->status_code, "%.7s%s%.50s", r->reply_code, r->reply_code[0] && r->status[0] ? " " : "",
+             r->status);
+    rb_strlcpy(c->status_message, r->diagnostic, sizeof c->status_message);
+    if (r->provider[0]) rb_strlcpy(c->provider, r->provider, sizeof c->provider);
+    const char *ps = a->o.provider_source;
+    if (!ps) ps = !strcmp(r->decoded_by, "maillog") ? "maillog" : "ndr";
+    rb_strlcpy(c->provider_source, ps, sizeof c->provider_source);
+    if (p->t > c->last_bounce_at) c->last_bounce_at = p->t;
+}
+
+static int is_disabled(const rb_contact *c)
+{
+    return c->status == RB_CS_BOUNCED || c->status == RB_CS_COMPLAINT || c->status == RB_CS_UNSUBSCRIBED;
+}
+
+/* Decide one record against its contact; returns the decision. */
+static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, const char **note)
+{
+    rb_contact *c = o->cp;
+    const rb_record *r = &p->rec;
+    const char *bt = r->bounce_type, *act = r->action;
+    int64_t t = p->t;
+    int64_t window = (int64_t)a->ps.soft_window_days * DAY;
+    int64_t qdur = (int64_t)a->ps.quarantine_days * DAY;
+    *note = "";
+
+    /* A quarantine that ended before this bounce happened is over. */
+    if (c->status == RB_CS_QUARANTINED && c->quarantine_until && t >= c->quarantine_until) {
+        c->status = RB_CS_ACTIVE;
+        c->for_mailing = 1;
+        c->soft_since = c->quarantine_until;
+        c->soft_count = 0;
+        c->quarantine_until = 0;
+        o->dirty = 1;
+    }
+
+    if (!strcmp(act, "ignore")) {
+        if (strcmp(r->reason, "delivered") != 0) return RB_DEC_IGNORED;
+        /* a successful delivery: the soft bounces before it no longer count */
+        if (t > c->last_delivered_at) c->last_delivered_at = t;
+        int changed = 0;
+        if (t > c->soft_since && c->status != RB_CS_QUARANTINED) {
+            c->soft_since = t;
+            if (c->soft_count) changed = 1;
+            c->soft_count = 0;
+        }
+        if (c->status == RB_CS_BLOCKED) {
+            c->status = RB_CS_ACTIVE;
+            changed = 1;
+        }
+        o->dirty = 1;
+        *note = changed ? "delivered: soft count reset" : "delivered";
+        return changed ? RB_DEC_RESET : RB_DEC_IGNORED;
+    }
+
+    if (c->status == RB_CS_UNSUBSCRIBED) {
+        *note = "unsubscribed: kept as it is";
+        return RB_DEC_UNCHANGED;
+    }
+
+    if (!strcmp(act, "disable")) {
+        int target = !strcmp(bt, "complaint") ? RB_CS_COMPLAINT : RB_CS_BOUNCED;
+        if (is_disabled(c)) {
+            *note = "already disabled";
+            return RB_DEC_UNCHANGED;
+        }
+        c->status = target;
+        c->for_mailing = 0;
+        c->quarantine_until = 0;
+        set_last(a, c, p);
+        o->dirty = 1;
+        return RB_DEC_DISABLED;
+    }
+
+    if (!strcmp(act, "count")) {
+        if (is_disabled(c)) {
+            *note = "already disabled";
+            return RB_DEC_UNCHANGED;
+        }
+        if (t < c->soft_since) {
+            *note = "older than the last delivery or quarantine: not counted";
+            return RB_DEC_RECORDED;
+        }
+        if (c->status == RB_CS_QUARANTINED && t > c->quarantine_until - qdur) {
+            /* a further bounce during the quarantine: the contact does not come back */
+            c->status = RB_CS_BOUNCED;
+            c->for_mailing = 0;
+            c->quarantine_until = 0;
+            set_last(a, c, p);
+            o->dirty = 1;
+            *note = "soft bounce during quarantine";
+            return RB_DEC_DISABLED;
+        }
+        int n = soft_in_window(o, t, c->soft_since, window, tmp);
+        ov_add_soft(o, t);
+        o->dirty = 1;
+        c->soft_count = n > c->soft_count ? n : c->soft_count;
+        if (c->status == RB_CS_QUARANTINED) {
+            *note = "counted (quarantined already)";
+            return RB_DEC_COUNTED;
+        }
+        if (c->status != RB_CS_BLOCKED || t >= c->last_bounce_at) set_last(a, c, p);
+        if (n >= a->ps.soft_threshold) {
+            c->for_mailing = 0;
+            if (qdur > 0) {
+                c->status = RB_CS_QUARANTINED;
+                c->quarantine_until = t + qdur;
+                return RB_DEC_QUARANTINED;
+            }
+            c->status = RB_CS_BOUNCED;          /* quarantine_days 0: disabled outright */
+            *note = "soft threshold reached, no quarantine";
+            return RB_DEC_DISABLED;
+        }
+        return RB_DEC_COUNTED;
+    }
+
+    /* record: kept, never disables.  A policy/spam block marks the contact
+     * blocked (still mailed) so the operator sees it. */
+    if (!strcmp(bt, "blocked") && c->status == RB_CS_ACTIVE) c->status = RB_CS_BLOCKED;
+    if (!is_disabled(c) && c->status != RB_CS_QUARANTINED && t >= c->last_bounce_at) set_last(a, c, p);
+    o->dirty = 1;
+    return RB_DEC_RECORDED;
+}
+
+/* ---- one batch ---------------------------------------------------------------------------------- */
+typedef struct {
+    rb_apply *a;
+    strmap *byid;
+} soft_arg;
+
+static void soft_loaded(void *arg, int64_t id, int64_t t)
+{
+    strmap *byid = arg;
+    char k[32];
+    snprintf(k, sizeof k, "%lld", (long long)id);
+    ov_contact *o = map_get(byid, k);
+    if (o) ov_add_soft(o, t);
+}
+
+static rb_status load_batch(rb_apply *a, rb_error *err)
+{
+    size_t n = a->np;
+    const char **emails = malloc(n * sizeof *emails);
+    const char **keys = malloc(n * sizeof *keys);
+    rb_contact *cs = malloc(n * sizeof *cs);
+    int *found = malloc(n * sizeof *found);
+    int64_t *ids = malloc(n * sizeof *ids);
+    strmap byid = {0};
+    rb_status s = RB_OK;
+    if (!emails || !keys || !cs || !found || !ids) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto out; }
+
+    /* 1. contacts not in the overlay yet (each once) */
+    size_t ne = 0;
+    strmap want = {0};
+    for (size_t i = 0; i < n; i++) {
+        const pending *p = &a->p[i];
+        if (p->invalid) continue;
+        ov_contact *known = map_get(&a->contacts, p->email_norm);
+        if (known) {
+            if (ov_expand(known, p->email_norm) < 0) { s = RB_ERR_NOMEM; break; }
+            continue;
+        }
+        if (map_get(&want, p->email_norm)) continue;
+        if (map_put(&want, p->email_norm, (void *)1) < 0) { s = RB_ERR_NOMEM; break; }
+        emails[ne++] = p->email_norm;
+    }
+    if (s == RB_OK) s = rb_store_contacts_load(a->st, emails, ne, a->o.commit, cs, found, err);
+    for (size_t i = 0; s == RB_OK && i < ne; i++) {
+        ov_contact *o = calloc(1, sizeof *o);
+        if (o) o->cp = malloc(sizeof *o->cp);
+        if (!o || !o->cp) { free(o); s = RB_ERR_NOMEM; break; }
+        o->found = found[i];
+        if (found[i]) *o->cp = cs[i];
+        else {
+            memset(o->cp, 0, sizeof *o->cp);
+            rb_strlcpy(o->cp->email_norm, emails[i], sizeof o->cp->email_norm);
+        }
+        if (map_put(&a->contacts, emails[i], o) < 0) { ov_free(o); s = RB_ERR_NOMEM; }
+    }
+    map_free(&want, NULL);
+    if (s != RB_OK) goto out;
+
+    /* 2. dedup keys */
+    size_t nk = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pending *p = &a->p[i];
+        if (p->invalid || map_get(&a->keys, p->key)) continue;
+        ov_contact *o = map_get(&a->contacts, p->email_norm);
+        if (!o || !o->found) continue;
+        keys[nk++] = p->key;
+    }
+    if ((s = rb_store_events_known(a->st, keys, nk, found, err)) != RB_OK) goto out;
+    for (size_t i = 0; i < nk; i++)
+        if (found[i] && map_put(&a->keys, keys[i], (void *)1) < 0) { s = RB_ERR_NOMEM; goto out; }
+
+    /* 3. the counted soft bounces of contacts with soft bounces in this batch */
+    size_t ni = 0;
+    int64_t min_since = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const pending *p = &a->p[i];
+        if (p->invalid || strcmp(p->rec.action, "count") != 0) continue;
+        ov_contact *o = map_get(&a->contacts, p->email_norm);
+        if (!o || !o->found || o->soft_loaded) continue;
+        o->soft_loaded = 1;
+        char k[32];
+        snprintf(k, sizeof k, "%lld", (long long)o->cp->id);
+        if (map_put(&byid, k, o) < 0) { s = RB_ERR_NOMEM; goto out; }
+        ids[ni++] = o->cp->id;
+        if (o->cp->soft_since < min_since) min_since = o->cp->soft_since;
+    }
+    if (ni) s = rb_store_soft_events(a->st, ids, ni, min_since, soft_loaded, &byid, err);
+out:
+    if (s == RB_ERR_NOMEM && !err->msg[0]) rb_seterr(err, "out of memory");
+    map_free(&byid, NULL);
+    free(emails);
+    free(keys);
+    free(cs);
+    free(found);
+    free(ids);
+    return s;
+}
+
+static rb_status flush(rb_apply *a, rb_error *err)
+{
+    rb_status s = RB_OK;
+    err->msg[0] = '\0';
+    if (a->o.commit && (s = rb_store_begin(a->st, err)) != RB_OK) return s;
+    if ((s = load_batch(a, err)) != RB_OK) goto fail;
+
+    int64_t *tmp = NULL;
+    size_t tmpcap = 0;
+    a->nev = 0;
+    for (size_t i = 0; i < a->np; i++) {
+        pending *p = &a->p[i];
+        ov_contact *o = p->invalid ? NULL : map_get(&a->contacts, p->email_norm);
+        int d;
+        const char *note = p->note;
+        int old = -1;
+        if (p->invalid) d = RB_DEC_INVALID;
+        else if (!o || !o->found) { d = RB_DEC_UNKNOWN; note = "not in the store"; }
+        else if (map_get(&a->keys, p->key)) { d = RB_DEC_DUPLICATE; note = "applied before"; old = o->cp->status; }
+        else {
+            if (tmpcap < o->nsoft + 2) {
+                free(tmp);
+                tmpcap = o->nsoft + 64;
+                tmp = malloc(tmpcap * sizeof *tmp);
+                if (!tmp) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto fail; }
+            }
+            old = o->cp->status;
+            d = decide(a, o, p, tmp, &note);
+            if (o->dirty) o->cp->updated_at = a->o.now;
+            if (map_put(&a->keys, p->key, (void *)1) < 0) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto fail; }
+            rb_event *e = &a->ev[a->nev++];
+            memset(e, 0, sizeof *e);
+            rb_strlcpy(e->key, p->key, sizeof e->key);
+            e->contact_id = o->cp->id;
+            e->event_time = p->t;
+            e->applied_at = a->o.now;
+            rb_strlcpy(e->bounce_type, p->rec.bounce_type, sizeof e->bounce_type);
+            rb_strlcpy(e->reason, p->rec.reason, sizeof e->reason);
+            rb_strlcpy(e->status, p->rec.status, sizeof e->status);
+            rb_strlcpy(e->reply_code, p->rec.reply_code, sizeof e->reply_code);
+            rb_strlcpy(e->decision, rb_decision_name(d), sizeof e->decision);
+            rb_strlcpy(e->diagnostic, p->rec.diagnostic, sizeof e->diagnostic);
+            rb_strlcpy(e->remote_mta, p->rec.remote_mta, sizeof e->remote_mta);
+            rb_strlcpy(e->provider, p->rec.provider, sizeof e->provider);
+            rb_strlcpy(e->source, p->rec.source, sizeof e->source);
+        }
+        count(a, p, d);
+        if (a->o.plan_cb) {
+            rb_plan_row row = {&p->rec, p->email_norm, p->line, d, old, o && o->found ? o->cp->status : -1,
+                               o ? o->cp->soft_count : 0, p->t, o ? o->cp->quarantine_until : 0, note};
+            a->o.plan_cb(a->o.plan_arg, &row);
+        }
+    }
+    free(tmp);
+
+    if (a->o.commit) {
+        /* write: events, then every contact the batch changed */
+        size_t nd = 0;
+        rb_contact *dirty = malloc((a->contacts.n ? a->contacts.n : 1) * sizeof *dirty);
+        if (!dirty) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto fail; }
+        for (size_t i = 0; i < a->contacts.cap; i++) {
+            ov_contact *o = a->contacts.keys[i] ? a->contacts.vals[i] : NULL;
+            if (o && o->found && o->dirty) dirty[nd++] = *o->cp;
+        }
+        s = rb_store_events_insert(a->st, a->ev, a->nev, err);
+        if (s == RB_OK) s = rb_store_contacts_save(a->st, dirty, nd, err);
+        free(dirty);
+        if (s != RB_OK) goto fail;
+        if ((s = rb_store_commit(a->st, err)) != RB_OK) goto fail_nocommit;
+        a->sum.batches_committed++;
+        map_clear(&a->contacts, ov_free);
+        map_clear(&a->keys, NULL);
+    } else {
+        for (size_t i = 0; i < a->np; i++) {
+            ov_contact *o = a->p[i].invalid ? NULL : map_get(&a->contacts, a->p[i].email_norm);
+            if (o) ov_compact(o);
+        }
+    }
+    a->np = 0;
+    return RB_OK;
+fail:
+    if (a->o.commit) {
+        rb_error e2;
+        rb_store_rollback(a->st, &e2);
+    }
+fail_nocommit:
+    /* nothing of this batch is kept, in the store or in memory */
+    map_clear(&a->contacts, ov_free);
+    map_clear(&a->keys, NULL);
+    a->np = 0;
+    return s;
+}

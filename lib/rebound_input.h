@@ -1,0 +1,114 @@
+/* rebound_input.h -- reading records and contact lists back in (for
+ * `rebound apply` and `rebound contacts import`); public part of librebound.
+ *
+ * Both readers are bounded, Postfix style: a row or line longer than 1 MiB
+ * is reported as a bad row and skipped, memory never grows with the input,
+ * and a damaged row costs that row, not the file.  As everywhere in
+ * librebound nothing prints and nothing exits.
+ *
+ * Inputs: a path, or "-" for standard input.  Gzip-compressed input is
+ * recognised by its magic bytes (not by the name) and inflated with zlib;
+ * a truncated .gz is a fatal read error, reported after the rows that could
+ * be read.
+ */
+#ifndef REBOUND_INPUT_H
+#define REBOUND_INPUT_H
+
+#include <stddef.h>
+#include "rebound.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- CSV ---------------------------------------------------------------------
+ * A streaming RFC 4180 CSV reader: quoted fields with "" escapes, commas and
+ * newlines inside quotes, LF or CRLF, a UTF-8 BOM at the start skipped,
+ * "-" = stdin, .gz (by magic bytes, not name) decompressed with zlib.
+ *
+ * Rules beyond RFC 4180:
+ *   - empty lines (LF or CRLF alone) are skipped, they are not rows;
+ *     a line `""` is a row with one empty field;
+ *   - field values are returned exactly as written: no trimming; a lone CR
+ *     (not before LF) inside an unquoted field is data;
+ *   - a bad row is one with: a NUL byte, a quote inside an unquoted field,
+ *     anything but , or the line end after a closing quote, a quote still
+ *     open at the end of the input, more than 256 fields, or more than
+ *     1 MiB of text (quotes and embedded newlines included).
+ *     After a bad row, reading resumes at the line following the line the
+ *     bad row started on (the row's text is not trusted, so its quotes are
+ *     not trusted to say where it ends).
+ */
+typedef struct rb_csv rb_csv;
+
+/* Open path ("-" = stdin).  Fails with RB_ERR_IO (err = "PATH: why") when
+ * the file cannot be opened or is a directory.  Nothing is read yet. */
+rb_status rb_csv_open(const char *path, rb_csv **out, rb_error *err);
+
+/* Next row.
+ *    1: a row: (*fields)[0 .. *nfields-1], NUL-terminated strings valid
+ *       until the next call; *line = the line the row starts on, 1-based;
+ *    0: end of input (and on every later call);
+ *   -1: a bad row: err = "PATH:LINE: why", *line = the line it starts on;
+ *       the caller may call again and reading goes on at the next line;
+ *   -2: a fatal read error (err set: I/O error, corrupt or truncated .gz);
+ *       every later call returns -2 again.
+ * In messages PATH is the path as given, "stdin" for "-". */
+int rb_csv_next(rb_csv *c, const char *const **fields, size_t *nfields, unsigned long *line,
+                rb_error *err);
+
+/* The path as given to rb_csv_open ("-" for stdin). */
+const char *rb_csv_path(const rb_csv *c);
+
+void rb_csv_free(rb_csv *c);   /* NULL is fine */
+
+/* ---- records -------------------------------------------------------------------
+ * Records written by `rebound analyze` (and later `rebound maillog`): JSONL
+ * (first non-blank byte '{') or CSV with a header row.  Same return codes as
+ * rb_csv_next. rec is zeroed then filled.
+ *
+ * Values longer than their rb_record field are truncated (at a UTF-8
+ * character boundary); everything analyze writes fits, so analyze output
+ * reads back byte for byte.  Names are matched case-insensitively to
+ * rb_record_fields, plus these aliases used by other tools (a canonical
+ * name wins over an alias, the first of two aliases wins):
+ *   email, email_address, address, recipient_email   -> recipient
+ *   status_message, message, diagnostic_code          -> diagnostic
+ *   bounce_category                                   -> reason
+ *   timestamp, bounced_at, date_time                  -> date
+ *   dsn, dsn_status, enhanced_status                  -> status
+ *   reply, smtp_code                                  -> reply_code
+ *   status_code ("550 5.1.10"): split into reply_code (3 digits) and status
+ *     (x.y.z), each only where the record has no value of its own.
+ * Unknown names are ignored.
+ *
+ * JSONL: one object per line; string values copied, numbers (and true /
+ * false) converted to text, null and arrays / objects leave the field empty;
+ * blank lines are skipped; a line that is not a JSON object is a bad row
+ * (-1, err = "PATH:LINE: not a JSON object: <jansson's error text>"), and
+ * so is a line longer than 1 MiB.
+ *
+ * CSV: the first row is the header.  A row with fewer or more fields than
+ * the header is a bad row (-1, "PATH:LINE: N fields, the header has M").
+ */
+typedef struct rb_recin rb_recin;
+
+/* Open path ("-" = stdin) and read up to the header: this decides the
+ * format.  Fails with RB_ERR_IO when the input cannot be read, and with
+ * RB_ERR_PARSE (err names the file and line) when the CSV header row is
+ * malformed or has no recipient column.  An empty (or blank-only) input
+ * opens fine and yields no records (format "jsonl"). */
+rb_status rb_recin_open(const char *path, rb_recin **out, rb_error *err);
+
+/* Next record: 1 (rec filled, *line = its line), 0 end, -1 bad row (err =
+ * "PATH:LINE: why"; call again to go on), -2 fatal (err set). */
+int rb_recin_next(rb_recin *in, rb_record *rec, unsigned long *line, rb_error *err);
+
+const char *rb_recin_format(const rb_recin *in);   /* "jsonl" or "csv" */
+
+void rb_recin_free(rb_recin *in);   /* NULL is fine */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,243 @@
+/* rebound_store.h -- the contact store, the decision step (apply) and the
+ * mailing queue; public part of librebound.
+ *
+ * One interface, two backends chosen by the URL given to rb_store_open():
+ *   - a path (or sqlite:PATH): SQLite, one file, WAL, created on first use;
+ *   - postgresql://... or postgres://...: PostgreSQL through libpq, for
+ *     several sending servers sharing one store.
+ * Both hold the same schema, applied by versioned migrations on open, and
+ * behave the same; the same test suite runs against both.
+ *
+ * Times are seconds since the epoch (UTC).  Addresses are looked up by their
+ * normalised form (rb_email_normalize).  As everywhere in librebound, nothing
+ * prints and nothing exits: functions return an rb_status and fill rb_error.
+ */
+#ifndef REBOUND_STORE_H
+#define REBOUND_STORE_H
+
+#include <stdint.h>
+#include "rebound.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- addresses ------------------------------------------------------------ */
+/* Normalise an address for lookup: trim, strip <> and mailto:, lower-case.
+ * Returns 1 and fills out when the result is a plausible address
+ * (local@domain, no spaces or control characters, domain with a dot or an
+ * address literal, at most 254 characters), 0 otherwise (out then holds a
+ * short reason). */
+int rb_email_normalize(const char *in, char *out, size_t outlen);
+
+/* ---- contacts ------------------------------------------------------------- */
+typedef enum {
+    RB_CS_ACTIVE = 0,       /* mailed */
+    RB_CS_BOUNCED,          /* hard bounce (or soft bounces past the quarantine): not mailed */
+    RB_CS_BLOCKED,          /* our mail was refused by policy/spam filters: still mailed */
+    RB_CS_QUARANTINED,      /* soft-bounce threshold reached: not mailed until quarantine_until */
+    RB_CS_UNSUBSCRIBED,     /* a human unsubscribe; never set by a bounce */
+    RB_CS_COMPLAINT,        /* an ARF complaint: not mailed */
+    RB_CS_N
+} rb_contact_status;
+const char *rb_contact_status_name(int status);
+int rb_contact_status_parse(const char *name);   /* -1 if unknown */
+
+#define RB_SOURCE_NAME_MAX 128
+
+typedef struct {
+    int64_t id;                               /* 0: not stored */
+    char email[RB_ADDR_MAX];                  /* as imported */
+    char email_norm[RB_ADDR_MAX];             /* lookup key, unique */
+    char source[RB_SOURCE_NAME_MAX];          /* where the contact came from (list, import) */
+    int for_mailing;                          /* 1: may be mailed */
+    int status;                               /* rb_contact_status */
+    char bounce_type[RB_SHORT_MAX];           /* of the last bounce */
+    char reason[RB_SHORT_MAX];
+    char status_code[RB_SHORT_MAX];           /* "550 5.1.10" */
+    char status_message[RB_TEXT_MAX];
+    char provider[RB_SHORT_MAX];
+    char provider_source[RB_SHORT_MAX];       /* how we learnt it: ndr, maillog, api, ... */
+    int soft_count;                           /* soft bounces counted since soft_since */
+    int64_t soft_since;                       /* soft bounces dated before this do not count */
+    int64_t quarantine_until;                 /* 0: not quarantined */
+    int64_t last_bounce_at;
+    int64_t last_delivered_at;
+    int64_t created_at, updated_at;
+} rb_contact;
+
+/* ---- bounce events: every record ever applied ------------------------------ */
+typedef struct {
+    char key[40];                             /* stable dedup key (32 hex digits) */
+    int64_t contact_id;
+    int64_t event_time;                       /* when the bounce happened (record date) */
+    int64_t applied_at;                       /* when it was applied */
+    char bounce_type[RB_SHORT_MAX];
+    char reason[RB_SHORT_MAX];
+    char status[RB_SHORT_MAX];
+    char reply_code[8];
+    char decision[RB_SHORT_MAX];              /* what it did: disabled counted quarantined ... */
+    char diagnostic[RB_TEXT_MAX];
+    char remote_mta[RB_HOST_MAX];
+    char provider[RB_SHORT_MAX];
+    char source[RB_SOURCE_MAX];               /* file#N it was read from */
+} rb_event;
+
+/* ---- the store ---------------------------------------------------------------- */
+typedef struct rb_store rb_store;
+
+/* Open (and create / migrate) the store named by url; NULL or "" means the
+ * REBOUND_DB environment variable, else "rebound.db". */
+rb_status rb_store_open(const char *url, rb_store **out, rb_error *err);
+void rb_store_close(rb_store *st);
+const char *rb_store_backend(const rb_store *st);     /* "sqlite" / "postgresql" */
+int rb_store_schema_version(const rb_store *st);
+int rb_store_latest_schema_version(void);
+
+rb_status rb_store_begin(rb_store *st, rb_error *err);
+rb_status rb_store_commit(rb_store *st, rb_error *err);
+rb_status rb_store_rollback(rb_store *st, rb_error *err);
+
+/* Batch operations (inside a transaction).  Arrays are of length n. */
+/* found[i] = 1 and out[i] filled when emails_norm[i] is stored.  With
+ * for_update the rows are locked until the end of the transaction
+ * (PostgreSQL; SQLite's write transaction locks the file anyway). */
+rb_status rb_store_contacts_load(rb_store *st, const char *const *emails_norm, size_t n,
+                                 int for_update, rb_contact *out, int *found, rb_error *err);
+/* Insert contacts that are not stored yet; existing ones are left exactly as
+ * they are (an import never revives a bounced contact).  inserted[i] says
+ * which were new; cs[i].id is set for every row. */
+rb_status rb_store_contacts_insert(rb_store *st, rb_contact *cs, size_t n, int *inserted,
+                                   rb_error *err);
+/* Write back every field of stored contacts (by id). */
+rb_status rb_store_contacts_save(rb_store *st, const rb_contact *cs, size_t n, rb_error *err);
+/* known[i] = 1 when an event with keys[i] is stored. */
+rb_status rb_store_events_known(rb_store *st, const char *const *keys, size_t n, int *known,
+                                rb_error *err);
+/* Insert events; an event whose key is already stored is skipped. */
+rb_status rb_store_events_insert(rb_store *st, const rb_event *ev, size_t n, rb_error *err);
+/* The times of the stored soft bounces that counted (bounce_type soft,
+ * decision counted or quarantined) of the given contacts, dated at or
+ * after min_time. */
+typedef void (*rb_soft_cb)(void *arg, int64_t contact_id, int64_t event_time);
+rb_status rb_store_soft_events(rb_store *st, const int64_t *contact_ids, size_t n,
+                               int64_t min_time, rb_soft_cb cb, void *arg, rb_error *err);
+
+/* Iteration (callbacks return non-zero to stop). */
+typedef int (*rb_contact_cb)(void *arg, const rb_contact *c);
+typedef int (*rb_event_cb)(void *arg, const rb_event *e);
+rb_status rb_store_contacts_each(rb_store *st, rb_contact_cb cb, void *arg, rb_error *err);
+rb_status rb_store_events_of(rb_store *st, int64_t contact_id, rb_event_cb cb, void *arg,
+                             rb_error *err);
+int64_t rb_store_count_contacts(rb_store *st, rb_error *err);   /* -1 on error */
+int64_t rb_store_count_events(rb_store *st, rb_error *err);
+
+/* ---- the mailing queue (cycle) ----------------------------------------------- */
+typedef struct {
+    int64_t contacts;                 /* all contacts */
+    int64_t queued;                   /* in the queue */
+    int64_t released;                 /* quarantines that ended (rebuild: released now) */
+    int64_t quarantined;              /* quarantined, quarantine not over */
+    int64_t excluded_source;          /* mailable but from an excluded source */
+    int64_t by_status[RB_CS_N];       /* all contacts by status */
+    int64_t not_for_mailing;          /* for_mailing off */
+} rb_queue_stats;
+
+/* Empty the queue and refill it, in one transaction, with every contact that
+ * may be mailed: for_mailing, not quarantined (quarantines that ended by
+ * `now` are released first), source not in excluded. */
+rb_status rb_store_queue_rebuild(rb_store *st, const char *const *excluded, size_t nexcluded,
+                                 int64_t now, rb_queue_stats *stats, rb_error *err);
+rb_status rb_store_queue_stats(rb_store *st, const char *const *excluded, size_t nexcluded,
+                               int64_t now, rb_queue_stats *stats, rb_error *err);
+/* Queued contacts in queue order. */
+rb_status rb_store_queue_each(rb_store *st, rb_contact_cb cb, void *arg, rb_error *err);
+/* Per source: contacts, queued (for `queue stats`). */
+typedef int (*rb_source_cb)(void *arg, const char *source, int64_t contacts, int64_t queued);
+rb_status rb_store_queue_by_source(rb_store *st, rb_source_cb cb, void *arg, rb_error *err);
+
+
+/* ---- apply: the decision step ------------------------------------------------
+ * Records (from rebound analyze / maillog) go in one at a time; they are
+ * decided in batches.  Per record:
+ *   invalid     the address is not an address, or the reason is unknown
+ *   unknown     no contact with that address in the store (nothing stored)
+ *   duplicate   the same bounce was applied before (same stable key)
+ *   disabled    hard bounce / complaint / soft bounce during quarantine:
+ *               for_mailing off, status bounced or complaint
+ *   quarantined the soft bounce that reached the threshold (N within D days)
+ *   counted     a soft bounce below the threshold
+ *   recorded    kept, changes nothing that stops mail (policy/spam blocks set
+ *               status blocked and keep the contact mailed)
+ *   unchanged   the contact was disabled already (or unsubscribed)
+ *   reset       a successful delivery: soft count restarts, blocked -> active
+ *   ignored     not a failure (vacation, ...)
+ * In check mode nothing is written: the decisions chain in memory exactly
+ * as commit would chain them in the store. */
+typedef enum {
+    RB_DEC_INVALID = 0, RB_DEC_UNKNOWN, RB_DEC_DUPLICATE, RB_DEC_DISABLED, RB_DEC_QUARANTINED,
+    RB_DEC_COUNTED, RB_DEC_RECORDED, RB_DEC_UNCHANGED, RB_DEC_RESET, RB_DEC_IGNORED, RB_DEC_N
+} rb_decision;
+const char *rb_decision_name(int d);
+
+/* One decided record (for the row-by-row plan). */
+typedef struct {
+    const rb_record *rec;           /* as read, reason/bounce type filled */
+    const char *email_norm;
+    unsigned long line;             /* input line, 0 if none */
+    int decision;                   /* rb_decision */
+    int old_status, new_status;     /* rb_contact_status; -1 if no contact */
+    int soft_count;                 /* after the decision */
+    int64_t event_time;
+    int64_t quarantine_until;
+    const char *note;               /* why (invalid rows: the problem) */
+} rb_plan_row;
+
+typedef void (*rb_plan_cb)(void *arg, const rb_plan_row *row);
+
+typedef struct {
+    int commit;                     /* 0: check (report only) */
+    size_t batch;                   /* records per transaction; 0: 2000 */
+    int64_t now;                    /* 0: time(NULL); the default event time for undated records */
+    const char *provider_source;    /* stored with the contact; NULL: "ndr" or "maillog" */
+    rb_plan_cb plan_cb;
+    void *plan_arg;
+} rb_apply_opts;
+
+/* Summary: records by bounce type and reason, and by decision. */
+typedef struct {
+    char bounce_type[RB_SHORT_MAX];
+    char reason[RB_SHORT_MAX];
+    uint64_t n[RB_DEC_N];
+} rb_apply_row;
+
+typedef struct {
+    uint64_t records;
+    uint64_t n[RB_DEC_N];
+    rb_apply_row *rows;
+    size_t nrows, caprows;
+    uint64_t batches_committed;
+} rb_apply_summary;
+
+typedef struct rb_apply rb_apply;
+rb_status rb_apply_new(rb_store *st, const rb_ctx *ctx, const rb_apply_opts *opts, rb_apply **out,
+                       rb_error *err);
+/* Queue one record (line: its input line, for messages).  Full batches are
+ * decided (and in commit mode written) here; a store error is returned and
+ * nothing of that batch is written. */
+rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb_error *err);
+/* Decide (and write) what is left. */
+rb_status rb_apply_finish(rb_apply *a, rb_error *err);
+const rb_apply_summary *rb_apply_get_summary(const rb_apply *a);
+void rb_apply_free(rb_apply *a);
+
+/* Parse a record date: ISO 8601 / RFC 3339 (with Z or an offset, 'T' or a
+ * space), a plain date, or an RFC 5322 date.  Returns 1 and sets *t. */
+int rb_time_parse(const char *s, int64_t *t);
+/* The stable dedup key of a record (32 hex digits + NUL into out[33+]). */
+void rb_event_key(const rb_record *r, const char *email_norm, char *out, size_t outlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

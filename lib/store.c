@@ -1,0 +1,577 @@
+/* store.c -- the contact store front: backend choice, versioned migrations,
+ * and the operations written once in SQL both backends accept.
+ *
+ * Schema (version 1):
+ *   contacts  one row per address (email_norm unique): mailing flag, status,
+ *             the last bounce, the soft-bounce window and the quarantine;
+ *   events    every bounce record ever applied, unique by a stable key, so
+ *             applying the same input twice adds nothing;
+ *   queue     the mailing cycle: contact ids in mailing order;
+ *   schema_version  one row per migration applied.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rb_internal.h"
+#include "store_impl.h"
+
+/* ---- migrations ----------------------------------------------------------
+ * Append only: a released version is never edited.  Each step is run in the
+ * transaction that records it, so a failed step leaves the older schema. */
+typedef struct {
+    int version;
+    const char *sqlite;
+    const char *pg;
+} migration;
+
+#define CONTACTS_BODY(ID) \
+    "CREATE TABLE contacts (" \
+    " id " ID "," \
+    " email TEXT NOT NULL," \
+    " email_norm TEXT NOT NULL UNIQUE," \
+    " source TEXT NOT NULL DEFAULT ''," \
+    " for_mailing INTEGER NOT NULL DEFAULT 1," \
+    " status TEXT NOT NULL DEFAULT 'active'," \
+    " bounce_type TEXT NOT NULL DEFAULT ''," \
+    " reason TEXT NOT NULL DEFAULT ''," \
+    " status_code TEXT NOT NULL DEFAULT ''," \
+    " status_message TEXT NOT NULL DEFAULT ''," \
+    " provider TEXT NOT NULL DEFAULT ''," \
+    " provider_source TEXT NOT NULL DEFAULT ''," \
+    " soft_count INTEGER NOT NULL DEFAULT 0," \
+    " soft_since BIGINT NOT NULL DEFAULT 0," \
+    " quarantine_until BIGINT NOT NULL DEFAULT 0," \
+    " last_bounce_at BIGINT NOT NULL DEFAULT 0," \
+    " last_delivered_at BIGINT NOT NULL DEFAULT 0," \
+    " created_at BIGINT NOT NULL," \
+    " updated_at BIGINT NOT NULL);" \
+    "CREATE INDEX contacts_source ON contacts(source);" \
+    "CREATE INDEX contacts_status ON contacts(status);"
+
+#define EVENTS_BODY(ID) \
+    "CREATE TABLE events (" \
+    " id " ID "," \
+    " key TEXT NOT NULL UNIQUE," \
+    " contact_id BIGINT NOT NULL REFERENCES contacts(id)," \
+    " event_time BIGINT NOT NULL," \
+    " applied_at BIGINT NOT NULL," \
+    " bounce_type TEXT NOT NULL DEFAULT ''," \
+    " reason TEXT NOT NULL DEFAULT ''," \
+    " status TEXT NOT NULL DEFAULT ''," \
+    " reply_code TEXT NOT NULL DEFAULT ''," \
+    " decision TEXT NOT NULL DEFAULT ''," \
+    " diagnostic TEXT NOT NULL DEFAULT ''," \
+    " remote_mta TEXT NOT NULL DEFAULT ''," \
+    " provider TEXT NOT NULL DEFAULT ''," \
+    " source TEXT NOT NULL DEFAULT '');" \
+    "CREATE INDEX events_contact ON events(contact_id, event_time);"
+
+#define QUEUE_BODY \
+    "CREATE TABLE queue (" \
+    " position BIGINT PRIMARY KEY," \
+    " contact_id BIGINT NOT NULL REFERENCES contacts(id)," \
+    " added_at BIGINT NOT NULL);"
+
+static const migration migrations[] = {
+    {1,
+     CONTACTS_BODY("INTEGER PRIMARY KEY") EVENTS_BODY("INTEGER PRIMARY KEY") QUEUE_BODY,
+     CONTACTS_BODY("BIGSERIAL PRIMARY KEY") EVENTS_BODY("BIGSERIAL PRIMARY KEY") QUEUE_BODY},
+};
+#define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+int rb_store_latest_schema_version(void)
+{
+    return migrations[NMIGRATIONS - 1].version;
+}
+
+static int version_row(void *arg, int ncols, const char *const *vals)
+{
+    if (ncols > 0 && vals[0]) *(int *)arg = atoi(vals[0]);
+    return 0;
+}
+
+static rb_status migrate(rb_store *st, rb_error *err)
+{
+    int is_pg = st->ops == &rb_store_pg_ops;
+    /* Up to date already (the usual case): no DDL, no lock, so a role
+     * without CREATE on the schema can use a store someone else migrated. */
+    int have = -1;
+    rb_error e0;
+    if (st->ops->query(st, "SELECT COALESCE(MAX(version), 0) FROM schema_version", 0, NULL, version_row, &have,
+                       &e0) == RB_OK &&
+        have == rb_store_latest_schema_version()) {
+        st->schema_version = have;
+        return RB_OK;
+    }
+    rb_status s;
+    for (;;) {
+        /* Re-read the version inside the transaction: another process
+         * (a second sending server on the same PostgreSQL) may have just
+         * migrated.  PostgreSQL: a transaction-scoped advisory lock makes
+         * concurrent openers migrate one at a time. */
+        if ((s = st->ops->exec(st, is_pg ? "BEGIN" : "BEGIN IMMEDIATE", err)) != RB_OK) return s;
+        if (is_pg && (s = st->ops->exec(st, "SELECT pg_advisory_xact_lock(7349001)", err)) != RB_OK)
+            goto fail;
+        if ((s = st->ops->exec(st, "CREATE TABLE IF NOT EXISTS schema_version ("
+                                   " version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)", err)) != RB_OK)
+            goto fail;
+        int cur = 0;
+        if ((s = st->ops->query(st, "SELECT COALESCE(MAX(version), 0) FROM schema_version", 0, NULL,
+                                version_row, &cur, err)) != RB_OK)
+            goto fail;
+        const migration *next = NULL;
+        for (size_t i = 0; i < NMIGRATIONS; i++)
+            if (migrations[i].version > cur) { next = &migrations[i]; break; }
+        if (cur > rb_store_latest_schema_version()) {
+            st->ops->exec(st, "ROLLBACK", err);
+            rb_seterr(err, "%s: schema version %d is newer than this rebound knows (%d); upgrade rebound",
+                      st->url, cur, rb_store_latest_schema_version());
+            return RB_ERR_DB;
+        }
+        if (!next) {
+            st->schema_version = cur;
+            return st->ops->exec(st, "COMMIT", err);
+        }
+        if ((s = st->ops->exec(st, is_pg ? next->pg : next->sqlite, err)) != RB_OK) goto fail;
+        char v[32], t[32];
+        snprintf(v, sizeof v, "%d", next->version);
+        snprintf(t, sizeof t, "%lld", (long long)time(NULL));
+        const char *params[] = {v, t};
+        if ((s = st->ops->query(st, "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)", 2,
+                                params, NULL, NULL, err)) != RB_OK)
+            goto fail;
+        if ((s = st->ops->exec(st, "COMMIT", err)) != RB_OK) return s;
+        continue;
+    fail:;
+        rb_error e2;
+        st->ops->exec(st, "ROLLBACK", &e2);
+        char m[sizeof err->msg];
+        rb_strlcpy(m, err->msg, sizeof m);
+        rb_seterr(err, "%s: migration failed: %s", st->url, m);
+        return s;
+    }
+}
+
+/* ---- open / close ------------------------------------------------------------ */
+void rb_store_mask_url(const char *url, char *out, size_t outlen)
+{
+    /* postgresql://user:secret@host/db -> postgresql://user:***@host/db,
+     * password=secret -> password=*** (every one); built in one pass, so a
+     * truncated result can neither overflow nor keep part of a secret. */
+    if (!outlen) return;
+    size_t o = 0;
+#define PUT(c) do { if (o + 1 < outlen) out[o++] = (c); } while (0)
+    const char *scheme = strstr(url, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+    if (!(at && colon && colon < at)) colon = at = NULL;
+    for (const char *p = url; *p;) {
+        if (p == colon) {
+            PUT(':'); PUT('*'); PUT('*'); PUT('*');
+            p = at;
+        } else if (!strncmp(p, "password=", 9)) {
+            for (int i = 0; i < 9; i++) PUT(p[i]);
+            PUT('*'); PUT('*'); PUT('*');
+            p += 9;
+            while (*p && *p != '&' && *p != ' ') p++;
+        } else {
+            PUT(*p);
+            p++;
+        }
+    }
+    out[o] = '\0';
+#undef PUT
+}
+
+static int is_pg_url(const char *url)
+{
+    return !strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11) ||
+           !strncmp(url, "postgresql:", 11);
+}
+
+rb_status rb_store_open(const char *url, rb_store **out, rb_error *err)
+{
+    *out = NULL;
+    if (!url || !*url) url = getenv("REBOUND_DB");
+    if (!url || !*url) url = "rebound.db";
+    rb_store *st = calloc(1, sizeof *st);
+    if (!st) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    rb_store_mask_url(url, st->url, sizeof st->url);
+    if (is_pg_url(url)) {
+        st->ops = &rb_store_pg_ops;
+    } else {
+        st->ops = &rb_store_sqlite_ops;
+        if (!strncmp(url, "sqlite:", 7)) url += 7;
+        if (!strncmp(url, "//", 2)) url += 2;     /* sqlite:///path */
+    }
+    rb_status s = st->ops->open(st, url, err);
+    if (s == RB_OK) s = migrate(st, err);
+    if (s != RB_OK) {
+        if (st->h) st->ops->close(st);
+        free(st);
+        return s;
+    }
+    *out = st;
+    return RB_OK;
+}
+
+void rb_store_close(rb_store *st)
+{
+    if (!st) return;
+    if (st->in_tx) {
+        rb_error e;
+        st->ops->exec(st, "ROLLBACK", &e);
+    }
+    if (st->h) st->ops->close(st);
+    free(st);
+}
+
+const char *rb_store_backend(const rb_store *st) { return st->ops->name; }
+int rb_store_schema_version(const rb_store *st) { return st->schema_version; }
+
+rb_status rb_store_begin(rb_store *st, rb_error *err)
+{
+    rb_status s = st->ops->exec(st, st->ops == &rb_store_pg_ops ? "BEGIN" : "BEGIN IMMEDIATE", err);
+    if (s == RB_OK) st->in_tx = 1;
+    return s;
+}
+
+rb_status rb_store_commit(rb_store *st, rb_error *err)
+{
+    rb_status s = st->ops->exec(st, "COMMIT", err);
+    st->in_tx = 0;
+    return s;
+}
+
+rb_status rb_store_rollback(rb_store *st, rb_error *err)
+{
+    rb_status s = st->ops->exec(st, "ROLLBACK", err);
+    st->in_tx = 0;
+    return s;
+}
+
+/* ---- batch operations: the backend's own ----------------------------------------- */
+rb_status rb_store_contacts_load(rb_store *st, const char *const *emails, size_t n, int for_update,
+                                 rb_contact *out, int *found, rb_error *err)
+{
+    if (n == 0) return RB_OK;
+    return st->ops->contacts_load(st, emails, n, for_update, out, found, err);
+}
+
+rb_status rb_store_contacts_insert(rb_store *st, rb_contact *cs, size_t n, int *inserted, rb_error *err)
+{
+    if (n == 0) return RB_OK;
+    return st->ops->contacts_insert(st, cs, n, inserted, err);
+}
+
+rb_status rb_store_contacts_save(rb_store *st, const rb_contact *cs, size_t n, rb_error *err)
+{
+    if (n == 0) return RB_OK;
+    return st->ops->contacts_save(st, cs, n, err);
+}
+
+rb_status rb_store_events_known(rb_store *st, const char *const *keys, size_t n, int *known, rb_error *err)
+{
+    if (n == 0) return RB_OK;
+    return st->ops->events_known(st, keys, n, known, err);
+}
+
+rb_status rb_store_events_insert(rb_store *st, const rb_event *ev, size_t n, rb_error *err)
+{
+    if (n == 0) return RB_OK;
+    return st->ops->events_insert(st, ev, n, err);
+}
+
+rb_status rb_store_soft_events(rb_store *st, const int64_t *ids, size_t n, int64_t min_time, rb_soft_cb cb,
+                               void *arg, rb_error *err)
+{
+    if (n == 0) return RB_OK;
+    return st->ops->soft_events(st, ids, n, min_time, cb, arg, err);
+}
+
+/* ---- rows ------------------------------------------------------------------------- */
+static int64_t i64(const char *s) { return s ? strtoll(s, NULL, 10) : 0; }
+static void txt(char *dst, size_t size, const char *s) { rb_strlcpy(dst, s ? s : "", size); }
+
+void rb_contact_from_row(rb_contact *c, const char *const *v)
+{
+    memset(c, 0, sizeof *c);
+    c->id = i64(v[0]);
+    txt(c->email, sizeof c->email, v[1]);
+    txt(c->email_norm, sizeof c->email_norm, v[2]);
+    txt(c->source, sizeof c->source, v[3]);
+    c->for_mailing = (int)i64(v[4]) != 0;
+    int st = rb_contact_status_parse(v[5] ? v[5] : "");
+    c->status = st < 0 ? RB_CS_ACTIVE : st;
+    txt(c->bounce_type, sizeof c->bounce_type, v[6]);
+    txt(c->reason, sizeof c->reason, v[7]);
+    txt(c->status_code, sizeof c->status_code, v[8]);
+    txt(c->status_message, sizeof c->status_message, v[9]);
+    txt(c->provider, sizeof c->provider, v[10]);
+    txt(c->provider_source, sizeof c->provider_source, v[11]);
+    c->soft_count = (int)i64(v[12]);
+    c->soft_since = i64(v[13]);
+    c->quarantine_until = i64(v[14]);
+    c->last_bounce_at = i64(v[15]);
+    c->last_delivered_at = i64(v[16]);
+    c->created_at = i64(v[17]);
+    c->updated_at = i64(v[18]);
+}
+
+void rb_event_from_row(rb_event *e, const char *const *v)
+{
+    memset(e, 0, sizeof *e);
+    txt(e->key, sizeof e->key, v[0]);
+    e->contact_id = i64(v[1]);
+    e->event_time = i64(v[2]);
+    e->applied_at = i64(v[3]);
+    txt(e->bounce_type, sizeof e->bounce_type, v[4]);
+    txt(e->reason, sizeof e->reason, v[5]);
+    txt(e->status, sizeof e->status, v[6]);
+    txt(e->reply_code, sizeof e->reply_code, v[7]);
+    txt(e->decision, sizeof e->decision, v[8]);
+    txt(e->diagnostic, sizeof e->diagnostic, v[9]);
+    txt(e->remote_mta, sizeof e->remote_mta, v[10]);
+    txt(e->provider, sizeof e->provider, v[11]);
+    txt(e->source, sizeof e->source, v[12]);
+}
+
+/* ---- iteration -------------------------------------------------------------------- */
+typedef struct {
+    rb_contact_cb cb;
+    void *arg;
+    rb_contact c;
+} contact_iter;
+
+static int contact_row(void *arg, int ncols, const char *const *vals)
+{
+    contact_iter *it = arg;
+    if (ncols < RB_CONTACT_NCOLS) return 1;
+    rb_contact_from_row(&it->c, vals);
+    return it->cb(it->arg, &it->c);
+}
+
+rb_status rb_store_contacts_each(rb_store *st, rb_contact_cb cb, void *arg, rb_error *err)
+{
+    contact_iter *it = malloc(sizeof *it);
+    if (!it) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    it->cb = cb;
+    it->arg = arg;
+    rb_status s = st->ops->query(st, "SELECT " RB_CONTACT_COLS " FROM contacts ORDER BY id", 0, NULL,
+                                 contact_row, it, err);
+    free(it);
+    return s;
+}
+
+rb_status rb_store_queue_each(rb_store *st, rb_contact_cb cb, void *arg, rb_error *err)
+{
+    contact_iter *it = malloc(sizeof *it);
+    if (!it) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    it->cb = cb;
+    it->arg = arg;
+    rb_status s = st->ops->query(st,
+                                 "SELECT c.id, c.email, c.email_norm, c.source, c.for_mailing, c.status,"
+                                 " c.bounce_type, c.reason, c.status_code, c.status_message, c.provider,"
+                                 " c.provider_source, c.soft_count, c.soft_since, c.quarantine_until,"
+                                 " c.last_bounce_at, c.last_delivered_at, c.created_at, c.updated_at"
+                                 " FROM queue q JOIN contacts c ON c.id = q.contact_id ORDER BY q.position",
+                                 0, NULL, contact_row, it, err);
+    free(it);
+    return s;
+}
+
+typedef struct {
+    rb_event_cb cb;
+    void *arg;
+    rb_event e;
+} event_iter;
+
+static int event_row(void *arg, int ncols, const char *const *vals)
+{
+    event_iter *it = arg;
+    if (ncols < RB_EVENT_NCOLS) return 1;
+    rb_event_from_row(&it->e, vals);
+    return it->cb(it->arg, &it->e);
+}
+
+rb_status rb_store_events_of(rb_store *st, int64_t contact_id, rb_event_cb cb, void *arg, rb_error *err)
+{
+    event_iter *it = malloc(sizeof *it);
+    if (!it) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    it->cb = cb;
+    it->arg = arg;
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)contact_id);
+    const char *p[] = {id};
+    rb_status s = st->ops->query(st, "SELECT " RB_EVENT_COLS " FROM events WHERE contact_id = $1"
+                                     " ORDER BY event_time, id", 1, p, event_row, it, err);
+    free(it);
+    return s;
+}
+
+static int i64_row(void *arg, int ncols, const char *const *vals)
+{
+    if (ncols > 0 && vals[0]) *(int64_t *)arg = strtoll(vals[0], NULL, 10);
+    return 0;
+}
+
+int64_t rb_store_count_contacts(rb_store *st, rb_error *err)
+{
+    int64_t n = -1;
+    if (st->ops->query(st, "SELECT COUNT(*) FROM contacts", 0, NULL, i64_row, &n, err) != RB_OK) return -1;
+    return n;
+}
+
+int64_t rb_store_count_events(rb_store *st, rb_error *err)
+{
+    int64_t n = -1;
+    if (st->ops->query(st, "SELECT COUNT(*) FROM events", 0, NULL, i64_row, &n, err) != RB_OK) return -1;
+    return n;
+}
+
+/* ---- the queue ---------------------------------------------------------------------- */
+/* The excluded source names go into a temporary table, so one SQL text serves
+ * any list in both dialects. */
+static rb_status set_excluded(rb_store *st, const char *const *ex, size_t nex, rb_error *err)
+{
+    rb_status s = st->ops->exec(st, "CREATE TEMPORARY TABLE IF NOT EXISTS rb_excluded (name TEXT PRIMARY KEY)",
+                                err);
+    if (s == RB_OK) s = st->ops->exec(st, "DELETE FROM rb_excluded", err);
+    for (size_t i = 0; s == RB_OK && i < nex; i++) {
+        const char *p[] = {ex[i]};
+        s = st->ops->query(st, "INSERT INTO rb_excluded (name) VALUES ($1) ON CONFLICT DO NOTHING", 1, p, NULL,
+                           NULL, err);
+    }
+    return s;
+}
+
+/* rows: status, for_mailing, quarantined-now, excluded, queued, count */
+static int stats_row(void *arg, int ncols, const char *const *v)
+{
+    rb_queue_stats *qs = arg;
+    if (ncols < 6) return 1;
+    int status = rb_contact_status_parse(v[0] ? v[0] : "");
+    int64_t n = i64(v[5]);
+    qs->contacts += n;
+    if (status >= 0) qs->by_status[status] += n;
+    if (!i64(v[1])) qs->not_for_mailing += n;
+    if (i64(v[2])) qs->quarantined += n;
+    else if (i64(v[1]) && i64(v[3])) qs->excluded_source += n;
+    if (i64(v[4])) qs->queued += n;
+    return 0;
+}
+
+static rb_status collect_stats(rb_store *st, int64_t now, rb_queue_stats *qs, rb_error *err)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%lld", (long long)now);
+    const char *p[] = {t};
+    int64_t released = qs->released;
+    memset(qs, 0, sizeof *qs);
+    qs->released = released;
+    return st->ops->query(
+        st,
+        "SELECT c.status, c.for_mailing,"
+        " CASE WHEN c.status = 'quarantined' AND c.quarantine_until > $1 THEN 1 ELSE 0 END,"
+        " CASE WHEN c.source IN (SELECT name FROM rb_excluded) THEN 1 ELSE 0 END,"
+        " CASE WHEN q.contact_id IS NULL THEN 0 ELSE 1 END, COUNT(*)"
+        " FROM contacts c LEFT JOIN queue q ON q.contact_id = c.id"
+        " GROUP BY 1, 2, 3, 4, 5",
+        1, p, stats_row, qs, err);
+}
+
+/* Quarantines that ended by `now` return the contact to the mailing: status
+ * active again, soft count restarted from the end of the quarantine. */
+#define RELEASE_SQL \
+    "UPDATE contacts SET status = 'active', for_mailing = 1, soft_count = 0," \
+    " soft_since = quarantine_until, quarantine_until = 0, updated_at = $1" \
+    " WHERE status = 'quarantined' AND quarantine_until <= $1"
+
+static rb_status count_releasable(rb_store *st, int64_t now, int64_t *n, rb_error *err)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%lld", (long long)now);
+    const char *p[] = {t};
+    *n = 0;
+    return st->ops->query(st, "SELECT COUNT(*) FROM contacts WHERE status = 'quarantined' AND quarantine_until <= $1",
+                          1, p, i64_row, n, err);
+}
+
+rb_status rb_store_queue_rebuild(rb_store *st, const char *const *ex, size_t nex, int64_t now,
+                                 rb_queue_stats *qs, rb_error *err)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%lld", (long long)now);
+    const char *p[] = {t};
+    rb_status s = rb_store_begin(st, err);
+    if (s != RB_OK) return s;
+    memset(qs, 0, sizeof *qs);
+    if ((s = set_excluded(st, ex, nex, err)) != RB_OK) goto fail;
+    if ((s = count_releasable(st, now, &qs->released, err)) != RB_OK) goto fail;
+    if ((s = st->ops->query(st, RELEASE_SQL, 1, p, NULL, NULL, err)) != RB_OK) goto fail;
+    if ((s = st->ops->exec(st, "DELETE FROM queue", err)) != RB_OK) goto fail;
+    /* the position is the contact id's rank: stable, oldest contacts first */
+    if ((s = st->ops->query(st,
+                            "INSERT INTO queue (position, contact_id, added_at)"
+                            " SELECT ROW_NUMBER() OVER (ORDER BY id), id, $1 FROM contacts"
+                            " WHERE for_mailing = 1 AND status <> 'quarantined'"
+                            " AND source NOT IN (SELECT name FROM rb_excluded)",
+                            1, p, NULL, NULL, err)) != RB_OK)
+        goto fail;
+    if ((s = collect_stats(st, now, qs, err)) != RB_OK) goto fail;
+    return rb_store_commit(st, err);
+fail:;
+    rb_error e2;
+    rb_store_rollback(st, &e2);
+    return s;
+}
+
+rb_status rb_store_queue_stats(rb_store *st, const char *const *ex, size_t nex, int64_t now,
+                               rb_queue_stats *qs, rb_error *err)
+{
+    memset(qs, 0, sizeof *qs);
+    rb_status s = set_excluded(st, ex, nex, err);
+    if (s == RB_OK) s = count_releasable(st, now, &qs->released, err);
+    if (s == RB_OK) s = collect_stats(st, now, qs, err);
+    return s;
+}
+
+typedef struct {
+    rb_source_cb cb;
+    void *arg;
+} source_iter;
+
+static int source_row(void *arg, int ncols, const char *const *v)
+{
+    source_iter *it = arg;
+    if (ncols < 3) return 1;
+    return it->cb(it->arg, v[0] ? v[0] : "", i64(v[1]), i64(v[2]));
+}
+
+rb_status rb_store_queue_by_source(rb_store *st, rb_source_cb cb, void *arg, rb_error *err)
+{
+    source_iter it = {cb, arg};
+    return st->ops->query(st,
+                          "SELECT c.source, COUNT(*), COUNT(q.contact_id) FROM contacts c"
+                          " LEFT JOIN queue q ON q.contact_id = c.id GROUP BY c.source ORDER BY c.source",
+                          0, NULL, source_row, &it, err);
+}
+
+/* ---- contact status names -------------------------------------------------------------- */
+static const char *const status_names[RB_CS_N] = {
+    "active", "bounced", "blocked", "quarantined", "unsubscribed", "complaint",
+};
+
+const char *rb_contact_status_name(int s)
+{
+    return s >= 0 && s < RB_CS_N ? status_names[s] : "active";
+}
+
+int rb_contact_status_parse(const char *name)
+{
+    for (int i = 0; i < RB_CS_N; i++)
+        if (!strcmp(name, status_names[i])) return i;
+    return -1;
+}

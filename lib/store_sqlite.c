@@ -1,0 +1,359 @@
+/* store_sqlite.c -- the embedded store: one SQLite file in WAL mode.
+ *
+ * SQLite runs in this process, so a statement costs microseconds and the
+ * batch operations are plain loops over prepared statements.  Statements are
+ * prepared once per connection and kept in a small cache keyed by their SQL
+ * text.  Generic SQL from store.c uses $1, $2 ... placeholders, which SQLite
+ * takes as named parameters; they are bound by name.
+ *
+ * Durability: WAL with synchronous=NORMAL -- a committed transaction survives
+ * a crash or kill -9 of the process; after a power loss the last commits may
+ * be lost but the file is never corrupt.  busy_timeout lets a second process
+ * (the pipe transport, say) wait for a running `apply` instead of failing.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rb_internal.h"
+#include "store_impl.h"
+
+#define CACHE_MAX 48
+
+typedef struct {
+    sqlite3 *db;
+    struct {
+        char *sql;
+        sqlite3_stmt *stmt;
+    } cache[CACHE_MAX];
+    size_t ncache;
+} sq;
+
+static rb_status dberr(rb_store *st, rb_error *err, const char *what)
+{
+    sq *h = st->h;
+    rb_seterr(err, "%s: %s: %s", st->url, what, h && h->db ? sqlite3_errmsg(h->db) : "cannot open");
+    return RB_ERR_DB;
+}
+
+/* The prepared statement for sql, reset and unbound, or NULL (err set). */
+static sqlite3_stmt *prep(rb_store *st, const char *sql, rb_error *err)
+{
+    sq *h = st->h;
+    for (size_t i = 0; i < h->ncache; i++)
+        if (!strcmp(h->cache[i].sql, sql)) {
+            sqlite3_stmt *s = h->cache[i].stmt;
+            sqlite3_reset(s);
+            sqlite3_clear_bindings(s);
+            return s;
+        }
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+        dberr(st, err, "cannot prepare statement");
+        return NULL;
+    }
+    if (h->ncache == CACHE_MAX) {      /* full: drop the oldest */
+        sqlite3_finalize(h->cache[0].stmt);
+        free(h->cache[0].sql);
+        memmove(&h->cache[0], &h->cache[1], (CACHE_MAX - 1) * sizeof h->cache[0]);
+        h->ncache--;
+    }
+    h->cache[h->ncache].sql = strdup(sql);
+    if (!h->cache[h->ncache].sql) {
+        sqlite3_finalize(s);
+        rb_seterr(err, "out of memory");
+        return NULL;
+    }
+    h->cache[h->ncache++].stmt = s;
+    return s;
+}
+
+static rb_status sq_open(rb_store *st, const char *path, rb_error *err)
+{
+    sq *h = calloc(1, sizeof *h);
+    if (!h) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    st->h = h;
+    int rc = sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        rb_seterr(err, "%s: cannot open database: %s", st->url, h->db ? sqlite3_errmsg(h->db) : "out of memory");
+        return RB_ERR_DB;
+    }
+    sqlite3_busy_timeout(h->db, 30000);
+    char *msg = NULL;
+    rc = sqlite3_exec(h->db,
+                      "PRAGMA journal_mode = WAL;"
+                      "PRAGMA synchronous = NORMAL;"
+                      "PRAGMA foreign_keys = ON;"
+                      "PRAGMA cache_size = -32768;"
+                      "PRAGMA temp_store = MEMORY;",
+                      NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        rb_seterr(err, "%s: not a usable SQLite database: %s", st->url, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return RB_ERR_DB;
+    }
+    return RB_OK;
+}
+
+static void sq_close(rb_store *st)
+{
+    sq *h = st->h;
+    if (!h) return;
+    for (size_t i = 0; i < h->ncache; i++) {
+        sqlite3_finalize(h->cache[i].stmt);
+        free(h->cache[i].sql);
+    }
+    if (h->db) sqlite3_close_v2(h->db);
+    free(h);
+    st->h = NULL;
+}
+
+static rb_status sq_exec(rb_store *st, const char *sql, rb_error *err)
+{
+    sq *h = st->h;
+    char *msg = NULL;
+    if (sqlite3_exec(h->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        rb_seterr(err, "%s: %s", st->url, msg ? msg : sqlite3_errmsg(h->db));
+        sqlite3_free(msg);
+        return RB_ERR_DB;
+    }
+    return RB_OK;
+}
+
+/* Step a statement to the end, handing rows to cb. */
+static rb_status run(rb_store *st, sqlite3_stmt *s, rb_row_cb cb, void *arg, rb_error *err)
+{
+    const char *vals[64];
+    for (;;) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW) {
+            rb_status r = dberr(st, err, "statement failed");
+            sqlite3_reset(s);
+            return r;
+        }
+        if (!cb) continue;
+        int nc = sqlite3_column_count(s);
+        if (nc > 64) nc = 64;
+        for (int i = 0; i < nc; i++) vals[i] = (const char *)sqlite3_column_text(s, i);
+        if (cb(arg, nc, vals)) break;
+    }
+    sqlite3_reset(s);
+    return RB_OK;
+}
+
+static rb_status sq_query(rb_store *st, const char *sql, int np, const char *const *params, rb_row_cb cb,
+                          void *arg, rb_error *err)
+{
+    sqlite3_stmt *s = prep(st, sql, err);
+    if (!s) return RB_ERR_DB;
+    for (int i = 0; i < np; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "$%d", i + 1);
+        int idx = sqlite3_bind_parameter_index(s, name);
+        if (idx > 0) sqlite3_bind_text(s, idx, params[i], -1, SQLITE_STATIC);
+    }
+    return run(st, s, cb, arg, err);
+}
+
+/* ---- the batch operations --------------------------------------------------- */
+static void bind_t(sqlite3_stmt *s, int i, const char *v) { sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC); }
+static void bind_i(sqlite3_stmt *s, int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
+
+static int contact_row(void *arg, int ncols, const char *const *vals)
+{
+    if (ncols >= RB_CONTACT_NCOLS) rb_contact_from_row(arg, vals);
+    return 1;
+}
+
+static rb_status sq_contacts_load(rb_store *st, const char *const *emails, size_t n, int for_update,
+                                  rb_contact *out, int *found, rb_error *err)
+{
+    (void)for_update;     /* the write transaction (BEGIN IMMEDIATE) locks the file */
+    sqlite3_stmt *s = prep(st, "SELECT " RB_CONTACT_COLS " FROM contacts WHERE email_norm = ?1", err);
+    if (!s) return RB_ERR_DB;
+    for (size_t i = 0; i < n; i++) {
+        out[i].id = 0;
+        bind_t(s, 1, emails[i]);
+        rb_status r = run(st, s, contact_row, &out[i], err);
+        if (r != RB_OK) return r;
+        found[i] = out[i].id != 0;
+    }
+    return RB_OK;
+}
+
+static int id_row(void *arg, int ncols, const char *const *vals)
+{
+    if (ncols > 0 && vals[0]) *(int64_t *)arg = strtoll(vals[0], NULL, 10);
+    return 1;
+}
+
+static rb_status sq_contacts_insert(rb_store *st, rb_contact *cs, size_t n, int *inserted, rb_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = prep(st,
+                               "INSERT INTO contacts (email, email_norm, source, for_mailing, status, bounce_type,"
+                               " reason, status_code, status_message, provider, provider_source, soft_count,"
+                               " soft_since, quarantine_until, last_bounce_at, last_delivered_at, created_at,"
+                               " updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+                               " ON CONFLICT (email_norm) DO NOTHING RETURNING id",
+                               err);
+        if (!s) return RB_ERR_DB;
+        const rb_contact *c = &cs[i];
+        bind_t(s, 1, c->email);
+        bind_t(s, 2, c->email_norm);
+        bind_t(s, 3, c->source);
+        bind_i(s, 4, c->for_mailing);
+        bind_t(s, 5, rb_contact_status_name(c->status));
+        bind_t(s, 6, c->bounce_type);
+        bind_t(s, 7, c->reason);
+        bind_t(s, 8, c->status_code);
+        bind_t(s, 9, c->status_message);
+        bind_t(s, 10, c->provider);
+        bind_t(s, 11, c->provider_source);
+        bind_i(s, 12, c->soft_count);
+        bind_i(s, 13, c->soft_since);
+        bind_i(s, 14, c->quarantine_until);
+        bind_i(s, 15, c->last_bounce_at);
+        bind_i(s, 16, c->last_delivered_at);
+        bind_i(s, 17, c->created_at);
+        bind_i(s, 18, c->updated_at);
+        int64_t id = 0;
+        rb_status r = run(st, s, id_row, &id, err);
+        if (r != RB_OK) return r;
+        inserted[i] = id != 0;
+        if (!id) {
+            sqlite3_stmt *q = prep(st, "SELECT id FROM contacts WHERE email_norm = ?1", err);
+            if (!q) return RB_ERR_DB;
+            bind_t(q, 1, c->email_norm);
+            if ((r = run(st, q, id_row, &id, err)) != RB_OK) return r;
+        }
+        cs[i].id = id;
+    }
+    return RB_OK;
+}
+
+static rb_status sq_contacts_save(rb_store *st, const rb_contact *cs, size_t n, rb_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = prep(st,
+                               "UPDATE contacts SET email = ?2, source = ?3, for_mailing = ?4, status = ?5,"
+                               " bounce_type = ?6, reason = ?7, status_code = ?8, status_message = ?9,"
+                               " provider = ?10, provider_source = ?11, soft_count = ?12, soft_since = ?13,"
+                               " quarantine_until = ?14, last_bounce_at = ?15, last_delivered_at = ?16,"
+                               " updated_at = ?17 WHERE id = ?1",
+                               err);
+        if (!s) return RB_ERR_DB;
+        const rb_contact *c = &cs[i];
+        bind_i(s, 1, c->id);
+        bind_t(s, 2, c->email);
+        bind_t(s, 3, c->source);
+        bind_i(s, 4, c->for_mailing);
+        bind_t(s, 5, rb_contact_status_name(c->status));
+        bind_t(s, 6, c->bounce_type);
+        bind_t(s, 7, c->reason);
+        bind_t(s, 8, c->status_code);
+        bind_t(s, 9, c->status_message);
+        bind_t(s, 10, c->provider);
+        bind_t(s, 11, c->provider_source);
+        bind_i(s, 12, c->soft_count);
+        bind_i(s, 13, c->soft_since);
+        bind_i(s, 14, c->quarantine_until);
+        bind_i(s, 15, c->last_bounce_at);
+        bind_i(s, 16, c->last_delivered_at);
+        bind_i(s, 17, c->updated_at);
+        rb_status r = run(st, s, NULL, NULL, err);
+        if (r != RB_OK) return r;
+    }
+    return RB_OK;
+}
+
+static rb_status sq_events_known(rb_store *st, const char *const *keys, size_t n, int *known, rb_error *err)
+{
+    sqlite3_stmt *s = prep(st, "SELECT 1 FROM events WHERE key = ?1", err);
+    if (!s) return RB_ERR_DB;
+    for (size_t i = 0; i < n; i++) {
+        int64_t one = 0;
+        bind_t(s, 1, keys[i]);
+        rb_status r = run(st, s, id_row, &one, err);
+        if (r != RB_OK) return r;
+        known[i] = one != 0;
+    }
+    return RB_OK;
+}
+
+static rb_status sq_events_insert(rb_store *st, const rb_event *ev, size_t n, rb_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = prep(st,
+                               "INSERT INTO events (key, contact_id, event_time, applied_at, bounce_type, reason,"
+                               " status, reply_code, decision, diagnostic, remote_mta, provider, source)"
+                               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) ON CONFLICT (key) DO NOTHING",
+                               err);
+        if (!s) return RB_ERR_DB;
+        const rb_event *e = &ev[i];
+        bind_t(s, 1, e->key);
+        bind_i(s, 2, e->contact_id);
+        bind_i(s, 3, e->event_time);
+        bind_i(s, 4, e->applied_at);
+        bind_t(s, 5, e->bounce_type);
+        bind_t(s, 6, e->reason);
+        bind_t(s, 7, e->status);
+        bind_t(s, 8, e->reply_code);
+        bind_t(s, 9, e->decision);
+        bind_t(s, 10, e->diagnostic);
+        bind_t(s, 11, e->remote_mta);
+        bind_t(s, 12, e->provider);
+        bind_t(s, 13, e->source);
+        rb_status r = run(st, s, NULL, NULL, err);
+        if (r != RB_OK) return r;
+    }
+    return RB_OK;
+}
+
+typedef struct {
+    rb_soft_cb cb;
+    void *arg;
+    int64_t id;
+} soft_iter;
+
+static int soft_row(void *arg, int ncols, const char *const *vals)
+{
+    soft_iter *it = arg;
+    if (ncols > 0 && vals[0]) it->cb(it->arg, it->id, strtoll(vals[0], NULL, 10));
+    return 0;
+}
+
+static rb_status sq_soft_events(rb_store *st, const int64_t *ids, size_t n, int64_t min_time, rb_soft_cb cb,
+                                void *arg, rb_error *err)
+{
+    sqlite3_stmt *s = prep(st,
+                           "SELECT event_time FROM events WHERE contact_id = ?1 AND bounce_type = 'soft'"
+                           " AND decision IN ('counted', 'quarantined') AND event_time >= ?2",
+                           err);
+    if (!s) return RB_ERR_DB;
+    for (size_t i = 0; i < n; i++) {
+        soft_iter it = {cb, arg, ids[i]};
+        bind_i(s, 1, ids[i]);
+        bind_i(s, 2, min_time);
+        rb_status r = run(st, s, soft_row, &it, err);
+        if (r != RB_OK) return r;
+    }
+    return RB_OK;
+}
+
+const rb_store_ops rb_store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .exec = sq_exec,
+    .query = sq_query,
+    .contacts_load = sq_contacts_load,
+    .contacts_insert = sq_contacts_insert,
+    .contacts_save = sq_contacts_save,
+    .events_known = sq_events_known,
+    .events_insert = sq_events_insert,
+    .soft_events = sq_soft_events,
+};

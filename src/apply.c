@@ -1,0 +1,244 @@
+/* apply.c -- `rebound apply`: decide what the bounces mean for the contacts,
+ * report it (--check, the default), or do it (--commit). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rebound_input.h"
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: rebound apply [--check | --commit] [--db URL] [--policy FILE] [OPTIONS] INPUT...\n\n"
+            "Apply bounce records (the CSV or JSONL of `rebound analyze`, or another tool's CSV\n"
+            "with an email column; - for standard input) to the contacts in the store.\n\n"
+            "  --check              report only (the default): read everything, write nothing,\n"
+            "                       print what would change\n"
+            "  --commit             apply it, in batched transactions; running it twice changes\n"
+            "                       nothing the second time, and a run killed half-way is\n"
+            "                       completed by running it again\n"
+            "  --db URL             store: a SQLite file or postgresql://... (default $REBOUND_DB,\n"
+            "                       else rebound.db)\n"
+            "  --policy FILE        bounce types, actions and soft-bounce thresholds\n"
+            "                       (default: the installed policy.conf)\n"
+            "  --rules FILE         classification rules, for records without a reason\n"
+            "  --write-csv FILE     the plan (or what was done) row by row\n"
+            "  --progress-every N   a progress line every N records (a live bar on a terminal)\n"
+            "  --batch N            records per transaction (default 2000)\n"
+            "  --now TIME           the time to use for 'now' (ISO 8601), for undated records\n"
+            "  --provider-source S  what to store as the contacts' provider source\n"
+            "                       (default: ndr, or maillog for maillog records)\n"
+            "  -q, --quiet          no summary\n\n"
+            "Policy: hard bounce -> disabled (status bounced); soft bounce -> counted, 3\n"
+            "within 30 days (set soft_threshold / soft_window_days) -> quarantined for 14 days\n"
+            "(quarantine_days), then disabled if it bounces again during the\n"
+            "quarantine; blocked (policy/spam) -> recorded, never disables; complaint ->\n"
+            "disabled as a complaint.  A bounce is never stored as an unsubscribe.\n\n"
+            "Exit status: 0 done; 1 some rows were rejected (each reported with its line);\n"
+            "64 usage; 66 an input cannot be read; 75 the store failed (nothing of the\n"
+            "failed batch was written: run again); 78 bad policy/rules.\n");
+}
+
+typedef struct {
+    FILE *plan;
+    const char *path;       /* input being read */
+    unsigned long rejected;
+    int commit;
+} plan_ctx;
+
+static void on_row(void *arg, const rb_plan_row *row)
+{
+    plan_ctx *pc = arg;
+    if (row->decision == RB_DEC_INVALID) {
+        fprintf(stderr, "rebound apply: %s:%lu: %s\n", pc->path, row->line, row->note);
+        pc->rejected++;
+    }
+    if (!pc->plan) return;
+    char t1[32], t2[32];
+    FILE *f = pc->plan;
+    fprintf(f, "%s,%lu,", pc->path, row->line);
+    csv_field(f, row->rec->recipient);
+    fputc(',', f);
+    csv_field(f, row->email_norm);
+    fprintf(f, ",%s,%s,%s,%s,%s,%d,%s,%s,", row->rec->reason, row->rec->bounce_type, rb_decision_name(row->decision),
+            row->old_status >= 0 ? rb_contact_status_name(row->old_status) : "",
+            row->new_status >= 0 ? rb_contact_status_name(row->new_status) : "", row->soft_count,
+            fmt_time(row->event_time, t1, sizeof t1), fmt_time(row->quarantine_until, t2, sizeof t2));
+    csv_field(f, row->rec->status);
+    fputc(',', f);
+    csv_field(f, row->rec->reply_code);
+    fputc(',', f);
+    csv_field(f, row->rec->diagnostic);
+    fputc(',', f);
+    csv_field(f, row->rec->source);
+    fputc(',', f);
+    csv_field(f, row->note ? row->note : "");
+    fputc('\n', f);
+}
+
+static void print_summary(const rb_apply_summary *s, int commit, unsigned long bad_rows, const rb_store *st)
+{
+    static const int cols[] = {RB_DEC_DISABLED, RB_DEC_QUARANTINED, RB_DEC_COUNTED, RB_DEC_RECORDED,
+                               RB_DEC_RESET,    RB_DEC_UNCHANGED,   RB_DEC_IGNORED, RB_DEC_DUPLICATE,
+                               RB_DEC_UNKNOWN,  RB_DEC_INVALID};
+    const size_t nc = sizeof cols / sizeof cols[0];
+    printf("%-10s %-16s %8s", "TYPE", "REASON", "RECORDS");
+    for (size_t j = 0; j < nc; j++) printf(" %11s", rb_decision_name(cols[j]));
+    printf("\n");
+    for (size_t i = 0; i < s->nrows; i++) {
+        const rb_apply_row *r = &s->rows[i];
+        uint64_t tot = 0;
+        for (int d = 0; d < RB_DEC_N; d++) tot += r->n[d];
+        printf("%-10s %-16s %8llu", r->bounce_type, r->reason, (unsigned long long)tot);
+        for (size_t j = 0; j < nc; j++) printf(" %11llu", (unsigned long long)r->n[cols[j]]);
+        printf("\n");
+    }
+    printf("%-10s %-16s %8llu", "total", "", (unsigned long long)s->records);
+    for (size_t j = 0; j < nc; j++) printf(" %11llu", (unsigned long long)s->n[cols[j]]);
+    printf("\n\n");
+    const char *w = commit ? "" : "would be ";
+    printf("contacts %sdisabled: %llu; %squarantined: %llu; soft bounces %scounted: %llu;\n", w,
+           (unsigned long long)s->n[RB_DEC_DISABLED], w, (unsigned long long)s->n[RB_DEC_QUARANTINED], w,
+           (unsigned long long)s->n[RB_DEC_COUNTED]);
+    printf("blocks/other %srecorded (contact stays mailed): %llu; soft counts %sreset by deliveries: %llu;\n", w,
+           (unsigned long long)s->n[RB_DEC_RECORDED], w, (unsigned long long)s->n[RB_DEC_RESET]);
+    printf("untouched: %llu already disabled or unsubscribed, %llu not failures, %llu applied before;\n",
+           (unsigned long long)s->n[RB_DEC_UNCHANGED], (unsigned long long)s->n[RB_DEC_IGNORED],
+           (unsigned long long)s->n[RB_DEC_DUPLICATE]);
+    printf("unknown (not in the store): %llu; rejected rows: %llu\n", (unsigned long long)s->n[RB_DEC_UNKNOWN],
+           (unsigned long long)(s->n[RB_DEC_INVALID] + bad_rows));
+    if (commit)
+        printf("Committed to %s store in %llu transaction(s).\n", rb_store_backend(st),
+               (unsigned long long)s->batches_committed);
+    else
+        printf("Report only: nothing was written.  Run with --commit to apply.\n");
+}
+
+int cmd_apply(int argc, char **argv)
+{
+    enum { O_CHECK = 256, O_COMMIT, O_DB, O_POLICY, O_RULES, O_CSV, O_PROG, O_BATCH, O_NOW, O_PSRC };
+    static const struct option lo[] = {
+        {"check", no_argument, 0, O_CHECK}, {"check-db", no_argument, 0, O_CHECK},
+        {"commit", no_argument, 0, O_COMMIT}, {"db", required_argument, 0, O_DB},
+        {"policy", required_argument, 0, O_POLICY}, {"rules", required_argument, 0, O_RULES},
+        {"write-csv", required_argument, 0, O_CSV}, {"progress-every", required_argument, 0, O_PROG},
+        {"batch", required_argument, 0, O_BATCH}, {"now", required_argument, 0, O_NOW},
+        {"provider-source", required_argument, 0, O_PSRC}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    int commit = 0, quiet = 0, nmodes = 0;
+    const char *db = NULL, *policy = NULL, *rules = NULL, *csv_path = NULL, *psrc = NULL;
+    unsigned long every = 0, batch = 0;
+    int64_t now = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case O_CHECK: commit = 0; nmodes++; break;
+        case O_COMMIT: commit = 1; nmodes++; break;
+        case O_DB: db = optarg; break;
+        case O_POLICY: policy = optarg; break;
+        case O_RULES: rules = optarg; break;
+        case O_CSV: csv_path = optarg; break;
+        case O_PSRC: psrc = optarg; break;
+        case O_PROG:
+            every = strtoul(optarg, &end, 10);
+            if (*end || !every) { fprintf(stderr, "rebound apply: --progress-every needs a positive number\n"); return EX_USAGE_; }
+            break;
+        case O_BATCH:
+            batch = strtoul(optarg, &end, 10);
+            if (*end || batch < 1 || batch > 100000) { fprintf(stderr, "rebound apply: --batch takes 1..100000\n"); return EX_USAGE_; }
+            break;
+        case O_NOW:
+            if (!rb_time_parse(optarg, &now)) { fprintf(stderr, "rebound apply: --now: cannot read '%s' as a time\n", optarg); return EX_USAGE_; }
+            break;
+        case 'q': quiet = 1; break;
+        case 'h': help(stdout); return 0;
+        default: help(stderr); return EX_USAGE_;
+        }
+    }
+    if (nmodes > 1) { fprintf(stderr, "rebound apply: give --check or --commit, not both\n"); return EX_USAGE_; }
+    if (optind >= argc) {
+        fprintf(stderr, "rebound apply: no INPUT given (the CSV or JSONL of rebound analyze; - for standard input)\n\n");
+        help(stderr);
+        return EX_USAGE_;
+    }
+    rb_ctx *ctx = load_ctx(rules, policy, NULL);
+    if (!ctx) return EX_CONFIG_;
+    rb_store *st = open_store("apply", db);
+    if (!st) { rb_ctx_free(ctx); return EX_TEMPFAIL_; }
+
+    plan_ctx pc = {NULL, "", 0, commit};
+    if (csv_path) {
+        if (!(pc.plan = fopen(csv_path, "w"))) {
+            fprintf(stderr, "rebound apply: %s: %m\n", csv_path);
+            rb_store_close(st);
+            rb_ctx_free(ctx);
+            return EX_NOINPUT_;
+        }
+        fputs("input,line,recipient,email_norm,reason,bounce_type,decision,old_status,new_status,soft_count,"
+              "event_time,quarantine_until,status,reply_code,diagnostic,source,note\n",
+              pc.plan);
+    }
+    rb_apply_opts ao = {commit, batch, now, psrc, on_row, &pc};
+    rb_apply *ap = NULL;
+    rb_error err = {{0}};
+    int rc = EX_OK_;
+    unsigned long bad_rows = 0, n = 0;
+    if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {
+        fprintf(stderr, "rebound apply: %s\n", err.msg);
+        rc = EX_SOFTWARE_;
+        goto out;
+    }
+    progress pg;
+    progress_init(&pg, every, "records");
+    rb_record *rec = malloc(sizeof *rec);
+    for (int i = optind; rec && i < argc && rc == EX_OK_; i++) {
+        rb_recin *in = NULL;
+        if (rb_recin_open(argv[i], &in, &err) != RB_OK) {
+            fprintf(stderr, "rebound apply: %s\n", err.msg);
+            rc = EX_NOINPUT_;
+            break;
+        }
+        pc.path = argv[i];
+        unsigned long line;
+        int r;
+        while ((r = rb_recin_next(in, rec, &line, &err)) != 0) {
+            if (r == -1) { fprintf(stderr, "rebound apply: %s\n", err.msg); bad_rows++; continue; }
+            if (r < -1) { fprintf(stderr, "rebound apply: %s\n", err.msg); rc = EX_NOINPUT_; break; }
+            if (rb_apply_add(ap, rec, line, &err) != RB_OK) {
+                fprintf(stderr, "rebound apply: %s\n", err.msg);
+                rc = EX_TEMPFAIL_;
+                break;
+            }
+            progress_update(&pg, ++n, 0, 0);
+        }
+        /* decide this input's last records while its name is the current one */
+        if (rc == EX_OK_ && rb_apply_finish(ap, &err) != RB_OK) {
+            fprintf(stderr, "rebound apply: %s\n", err.msg);
+            rc = EX_TEMPFAIL_;
+        }
+        rb_recin_free(in);
+    }
+    free(rec);
+    progress_finish(&pg, n);
+    if (rc == EX_TEMPFAIL_)
+        fprintf(stderr, "rebound apply: stopped; %s; run the same command again to complete the work\n",
+                commit ? "the batches committed before the failure stay applied" : "nothing was written");
+    if (!quiet && rc != EX_TEMPFAIL_) print_summary(rb_apply_get_summary(ap), commit, bad_rows, st);
+    if (rc == EX_OK_ && (bad_rows || pc.rejected)) rc = EX_FAIL;
+out:
+    rb_apply_free(ap);
+    if (pc.plan && fclose(pc.plan) != 0) {
+        fprintf(stderr, "rebound apply: %s: %m\n", csv_path);
+        if (rc == EX_OK_) rc = EX_FAIL;
+    }
+    rb_store_close(st);
+    rb_ctx_free(ctx);
+    return rc;
+}

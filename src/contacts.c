@@ -1,0 +1,368 @@
+/* contacts.c -- `rebound contacts import|show|export`: the contact list. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cli.h"
+#include "rebound_input.h"
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: rebound contacts import [--db URL] [--source NAME] [--batch N] FILE.csv\n"
+            "       rebound contacts show [--db URL] EMAIL\n"
+            "       rebound contacts export [--db URL] [--status STATUS] [--output FILE]\n\n"
+            "import  reads a CSV with a header row: email (or email_address, address) and\n"
+            "        source (or source_name) are required -- --source gives a default for\n"
+            "        rows without one; optional: status (active, unsubscribed, bounced,\n"
+            "        blocked, quarantined, complaint), for_mailing (1/0, true/false,\n"
+            "        yes/no), provider.  Other columns are ignored.  Streams, in batched\n"
+            "        transactions.  A contact already in the store is left exactly as it\n"
+            "        is: importing a list again never revives a bounced address.  Rejected\n"
+            "        rows are reported with their line numbers.\n"
+            "show    the contact and the history of bounces applied to it\n"
+            "export  every contact as CSV (to standard output or --output)\n\n"
+            "Exit status: 0 ok; 1 rows rejected / contact not found; 64 usage; 66 no input;\n"
+            "75 store failure.\n");
+}
+
+/* ---- import --------------------------------------------------------------------- */
+enum { C_EMAIL, C_SOURCE, C_STATUS, C_FORMAIL, C_PROVIDER, C_N };
+
+static int column_of(const char *name)
+{
+    static const struct { const char *name; int col; } names[] = {
+        {"email", C_EMAIL},       {"email_address", C_EMAIL}, {"address", C_EMAIL}, {"e-mail", C_EMAIL},
+        {"recipient", C_EMAIL},   {"source", C_SOURCE},       {"source_name", C_SOURCE},
+        {"status", C_STATUS},     {"for_mailing", C_FORMAIL}, {"provider", C_PROVIDER},
+    };
+    while (*name == ' ') name++;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(name, names[i].name)) return names[i].col;
+    return -1;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "y", "t"}, *const no[] = {"0", "false", "no", "n", "f"};
+    for (size_t i = 0; i < 5; i++) {
+        if (!strcasecmp(s, yes[i])) { *out = 1; return 1; }
+        if (!strcasecmp(s, no[i])) { *out = 0; return 1; }
+    }
+    return 0;
+}
+
+typedef struct {
+    rb_store *st;
+    rb_contact *cs;
+    unsigned long *lines;
+    int *inserted;
+    size_t n, cap;
+    unsigned long added, present;
+} importer;
+
+static rb_status import_flush(importer *im, rb_error *err)
+{
+    if (!im->n) return RB_OK;
+    rb_status s = rb_store_begin(im->st, err);
+    if (s == RB_OK) s = rb_store_contacts_insert(im->st, im->cs, im->n, im->inserted, err);
+    if (s == RB_OK) s = rb_store_commit(im->st, err);
+    else {
+        rb_error e2;
+        rb_store_rollback(im->st, &e2);
+        return s;
+    }
+    for (size_t i = 0; i < im->n; i++) {
+        if (im->inserted[i]) im->added++;
+        else im->present++;
+    }
+    im->n = 0;
+    return s;
+}
+
+static int contacts_import(rb_store *st, const char *path, const char *dflt_source, size_t batch)
+{
+    rb_csv *csv = NULL;
+    rb_error err = {{0}};
+    if (rb_csv_open(path, &csv, &err) != RB_OK) {
+        fprintf(stderr, "rebound contacts import: %s\n", err.msg);
+        return EX_NOINPUT_;
+    }
+    importer im = {st, calloc(batch, sizeof(rb_contact)), NULL, calloc(batch, sizeof(int)), 0, batch, 0, 0};
+    int map[256];
+    int have[C_N] = {0};
+    size_t ncols = 0;
+    unsigned long rejected = 0, rows = 0, line;
+    const char *const *f;
+    size_t nf;
+    int r, rc = EX_OK_, header = 0;
+    int64_t now = (int64_t)time(NULL);
+    if (!im.cs || !im.inserted) { fprintf(stderr, "rebound contacts import: out of memory\n"); rc = EX_SOFTWARE_; goto out; }
+    while ((r = rb_csv_next(csv, &f, &nf, &line, &err)) != 0) {
+        if (r == -1) {
+            fprintf(stderr, "rebound contacts import: %s\n", err.msg);
+            rejected++;
+            rows += header;
+            continue;
+        }
+        if (r < -1) { fprintf(stderr, "rebound contacts import: %s\n", err.msg); rc = EX_NOINPUT_; break; }
+        if (!header) {
+            header = 1;
+            ncols = nf;
+            for (size_t i = 0; i < nf && i < 256; i++) {
+                map[i] = column_of(f[i]);
+                if (map[i] >= 0) have[map[i]] = 1;
+            }
+            if (!have[C_EMAIL]) {
+                fprintf(stderr, "rebound contacts import: %s:%lu: the header names no email column"
+                                " (email, email_address, address)\n", path, line);
+                rc = EX_DATAERR_;
+                break;
+            }
+            if (!have[C_SOURCE] && !dflt_source) {
+                fprintf(stderr, "rebound contacts import: %s:%lu: the header names no source column;"
+                                " give --source NAME\n", path, line);
+                rc = EX_DATAERR_;
+                break;
+            }
+            continue;
+        }
+        rows++;
+        if (nf != ncols) {
+            fprintf(stderr, "rebound contacts import: %s:%lu: %zu fields, the header has %zu\n", path, line, nf, ncols);
+            rejected++;
+            continue;
+        }
+        rb_contact *c = &im.cs[im.n];
+        memset(c, 0, sizeof *c);
+        c->for_mailing = 1;
+        c->status = RB_CS_ACTIVE;
+        c->created_at = c->updated_at = now;
+        const char *why = NULL;
+        int formail = -1;
+        for (size_t i = 0; i < nf && i < 256 && !why; i++) {
+            const char *v = f[i];
+            switch (map[i]) {
+            case C_EMAIL:
+                rb_strlcpy(c->email, v, sizeof c->email);
+                if (!rb_email_normalize(v, c->email_norm, sizeof c->email_norm)) why = c->email_norm;
+                break;
+            case C_SOURCE: rb_strlcpy(c->source, v, sizeof c->source); break;
+            case C_PROVIDER: rb_strlcpy(c->provider, v, sizeof c->provider); break;
+            case C_STATUS:
+                if (*v && (c->status = rb_contact_status_parse(v)) < 0) why = "unknown status";
+                if (c->status < 0) c->status = RB_CS_ACTIVE;
+                break;
+            case C_FORMAIL:
+                if (*v && !parse_bool(v, &formail)) why = "for_mailing is not 1/0, true/false or yes/no";
+                break;
+            default: break;
+            }
+        }
+        if (!why && !c->source[0]) {
+            if (dflt_source) rb_strlcpy(c->source, dflt_source, sizeof c->source);
+            else why = "no source";
+        }
+        if (why) {
+            char shown[120];
+            rb_strlcpy(shown, c->email, sizeof shown);
+            fprintf(stderr, "rebound contacts import: %s:%lu: rejected '%s': %s\n", path, line, shown, why);
+            rejected++;
+            continue;
+        }
+        c->for_mailing = formail >= 0 ? formail : (c->status == RB_CS_ACTIVE || c->status == RB_CS_BLOCKED);
+        if (++im.n == im.cap && import_flush(&im, &err) != RB_OK) {
+            fprintf(stderr, "rebound contacts import: %s\n", err.msg);
+            rc = EX_TEMPFAIL_;
+            break;
+        }
+    }
+    if (rc == EX_OK_ && import_flush(&im, &err) != RB_OK) {
+        fprintf(stderr, "rebound contacts import: %s\n", err.msg);
+        rc = EX_TEMPFAIL_;
+    }
+    printf("%s: %lu rows: %lu new contacts, %lu already in the store (kept as they are), %lu rejected\n", path, rows,
+           im.added, im.present, rejected);
+    if (rc == EX_OK_ && rejected) rc = EX_FAIL;
+out:
+    free(im.cs);
+    free(im.inserted);
+    rb_csv_free(csv);
+    return rc;
+}
+
+/* ---- show ------------------------------------------------------------------------ */
+static int print_event(void *arg, const rb_event *e)
+{
+    char t[32];
+    unsigned *n = arg;
+    if (!(*n)++) printf("\n%-20s %-9s %-16s %-8s %-4s %-11s %s\n", "DATE", "TYPE", "REASON", "STATUS", "CODE",
+                        "DECISION", "DIAGNOSTIC / SOURCE");
+    printf("%-20s %-9s %-16s %-8s %-4s %-11s %.100s\n", fmt_time(e->event_time, t, sizeof t), e->bounce_type,
+           e->reason, e->status, e->reply_code, e->decision, e->diagnostic);
+    if (e->source[0]) printf("%74s%s\n", "", e->source);
+    return 0;
+}
+
+static int contacts_show(rb_store *st, const char *email)
+{
+    char norm[RB_ADDR_MAX];
+    if (!rb_email_normalize(email, norm, sizeof norm)) {
+        fprintf(stderr, "rebound contacts show: '%s' is not an address: %s\n", email, norm);
+        return EX_USAGE_;
+    }
+    rb_contact c;
+    int found = 0;
+    rb_error err = {{0}};
+    const char *k[] = {norm};
+    if (rb_store_contacts_load(st, k, 1, 0, &c, &found, &err) != RB_OK) {
+        fprintf(stderr, "rebound contacts show: %s\n", err.msg);
+        return EX_TEMPFAIL_;
+    }
+    if (!found) {
+        fprintf(stderr, "rebound contacts show: %s: no such contact\n", norm);
+        return EX_FAIL;
+    }
+    char t1[32], t2[32], t3[32], t4[32], t5[32], t6[32];
+    printf("email:            %s\n", c.email);
+    printf("source:           %s\n", c.source);
+    printf("status:           %s\n", rb_contact_status_name(c.status));
+    printf("for_mailing:      %s\n", c.for_mailing ? "yes" : "no");
+    printf("bounce_type:      %s\n", c.bounce_type);
+    printf("reason:           %s\n", c.reason);
+    printf("status_code:      %s\n", c.status_code);
+    printf("status_message:   %s\n", c.status_message);
+    printf("provider:         %s\n", c.provider);
+    printf("provider_source:  %s\n", c.provider_source);
+    printf("soft_count:       %d (since %s)\n", c.soft_count, c.soft_since ? fmt_time(c.soft_since, t1, sizeof t1) : "the start");
+    printf("quarantine_until: %s\n", fmt_time(c.quarantine_until, t2, sizeof t2));
+    printf("last_bounce:      %s\n", fmt_time(c.last_bounce_at, t3, sizeof t3));
+    printf("last_delivered:   %s\n", fmt_time(c.last_delivered_at, t4, sizeof t4));
+    printf("created / updated: %s / %s\n", fmt_time(c.created_at, t5, sizeof t5), fmt_time(c.updated_at, t6, sizeof t6));
+    unsigned n = 0;
+    if (rb_store_events_of(st, c.id, print_event, &n, &err) != RB_OK) {
+        fprintf(stderr, "rebound contacts show: %s\n", err.msg);
+        return EX_TEMPFAIL_;
+    }
+    if (!n) printf("\nno bounces applied\n");
+    return EX_OK_;
+}
+
+/* ---- export ---------------------------------------------------------------------- */
+typedef struct {
+    FILE *f;
+    int status;     /* -1: all */
+    unsigned long n;
+} export_ctx;
+
+static int export_row(void *arg, const rb_contact *c)
+{
+    export_ctx *x = arg;
+    if (x->status >= 0 && c->status != x->status) return 0;
+    char t[6][32];
+    FILE *f = x->f;
+    csv_field(f, c->email);
+    fputc(',', f);
+    csv_field(f, c->email_norm);
+    fputc(',', f);
+    csv_field(f, c->source);
+    fprintf(f, ",%d,%s,%s,%s,", c->for_mailing, rb_contact_status_name(c->status), c->bounce_type, c->reason);
+    csv_field(f, c->status_code);
+    fputc(',', f);
+    csv_field(f, c->status_message);
+    fputc(',', f);
+    csv_field(f, c->provider);
+    fputc(',', f);
+    csv_field(f, c->provider_source);
+    fprintf(f, ",%d,%s,%s,%s,%s,%s,%s\n", c->soft_count, fmt_time(c->soft_since, t[0], 32),
+            fmt_time(c->quarantine_until, t[1], 32), fmt_time(c->last_bounce_at, t[2], 32),
+            fmt_time(c->last_delivered_at, t[3], 32), fmt_time(c->created_at, t[4], 32),
+            fmt_time(c->updated_at, t[5], 32));
+    x->n++;
+    return ferror(f) ? 1 : 0;
+}
+
+static int contacts_export(rb_store *st, const char *out, const char *status)
+{
+    export_ctx x = {stdout, -1, 0};
+    if (status && (x.status = rb_contact_status_parse(status)) < 0) {
+        fprintf(stderr, "rebound contacts export: unknown status '%s'\n", status);
+        return EX_USAGE_;
+    }
+    if (out && !(x.f = fopen(out, "w"))) {
+        fprintf(stderr, "rebound contacts export: %s: %m\n", out);
+        return EX_NOINPUT_;
+    }
+    fputs("email,email_norm,source,for_mailing,status,bounce_type,reason,status_code,status_message,provider,"
+          "provider_source,soft_count,soft_since,quarantine_until,last_bounce_at,last_delivered_at,created_at,"
+          "updated_at\n",
+          x.f);
+    rb_error err = {{0}};
+    int rc = EX_OK_;
+    if (rb_store_contacts_each(st, export_row, &x, &err) != RB_OK) {
+        fprintf(stderr, "rebound contacts export: %s\n", err.msg);
+        rc = EX_TEMPFAIL_;
+    }
+    if ((x.f != stdout ? fclose(x.f) : fflush(x.f)) != 0) {
+        fprintf(stderr, "rebound contacts export: %s: write error: %m\n", out ? out : "standard output");
+        rc = EX_FAIL;
+    }
+    if (out) fprintf(stderr, "%s: %lu contacts\n", out, x.n);
+    return rc;
+}
+
+int cmd_contacts(int argc, char **argv)
+{
+    enum { O_DB = 256, O_SOURCE, O_BATCH, O_STATUS, O_OUT };
+    static const struct option lo[] = {
+        {"db", required_argument, 0, O_DB},         {"source", required_argument, 0, O_SOURCE},
+        {"batch", required_argument, 0, O_BATCH},   {"status", required_argument, 0, O_STATUS},
+        {"output", required_argument, 0, O_OUT},    {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EX_USAGE_ : 0;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "import") && strcmp(sub, "show") && strcmp(sub, "export")) {
+        fprintf(stderr, "rebound contacts: unknown subcommand '%s' (import, show, export)\n", sub);
+        return EX_USAGE_;
+    }
+    const char *db = NULL, *source = NULL, *status = NULL, *out = NULL;
+    unsigned long batch = 2000;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "h", lo, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case O_DB: db = optarg; break;
+        case O_SOURCE: source = optarg; break;
+        case O_STATUS: status = optarg; break;
+        case O_OUT: out = optarg; break;
+        case O_BATCH:
+            batch = strtoul(optarg, &end, 10);
+            if (*end || batch < 1 || batch > 100000) { fprintf(stderr, "rebound contacts: --batch takes 1..100000\n"); return EX_USAGE_; }
+            break;
+        case 'h': help(stdout); return 0;
+        default: help(stderr); return EX_USAGE_;
+        }
+    }
+    int nargs = argc - 1 - optind;
+    char **args = argv + 1 + optind;
+    if ((!strcmp(sub, "export") && nargs != 0) || (strcmp(sub, "export") && nargs != 1)) {
+        help(stderr);
+        return EX_USAGE_;
+    }
+    rb_store *st = open_store("contacts", db);
+    if (!st) return EX_TEMPFAIL_;
+    int rc;
+    if (!strcmp(sub, "import")) rc = contacts_import(st, args[0], source, batch);
+    else if (!strcmp(sub, "show")) rc = contacts_show(st, args[0]);
+    else rc = contacts_export(st, out, status);
+    rb_store_close(st);
+    return rc;
+}

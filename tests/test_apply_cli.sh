@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The store commands end to end: rebound contacts / apply / queue, against
+# SQLite and (when REBOUND_TEST_PG names a server) PostgreSQL, including a
+# kill -9 in the middle of a large --commit.
+set -uo pipefail
+R=${REBOUND_BIN:?}
+pass=0 fail=0
+ok()  { pass=$((pass+1)); }
+bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+
+work=$(mktemp -d /tmp/rebound-apply-cli.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+# ---- inputs, written here ----------------------------------------------------------
+cat > contacts.csv <<'EOF'
+email,source,first_name
+peter.dufaux@domain.be,Website,Peter
+soft@example.com,Website,Soft
+blocked@example.com,Website,Block
+tester@example.com,Test,Tess
+"Quoted, Name"@example.com,Website,bad
+complainer@example.com,Website,Carl
+unsub@example.com,Website,Una
+EOF
+printf 'email,source,status\nunsub@example.com,Website,unsubscribed\nx@example.com,,active\n' > status.csv
+
+cat > bounces.jsonl <<'EOF'
+{"source":"takeout.mbox#1","recipient":"peter.dufaux@domain.be","reason":"userunknown","status":"5.1.10","reply_code":"550","diagnostic":"RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup","provider":"business_microsoft","date":"2026-10-30T09:00:00Z"}
+{"recipient":"soft@example.com","reason":"networkerror","status":"4.4.1","date":"2026-10-01T00:00:00Z"}
+{"recipient":"soft@example.com","reason":"expired","status":"4.4.7","date":"2026-10-15T00:00:00Z"}
+{"recipient":"soft@example.com","reason":"networkerror","status":"4.4.1","date":"2026-10-30T00:00:00Z"}
+{"recipient":"blocked@example.com","reason":"spamdetected","status":"5.7.1","reply_code":"550","date":"2026-10-30T00:00:00Z"}
+{"recipient":"complainer@example.com","reason":"feedback","feedback_type":"abuse","date":"2026-10-30T00:00:00Z"}
+{"recipient":"unsub@example.com","reason":"userunknown","status":"5.1.1","date":"2026-10-30T00:00:00Z"}
+{"recipient":"stranger@example.com","reason":"userunknown","status":"5.1.1","date":"2026-10-30T00:00:00Z"}
+this line is not JSON
+{"recipient":"soft@example.com","reason":"made-up-reason","date":"2026-10-30T00:00:00Z"}
+EOF
+
+run_backend() {   # $1 label, $2 url A, $3 and $4 two more empty stores (the crash test)
+  local L=$1 A=$2 B=$3 C=$4 out rc
+  echo "== $L"
+  # -- contacts import: rejected rows with line numbers, the rest stored
+  "$R" contacts import --db "$A" status.csv >out 2>err; rc=$?
+  check "$L import: a row without source is rejected" grep -q 'status.csv:3: rejected.*no source' err
+  check "$L import: the status column" grep -q "1 new contacts" out
+  out=$("$R" contacts import --db "$A" contacts.csv 2>err); rc=$?
+  check "$L import exit 1 with a rejected row" [ $rc = 1 ]
+  check "$L import counts" grep -q "7 rows: 5 new contacts, 1 already in the store (kept as they are), 1 rejected" <<<"$out"
+  check "$L import names the line" grep -q 'contacts.csv:6: ' err
+
+  # -- apply --check: a report, nothing written
+  out=$("$R" apply --db "$A" --now 2026-11-01 --write-csv plan.csv bounces.jsonl 2>err); rc=$?
+  check "$L check exit 1 (two rejected rows)" [ $rc = 1 ]
+  check "$L check: bad JSON line named" grep -q 'bounces.jsonl:9: ' err
+  check "$L check: unknown reason named" grep -q "bounces.jsonl:10: unknown reason 'made-up-reason'" err
+  check "$L check: would disable 2 (hard + complaint)" grep -q "contacts would be disabled: 2; would be quarantined: 1; soft bounces would be counted: 2" <<<"$out"
+  check "$L check: unknown counted" grep -q "unknown (not in the store): 1; rejected rows: 2" <<<"$out"
+  check "$L check: report only" grep -q "Report only: nothing was written" <<<"$out"
+  check "$L check: plan row for the quarantine" grep -q '^bounces.jsonl,4,soft@example.com,soft@example.com,networkerror,soft,quarantined,active,quarantined,3,' plan.csv
+  "$R" contacts show --db "$A" peter.dufaux@domain.be > show.txt
+  check "$L check wrote nothing" grep -q "no bounces applied" show.txt
+  check "$L check left status" grep -q "^status: *active" show.txt
+
+  # -- apply --commit: the same plan, applied; again: nothing new
+  out=$("$R" apply --commit --db "$A" --now 2026-11-01 --write-csv plan2.csv bounces.jsonl 2>/dev/null)
+  check "$L commit plan == check plan" cmp -s <(cut -d, -f1-12 plan.csv) <(cut -d, -f1-12 plan2.csv)
+  check "$L commit summary" grep -q "contacts disabled: 2; quarantined: 1; soft bounces counted: 2" <<<"$out"
+  "$R" contacts show --db "$A" Peter.Dufaux@DOMAIN.be > show.txt
+  check "$L hard -> bounced" grep -q "^status: *bounced" show.txt
+  check "$L hard -> not for mailing" grep -q "^for_mailing: *no" show.txt
+  check "$L status code kept" grep -q "^status_code: *550 5.1.10" show.txt
+  check "$L provider kept" grep -q "^provider: *business_microsoft" show.txt
+  check "$L event history" grep -q "userunknown.*disabled" show.txt
+  "$R" contacts show --db "$A" blocked@example.com > show.txt
+  check "$L blocked stays mailed" grep -q "^for_mailing: *yes" show.txt
+  "$R" contacts show --db "$A" unsub@example.com > show.txt
+  check "$L unsubscribed stays unsubscribed" grep -q "^status: *unsubscribed" show.txt
+  "$R" contacts show --db "$A" complainer@example.com > show.txt
+  check "$L complaint" grep -q "^status: *complaint" show.txt
+  out=$("$R" apply --commit --db "$A" --now 2026-11-01 bounces.jsonl 2>/dev/null)
+  check "$L second commit changes nothing" grep -q "contacts disabled: 0; quarantined: 0; soft bounces counted: 0" <<<"$out"
+  check "$L second commit: all applied before" grep -q "applied before" <<<"$out"
+  "$R" contacts show --db "$A" nobody@example.com >/dev/null 2>&1
+  check "$L show unknown contact exits 1" [ $? = 1 ]
+
+  # -- the queue
+  out=$("$R" queue rebuild --db "$A" --now 2026-11-02 --exclude-source-names 'FacebookAdsJsonCSV,UnsubscribeTakeOutSpamBlocked,Test,MailTester')
+  check "$L queue rebuilt with 1 contact (blocked)" grep -q "queue rebuilt: 1 contacts" <<<"$out"
+  check "$L queue: excluded source counted" grep -q "excluded source: *1" <<<"$out"
+  "$R" queue export --db "$A" --format plain > q.txt
+  check "$L queue export" [ "$(cat q.txt)" = "blocked@example.com" ]
+  out=$("$R" queue rebuild --db "$A" --now 2026-11-14 --exclude-source-names 'Test')
+  check "$L quarantine over -> back in the queue" grep -q "queue rebuilt: 2 contacts" <<<"$out"
+  check "$L quarantine released" grep -q "quarantines released: *1" <<<"$out"
+  "$R" contacts export --db "$A" > export.csv
+  check "$L contacts export" [ "$(wc -l < export.csv)" = 7 ]
+
+  # -- a kill -9 in the middle of a large commit, then a rerun == a clean run
+  python3 - <<'EOF'
+import random
+random.seed(7)
+with open("big-contacts.csv", "w") as f:
+    f.write("email,source\n")
+    for i in range(20000):
+        f.write(f"user{i}@example{i % 50}.com,{'Test' if i % 10 == 0 else 'Website'}\n")
+reasons = ["userunknown"] * 4 + ["networkerror"] * 4 + ["expired", "blocked", "spamdetected", "feedback", "delivered"]
+with open("big.jsonl", "w") as f:
+    for n in range(120000):
+        i = random.randrange(22000)
+        r = random.choice(reasons)
+        day = random.randrange(60)
+        f.write('{"recipient":"user%d@example%d.com","reason":"%s","status":"%s","date":"2026-09-%02dT%02d:00:00Z","diagnostic":"n%d"}\n'
+                % (i, i % 50, r, "5.1.1" if r == "userunknown" else "4.4.1", 1 + day % 30, day % 24, n % 9000))
+EOF
+  "$R" contacts import --db "$B" big-contacts.csv >/dev/null 2>&1
+  "$R" contacts import --db "$C" big-contacts.csv >/dev/null 2>&1
+  "$R" apply --commit -q --db "$B" --now 2026-11-01 --batch 500 big.jsonl 2>/dev/null
+  "$R" apply --commit -q --db "$C" --now 2026-11-01 --batch 500 --progress-every 2000 big.jsonl 2>progress.txt &
+  local pid=$! waited=0
+  while ! grep -q "progress: [0-9]*[02468]0000 records" progress.txt 2>/dev/null && [ $waited -lt 600 ]; do sleep 0.02; waited=$((waited+1)); done
+  if kill -0 $pid 2>/dev/null; then
+    kill -9 $pid; wait $pid 2>/dev/null
+    ok
+    out=$("$R" apply --commit --db "$C" --now 2026-11-01 --batch 500 big.jsonl 2>/dev/null)
+    dup=$(grep -oE '[0-9]+ applied before' <<<"$out" | grep -oE '^[0-9]+')
+    check "$L the killed run had committed part of the work (dups=$dup)" [ "${dup:-0}" -gt 0 ]
+    "$R" contacts export --db "$B" | cut -d, -f1-16 > clean.csv
+    "$R" contacts export --db "$C" | cut -d, -f1-16 > crashed.csv
+    check "$L kill -9 + rerun == clean run" cmp -s clean.csv crashed.csv
+    check "$L crash test touched contacts" [ "$(grep -c ',bounced,' clean.csv)" -gt 1000 ]
+  else
+    bad "$L the commit finished before it could be killed (make the input bigger)"
+  fi
+
+  # -- a store that cannot be written: exit 75, and a clear message
+  "$R" apply --commit --db /nonexistent-dir/rebound.db bounces.jsonl >/dev/null 2>err; rc=$?
+  check "$L unwritable store exits 75" [ $rc = 75 ]
+  check "$L unwritable store named" grep -q '/nonexistent-dir/rebound.db' err
+}
+
+run_backend sqlite "$work/a.db" "$work/b.db" "$work/c.db"
+
+if [ -n "${REBOUND_TEST_PG:-}" ]; then
+  base=${REBOUND_TEST_PG%%\?*}; query=${REBOUND_TEST_PG#*\?}
+  [ "$query" = "$REBOUND_TEST_PG" ] && query=
+  for db in rebound_cli_a rebound_cli_b rebound_cli_c; do
+    psql -q "$REBOUND_TEST_PG" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null 2>&1 ||
+      bad "cannot create PostgreSQL database $db"
+  done
+  mk() { echo "${base%/*}/$1${query:+?$query}"; }
+  run_backend postgresql "$(mk rebound_cli_a)" "$(mk rebound_cli_b)" "$(mk rebound_cli_c)"
+else
+  echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+fi
+
+# ---- usage errors ------------------------------------------------------------------------
+"$R" apply >/dev/null 2>&1; check "apply without input: 64" [ $? = 64 ]
+"$R" apply --check --commit x >/dev/null 2>&1; check "apply --check --commit: 64" [ $? = 64 ]
+"$R" apply --db "$work/u.db" /nonexistent.csv >/dev/null 2>&1; check "apply missing input: 66" [ $? = 66 ]
+"$R" queue frob >/dev/null 2>&1; check "queue unknown subcommand: 64" [ $? = 64 ]
+for c in apply contacts queue; do "$R" $c --help | grep -q usage; check "$c --help" [ $? = 0 ]; done
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,629 @@
+/* test_store.c -- the contact store and the decision step, against a real
+ * backend.  The same tests run twice (tests/meson.build):
+ *   REBOUND_TEST_BACKEND=sqlite  a fresh SQLite file per test;
+ *   REBOUND_TEST_BACKEND=pg      the PostgreSQL server named by
+ *                                REBOUND_TEST_PG (tests/pg-server.sh starts
+ *                                one; run-all.sh does so in CI), emptied
+ *                                before each test; skipped (77) if unset.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "rebound_store.h"
+#include "store_impl.h"
+#include "testlib.h"
+
+#define DAY 86400
+/* 2026-10-01T00:00:00Z */
+#define T0 1790812800LL
+
+static char db_url[1024];
+static char tmpdir[256];
+static int test_no;
+
+/* ---- fixtures ----------------------------------------------------------------- */
+static rb_store *fresh_store(void)
+{
+    rb_error err = {{0}};
+    rb_store *st = NULL;
+    const char *pg = getenv("REBOUND_TEST_PG");
+    if (pg && *pg) {
+        snprintf(db_url, sizeof db_url, "%s", pg);
+        if (rb_store_open(db_url, &st, &err) != RB_OK) fail_msg("open %s: %s", db_url, err.msg);
+        /* empty it: drop everything, reopen, so the migrations run again */
+        if (st->ops->exec(st, "DROP TABLE IF EXISTS queue, events, contacts, schema_version CASCADE", &err) != RB_OK)
+            fail_msg("drop: %s", err.msg);
+        rb_store_close(st);
+    } else {
+        snprintf(db_url, sizeof db_url, "%s/t%d.db", tmpdir, ++test_no);
+    }
+    if (rb_store_open(db_url, &st, &err) != RB_OK) fail_msg("open %s: %s", db_url, err.msg);
+    return st;
+}
+
+static void add_contact(rb_store *st, const char *email, const char *source, int status)
+{
+    rb_contact c;
+    memset(&c, 0, sizeof c);
+    rb_strlcpy(c.email, email, sizeof c.email);
+    assert_true(rb_email_normalize(email, c.email_norm, sizeof c.email_norm));
+    rb_strlcpy(c.source, source, sizeof c.source);
+    c.status = status;
+    c.for_mailing = status == RB_CS_ACTIVE;
+    c.created_at = c.updated_at = T0 - 100 * DAY;
+    int ins = 0;
+    rb_error err = {{0}};
+    assert_int_equal(rb_store_begin(st, &err), RB_OK);
+    assert_int_equal(rb_store_contacts_insert(st, &c, 1, &ins, &err), RB_OK);
+    assert_int_equal(rb_store_commit(st, &err), RB_OK);
+}
+
+static rb_contact get(rb_store *st, const char *email)
+{
+    rb_contact c;
+    int found = 0;
+    char norm[RB_ADDR_MAX];
+    rb_error err = {{0}};
+    assert_true(rb_email_normalize(email, norm, sizeof norm));
+    const char *k[] = {norm};
+    assert_int_equal(rb_store_contacts_load(st, k, 1, 0, &c, &found, &err), RB_OK);
+    if (!found) fail_msg("%s not stored", email);
+    return c;
+}
+
+static rb_record rec(const char *rcpt, const char *reason, int64_t t)
+{
+    rb_record r;
+    memset(&r, 0, sizeof r);
+    rb_strlcpy(r.recipient, rcpt, sizeof r.recipient);
+    rb_strlcpy(r.reason, reason, sizeof r.reason);
+    rb_strlcpy(r.status, !strcmp(reason, "userunknown") ? "5.1.1" : "4.4.1", sizeof r.status);
+    snprintf(r.diagnostic, sizeof r.diagnostic, "%s at %lld", reason, (long long)t);
+    if (t) {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(r.date, sizeof r.date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    return r;
+}
+
+typedef struct {
+    int decisions[256];
+    char notes[256][64];
+    size_t n;
+} plan;
+
+static void on_row(void *arg, const rb_plan_row *row)
+{
+    plan *p = arg;
+    if (p->n < 256) {
+        rb_strlcpy(p->notes[p->n], row->note ? row->note : "", sizeof p->notes[0]);
+        p->decisions[p->n++] = row->decision;
+    }
+}
+
+/* Apply records; returns the summary's decision counts in *sum (optional). */
+static void apply(rb_store *st, const rb_record *rs, size_t n, int commit, size_t batch, plan *p,
+                  rb_apply_summary *sum)
+{
+    rb_apply_opts o = {commit, batch, T0 + 200 * DAY, NULL, p ? on_row : NULL, p};
+    rb_apply *a = NULL;
+    rb_error err = {{0}};
+    assert_int_equal(rb_apply_new(st, test_ctx(), &o, &a, &err), RB_OK);
+    for (size_t i = 0; i < n; i++)
+        if (rb_apply_add(a, &rs[i], i + 1, &err) != RB_OK) fail_msg("apply: %s", err.msg);
+    if (rb_apply_finish(a, &err) != RB_OK) fail_msg("apply: %s", err.msg);
+    if (sum) {
+        *sum = *rb_apply_get_summary(a);
+        sum->rows = NULL;
+    }
+    rb_apply_free(a);
+}
+
+static int64_t nevents(rb_store *st)
+{
+    rb_error err = {{0}};
+    int64_t n = rb_store_count_events(st, &err);
+    assert_true(n >= 0);
+    return n;
+}
+
+/* ---- tests ----------------------------------------------------------------------- */
+static void test_open_migrate(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    assert_int_equal(rb_store_schema_version(st), rb_store_latest_schema_version());
+    add_contact(st, "a@example.com", "Web", RB_CS_ACTIVE);
+    rb_store_close(st);
+    rb_error err = {{0}};
+    assert_int_equal(rb_store_open(db_url, &st, &err), RB_OK);     /* reopen: no migration, data kept */
+    assert_int_equal(rb_store_count_contacts(st, &err), 1);
+    rb_store_close(st);
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    rb_store *st = NULL;
+    rb_error err = {{0}};
+    assert_int_equal(rb_store_open("/nonexistent-dir/x/rebound.db", &st, &err), RB_ERR_DB);
+    assert_non_null(strstr(err.msg, "/nonexistent-dir/x/rebound.db"));
+    assert_int_equal(rb_store_open("postgresql://user:s3cret@127.0.0.1:1/none?connect_timeout=2", &st, &err),
+                     RB_ERR_DB);
+    assert_null(strstr(err.msg, "s3cret"));                          /* the password is masked */
+    assert_non_null(strstr(err.msg, "user:***@127.0.0.1"));
+}
+
+static void test_import_keeps_existing(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "Gone@Example.com", "Web", RB_CS_ACTIVE);
+    rb_record r = rec("gone@example.com", "userunknown", T0);
+    apply(st, &r, 1, 1, 0, NULL, NULL);
+    assert_int_equal(get(st, "gone@example.com").status, RB_CS_BOUNCED);
+    /* importing the list again does not revive the address */
+    rb_contact cs[2];
+    memset(cs, 0, sizeof cs);
+    strcpy(cs[0].email, "gone@example.com");
+    strcpy(cs[0].email_norm, "gone@example.com");
+    strcpy(cs[1].email, "new@example.com");
+    strcpy(cs[1].email_norm, "new@example.com");
+    cs[0].for_mailing = cs[1].for_mailing = 1;
+    int ins[2];
+    rb_error err = {{0}};
+    assert_int_equal(rb_store_begin(st, &err), RB_OK);
+    assert_int_equal(rb_store_contacts_insert(st, cs, 2, ins, &err), RB_OK);
+    assert_int_equal(rb_store_commit(st, &err), RB_OK);
+    assert_int_equal(ins[0], 0);
+    assert_int_equal(ins[1], 1);
+    assert_true(cs[0].id > 0 && cs[1].id > 0 && cs[0].id != cs[1].id);
+    rb_contact c = get(st, "gone@example.com");
+    assert_int_equal(c.status, RB_CS_BOUNCED);
+    assert_int_equal(c.for_mailing, 0);
+    assert_string_equal(c.email, "Gone@Example.com");
+    rb_store_close(st);
+}
+
+static void test_hard_disables(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "peter.dufaux@domain.be", "Web", RB_CS_ACTIVE);
+    rb_record r = rec("<Peter.Dufaux@domain.be>", "userunknown", T0);
+    strcpy(r.reply_code, "550");
+    strcpy(r.status, "5.1.10");
+    strcpy(r.diagnostic, "RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup");
+    strcpy(r.provider, "business_microsoft");
+    plan p = {0};
+    apply(st, &r, 1, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[0], RB_DEC_DISABLED);
+    rb_contact c = get(st, "peter.dufaux@domain.be");
+    assert_int_equal(c.status, RB_CS_BOUNCED);
+    assert_int_equal(c.for_mailing, 0);
+    assert_string_equal(c.bounce_type, "hard");
+    assert_string_equal(c.reason, "userunknown");
+    assert_string_equal(c.status_code, "550 5.1.10");
+    assert_string_equal(c.provider, "business_microsoft");
+    assert_string_equal(c.provider_source, "ndr");
+    assert_int_equal(c.last_bounce_at, T0);
+    assert_int_equal(nevents(st), 1);
+    rb_store_close(st);
+}
+
+/* three soft bounces: the third on day 29 quarantines, on day 31 it does not */
+static void soft_three(int day3, int want_decision, int want_status, int want_count)
+{
+    rb_store *st = fresh_store();
+    add_contact(st, "s@example.com", "Web", RB_CS_ACTIVE);
+    rb_record rs[3] = {rec("s@example.com", "networkerror", T0), rec("s@example.com", "expired", T0 + 2 * DAY),
+                       rec("s@example.com", "networkerror", T0 + day3 * DAY)};
+    plan p = {0};
+    apply(st, rs, 3, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[0], RB_DEC_COUNTED);
+    assert_int_equal(p.decisions[2], want_decision);
+    rb_contact c = get(st, "s@example.com");
+    assert_int_equal(c.status, want_status);
+    assert_int_equal(c.soft_count, want_count);
+    if (want_status == RB_CS_QUARANTINED) {
+        assert_int_equal(c.for_mailing, 0);
+        assert_int_equal(c.quarantine_until, T0 + (day3 + 14) * DAY);
+    } else {
+        assert_int_equal(c.for_mailing, 1);
+    }
+    rb_store_close(st);
+}
+
+static void test_soft_day29(void **state) { (void)state; soft_three(29, RB_DEC_QUARANTINED, RB_CS_QUARANTINED, 3); }
+static void test_soft_day30(void **state) { (void)state; soft_three(30, RB_DEC_QUARANTINED, RB_CS_QUARANTINED, 3); }
+static void test_soft_day31(void **state) { (void)state; soft_three(31, RB_DEC_COUNTED, RB_CS_ACTIVE, 2); }
+
+/* the window is judged on the bounces' dates: out of order, in separate runs */
+static void test_soft_out_of_order(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "s@example.com", "Web", RB_CS_ACTIVE);
+    rb_record a = rec("s@example.com", "networkerror", T0 + 20 * DAY);
+    rb_record b = rec("s@example.com", "networkerror", T0);
+    rb_record c = rec("s@example.com", "networkerror", T0 + 10 * DAY);
+    apply(st, &a, 1, 1, 0, NULL, NULL);
+    apply(st, &b, 1, 1, 0, NULL, NULL);
+    assert_int_equal(get(st, "s@example.com").status, RB_CS_ACTIVE);
+    plan p = {0};
+    apply(st, &c, 1, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[0], RB_DEC_QUARANTINED);
+    assert_int_equal(get(st, "s@example.com").status, RB_CS_QUARANTINED);
+    rb_store_close(st);
+}
+
+static void test_quarantine_expiry(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "q@example.com", "Web", RB_CS_ACTIVE);
+    add_contact(st, "again@example.com", "Web", RB_CS_ACTIVE);
+    rb_record rs[7] = {
+        rec("q@example.com", "networkerror", T0), rec("q@example.com", "networkerror", T0 + DAY),
+        rec("q@example.com", "networkerror", T0 + 2 * DAY),
+        rec("again@example.com", "networkerror", T0), rec("again@example.com", "networkerror", T0 + DAY),
+        rec("again@example.com", "networkerror", T0 + 2 * DAY),
+        /* a further soft bounce during the quarantine: does not come back */
+        rec("again@example.com", "systemerror", T0 + 5 * DAY),
+    };
+    plan p = {0};
+    apply(st, rs, 7, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[6], RB_DEC_DISABLED);
+    assert_int_equal(get(st, "again@example.com").status, RB_CS_BOUNCED);
+    int64_t until = T0 + 16 * DAY;
+    assert_int_equal(get(st, "q@example.com").quarantine_until, until);
+
+    rb_queue_stats qs;
+    rb_error err = {{0}};
+    assert_int_equal(rb_store_queue_rebuild(st, NULL, 0, until - 1, &qs, &err), RB_OK);
+    assert_int_equal(qs.queued, 0);
+    assert_int_equal(qs.quarantined, 1);
+    assert_int_equal(qs.released, 0);
+    assert_int_equal(rb_store_queue_rebuild(st, NULL, 0, until, &qs, &err), RB_OK);
+    assert_int_equal(qs.released, 1);
+    assert_int_equal(qs.queued, 1);
+    rb_contact c = get(st, "q@example.com");
+    assert_int_equal(c.status, RB_CS_ACTIVE);
+    assert_int_equal(c.for_mailing, 1);
+    assert_int_equal(c.soft_count, 0);
+    assert_int_equal(c.soft_since, until);
+    /* the old soft bounces no longer count: one new one is just counted */
+    rb_record r = rec("q@example.com", "networkerror", until + DAY);
+    memset(&p, 0, sizeof p);
+    apply(st, &r, 1, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[0], RB_DEC_COUNTED);
+    assert_int_equal(get(st, "q@example.com").soft_count, 1);
+    rb_store_close(st);
+}
+
+static void test_blocked_never_disables(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "b@example.com", "Web", RB_CS_ACTIVE);
+    rb_record rs[10];
+    const char *reasons[] = {"blocked", "spamdetected", "policyviolation", "badreputation", "blocked"};
+    for (int i = 0; i < 10; i++) rs[i] = rec("b@example.com", reasons[i % 5], T0 + i * DAY);
+    plan p = {0};
+    apply(st, rs, 10, 1, 0, &p, NULL);
+    for (int i = 0; i < 10; i++) assert_int_equal(p.decisions[i], RB_DEC_RECORDED);
+    rb_contact c = get(st, "b@example.com");
+    assert_int_equal(c.status, RB_CS_BLOCKED);
+    assert_int_equal(c.for_mailing, 1);
+    assert_string_equal(c.bounce_type, "blocked");
+    rb_queue_stats qs;
+    rb_error err = {{0}};
+    assert_int_equal(rb_store_queue_rebuild(st, NULL, 0, T0 + 100 * DAY, &qs, &err), RB_OK);
+    assert_int_equal(qs.queued, 1);
+    rb_store_close(st);
+}
+
+static void test_hard_after_soft(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "h@example.com", "Web", RB_CS_ACTIVE);
+    rb_record rs[3] = {rec("h@example.com", "networkerror", T0), rec("h@example.com", "userunknown", T0 + DAY),
+                       rec("h@example.com", "networkerror", T0 + 2 * DAY)};
+    plan p = {0};
+    apply(st, rs, 3, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[0], RB_DEC_COUNTED);
+    assert_int_equal(p.decisions[1], RB_DEC_DISABLED);
+    assert_int_equal(p.decisions[2], RB_DEC_UNCHANGED);
+    rb_contact c = get(st, "h@example.com");
+    assert_int_equal(c.status, RB_CS_BOUNCED);
+    assert_string_equal(c.reason, "userunknown");       /* the disabling bounce explains it */
+    rb_store_close(st);
+}
+
+static void test_complaint_and_unsubscribed(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "c@example.com", "Web", RB_CS_ACTIVE);
+    add_contact(st, "u@example.com", "Web", RB_CS_UNSUBSCRIBED);
+    rb_record rs[2] = {rec("c@example.com", "feedback", T0), rec("u@example.com", "userunknown", T0)};
+    strcpy(rs[0].feedback_type, "abuse");
+    plan p = {0};
+    apply(st, rs, 2, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[0], RB_DEC_DISABLED);
+    assert_int_equal(get(st, "c@example.com").status, RB_CS_COMPLAINT);
+    assert_int_equal(get(st, "c@example.com").for_mailing, 0);
+    assert_int_equal(p.decisions[1], RB_DEC_UNCHANGED);
+    assert_int_equal(get(st, "u@example.com").status, RB_CS_UNSUBSCRIBED);
+    rb_store_close(st);
+}
+
+static void test_never_unsubscribes(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    const char *reasons[] = {"userunknown", "hostunknown", "mailboxfull", "blocked", "spamdetected", "feedback",
+                             "networkerror", "expired", "vacation", "delivered", "undefined", "suppressed"};
+    rb_record rs[36];
+    size_t n = 0;
+    for (size_t i = 0; i < 12; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "x%zu@example.com", i);
+        add_contact(st, a, "Web", RB_CS_ACTIVE);
+        for (int k = 0; k < 3; k++) rs[n++] = rec(a, reasons[i], T0 + k * DAY);
+    }
+    rb_apply_summary sum;
+    apply(st, rs, n, 1, 0, NULL, &sum);
+    assert_int_equal(sum.records, 36);
+    for (size_t i = 0; i < 12; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "x%zu@example.com", i);
+        assert_int_not_equal(get(st, a).status, RB_CS_UNSUBSCRIBED);
+    }
+    rb_store_close(st);
+}
+
+static void test_delivery_resets(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "d@example.com", "Web", RB_CS_ACTIVE);
+    rb_record rs[4] = {rec("d@example.com", "networkerror", T0), rec("d@example.com", "networkerror", T0 + DAY),
+                       rec("d@example.com", "delivered", T0 + 2 * DAY),
+                       rec("d@example.com", "networkerror", T0 + 3 * DAY)};
+    strcpy(rs[2].status, "2.0.0");
+    plan p = {0};
+    apply(st, rs, 4, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[2], RB_DEC_RESET);
+    assert_int_equal(p.decisions[3], RB_DEC_COUNTED);
+    rb_contact c = get(st, "d@example.com");
+    assert_int_equal(c.status, RB_CS_ACTIVE);
+    assert_int_equal(c.soft_count, 1);
+    assert_int_equal(c.last_delivered_at, T0 + 2 * DAY);
+    rb_store_close(st);
+}
+
+static void test_duplicates(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "s@example.com", "Web", RB_CS_ACTIVE);
+    rb_record rs[3] = {rec("s@example.com", "networkerror", T0), rec("s@example.com", "networkerror", T0),
+                       rec("s@example.com", "networkerror", T0 + DAY)};
+    strcpy(rs[1].source, "other-export.mbox#7");   /* same bounce, another file */
+    plan p = {0};
+    apply(st, rs, 3, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[1], RB_DEC_DUPLICATE);
+    assert_int_equal(nevents(st), 2);
+    assert_int_equal(get(st, "s@example.com").soft_count, 2);
+    /* the same input again: nothing new */
+    rb_apply_summary sum;
+    apply(st, rs, 3, 1, 0, NULL, &sum);
+    assert_int_equal(sum.n[RB_DEC_DUPLICATE], 3);
+    assert_int_equal(nevents(st), 2);
+    assert_int_equal(get(st, "s@example.com").soft_count, 2);
+    assert_int_equal(get(st, "s@example.com").status, RB_CS_ACTIVE);
+    rb_store_close(st);
+}
+
+static void test_unknown_and_invalid(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "k@example.com", "Web", RB_CS_ACTIVE);
+    rb_record rs[4] = {rec("nobody@example.com", "userunknown", T0), rec("not an address", "userunknown", T0),
+                       rec("k@example.com", "frobnicated", T0), rec("k@example.com", "userunknown", T0)};
+    plan p = {0};
+    rb_apply_summary sum;
+    apply(st, rs, 4, 1, 0, &p, &sum);
+    assert_int_equal(p.decisions[0], RB_DEC_UNKNOWN);
+    assert_int_equal(p.decisions[1], RB_DEC_INVALID);
+    assert_non_null(strstr(p.notes[1], "invalid address"));
+    assert_int_equal(p.decisions[2], RB_DEC_INVALID);
+    assert_non_null(strstr(p.notes[2], "unknown reason"));
+    assert_int_equal(p.decisions[3], RB_DEC_DISABLED);                 /* the rest is applied */
+    assert_int_equal(sum.n[RB_DEC_INVALID], 2);
+    assert_int_equal(nevents(st), 1);                                  /* nothing stored for the unknown */
+    rb_store_close(st);
+}
+
+/* A bigger, mixed input: check mode's plan equals what commit does, whatever
+ * the batch size, and a second commit changes nothing. */
+static size_t mixed_input(rb_record *rs, size_t max)
+{
+    const char *reasons[] = {"networkerror", "userunknown", "blocked", "expired", "systemerror", "feedback",
+                             "delivered", "mailboxfull", "spamdetected", "networkerror"};
+    size_t n = 0;
+    for (int i = 0; i < 40 && n < max; i++)
+        for (int k = 0; k < 6 && n < max; k++) {
+            char a[64];
+            snprintf(a, sizeof a, "m%d@example.com", (i * 7 + k) % 45);   /* some not stored */
+            rs[n++] = rec(a, reasons[(i + k * 3) % 10], T0 + ((i * 13 + k * 5) % 60) * DAY);
+        }
+    return n;
+}
+
+static void seed_mixed(rb_store *st)
+{
+    for (int i = 0; i < 40; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "m%d@example.com", i);
+        add_contact(st, a, i % 5 ? "Web" : "Test", RB_CS_ACTIVE);
+    }
+}
+
+static void test_check_equals_commit(void **state)
+{
+    (void)state;
+    static rb_record rs[240];
+    size_t n = mixed_input(rs, 240);
+    static plan check1, check1000, commit1, commit1000;
+    rb_store *st = fresh_store();
+    seed_mixed(st);
+    memset(&check1, 0, sizeof check1);
+    apply(st, rs, n, 0, 1, &check1, NULL);                 /* check, one record per batch */
+    apply(st, rs, n, 0, 1000, &check1000, NULL);
+    assert_int_equal(nevents(st), 0);                      /* check wrote nothing */
+    apply(st, rs, n, 1, 1, &commit1, NULL);
+    assert_int_equal(check1.n, 240 < n ? 240 : n);
+    for (size_t i = 0; i < check1.n; i++) {
+        assert_int_equal(check1.decisions[i], check1000.decisions[i]);
+        assert_int_equal(check1.decisions[i], commit1.decisions[i]);
+    }
+    rb_store_close(st);
+    st = fresh_store();
+    seed_mixed(st);
+    apply(st, rs, n, 1, 1000, &commit1000, NULL);
+    for (size_t i = 0; i < check1.n; i++) assert_int_equal(check1.decisions[i], commit1000.decisions[i]);
+    int64_t ev = nevents(st);
+    rb_apply_summary sum;
+    apply(st, rs, n, 1, 7, NULL, &sum);                    /* again: all duplicates or unknown */
+    assert_int_equal(nevents(st), ev);
+    assert_int_equal(sum.n[RB_DEC_DUPLICATE] + sum.n[RB_DEC_UNKNOWN], n);
+    rb_store_close(st);
+}
+
+typedef struct {
+    char v[4][64];
+    int n;
+} queued;
+
+static int collect(void *arg, const rb_contact *c)
+{
+    queued *g = arg;
+    if (g->n < 4) rb_strlcpy(g->v[g->n++], c->email_norm, 64);
+    return 0;
+}
+
+static void test_queue_rebuild(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "a@example.com", "Web", RB_CS_ACTIVE);
+    add_contact(st, "b@example.com", "FacebookAdsJsonCSV", RB_CS_ACTIVE);
+    add_contact(st, "c@example.com", "Test", RB_CS_ACTIVE);
+    add_contact(st, "d@example.com", "Web", RB_CS_UNSUBSCRIBED);
+    add_contact(st, "e@example.com", "Web", RB_CS_ACTIVE);
+    add_contact(st, "f@example.com", "Web", RB_CS_ACTIVE);
+    rb_record r = rec("e@example.com", "userunknown", T0);
+    apply(st, &r, 1, 1, 0, NULL, NULL);
+    const char *ex[] = {"FacebookAdsJsonCSV", "UnsubscribeTakeOutSpamBlocked", "Test", "MailTester"};
+    rb_queue_stats qs;
+    rb_error err = {{0}};
+    assert_int_equal(rb_store_queue_rebuild(st, ex, 4, T0, &qs, &err), RB_OK);
+    assert_int_equal(qs.contacts, 6);
+    assert_int_equal(qs.queued, 2);
+    assert_int_equal(qs.excluded_source, 2);
+    assert_int_equal(qs.not_for_mailing, 2);
+    assert_int_equal(qs.by_status[RB_CS_BOUNCED], 1);
+    assert_int_equal(qs.by_status[RB_CS_UNSUBSCRIBED], 1);
+    /* queue order: oldest contact first */
+    queued got = {{{0}}, 0};
+    assert_int_equal(rb_store_queue_each(st, collect, &got, &err), RB_OK);
+    assert_int_equal(got.n, 2);
+    assert_string_equal(got.v[0], "a@example.com");
+    assert_string_equal(got.v[1], "f@example.com");
+    /* rebuilding again gives the same queue; stats agree without rebuilding */
+    rb_queue_stats qs2;
+    assert_int_equal(rb_store_queue_rebuild(st, ex, 4, T0, &qs2, &err), RB_OK);
+    assert_int_equal(qs2.queued, 2);
+    assert_int_equal(rb_store_queue_stats(st, ex, 4, T0, &qs2, &err), RB_OK);
+    assert_int_equal(qs2.queued, 2);
+    assert_int_equal(qs2.excluded_source, 2);
+    /* without exclusions, the next rebuild takes the excluded ones too */
+    assert_int_equal(rb_store_queue_rebuild(st, NULL, 0, T0, &qs2, &err), RB_OK);
+    assert_int_equal(qs2.queued, 4);
+    rb_store_close(st);
+}
+
+static void test_field_roundtrip(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "w@example.com", "Web, \"quoted\" {brace} \\back", RB_CS_ACTIVE);
+    rb_record r = rec("w@example.com", "userunknown", T0);
+    strcpy(r.diagnostic, "550 \"no\", {x} \\ y; ünïcode \xff broken");
+    strcpy(r.remote_mta, "mx.example.com");
+    apply(st, &r, 1, 1, 0, NULL, NULL);
+    rb_contact c = get(st, "w@example.com");
+    assert_string_equal(c.source, "Web, \"quoted\" {brace} \\back");
+    assert_non_null(strstr(c.status_message, "550 \"no\", {x} \\ y; ünïcode"));
+    rb_store_close(st);
+}
+
+int main(void)
+{
+    const char *backend = getenv("REBOUND_TEST_BACKEND");
+    if (backend && !strcmp(backend, "pg")) {
+        const char *pg = getenv("REBOUND_TEST_PG");
+        if (!pg || !*pg) {
+            fprintf(stderr, "SKIP: REBOUND_TEST_PG is not set: no PostgreSQL server to test against "
+                            "(tests/pg-server.sh start DIR prints one; tests/run-all.sh starts it)\n");
+            return 77;
+        }
+    } else {
+        unsetenv("REBOUND_TEST_PG");
+        snprintf(tmpdir, sizeof tmpdir, "/tmp/rebound-test-store-XXXXXX");
+        if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_migrate),
+        cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_import_keeps_existing),
+        cmocka_unit_test(test_hard_disables),
+        cmocka_unit_test(test_soft_day29),
+        cmocka_unit_test(test_soft_day30),
+        cmocka_unit_test(test_soft_day31),
+        cmocka_unit_test(test_soft_out_of_order),
+        cmocka_unit_test(test_quarantine_expiry),
+        cmocka_unit_test(test_blocked_never_disables),
+        cmocka_unit_test(test_hard_after_soft),
+        cmocka_unit_test(test_complaint_and_unsubscribed),
+        cmocka_unit_test(test_never_unsubscribes),
+        cmocka_unit_test(test_delivery_resets),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_unknown_and_invalid),
+        cmocka_unit_test(test_check_equals_commit),
+        cmocka_unit_test(test_queue_rebuild),
+        cmocka_unit_test(test_field_roundtrip),
+    };
+    int rc = cmocka_run_group_tests_name(backend && !strcmp(backend, "pg") ? "store-postgresql" : "store-sqlite",
+                                         tests, NULL, NULL);
+    if (tmpdir[0]) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    }
+    return rc;
+}
