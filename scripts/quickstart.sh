@@ -1,10 +1,32 @@
 #!/usr/bin/env bash
 # README quick start, first command: install what is needed, build, and run
-# the main job (rebound analyze) on the shipped samples.
+# the main job on the shipped samples with the embedded SQLite store -- the
+# daily workflow of the Impex bounce note:
+#   analyse the bounces -> import the contacts -> check -> commit -> rebuild the queue
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 [ -d build ] || meson setup build --buildtype=release >/dev/null
 ninja -C build >/dev/null
-echo "== rebound analyze samples/ (built at build/src/rebound)"
-build/src/rebound analyze --format table samples/
+R=build/src/rebound
+export REBOUND_DB=build/quickstart.db
+rm -f "$REBOUND_DB" "$REBOUND_DB-wal" "$REBOUND_DB-shm"
+
+echo "== 1. rebound analyze samples/ (built at $R)"
+$R analyze --format table samples/
+$R analyze --write-csv build/quickstart-bounces.csv samples/ >/dev/null
+
+echo; echo "== 2. rebound contacts import examples/contacts.csv   (store: $REBOUND_DB, SQLite)"
+$R contacts import examples/contacts.csv
+
+echo; echo "== 3. rebound apply --check: what would change (nothing is written)"
+$R apply --check build/quickstart-bounces.csv
+
+echo; echo "== 4. rebound apply --commit"
+$R apply --commit build/quickstart-bounces.csv
+
+echo; echo "== 5. rebound queue rebuild without the excluded sources"
+$R queue rebuild --exclude-source-names 'FacebookAdsJsonCSV,UnsubscribeTakeOutSpamBlocked,Test,MailTester'
+
+echo; echo "== 6. one contact and its history"
+$R contacts show jan.peeters@contoso-mail.example

@@ -173,7 +173,15 @@ static int contacts_import(rb_store *st, const char *path, const char *dflt_sour
             rejected++;
             continue;
         }
-        c->for_mailing = formail >= 0 ? formail : (c->status == RB_CS_ACTIVE || c->status == RB_CS_BLOCKED);
+        int mailable = c->status == RB_CS_ACTIVE || c->status == RB_CS_BLOCKED;
+        if (c->status == RB_CS_QUARANTINED) why = "status quarantined cannot be imported (a quarantine needs an end)";
+        else if (formail == 1 && !mailable) why = "for_mailing 1 contradicts the status";
+        if (why) {
+            fprintf(stderr, "rebound contacts import: %s:%lu: rejected '%.100s': %s\n", path, line, c->email, why);
+            rejected++;
+            continue;
+        }
+        c->for_mailing = formail >= 0 ? formail : mailable;
         if (++im.n == im.cap && import_flush(&im, &err) != RB_OK) {
             fprintf(stderr, "rebound contacts import: %s\n", err.msg);
             rc = EX_TEMPFAIL_;

@@ -765,7 +765,7 @@ static void test_recin_jsonl_fast_path(void **state)
         "\"nul \\u0000\"", "\"bad escape \\x\"", "\"short \\u12\"", "\"short \\u12G4\"",
         "\"raw \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \x7F\"", "\"bad utf8 \xC3(\"",
         "\"overlong \xC0\xAF\"", "\"surrogate \xED\xA0\x80\"", "\"too big \xF4\x90\x80\x80\"",
-        "\"cut \xE2\x82\"", "\"tab\tinside\"", "\"unterminated", "null", "nul", "1", "\"a\" \"b\"",
+        "\"cut \xE2\x82\"", "\"tab\tinside\"", "\"ctl \x01n\"", "\"unterminated", "null", "nul", "1", "\"a\" \"b\"",
         "\"trailing backslash \\",
     };
     rb_buf b;
