@@ -196,6 +196,12 @@ const char *rb_policy_lookup_known(const rb_policy *p, const char *reason, const
 void rb_providers_guess(const rb_providers *p, const char *remote_host,
                         const char *recipient, char *out, size_t outlen);
 
+/* csv.c's raw line access, for recin.c's JSONL reading: the first byte that
+ * is not blank (-1 at the end), and the next whole line. */
+struct rb_csv;
+int rb__csv_peek(struct rb_csv *c, rb_error *err);
+int rb__csv_line(struct rb_csv *c, char **text, size_t *len, unsigned long *line, rb_error *err);
+
 /* Dates: RFC 5322 date text -> ISO 8601 UTC.  Returns 1 on success. */
 int rb_date_to_iso(const char *text, char *out, size_t outlen);
 

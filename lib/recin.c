@@ -16,10 +16,6 @@
 #include "rb_internal.h"
 #include "rebound_input.h"
 
-/* csv.c's private line interface (see there). */
-int rb__csv_peek(rb_csv *c, rb_error *err);
-int rb__csv_line(rb_csv *c, char **text, size_t *len, unsigned long *line, rb_error *err);
-
 /* ---- the record's fields by name ------------------------------------------------ */
 #define F(name) { #name, offsetof(rb_record, name), sizeof(((rb_record *)0)->name) }
 static const struct {

@@ -61,8 +61,11 @@ if ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
   # seeds: our samples, every input that once crashed a fuzzer, and the corpus
   seeds=$(mktemp -d); cp samples/*.eml tests/fuzz-regressions/* "$seeds/"
   [ -d ../shared/corpus/maildir/bsd ] && cp ../shared/corpus/maildir/bsd/*-01.eml "$seeds/"
-  for t in fuzz_analyze fuzz_reader; do
-    work=$(mktemp -d); cp "$seeds"/* "$work/"
+  # the record/contact-list reader gets CSV and JSONL seeds
+  iseeds=$(mktemp -d); cp tests/fuzz-seeds-input/* examples/contacts.csv "$iseeds/"
+  for t in fuzz_analyze fuzz_reader fuzz_input; do
+    work=$(mktemp -d)
+    if [ $t = fuzz_input ]; then cp "$iseeds"/* "$work/"; else cp "$seeds"/* "$work/"; fi
     if REBOUND_DATADIR=$root/data build-fuzz/fuzz/$t -max_total_time="${FUZZ_SECONDS:-60}" -max_len=65536 \
          -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ "$work" > "build-fuzz/$t.log" 2>&1; then
       echo "fuzz $t: OK ($(grep -oE 'Done [0-9]+ runs' "build-fuzz/$t.log" | tail -1))"; passed=$((passed+1))
@@ -72,7 +75,7 @@ if ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
     fi
     rm -rf "$work"
   done
-  rm -rf "$seeds"
+  rm -rf "$seeds" "$iseeds"
 else
   cat build-fuzz.build.log | tail -20; echo "fuzz build failed"; failed=$((failed+1))
 fi
