@@ -162,6 +162,7 @@ timed() {
     if [ $rc -ne 0 ]; then
         echo "apply.sh: $backend: $name failed (exit $rc): $*" >&2
         [ $rc -eq 124 ] && echo "  timed out after ${TIMEOUT}s (--timeout)" >&2
+        [ $rc -gt 128 ] && echo "  killed by signal $((rc - 128)) (from outside the benchmark)" >&2
         tail -n 5 "$LOG.err" | sed 's/^/  stderr: /' >&2
         FAILED=1
         return $rc

@@ -223,6 +223,8 @@ struct rb_apply {
     rb_policy_settings ps;
     pending *p;
     size_t np, batch;
+    int in_tx;              /* commit mode: a transaction is open */
+    size_t since_commit;    /* records decided in it */
     rb_event *ev;           /* new events of the batch */
     size_t nev;
     strmap contacts;        /* email_norm -> ov_contact */
@@ -237,8 +239,9 @@ rb_status rb_apply_new(rb_store *st, const rb_ctx *ctx, const rb_apply_opts *opt
     a->st = st;
     a->ctx = ctx;
     if (opts) a->o = *opts;
-    a->batch = a->o.batch ? a->o.batch : 2000;
-    if (a->batch > 100000) a->batch = 100000;
+    /* records per transaction, and per decided chunk (what memory holds) */
+    if (!a->o.batch) a->o.batch = 50000;
+    a->batch = a->o.batch < 2000 ? a->o.batch : 2000;
     if (!a->o.now) a->o.now = (int64_t)time(NULL);
     a->ps = *rb_policy_get_settings(ctx);
     a->p = malloc(a->batch * sizeof *a->p);
@@ -255,6 +258,10 @@ rb_status rb_apply_new(rb_store *st, const rb_ctx *ctx, const rb_apply_opts *opt
 void rb_apply_free(rb_apply *a)
 {
     if (!a) return;
+    if (a->in_tx) {          /* not finished: what the open transaction holds is dropped */
+        rb_error e;
+        rb_store_rollback(a->st, &e);
+    }
     map_free(&a->contacts, ov_free);
     map_free(&a->keys, NULL);
     free(a->p);
@@ -358,7 +365,7 @@ void rb_event_key(const rb_record *r, const char *email_norm, char *out, size_t 
 }
 
 /* ---- queueing ------------------------------------------------------------------------- */
-static rb_status flush(rb_apply *a, rb_error *err);
+static rb_status flush(rb_apply *a, rb_error *err, int last);
 
 rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb_error *err)
 {
@@ -399,13 +406,13 @@ rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb
         if (!p->invalid && !r->date[0]) p->t = a->o.now;
         if (!p->invalid) rb_event_key(r, p->email_norm, p->key, sizeof p->key);
     }
-    if (a->np == a->batch) return flush(a, err);
+    if (a->np == a->batch) return flush(a, err, 0);
     return RB_OK;
 }
 
 rb_status rb_apply_finish(rb_apply *a, rb_error *err)
 {
-    return a->np ? flush(a, err) : RB_OK;
+    return a->np || a->in_tx ? flush(a, err, 1) : RB_OK;
 }
 
 /* ---- summary ----------------------------------------------------------------------------- */
@@ -689,11 +696,20 @@ out:
     return s;
 }
 
-static rb_status flush(rb_apply *a, rb_error *err)
+/* Decide the queued chunk; in commit mode write it in the open transaction,
+ * and commit when the transaction holds --batch records or input ended.
+ * Several chunks per transaction: each commit writes every page it dirtied
+ * to the WAL, so fewer, larger transactions cost far less I/O, while memory
+ * holds one chunk only. */
+static rb_status flush(rb_apply *a, rb_error *err, int last)
 {
     rb_status s = RB_OK;
     err->msg[0] = '\0';
-    if (a->o.commit && (s = rb_store_begin(a->st, err)) != RB_OK) return s;
+    if (a->o.commit && !a->in_tx) {
+        if ((s = rb_store_begin(a->st, err)) != RB_OK) return s;
+        a->in_tx = 1;
+        a->since_commit = 0;
+    }
     if ((s = load_batch(a, err)) != RB_OK) goto fail;
 
     int64_t *tmp = NULL;
@@ -757,8 +773,12 @@ static rb_status flush(rb_apply *a, rb_error *err)
         if (s == RB_OK) s = rb_store_contacts_save(a->st, dirty, nd, err);
         free(dirty);
         if (s != RB_OK) goto fail;
-        if ((s = rb_store_commit(a->st, err)) != RB_OK) goto fail_nocommit;
-        a->sum.batches_committed++;
+        a->since_commit += a->np;
+        if (last || a->since_commit >= a->o.batch) {
+            a->in_tx = 0;
+            if ((s = rb_store_commit(a->st, err)) != RB_OK) goto fail_nocommit;
+            a->sum.batches_committed++;
+        }
         map_clear(&a->contacts, ov_free);
         map_clear(&a->keys, NULL);
     } else {
@@ -770,9 +790,10 @@ static rb_status flush(rb_apply *a, rb_error *err)
     a->np = 0;
     return RB_OK;
 fail:
-    if (a->o.commit) {
+    if (a->o.commit && a->in_tx) {
         rb_error e2;
         rb_store_rollback(a->st, &e2);
+        a->in_tx = 0;
     }
 fail_nocommit:
     /* nothing of this batch is kept, in the store or in memory */

@@ -109,7 +109,8 @@ rb_status rb_store_contacts_load(rb_store *st, const char *const *emails_norm, s
  * which were new; cs[i].id is set for every row. */
 rb_status rb_store_contacts_insert(rb_store *st, rb_contact *cs, size_t n, int *inserted,
                                    rb_error *err);
-/* Write back every field of stored contacts (by id). */
+/* Write back the fields apply changes (all but email, email_norm, source and
+ * created_at) of stored contacts, by id. */
 rb_status rb_store_contacts_save(rb_store *st, const rb_contact *cs, size_t n, rb_error *err);
 /* known[i] = 1 when an event with keys[i] is stored. */
 rb_status rb_store_events_known(rb_store *st, const char *const *keys, size_t n, int *known,
@@ -197,7 +198,7 @@ typedef void (*rb_plan_cb)(void *arg, const rb_plan_row *row);
 
 typedef struct {
     int commit;                     /* 0: check (report only) */
-    size_t batch;                   /* records per transaction; 0: 2000 */
+    size_t batch;                   /* records per transaction; 0: 50000 (decided 2000 at a time) */
     int64_t now;                    /* 0: time(NULL); the default event time for undated records */
     const char *provider_source;    /* stored with the contact; NULL: "ndr" or "maillog" */
     rb_plan_cb plan_cb;

@@ -47,8 +47,7 @@ typedef struct {
     " last_delivered_at BIGINT NOT NULL DEFAULT 0," \
     " created_at BIGINT NOT NULL," \
     " updated_at BIGINT NOT NULL);" \
-    "CREATE INDEX contacts_source ON contacts(source);" \
-    "CREATE INDEX contacts_status ON contacts(status);"
+    "CREATE INDEX contacts_source ON contacts(source);"
 
 #define EVENTS_BODY(ID) \
     "CREATE TABLE events (" \

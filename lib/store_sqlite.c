@@ -86,7 +86,8 @@ static rb_status sq_open(rb_store *st, const char *path, rb_error *err)
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = NORMAL;"
                       "PRAGMA foreign_keys = ON;"
-                      "PRAGMA cache_size = -32768;"
+                      "PRAGMA cache_size = -65536;"
+                      "PRAGMA wal_autocheckpoint = 16384;"
                       "PRAGMA temp_store = MEMORY;",
                       NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
@@ -162,10 +163,39 @@ static rb_status sq_query(rb_store *st, const char *sql, int np, const char *con
 static void bind_t(sqlite3_stmt *s, int i, const char *v) { sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC); }
 static void bind_i(sqlite3_stmt *s, int i, int64_t v) { sqlite3_bind_int64(s, i, v); }
 
-static int contact_row(void *arg, int ncols, const char *const *vals)
+/* Read a contact row (RB_CONTACT_COLS) straight from the statement: the
+ * integer columns as integers, not through text. */
+static void col_txt(sqlite3_stmt *s, int i, char *dst, size_t size)
 {
-    if (ncols >= RB_CONTACT_NCOLS) rb_contact_from_row(arg, vals);
-    return 1;
+    const unsigned char *v = sqlite3_column_text(s, i);
+    int n = sqlite3_column_bytes(s, i);
+    if (!v || n <= 0) { dst[0] = '\0'; return; }
+    rb_strlcpyn(dst, (const char *)v, (size_t)n, size);
+}
+
+static void contact_from_stmt(sqlite3_stmt *s, rb_contact *c)
+{
+    c->id = sqlite3_column_int64(s, 0);
+    col_txt(s, 1, c->email, sizeof c->email);
+    col_txt(s, 2, c->email_norm, sizeof c->email_norm);
+    col_txt(s, 3, c->source, sizeof c->source);
+    c->for_mailing = sqlite3_column_int(s, 4) != 0;
+    const char *st = (const char *)sqlite3_column_text(s, 5);
+    int status = rb_contact_status_parse(st ? st : "");
+    c->status = status < 0 ? RB_CS_ACTIVE : status;
+    col_txt(s, 6, c->bounce_type, sizeof c->bounce_type);
+    col_txt(s, 7, c->reason, sizeof c->reason);
+    col_txt(s, 8, c->status_code, sizeof c->status_code);
+    col_txt(s, 9, c->status_message, sizeof c->status_message);
+    col_txt(s, 10, c->provider, sizeof c->provider);
+    col_txt(s, 11, c->provider_source, sizeof c->provider_source);
+    c->soft_count = sqlite3_column_int(s, 12);
+    c->soft_since = sqlite3_column_int64(s, 13);
+    c->quarantine_until = sqlite3_column_int64(s, 14);
+    c->last_bounce_at = sqlite3_column_int64(s, 15);
+    c->last_delivered_at = sqlite3_column_int64(s, 16);
+    c->created_at = sqlite3_column_int64(s, 17);
+    c->updated_at = sqlite3_column_int64(s, 18);
 }
 
 static rb_status sq_contacts_load(rb_store *st, const char *const *emails, size_t n, int for_update,
@@ -175,11 +205,16 @@ static rb_status sq_contacts_load(rb_store *st, const char *const *emails, size_
     sqlite3_stmt *s = prep(st, "SELECT " RB_CONTACT_COLS " FROM contacts WHERE email_norm = ?1", err);
     if (!s) return RB_ERR_DB;
     for (size_t i = 0; i < n; i++) {
-        out[i].id = 0;
         bind_t(s, 1, emails[i]);
-        rb_status r = run(st, s, contact_row, &out[i], err);
-        if (r != RB_OK) return r;
-        found[i] = out[i].id != 0;
+        int rc = sqlite3_step(s);
+        found[i] = rc == SQLITE_ROW;
+        if (rc == SQLITE_ROW) contact_from_stmt(s, &out[i]);
+        else if (rc != SQLITE_DONE) {
+            rb_status r = dberr(st, err, "cannot read contacts");
+            sqlite3_reset(s);
+            return r;
+        }
+        sqlite3_reset(s);
     }
     return RB_OK;
 }
@@ -239,7 +274,7 @@ static rb_status sq_contacts_save(rb_store *st, const rb_contact *cs, size_t n, 
 {
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *s = prep(st,
-                               "UPDATE contacts SET email = ?2, source = ?3, for_mailing = ?4, status = ?5,"
+                               "UPDATE contacts SET for_mailing = ?4, status = ?5,"
                                " bounce_type = ?6, reason = ?7, status_code = ?8, status_message = ?9,"
                                " provider = ?10, provider_source = ?11, soft_count = ?12, soft_since = ?13,"
                                " quarantine_until = ?14, last_bounce_at = ?15, last_delivered_at = ?16,"
@@ -248,8 +283,6 @@ static rb_status sq_contacts_save(rb_store *st, const rb_contact *cs, size_t n, 
         if (!s) return RB_ERR_DB;
         const rb_contact *c = &cs[i];
         bind_i(s, 1, c->id);
-        bind_t(s, 2, c->email);
-        bind_t(s, 3, c->source);
         bind_i(s, 4, c->for_mailing);
         bind_t(s, 5, rb_contact_status_name(c->status));
         bind_t(s, 6, c->bounce_type);

@@ -28,7 +28,7 @@ static void help(FILE *f)
             "  --rules FILE         classification rules, for records without a reason\n"
             "  --write-csv FILE     the plan (or what was done) row by row\n"
             "  --progress-every N   a progress line every N records (a live bar on a terminal)\n"
-            "  --batch N            records per transaction (default 2000)\n"
+            "  --batch N            records per transaction (default 50000)\n"
             "  --now TIME           the time to use for 'now' (ISO 8601), for undated records\n"
             "  --provider-source S  what to store as the contacts' provider source\n"
             "                       (default: ndr, or maillog for maillog records)\n"
@@ -152,7 +152,7 @@ int cmd_apply(int argc, char **argv)
             break;
         case O_BATCH:
             batch = strtoul(optarg, &end, 10);
-            if (*end || batch < 1 || batch > 100000) { fprintf(stderr, "rebound apply: --batch takes 1..100000\n"); return EX_USAGE_; }
+            if (*end || batch < 1 || batch > 10000000) { fprintf(stderr, "rebound apply: --batch takes 1..10000000\n"); return EX_USAGE_; }
             break;
         case O_NOW:
             if (!rb_time_parse(optarg, &now)) { fprintf(stderr, "rebound apply: --now: cannot read '%s' as a time\n", optarg); return EX_USAGE_; }
