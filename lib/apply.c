@@ -370,10 +370,11 @@ static rb_status flush(rb_apply *a, rb_error *err, int last);
 rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb_error *err)
 {
     pending *p = &a->p[a->np++];
-    memset(p, 0, offsetof(pending, rec) + sizeof p->rec);
     p->rec = *rec;
     p->line = line;
     p->invalid = 0;
+    p->t = 0;
+    p->key[0] = '\0';
     p->note[0] = '\0';
     rb_record *r = &p->rec;
 

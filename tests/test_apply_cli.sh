@@ -67,6 +67,7 @@ run_backend() {   # $1 label, $2 url A, $3 and $4 two more empty stores (the cra
   # -- apply --commit: the same plan, applied; again: nothing new
   out=$("$R" apply --commit --db "$A" --now 2026-11-01 --write-csv plan2.csv bounces.jsonl 2>/dev/null)
   check "$L commit plan == check plan" cmp -s <(cut -d, -f1-12 plan.csv) <(cut -d, -f1-12 plan2.csv)
+  check "$L invalid rows have no event time" grep -q "^bounces.jsonl,10,.*,invalid,,,0,,," plan.csv
   check "$L commit summary" grep -q "contacts disabled: 2; quarantined: 1; soft bounces counted: 2" <<<"$out"
   "$R" contacts show --db "$A" Peter.Dufaux@DOMAIN.be > show.txt
   check "$L hard -> bounced" grep -q "^status: *bounced" show.txt
