@@ -352,33 +352,31 @@ static int contact_row(void *arg, int ncols, const char *const *vals)
     return it->cb(it->arg, &it->c);
 }
 
-rb_status rb_store_contacts_each(rb_store *st, rb_contact_cb cb, void *arg, rb_error *err)
+static rb_status each_contact(rb_store *st, const char *sql, rb_contact_cb cb, void *arg, rb_error *err)
 {
     contact_iter *it = malloc(sizeof *it);
     if (!it) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
     it->cb = cb;
     it->arg = arg;
-    rb_status s = st->ops->query(st, "SELECT " RB_CONTACT_COLS " FROM contacts ORDER BY id", 0, NULL,
-                                 contact_row, it, err);
+    rb_status s = st->ops->query(st, sql, 0, NULL, contact_row, it, err);
     free(it);
     return s;
 }
 
+rb_status rb_store_contacts_each(rb_store *st, rb_contact_cb cb, void *arg, rb_error *err)
+{
+    return each_contact(st, "SELECT " RB_CONTACT_COLS " FROM contacts ORDER BY id", cb, arg, err);
+}
+
 rb_status rb_store_queue_each(rb_store *st, rb_contact_cb cb, void *arg, rb_error *err)
 {
-    contact_iter *it = malloc(sizeof *it);
-    if (!it) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
-    it->cb = cb;
-    it->arg = arg;
-    rb_status s = st->ops->query(st,
-                                 "SELECT c.id, c.email, c.email_norm, c.source, c.for_mailing, c.status,"
-                                 " c.bounce_type, c.reason, c.status_code, c.status_message, c.provider,"
-                                 " c.provider_source, c.soft_count, c.soft_since, c.quarantine_until,"
-                                 " c.last_bounce_at, c.last_delivered_at, c.created_at, c.updated_at"
-                                 " FROM queue q JOIN contacts c ON c.id = q.contact_id ORDER BY q.position",
-                                 0, NULL, contact_row, it, err);
-    free(it);
-    return s;
+    return each_contact(st,
+                        "SELECT c.id, c.email, c.email_norm, c.source, c.for_mailing, c.status,"
+                        " c.bounce_type, c.reason, c.status_code, c.status_message, c.provider,"
+                        " c.provider_source, c.soft_count, c.soft_since, c.quarantine_until,"
+                        " c.last_bounce_at, c.last_delivered_at, c.created_at, c.updated_at"
+                        " FROM queue q JOIN contacts c ON c.id = q.contact_id ORDER BY q.position",
+                        cb, arg, err);
 }
 
 typedef struct {

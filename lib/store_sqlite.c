@@ -225,6 +225,24 @@ static int id_row(void *arg, int ncols, const char *const *vals)
     return 1;
 }
 
+/* The fields apply changes, at ?4 .. ?16 in both INSERT and UPDATE. */
+static void bind_state(sqlite3_stmt *s, const rb_contact *c)
+{
+    bind_i(s, 4, c->for_mailing);
+    bind_t(s, 5, rb_contact_status_name(c->status));
+    bind_t(s, 6, c->bounce_type);
+    bind_t(s, 7, c->reason);
+    bind_t(s, 8, c->status_code);
+    bind_t(s, 9, c->status_message);
+    bind_t(s, 10, c->provider);
+    bind_t(s, 11, c->provider_source);
+    bind_i(s, 12, c->soft_count);
+    bind_i(s, 13, c->soft_since);
+    bind_i(s, 14, c->quarantine_until);
+    bind_i(s, 15, c->last_bounce_at);
+    bind_i(s, 16, c->last_delivered_at);
+}
+
 static rb_status sq_contacts_insert(rb_store *st, rb_contact *cs, size_t n, int *inserted, rb_error *err)
 {
     for (size_t i = 0; i < n; i++) {
@@ -240,19 +258,7 @@ static rb_status sq_contacts_insert(rb_store *st, rb_contact *cs, size_t n, int 
         bind_t(s, 1, c->email);
         bind_t(s, 2, c->email_norm);
         bind_t(s, 3, c->source);
-        bind_i(s, 4, c->for_mailing);
-        bind_t(s, 5, rb_contact_status_name(c->status));
-        bind_t(s, 6, c->bounce_type);
-        bind_t(s, 7, c->reason);
-        bind_t(s, 8, c->status_code);
-        bind_t(s, 9, c->status_message);
-        bind_t(s, 10, c->provider);
-        bind_t(s, 11, c->provider_source);
-        bind_i(s, 12, c->soft_count);
-        bind_i(s, 13, c->soft_since);
-        bind_i(s, 14, c->quarantine_until);
-        bind_i(s, 15, c->last_bounce_at);
-        bind_i(s, 16, c->last_delivered_at);
+        bind_state(s, c);
         bind_i(s, 17, c->created_at);
         bind_i(s, 18, c->updated_at);
         int64_t id = 0;
@@ -283,19 +289,7 @@ static rb_status sq_contacts_save(rb_store *st, const rb_contact *cs, size_t n, 
         if (!s) return RB_ERR_DB;
         const rb_contact *c = &cs[i];
         bind_i(s, 1, c->id);
-        bind_i(s, 4, c->for_mailing);
-        bind_t(s, 5, rb_contact_status_name(c->status));
-        bind_t(s, 6, c->bounce_type);
-        bind_t(s, 7, c->reason);
-        bind_t(s, 8, c->status_code);
-        bind_t(s, 9, c->status_message);
-        bind_t(s, 10, c->provider);
-        bind_t(s, 11, c->provider_source);
-        bind_i(s, 12, c->soft_count);
-        bind_i(s, 13, c->soft_since);
-        bind_i(s, 14, c->quarantine_until);
-        bind_i(s, 15, c->last_bounce_at);
-        bind_i(s, 16, c->last_delivered_at);
+        bind_state(s, c);
         bind_i(s, 17, c->updated_at);
         rb_status r = run(st, s, NULL, NULL, err);
         if (r != RB_OK) return r;
