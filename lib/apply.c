@@ -490,6 +490,18 @@ static int is_disabled(const rb_contact *c)
     return c->status == RB_CS_BOUNCED || c->status == RB_CS_COMPLAINT || c->status == RB_CS_UNSUBSCRIBED;
 }
 
+/* Stop mailing the contact for good, on this bounce's account. */
+static int disable(rb_apply *a, ov_contact *o, const pending *p, int status)
+{
+    rb_contact *c = o->cp;
+    c->status = status;
+    c->for_mailing = 0;
+    c->quarantine_until = 0;
+    set_last(a, c, p);
+    o->dirty = 1;
+    return RB_DEC_DISABLED;
+}
+
 /* Decide one record against its contact; returns the decision. */
 static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, const char **note)
 {
@@ -541,12 +553,7 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
             *note = "already disabled";
             return RB_DEC_UNCHANGED;
         }
-        c->status = target;
-        c->for_mailing = 0;
-        c->quarantine_until = 0;
-        set_last(a, c, p);
-        o->dirty = 1;
-        return RB_DEC_DISABLED;
+        return disable(a, o, p, target);
     }
 
     if (!strcmp(act, "count")) {
@@ -560,13 +567,8 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
         }
         if (c->status == RB_CS_QUARANTINED && t > c->quarantine_until - qdur) {
             /* a further bounce during the quarantine: the contact does not come back */
-            c->status = RB_CS_BOUNCED;
-            c->for_mailing = 0;
-            c->quarantine_until = 0;
-            set_last(a, c, p);
-            o->dirty = 1;
             *note = "soft bounce during quarantine";
-            return RB_DEC_DISABLED;
+            return disable(a, o, p, RB_CS_BOUNCED);
         }
         int n = soft_in_window(o, t, c->soft_since, window, tmp);
         ov_add_soft(o, t);
