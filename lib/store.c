@@ -509,10 +509,11 @@ rb_status rb_store_queue_rebuild(rb_store *st, const char *const *ex, size_t nex
     if ((s = count_releasable(st, now, &qs->released, err)) != RB_OK) goto fail;
     if ((s = st->ops->query(st, RELEASE_SQL, 1, p, NULL, NULL, err)) != RB_OK) goto fail;
     if ((s = st->ops->exec(st, "DELETE FROM queue", err)) != RB_OK) goto fail;
-    /* the position is the contact id's rank: stable, oldest contacts first */
+    /* the position is the contact id: stable, oldest contacts first, and no
+     * sort of all contacts in memory */
     if ((s = st->ops->query(st,
                             "INSERT INTO queue (position, contact_id, added_at)"
-                            " SELECT ROW_NUMBER() OVER (ORDER BY id), id, $1 FROM contacts"
+                            " SELECT id, id, $1 FROM contacts"
                             " WHERE for_mailing = 1 AND status <> 'quarantined'"
                             " AND source NOT IN (SELECT name FROM rb_excluded)",
                             1, p, NULL, NULL, err)) != RB_OK)

@@ -511,7 +511,7 @@ static rb_status pg_contacts_load(rb_store *st, const char *const *emails, size_
         x->found = found;
         s = run(st, "loading contacts",
                 for_update ? "SELECT " RB_CONTACT_COLS " FROM contacts WHERE email_norm = ANY($1::text[])"
-                             " ORDER BY id FOR UPDATE"
+                             " ORDER BY id FOR NO KEY UPDATE"
                            : "SELECT " RB_CONTACT_COLS " FROM contacts WHERE email_norm = ANY($1::text[])"
                              " ORDER BY id",
                 1, a.param, load_row, x, err);
