@@ -86,7 +86,7 @@ static rb_status sq_open(rb_store *st, const char *path, rb_error *err)
                       "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = NORMAL;"
                       "PRAGMA foreign_keys = ON;"
-                      "PRAGMA cache_size = -65536;"
+                      "PRAGMA cache_size = -131072;"
                       "PRAGMA wal_autocheckpoint = 16384;"
                       "PRAGMA temp_store = MEMORY;",
                       NULL, NULL, &msg);

@@ -198,40 +198,48 @@ int cmd_apply(int argc, char **argv)
     progress pg;
     progress_init(&pg, every, "records");
     rb_record *rec = malloc(sizeof *rec);
-    for (int i = optind; rec && i < argc && rc == EX_OK_; i++) {
+    if (!rec) { fprintf(stderr, "rebound apply: out of memory\n"); rc = EX_SOFTWARE_; goto out; }
+    /* An input that cannot be read (or stops being readable: a truncated
+     * .gz) is reported and the others are still applied; what was read of
+     * it counts.  A store failure stops everything. */
+    int unreadable = 0, dbfail = 0;
+    for (int i = optind; i < argc && !dbfail; i++) {
         rb_recin *in = NULL;
         if (rb_recin_open(argv[i], &in, &err) != RB_OK) {
             fprintf(stderr, "rebound apply: %s\n", err.msg);
-            rc = EX_NOINPUT_;
-            break;
+            unreadable++;
+            continue;
         }
         pc.path = argv[i];
         unsigned long line;
         int r;
         while ((r = rb_recin_next(in, rec, &line, &err)) != 0) {
             if (r == -1) { fprintf(stderr, "rebound apply: %s\n", err.msg); bad_rows++; continue; }
-            if (r < -1) { fprintf(stderr, "rebound apply: %s\n", err.msg); rc = EX_NOINPUT_; break; }
+            if (r < -1) { fprintf(stderr, "rebound apply: %s\n", err.msg); unreadable++; break; }
             if (rb_apply_add(ap, rec, line, &err) != RB_OK) {
                 fprintf(stderr, "rebound apply: %s\n", err.msg);
-                rc = EX_TEMPFAIL_;
+                dbfail = 1;
                 break;
             }
             progress_update(&pg, ++n, 0, 0);
         }
         /* decide this input's last records while its name is the current one */
-        if (rc == EX_OK_ && rb_apply_finish(ap, &err) != RB_OK) {
+        if (!dbfail && rb_apply_finish(ap, &err) != RB_OK) {
             fprintf(stderr, "rebound apply: %s\n", err.msg);
-            rc = EX_TEMPFAIL_;
+            dbfail = 1;
         }
         rb_recin_free(in);
     }
     free(rec);
     progress_finish(&pg, n);
-    if (rc == EX_TEMPFAIL_)
+    if (dbfail) {
         fprintf(stderr, "rebound apply: stopped; %s; run the same command again to complete the work\n",
-                commit ? "the batches committed before the failure stay applied" : "nothing was written");
-    if (!quiet && rc != EX_TEMPFAIL_) print_summary(rb_apply_get_summary(ap), commit, bad_rows, st);
-    if (rc == EX_OK_ && (bad_rows || pc.rejected)) rc = EX_FAIL;
+                commit ? "the transactions committed before the failure stay applied" : "nothing was written");
+        rc = EX_TEMPFAIL_;
+    } else {
+        if (!quiet) print_summary(rb_apply_get_summary(ap), commit, bad_rows, st);
+        rc = unreadable ? EX_NOINPUT_ : bad_rows || pc.rejected ? EX_FAIL : EX_OK_;
+    }
 out:
     rb_apply_free(ap);
     if (pc.plan && fclose(pc.plan) != 0) {

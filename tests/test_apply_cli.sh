@@ -161,6 +161,10 @@ fi
 "$R" apply >/dev/null 2>&1; check "apply without input: 64" [ $? = 64 ]
 "$R" apply --check --commit x >/dev/null 2>&1; check "apply --check --commit: 64" [ $? = 64 ]
 "$R" apply --db "$work/u.db" /nonexistent.csv >/dev/null 2>&1; check "apply missing input: 66" [ $? = 66 ]
+out=$("$R" apply --db "$work/m.db" /nonexistent.csv "$work/bounces.jsonl" 2>"$work/err"); rc=$?
+check "apply: an unreadable input among others: 66" [ $rc = 66 ]
+check "apply: the unreadable input is named" grep -q "/nonexistent.csv" "$work/err"
+check "apply: the other input is still applied" grep -q "unknown (not in the store): 8; rejected rows: 2" <<<"$out"
 "$R" queue frob >/dev/null 2>&1; check "queue unknown subcommand: 64" [ $? = 64 ]
 for c in apply contacts queue; do "$R" $c --help | grep -q usage; check "$c --help" [ $? = 0 ]; done
 
