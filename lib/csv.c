@@ -43,6 +43,7 @@
 
 struct rb_csv {
     gzFile gz;
+    uint64_t size;                /* of a regular file as stored (0: unknown) */
     char *path;                   /* as given */
     const char *name;             /* for messages: path, or "stdin" */
     char *buf;
@@ -62,6 +63,13 @@ struct rb_csv {
 static const unsigned char special[256] = {
     [0] = 1, ['\n'] = 1, ['\r'] = 1, [','] = 1, ['"'] = 1,
 };
+
+void rb_csv_progress(const rb_csv *c, uint64_t *done, uint64_t *total)
+{
+    z_off_t off = c->gz ? gzoffset(c->gz) : 0;     /* raw bytes read, compressed for .gz */
+    *done = off > 0 ? (uint64_t)off : 0;
+    *total = c->size;
+}
 
 rb_status rb_csv_open(const char *path, rb_csv **out, rb_error *err)
 {
@@ -88,6 +96,7 @@ rb_status rb_csv_open(const char *path, rb_csv **out, rb_error *err)
     }
     c->name = is_stdin ? "stdin" : c->path;
     c->line = 1;
+    c->size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
     c->gz = gzdopen(fd, "rb");
     if (!c->gz) {
         close(fd);

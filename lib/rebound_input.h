@@ -15,6 +15,7 @@
 #define REBOUND_INPUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "rebound.h"
 
 #ifdef __cplusplus
@@ -60,6 +61,10 @@ int rb_csv_next(rb_csv *c, const char *const **fields, size_t *nfields, unsigned
 /* The path as given to rb_csv_open ("-" for stdin). */
 const char *rb_csv_path(const rb_csv *c);
 
+/* Bytes of the file read so far and its size as stored (compressed for a
+ * .gz); total is 0 when unknown (stdin, a pipe). */
+void rb_csv_progress(const rb_csv *c, uint64_t *done, uint64_t *total);
+
 void rb_csv_free(rb_csv *c);   /* NULL is fine */
 
 /* ---- records -------------------------------------------------------------------
@@ -104,7 +109,8 @@ rb_status rb_recin_open(const char *path, rb_recin **out, rb_error *err);
  * "PATH:LINE: why"; call again to go on), -2 fatal (err set). */
 int rb_recin_next(rb_recin *in, rb_record *rec, unsigned long *line, rb_error *err);
 
-const char *rb_recin_format(const rb_recin *in);   /* "jsonl" or "csv" */
+const char *rb_recin_format(const rb_recin *in);
+void rb_recin_progress(const rb_recin *in, uint64_t *done, uint64_t *total);   /* as rb_csv_progress */   /* "jsonl" or "csv" */
 
 void rb_recin_free(rb_recin *in);   /* NULL is fine */
 

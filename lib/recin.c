@@ -195,6 +195,11 @@ rb_status rb_recin_open(const char *path, rb_recin **out, rb_error *err)
     return RB_OK;
 }
 
+void rb_recin_progress(const rb_recin *in, uint64_t *done, uint64_t *total)
+{
+    rb_csv_progress(in->csv, done, total);
+}
+
 const char *rb_recin_format(const rb_recin *in)
 {
     return in->jsonl ? "jsonl" : "csv";

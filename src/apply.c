@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -203,6 +204,13 @@ int cmd_apply(int argc, char **argv)
      * .gz) is reported and the others are still applied; what was read of
      * it counts.  A store failure stops everything. */
     int unreadable = 0, dbfail = 0;
+    /* the bar: bytes of all inputs together (as stored; compressed for .gz) */
+    uint64_t all_bytes = 0, prev_bytes = 0;
+    for (int i = optind; i < argc; i++) {
+        struct stat sb;
+        if (strcmp(argv[i], "-") != 0 && stat(argv[i], &sb) == 0 && S_ISREG(sb.st_mode)) all_bytes += (uint64_t)sb.st_size;
+        else if (!strcmp(argv[i], "-")) { all_bytes = 0; break; }      /* stdin: size unknown */
+    }
     for (int i = optind; i < argc && !dbfail; i++) {
         rb_recin *in = NULL;
         if (rb_recin_open(argv[i], &in, &err) != RB_OK) {
@@ -221,8 +229,16 @@ int cmd_apply(int argc, char **argv)
                 dbfail = 1;
                 break;
             }
-            progress_update(&pg, ++n, 0, 0);
+            n++;
+            if (every) {
+                uint64_t done, total;
+                rb_recin_progress(in, &done, &total);
+                progress_update(&pg, n, all_bytes ? prev_bytes + done : 0, all_bytes);
+            }
         }
+        uint64_t done, total;
+        rb_recin_progress(in, &done, &total);
+        prev_bytes += total;
         /* decide this input's last records while its name is the current one */
         if (!dbfail && rb_apply_finish(ap, &err) != RB_OK) {
             fprintf(stderr, "rebound apply: %s\n", err.msg);
