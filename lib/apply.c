@@ -602,11 +602,6 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
 }
 
 /* ---- one batch ---------------------------------------------------------------------------------- */
-typedef struct {
-    rb_apply *a;
-    strmap *byid;
-} soft_arg;
-
 static void soft_loaded(void *arg, int64_t id, int64_t t)
 {
     strmap *byid = arg;
