@@ -73,10 +73,59 @@ typedef struct {
     " contact_id BIGINT NOT NULL REFERENCES contacts(id)," \
     " added_at BIGINT NOT NULL);"
 
+/* Version 2: what crosses servers and logs.
+ *   sends        one row per accepted delivery seen in a Postfix log (maillog):
+ *                a later NDR for the same Message-ID or recipient is linked to
+ *                it, and a bounce for a Message-ID we never sent is backscatter.
+ *   api_keys     status API keys, one per provider, stored as SHA-256 hashes.
+ *   outbox       notify's queue of contact changes to push to a status API:
+ *                one row per change and target, delivered exactly once. */
+#define V2_BODY(ID) \
+    "CREATE TABLE sends (" \
+    " id " ID "," \
+    " key TEXT NOT NULL UNIQUE," \
+    " queue_id TEXT NOT NULL DEFAULT ''," \
+    " message_id TEXT NOT NULL DEFAULT ''," \
+    " recipient_norm TEXT NOT NULL," \
+    " sent_at BIGINT NOT NULL," \
+    " relay TEXT NOT NULL DEFAULT ''," \
+    " provider TEXT NOT NULL DEFAULT ''," \
+    " reply TEXT NOT NULL DEFAULT ''," \
+    " source TEXT NOT NULL DEFAULT '');" \
+    "CREATE INDEX sends_message_id ON sends(message_id);" \
+    "CREATE INDEX sends_recipient ON sends(recipient_norm, sent_at);" \
+    "CREATE TABLE api_keys (" \
+    " id " ID "," \
+    " name TEXT NOT NULL UNIQUE," \
+    " hash TEXT NOT NULL," \
+    " created_at BIGINT NOT NULL," \
+    " revoked_at BIGINT NOT NULL DEFAULT 0," \
+    " last_used_at BIGINT NOT NULL DEFAULT 0);" \
+    "CREATE TABLE outbox (" \
+    " id " ID "," \
+    " change_key TEXT NOT NULL UNIQUE," \
+    " target TEXT NOT NULL DEFAULT ''," \
+    " contact_id BIGINT NOT NULL REFERENCES contacts(id)," \
+    " email TEXT NOT NULL," \
+    " status TEXT NOT NULL DEFAULT ''," \
+    " bounce_type TEXT NOT NULL DEFAULT ''," \
+    " status_code TEXT NOT NULL DEFAULT ''," \
+    " status_message TEXT NOT NULL DEFAULT ''," \
+    " provider TEXT NOT NULL DEFAULT ''," \
+    " provider_source TEXT NOT NULL DEFAULT ''," \
+    " state TEXT NOT NULL DEFAULT 'pending'," \
+    " attempts INTEGER NOT NULL DEFAULT 0," \
+    " next_attempt_at BIGINT NOT NULL DEFAULT 0," \
+    " last_error TEXT NOT NULL DEFAULT ''," \
+    " created_at BIGINT NOT NULL," \
+    " sent_at BIGINT NOT NULL DEFAULT 0);" \
+    "CREATE INDEX outbox_state ON outbox(state, next_attempt_at);"
+
 static const migration migrations[] = {
     {1,
      CONTACTS_BODY("INTEGER PRIMARY KEY") EVENTS_BODY("INTEGER PRIMARY KEY") QUEUE_BODY,
      CONTACTS_BODY("BIGSERIAL PRIMARY KEY") EVENTS_BODY("BIGSERIAL PRIMARY KEY") QUEUE_BODY},
+    {2, V2_BODY("INTEGER PRIMARY KEY"), V2_BODY("BIGSERIAL PRIMARY KEY")},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 

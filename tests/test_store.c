@@ -39,7 +39,7 @@ static rb_store *fresh_store(void)
         snprintf(db_url, sizeof db_url, "%s", pg);
         if (rb_store_open(db_url, &st, &err) != RB_OK) fail_msg("open %s: %s", db_url, err.msg);
         /* empty it: drop everything, reopen, so the migrations run again */
-        if (st->ops->exec(st, "DROP TABLE IF EXISTS queue, events, contacts, schema_version CASCADE", &err) != RB_OK)
+        if (st->ops->exec(st, "DROP TABLE IF EXISTS outbox, api_keys, sends, queue, events, contacts, schema_version CASCADE", &err) != RB_OK)
             fail_msg("drop: %s", err.msg);
         rb_store_close(st);
     } else {
