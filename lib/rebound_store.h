@@ -158,6 +158,30 @@ typedef int (*rb_source_cb)(void *arg, const char *source, int64_t contacts, int
 rb_status rb_store_queue_by_source(rb_store *st, rb_source_cb cb, void *arg, rb_error *err);
 
 
+/* ---- sends: deliveries a Postfix log shows accepted (rebound maillog) ---------
+ * Kept so that a later NDR for the same Message-ID or recipient can be tied
+ * to the send ("accepted with 250, bounced later"), and so that a bounce for
+ * a Message-ID we never sent can be told apart as backscatter. */
+typedef struct {
+    char key[40];                             /* dedup key (queue ID + recipient + time) */
+    char queue_id[32];
+    char message_id[RB_HOST_MAX];             /* without angle brackets */
+    char recipient_norm[RB_ADDR_MAX];
+    int64_t sent_at;
+    char relay[RB_HOST_MAX];
+    char provider[RB_SHORT_MAX];
+    char reply[RB_TEXT_MAX];                  /* the remote's reply: "250 2.6.0 ... Queued mail for delivery" */
+    char source[RB_SOURCE_MAX];               /* log:line */
+} rb_send;
+
+/* Insert sends; rows whose key is stored already are skipped.  Runs in the
+ * caller's transaction if one is open. */
+rb_status rb_store_sends_insert(rb_store *st, const rb_send *s, size_t n, rb_error *err);
+/* *found = 1 if a send with this Message-ID (angle brackets optional) is
+ * stored -- to this recipient, when recipient_norm is neither NULL nor "". */
+rb_status rb_store_send_known(rb_store *st, const char *message_id, const char *recipient_norm, int *found,
+                              rb_error *err);
+
 /* ---- apply: the decision step ------------------------------------------------
  * Records (from rebound analyze / maillog) go in one at a time; they are
  * decided in batches.  Per record:

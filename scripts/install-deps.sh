@@ -12,4 +12,7 @@ done
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 echo "installing: ${missing[*]}" >&2
 $SUDO apt-get update -qq
+# postfix asks how to configure itself: not at all (the tests run their own
+# instances with their own configuration directories)
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -24,6 +24,12 @@ int cmd_verp(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_contacts(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
+int cmd_maillog(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+int cmd_notify(int argc, char **argv);
+int cmd_pipe(int argc, char **argv);
+int cmd_postfix_config(int argc, char **argv);
 
 /* Progress reporting on stderr: a line every `every` items, or a live bar
  * with rate and ETA when stderr is a terminal. */

@@ -1,0 +1,53 @@
+/* store_sends.c -- deliveries a Postfix log shows accepted (table sends).
+ *
+ * Written by rebound maillog for every status=sent attempt; read back to tie
+ * a later NDR to its send and to tell our own mail from backscatter.  Plain
+ * parameterised statements through the backend's query(): both backends
+ * cache the prepared statement, and the volume is one row per send. */
+#include <stdio.h>
+#include <string.h>
+
+#include "rb_internal.h"
+#include "store_impl.h"
+
+rb_status rb_store_sends_insert(rb_store *st, const rb_send *s, size_t n, rb_error *err)
+{
+    static const char *sql =
+        "INSERT INTO sends (key, queue_id, message_id, recipient_norm, sent_at, relay, provider, reply, source)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING";
+    for (size_t i = 0; i < n; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "%lld", (long long)s[i].sent_at);
+        const char *p[] = {s[i].key, s[i].queue_id, s[i].message_id, s[i].recipient_norm, t,
+                           s[i].relay, s[i].provider, s[i].reply, s[i].source};
+        rb_status rc = st->ops->query(st, sql, 9, p, NULL, NULL, err);
+        if (rc != RB_OK) return rc;
+    }
+    return RB_OK;
+}
+
+static int one_row(void *arg, int ncols, const char *const *vals)
+{
+    *(int *)arg = 1;
+    return 1;   /* one is enough */
+}
+
+rb_status rb_store_send_known(rb_store *st, const char *message_id, const char *recipient_norm, int *found,
+                              rb_error *err)
+{
+    char mid[RB_HOST_MAX];
+    *found = 0;
+    if (!message_id) return RB_OK;
+    while (*message_id == ' ' || *message_id == '<') message_id++;
+    rb_strlcpy(mid, message_id, sizeof mid);
+    size_t l = strlen(mid);
+    while (l && (mid[l - 1] == '>' || mid[l - 1] == ' ')) mid[--l] = '\0';
+    if (!mid[0]) return RB_OK;
+    if (recipient_norm && *recipient_norm) {
+        const char *p[] = {mid, recipient_norm};
+        return st->ops->query(st, "SELECT 1 FROM sends WHERE message_id = $1 AND recipient_norm = $2 LIMIT 1", 2,
+                              p, one_row, found, err);
+    }
+    const char *p[] = {mid};
+    return st->ops->query(st, "SELECT 1 FROM sends WHERE message_id = $1 LIMIT 1", 1, p, one_row, found, err);
+}
