@@ -80,7 +80,17 @@ static rb_status sq_open(rb_store *st, const char *path, rb_error *err)
         rb_seterr(err, "%s: cannot open database: %s", st->url, h->db ? sqlite3_errmsg(h->db) : "out of memory");
         return RB_ERR_DB;
     }
-    sqlite3_busy_timeout(h->db, 30000);
+    /* How long to wait for another writer: 30 s, or $REBOUND_LOCK_TIMEOUT
+     * seconds (the pipe transport wants to give up sooner and let Postfix
+     * retry the message later). */
+    int busy_ms = 30000;
+    const char *lt = getenv("REBOUND_LOCK_TIMEOUT");
+    if (lt && *lt) {
+        char *end;
+        double v = strtod(lt, &end);
+        if (*end == '\0' && v >= 0 && v <= 3600) busy_ms = (int)(v * 1000);
+    }
+    sqlite3_busy_timeout(h->db, busy_ms);
     char *msg = NULL;
     rc = sqlite3_exec(h->db,
                       "PRAGMA journal_mode = WAL;"
