@@ -86,6 +86,17 @@ int rb_policy_lookup(const rb_ctx *ctx, const char *reason, rb_policy_entry *out
     return named;
 }
 
+int rb_policy_for_record(const rb_ctx *ctx, const rb_record *r, rb_policy_entry *out)
+{
+    int named = rb_policy_lookup(ctx, r->reason, out);
+    if (strcmp(r->dsn_action, "delayed") == 0) {
+        if (strcmp(out->bounce_type, "hard") == 0) rb_strlcpy(out->bounce_type, "soft", sizeof out->bounce_type);
+        if (strcmp(out->action, "disable") == 0 || strcmp(out->action, "count") == 0)
+            rb_strlcpy(out->action, "record", sizeof out->action);
+    }
+    return named;
+}
+
 const rb_policy_settings *rb_policy_get_settings(const rb_ctx *ctx)
 {
     return rb_policy_settings_of(ctx->policy);
@@ -120,7 +131,7 @@ static void classify_with(const rb_ctx *ctx, rb_record *r, const char *subject)
         rb_strlcpy(r->reason, why ? why : "undefined", sizeof r->reason);
     }
     rb_policy_entry pe;
-    rb_policy_lookup(ctx, r->reason, &pe);
+    rb_policy_for_record(ctx, r, &pe);
     rb_strlcpy(r->bounce_type, pe.bounce_type, sizeof r->bounce_type);
     rb_strlcpy(r->action, pe.action, sizeof r->action);
 }

@@ -229,6 +229,8 @@ struct rb_apply {
     size_t nev;
     strmap contacts;        /* email_norm -> ov_contact */
     strmap keys;            /* dedup keys seen (value unused) */
+    rb_send *sends;         /* accepted deliveries to store with the batch (maillog) */
+    size_t nsends;
     rb_apply_summary sum;
 };
 
@@ -246,7 +248,8 @@ rb_status rb_apply_new(rb_store *st, const rb_ctx *ctx, const rb_apply_opts *opt
     a->ps = *rb_policy_get_settings(ctx);
     a->p = malloc(a->batch * sizeof *a->p);
     a->ev = malloc(a->batch * sizeof *a->ev);
-    if (!a->p || !a->ev) {
+    a->sends = malloc(a->batch * sizeof *a->sends);
+    if (!a->p || !a->ev || !a->sends) {
         rb_apply_free(a);
         rb_seterr(err, "out of memory");
         return RB_ERR_NOMEM;
@@ -266,6 +269,7 @@ void rb_apply_free(rb_apply *a)
     map_free(&a->keys, NULL);
     free(a->p);
     free(a->ev);
+    free(a->sends);
     free(a->sum.rows);
     free(a);
 }
@@ -392,7 +396,7 @@ rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb
             rb_classify(a->ctx, r);
         }
         rb_policy_entry pe;
-        if (!rb_policy_lookup(a->ctx, r->reason, &pe)) {
+        if (!rb_policy_for_record(a->ctx, r, &pe)) {
             p->invalid = 1;
             snprintf(p->note, sizeof p->note, "unknown reason '%.60s' (not in the policy table)", r->reason);
         } else {
@@ -413,7 +417,7 @@ rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb
 
 rb_status rb_apply_finish(rb_apply *a, rb_error *err)
 {
-    return a->np || a->in_tx ? flush(a, err, 1) : RB_OK;
+    return a->np || a->nsends || a->in_tx ? flush(a, err, 1) : RB_OK;
 }
 
 /* ---- summary ----------------------------------------------------------------------------- */
@@ -614,6 +618,7 @@ static void soft_loaded(void *arg, int64_t id, int64_t t)
 static rb_status load_batch(rb_apply *a, rb_error *err)
 {
     size_t n = a->np;
+    if (!n) return RB_OK;    /* only sends to store */
     const char **emails = malloc(n * sizeof *emails);
     const char **keys = malloc(n * sizeof *keys);
     rb_contact *cs = malloc(n * sizeof *cs);
@@ -733,6 +738,10 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
             d = decide(a, o, p, tmp, &note);
             if (o->dirty) o->cp->updated_at = a->o.now;
             if (map_put(&a->keys, p->key, (void *)1) < 0) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto fail; }
+            /* A delivery that changed nothing leaves no event: a sending
+             * server logs one per recipient per mailing, and rereading it
+             * is harmless (it only moves last_delivered_at forward). */
+            if (d == RB_DEC_IGNORED && !strcmp(p->rec.reason, "delivered")) goto counted;
             rb_event *e = &a->ev[a->nev++];
             memset(e, 0, sizeof *e);
             rb_strlcpy(e->key, p->key, sizeof e->key);
@@ -749,6 +758,7 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
             rb_strlcpy(e->provider, p->rec.provider, sizeof e->provider);
             rb_strlcpy(e->source, p->rec.source, sizeof e->source);
         }
+    counted:
         count(a, p, d);
         if (a->o.plan_cb) {
             rb_plan_row row = {&p->rec, p->email_norm, p->line, d, old, o && o->found ? o->cp->status : -1,
@@ -769,6 +779,8 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
         }
         s = rb_store_events_insert(a->st, a->ev, a->nev, err);
         if (s == RB_OK) s = rb_store_contacts_save(a->st, dirty, nd, err);
+        if (s == RB_OK && a->nsends) s = rb_store_sends_insert(a->st, a->sends, a->nsends, err);
+        if (s == RB_OK) a->sum.sends += a->nsends;
         free(dirty);
         if (s != RB_OK) goto fail;
         a->since_commit += a->np;
@@ -784,8 +796,10 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
             ov_contact *o = a->p[i].invalid ? NULL : map_get(&a->contacts, a->p[i].email_norm);
             if (o) ov_compact(o);
         }
+        a->sum.sends += a->nsends;
     }
     a->np = 0;
+    a->nsends = 0;
     return RB_OK;
 fail:
     if (a->o.commit && a->in_tx) {
@@ -798,5 +812,13 @@ fail_nocommit:
     map_clear(&a->contacts, ov_free);
     map_clear(&a->keys, NULL);
     a->np = 0;
+    a->nsends = 0;
     return s;
+}
+
+rb_status rb_apply_add_send(rb_apply *a, const rb_send *snd, rb_error *err)
+{
+    a->sends[a->nsends++] = *snd;
+    if (a->nsends == a->batch) return flush(a, err, 0);
+    return RB_OK;
 }

@@ -202,6 +202,12 @@ struct rb_csv;
 int rb__csv_peek(struct rb_csv *c, rb_error *err);
 int rb__csv_line(struct rb_csv *c, char **text, size_t *len, unsigned long *line, rb_error *err);
 
+/* Records with extra fields after the standard ones (maillog's). */
+int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const char *const *xvals, size_t nx,
+                           rb_buf *out);
+int rb_record_to_csv_ext(const rb_record *r, const char *const *xvals, size_t nx, rb_buf *out);
+int rb_csv_header_ext(const char *const *xnames, size_t nx, rb_buf *out);
+
 /* Dates: RFC 5322 date text -> ISO 8601 UTC.  Returns 1 on success. */
 int rb_date_to_iso(const char *text, char *out, size_t outlen);
 

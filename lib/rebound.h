@@ -173,6 +173,13 @@ typedef struct {
  * `*` default applied (an unknown reason). */
 int rb_policy_lookup(const rb_ctx *ctx, const char *reason, rb_policy_entry *out);
 
+/* The policy for one record: as rb_policy_lookup for its reason, except
+ * that a delay (dsn_action "delayed": a deferral in the Postfix log, a
+ * "delivery delayed" warning) is not a bounce yet -- the sender is still
+ * retrying and will report the final failure or expiry -- so it is at most
+ * soft and only recorded: never counted, never disabling. */
+int rb_policy_for_record(const rb_ctx *ctx, const rb_record *r, rb_policy_entry *out);
+
 /* Policy thresholds (apply uses them) */
 typedef struct {
     int soft_threshold;        /* soft bounces ... */

@@ -150,17 +150,23 @@ static int json_str(rb_buf *b, const char *s)
     return rb_buf_append(b, "\"", 1);
 }
 
-int rb_record_to_jsonl(const rb_record *r, rb_buf *out)
+int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const char *const *xvals, size_t nx,
+                           rb_buf *out)
 {
     size_t nf = rb_record_nfields();
     if (rb_buf_append(out, "{", 1)) return -1;
-    for (size_t i = 0; i < nf; i++) {
+    for (size_t i = 0; i < nf + nx; i++) {
         if (i && rb_buf_append(out, ",", 1)) return -1;
-        if (json_str(out, rb_record_fields[i]) || rb_buf_append(out, ":", 1) ||
-            json_str(out, rb_record_get(r, i)))
-            return -1;
+        const char *k = i < nf ? rb_record_fields[i] : xnames[i - nf];
+        const char *v = i < nf ? rb_record_get(r, i) : xvals[i - nf];
+        if (json_str(out, k) || rb_buf_append(out, ":", 1) || json_str(out, v)) return -1;
     }
     return rb_buf_append(out, "}\n", 2);
+}
+
+int rb_record_to_jsonl(const rb_record *r, rb_buf *out)
+{
+    return rb_record_to_jsonl_ext(r, NULL, NULL, 0, out);
 }
 
 /* ---- CSV (RFC 4180) --------------------------------------------------------------- */
@@ -175,20 +181,32 @@ static int csv_field(rb_buf *b, const char *s)
     return rb_buf_append(b, "\"", 1);
 }
 
+int rb_csv_header_ext(const char *const *xnames, size_t nx, rb_buf *out)
+{
+    size_t nf = rb_record_nfields();
+    for (size_t i = 0; i < nf + nx; i++) {
+        if (i && rb_buf_append(out, ",", 1)) return -1;
+        if (rb_buf_puts(out, i < nf ? rb_record_fields[i] : xnames[i - nf])) return -1;
+    }
+    return rb_buf_append(out, "\r\n", 2);
+}
+
 int rb_csv_header(rb_buf *out)
 {
-    for (size_t i = 0; i < rb_record_nfields(); i++) {
+    return rb_csv_header_ext(NULL, 0, out);
+}
+
+int rb_record_to_csv_ext(const rb_record *r, const char *const *xvals, size_t nx, rb_buf *out)
+{
+    size_t nf = rb_record_nfields();
+    for (size_t i = 0; i < nf + nx; i++) {
         if (i && rb_buf_append(out, ",", 1)) return -1;
-        if (rb_buf_puts(out, rb_record_fields[i])) return -1;
+        if (csv_field(out, i < nf ? rb_record_get(r, i) : xvals[i - nf])) return -1;
     }
     return rb_buf_append(out, "\r\n", 2);
 }
 
 int rb_record_to_csv(const rb_record *r, rb_buf *out)
 {
-    for (size_t i = 0; i < rb_record_nfields(); i++) {
-        if (i && rb_buf_append(out, ",", 1)) return -1;
-        if (csv_field(out, rb_record_get(r, i))) return -1;
-    }
-    return rb_buf_append(out, "\r\n", 2);
+    return rb_record_to_csv_ext(r, NULL, 0, out);
 }

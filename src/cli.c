@@ -161,3 +161,45 @@ void csv_field(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+/* The decision table of apply (and maillog --check/--commit). */
+void print_apply_summary(const rb_apply_summary *s, int commit, unsigned long bad_rows, const rb_store *st)
+{
+    static const int cols[] = {RB_DEC_DISABLED, RB_DEC_QUARANTINED, RB_DEC_COUNTED, RB_DEC_RECORDED,
+                               RB_DEC_RESET,    RB_DEC_UNCHANGED,   RB_DEC_IGNORED, RB_DEC_DUPLICATE,
+                               RB_DEC_UNKNOWN,  RB_DEC_INVALID};
+    const size_t nc = sizeof cols / sizeof cols[0];
+    printf("%-10s %-16s %8s", "TYPE", "REASON", "RECORDS");
+    for (size_t j = 0; j < nc; j++) printf(" %11s", rb_decision_name(cols[j]));
+    printf("\n");
+    for (size_t i = 0; i < s->nrows; i++) {
+        const rb_apply_row *r = &s->rows[i];
+        uint64_t tot = 0;
+        for (int d = 0; d < RB_DEC_N; d++) tot += r->n[d];
+        printf("%-10s %-16s %8llu", r->bounce_type, r->reason, (unsigned long long)tot);
+        for (size_t j = 0; j < nc; j++) printf(" %11llu", (unsigned long long)r->n[cols[j]]);
+        printf("\n");
+    }
+    printf("%-10s %-16s %8llu", "total", "", (unsigned long long)s->records);
+    for (size_t j = 0; j < nc; j++) printf(" %11llu", (unsigned long long)s->n[cols[j]]);
+    printf("\n\n");
+    const char *w = commit ? "" : "would be ";
+    printf("contacts %sdisabled: %llu; %squarantined: %llu; soft bounces %scounted: %llu;\n", w,
+           (unsigned long long)s->n[RB_DEC_DISABLED], w, (unsigned long long)s->n[RB_DEC_QUARANTINED], w,
+           (unsigned long long)s->n[RB_DEC_COUNTED]);
+    printf("blocks/other %srecorded (contact stays mailed): %llu; soft counts %sreset by deliveries: %llu;\n", w,
+           (unsigned long long)s->n[RB_DEC_RECORDED], w, (unsigned long long)s->n[RB_DEC_RESET]);
+    printf("untouched: %llu already disabled or unsubscribed, %llu not failures, %llu applied before;\n",
+           (unsigned long long)s->n[RB_DEC_UNCHANGED], (unsigned long long)s->n[RB_DEC_IGNORED],
+           (unsigned long long)s->n[RB_DEC_DUPLICATE]);
+    printf("unknown (not in the store): %llu; rejected rows: %llu\n", (unsigned long long)s->n[RB_DEC_UNKNOWN],
+           (unsigned long long)(s->n[RB_DEC_INVALID] + bad_rows));
+    if (s->sends)
+        printf("accepted deliveries %sstored (to tie later NDRs to their send): %llu\n", w,
+               (unsigned long long)s->sends);
+    if (commit)
+        printf("Committed to %s store in %llu transaction(s).\n", rb_store_backend(st),
+               (unsigned long long)s->batches_committed);
+    else
+        printf("Report only: nothing was written.  Run with --commit to apply.\n");
+}

@@ -64,6 +64,9 @@ const char *fmt_time(int64_t t, char *buf, size_t len);
  * items dropped); returns the count. */
 size_t split_list(char *s, const char **items, size_t max);
 
+/* Print apply's summary: records by type x reason x decision, then totals. */
+void print_apply_summary(const rb_apply_summary *s, int commit, unsigned long bad_rows, const rb_store *st);
+
 /* Write s as one CSV field (quoted when needed). */
 void csv_field(FILE *f, const char *s);
 

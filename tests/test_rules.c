@@ -241,7 +241,11 @@ static void test_providers(void **state)
     assert_int_equal(rb_providers_load(path, &pv, &err), RB_OK);
     char out[64];
     rb_providers_guess(pv, "contoso-be.mail.protection.outlook.com [192.0.2.1]", "jan@contoso.example", out, sizeof out);
-    assert_string_equal(out, "microsoft");
+    assert_string_equal(out, "business_microsoft");
+    rb_providers_guess(pv, "hotmail-com.olc.protection.outlook.com", "jan@hotmail.com", out, sizeof out);
+    assert_string_equal(out, "consumer_microsoft");
+    rb_providers_guess(pv, "", "jan@outlook.com", out, sizeof out);
+    assert_string_equal(out, "consumer_microsoft");
     rb_providers_guess(pv, "", "someone@GMAIL.com", out, sizeof out);
     assert_string_equal(out, "google");
     rb_providers_guess(pv, "mta7.am0.yahoodns.net", "x@example.org", out, sizeof out);

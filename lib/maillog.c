@@ -1,0 +1,847 @@
+/* maillog.c -- Postfix log lines, queue-ID correlation, attempt records.
+ *
+ * The parser is a single left-to-right pass over a bounded line: timestamp,
+ * host, "program[pid]: ", an optional "QUEUEID: ", then the message.  Only
+ * lines of a Postfix program ("syslog_name/agent", any instance name) with
+ * a queue ID matter; everything else is counted and dropped early, which
+ * keeps a 1 GB log close to the speed of reading it.
+ *
+ * Per open queue ID we keep the Message-ID (cleanup), the sender (qmgr
+ * from=) and the recipients still deferred, so that qmgr's "status=expired,
+ * returned to sender" can be reported per recipient.  The entry goes at
+ * qmgr's "removed"; memory is bounded by the queue, not by the log.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rb_internal.h"
+#include "rebound_maillog.h"
+
+/* ---- timestamps -------------------------------------------------------------- */
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+void rb_logclock_init(rb_logclock *c, int64_t reftime)
+{
+    memset(c, 0, sizeof *c);
+    c->reftime = reftime;
+    time_t rt = (time_t)reftime;
+    struct tm tm;
+    localtime_r(&rt, &tm);
+    c->ref_year = tm.tm_year + 1900;
+}
+
+static int month_of(const char *p)
+{
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int i = 0; i < 12; i++)
+        if (p[0] == names[i * 3] && p[1] == names[i * 3 + 1] && p[2] == names[i * 3 + 2]) return i + 1;
+    return 0;
+}
+
+static int dig2(const char *p)
+{
+    if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1])) return -1;
+    return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+static int64_t local_hour(int year, int mon, int day, int hour)
+{
+    struct tm tm = {0};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm);
+}
+
+/* "Nov 23 06:25:01" (day may be space-padded); returns bytes used or 0. */
+static size_t parse_syslog_time(rb_logclock *c, const char *s, size_t len, int64_t *t)
+{
+    if (len < 16 || s[3] != ' ' || s[6] != ' ' || s[9] != ':' || s[12] != ':') return 0;
+    int mon = month_of(s);
+    int day = s[4] == ' ' ? (isdigit((unsigned char)s[5]) ? s[5] - '0' : -1) : dig2(s + 4);
+    int hh = dig2(s + 7), mm = dig2(s + 10), ss = dig2(s + 13);
+    if (!mon || day < 1 || day > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60) return 0;
+    size_t n = 15;
+    if (n < len && s[n] == '.') {          /* fractional seconds some syslogs add */
+        n++;
+        while (n < len && isdigit((unsigned char)s[n])) n++;
+    }
+    if (n >= len || s[n] != ' ') return 0;
+    if (memcmp(c->key, s, 9) != 0 || !c->hour_start) {
+        /* The year that puts the line at or before the reference time (a
+         * day of slack for clocks and time zones): a December line in a
+         * log read in January is last year's. */
+        int y = c->ref_year;
+        int64_t h = local_hour(y, mon, day, hh);
+        if (c->reftime && h > c->reftime + 86400) h = local_hour(--y, mon, day, hh);
+        memcpy(c->key, s, 9);
+        c->hour_start = h;
+    }
+    *t = c->hour_start + mm * 60 + ss;
+    return n;
+}
+
+/* RFC 3339 / ISO 8601 with 'T' or ' ', optional fraction, Z / +hh:mm / +hhmm
+ * (no zone: local time). */
+static size_t parse_iso_time(const char *s, size_t len, int64_t *t)
+{
+    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+        return 0;
+    int y1 = dig2(s), y2 = dig2(s + 2), mon = dig2(s + 5), day = dig2(s + 8);
+    int hh = dig2(s + 11), mm = dig2(s + 14), ss = dig2(s + 17);
+    if (y1 < 0 || y2 < 0 || mon < 1 || mon > 12 || day < 1 || day > 31 || hh < 0 || hh > 23 || mm < 0 ||
+        mm > 59 || ss < 0 || ss > 60)
+        return 0;
+    size_t n = 19;
+    if (n < len && (s[n] == '.' || s[n] == ',')) {
+        n++;
+        while (n < len && isdigit((unsigned char)s[n])) n++;
+    }
+    int year = y1 * 100 + y2;
+    int64_t off = 0;
+    int have_zone = 0;
+    if (n < len && (s[n] == 'Z' || s[n] == 'z')) {
+        n++;
+        have_zone = 1;
+    } else if (n + 5 <= len && (s[n] == '+' || s[n] == '-')) {
+        int oh = dig2(s + n + 1), om;
+        size_t k = n + 3;
+        if (k < len && s[k] == ':') k++;
+        om = k + 2 <= len ? dig2(s + k) : -1;
+        if (oh < 0 || om < 0 || oh > 23 || om > 59) return 0;
+        off = (oh * 3600 + om * 60) * (s[n] == '-' ? -1 : 1);
+        n = k + 2;
+        have_zone = 1;
+    }
+    if (n >= len || s[n] != ' ') return 0;
+    if (have_zone)
+        *t = days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss - off;
+    else
+        *t = local_hour(year, mon, day, hh) + mm * 60 + ss;
+    return n;
+}
+
+/* ---- the line ---------------------------------------------------------------- */
+static int known_agent(const char *a, size_t n)
+{
+    static const char *const agents[] = {
+        "smtp", "lmtp", "local", "virtual", "pipe", "error", "retry", "discard", "bounce", "defer", "trace",
+        "qmgr", "nqmgr", "oqmgr", "cleanup", "pickup", "smtpd", "postscreen", "dnsblog", "tlsproxy", "anvil",
+        "scache", "verify", "master", "postdrop", "sendmail", "postsuper", "postqueue", "showq", "flush",
+        "tlsmgr", "proxymap", "proxywrite", "spawn", "postlogd", "postmap", "postfix-script", "postfix",
+        "submission", "smtps", "relay",
+    };
+    for (size_t i = 0; i < sizeof agents / sizeof agents[0]; i++)
+        if (strlen(agents[i]) == n && memcmp(agents[i], a, n) == 0) return 1;
+    return 0;
+}
+
+int rb_logline_parse(rb_logclock *c, const char *s, size_t len, rb_logline *o)
+{
+    memset(o, 0, sizeof *o);
+    size_t n;
+    if (len < 20) return 0;
+    if (isdigit((unsigned char)s[0])) n = parse_iso_time(s, len, &o->t);
+    else n = parse_syslog_time(c, s, len, &o->t);
+    if (!n) return 0;
+    const char *p = s + n + 1, *end = s + len;
+    while (p < end && *p == ' ') p++;
+    /* host */
+    o->host = p;
+    while (p < end && *p != ' ') p++;
+    o->hostlen = (size_t)(p - o->host);
+    if (p >= end || !o->hostlen) return 0;
+    p++;
+    /* program[pid]: */
+    o->prog = p;
+    while (p < end && *p != '[' && *p != ':' && *p != ' ') p++;
+    o->proglen = (size_t)(p - o->prog);
+    if (p >= end || !o->proglen) return 0;
+    if (*p == '[') {
+        p++;
+        while (p < end && isdigit((unsigned char)*p)) p++;
+        if (p >= end || *p != ']') return 0;
+        p++;
+    }
+    if (end - p < 2 || p[0] != ':' || p[1] != ' ') return 0;
+    p += 2;
+    const char *slash = memrchr(o->prog, '/', o->proglen);
+    if (!slash) return 0;
+    o->agent = slash + 1;
+    o->agentlen = (size_t)(o->prog + o->proglen - o->agent);
+    if (!known_agent(o->agent, o->agentlen)) return 0;
+    /* QUEUEID: -- short (hex) or long (enable_long_queue_ids) form; words
+     * like "warning:" are all lower case, NOQUEUE is no queue ID. */
+    const char *q = p;
+    int upper_or_digit = 0;
+    while (q < end && isalnum((unsigned char)*q) && q - p < RB_QID_MAX - 1) {
+        if (!islower((unsigned char)*q)) upper_or_digit = 1;
+        q++;
+    }
+    if (q - p >= 5 && end - q >= 1 && *q == ':' && (q + 1 == end || q[1] == ' ') && upper_or_digit &&
+        !(q - p == 7 && memcmp(p, "NOQUEUE", 7) == 0)) {
+        o->qid = p;
+        o->qidlen = (size_t)(q - p);
+        p = q + 1;
+        if (p < end && *p == ' ') p++;
+    }
+    o->msg = p;
+    o->msglen = (size_t)(end - p);
+    return 1;
+}
+
+/* ---- records ------------------------------------------------------------------ */
+const char *const rb_logrec_fields[] = {"queue_id", "delivery_status", "relay", "delay", "delays", "to",
+                                        "instance", "agent"};
+
+size_t rb_logrec_nfields(void)
+{
+    return sizeof rb_logrec_fields / sizeof rb_logrec_fields[0];
+}
+
+const char *rb_logrec_get(const rb_logrec *r, size_t i)
+{
+    switch (i) {
+    case 0: return r->queue_id;
+    case 1: return r->delivery_status;
+    case 2: return r->relay;
+    case 3: return r->delay;
+    case 4: return r->delays;
+    case 5: return r->to;
+    case 6: return r->instance;
+    case 7: return r->agent;
+    default: return "";
+    }
+}
+
+static void ext_vals(const rb_logrec *r, const char **v)
+{
+    for (size_t i = 0; i < rb_logrec_nfields(); i++) v[i] = rb_logrec_get(r, i);
+}
+
+int rb_logrec_to_jsonl(const rb_logrec *r, rb_buf *out)
+{
+    const char *v[16];
+    ext_vals(r, v);
+    return rb_record_to_jsonl_ext(&r->rec, rb_logrec_fields, v, rb_logrec_nfields(), out);
+}
+
+int rb_logrec_to_csv(const rb_logrec *r, rb_buf *out)
+{
+    const char *v[16];
+    ext_vals(r, v);
+    return rb_record_to_csv_ext(&r->rec, v, rb_logrec_nfields(), out);
+}
+
+int rb_logrec_csv_header(rb_buf *out)
+{
+    return rb_csv_header_ext(rb_logrec_fields, rb_logrec_nfields(), out);
+}
+
+/* ---- the correlator --------------------------------------------------------------- */
+typedef struct dfr {          /* a recipient whose last attempt was deferred */
+    struct dfr *next;
+    int64_t t;
+    char *rcpt, *to, *relay, *dsn, *diag, *delay, *host;
+} dfr;
+
+typedef struct qent {
+    struct qent *next;
+    uint64_t h;
+    int64_t t;                /* first seen */
+    char *msgid, *from;
+    dfr *deferred;
+    char key[];               /* "instance/QID" */
+} qent;
+
+#define CCACHE 4096           /* classification cache entries */
+typedef struct {
+    uint64_t h;
+    char *key;
+    char reason[RB_SHORT_MAX];
+} centry;
+
+struct rb_maillog {
+    const rb_ctx *ctx;
+    rb_maillog_opts o;
+    qent **tab;
+    size_t nb, n;
+    centry *cache;
+    size_t ncache;
+    rb_maillog_stats st;
+    rb_logrec lr;
+    char keybuf[RB_TEXT_MAX + 256];
+};
+
+static uint64_t hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ULL; }
+    return h;
+}
+
+rb_status rb_maillog_new(const rb_ctx *ctx, const rb_maillog_opts *opts, rb_maillog **out, rb_error *err)
+{
+    rb_maillog *m = calloc(1, sizeof *m);
+    if (m) {
+        m->nb = 1024;
+        m->tab = calloc(m->nb, sizeof *m->tab);
+        m->cache = calloc(CCACHE, sizeof *m->cache);
+    }
+    if (!m || !m->tab || !m->cache) {
+        rb_maillog_free(m);
+        rb_seterr(err, "out of memory");
+        return RB_ERR_NOMEM;
+    }
+    m->ctx = ctx;
+    if (opts) m->o = *opts;
+    *out = m;
+    return RB_OK;
+}
+
+static void dfr_free(dfr *d)
+{
+    free(d->rcpt); free(d->to); free(d->relay); free(d->dsn); free(d->diag); free(d->delay); free(d->host);
+    free(d);
+}
+
+static void qent_free(qent *e)
+{
+    for (dfr *d = e->deferred, *nx; d; d = nx) { nx = d->next; dfr_free(d); }
+    free(e->msgid);
+    free(e->from);
+    free(e);
+}
+
+void rb_maillog_free(rb_maillog *m)
+{
+    if (!m) return;
+    if (m->tab)
+        for (size_t i = 0; i < m->nb; i++)
+            for (qent *e = m->tab[i], *nx; e; e = nx) { nx = e->next; qent_free(e); }
+    free(m->tab);
+    if (m->cache)
+        for (size_t i = 0; i < CCACHE; i++) free(m->cache[i].key);
+    free(m->cache);
+    free(m);
+}
+
+const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m) { return &m->st; }
+size_t rb_maillog_open_count(const rb_maillog *m) { return m->n; }
+
+static qent *q_find(rb_maillog *m, const char *key, size_t klen, uint64_t h, qent ***slot)
+{
+    qent **pp = &m->tab[h & (m->nb - 1)];
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->h == h && strlen((*pp)->key) == klen && memcmp((*pp)->key, key, klen) == 0) break;
+    if (slot) *slot = pp;
+    return *pp;
+}
+
+static void q_grow(rb_maillog *m)
+{
+    size_t nb = m->nb * 2;
+    qent **t = calloc(nb, sizeof *t);
+    if (!t) return;                 /* keep the old table: slower, still right */
+    for (size_t i = 0; i < m->nb; i++)
+        for (qent *e = m->tab[i], *nx; e; e = nx) {
+            nx = e->next;
+            e->next = t[e->h & (nb - 1)];
+            t[e->h & (nb - 1)] = e;
+        }
+    free(m->tab);
+    m->tab = t;
+    m->nb = nb;
+}
+
+static qent *q_get(rb_maillog *m, const char *key, size_t klen, int64_t t)
+{
+    uint64_t h = hash(key, klen);
+    qent **slot;
+    qent *e = q_find(m, key, klen, h, &slot);
+    if (e) return e;
+    e = calloc(1, sizeof *e + klen + 1);
+    if (!e) return NULL;
+    memcpy(e->key, key, klen);
+    e->h = h;
+    e->t = t;
+    *slot = e;
+    if (++m->n > m->st.open_max) m->st.open_max = m->n;
+    if (m->n > m->nb) q_grow(m);
+    return e;
+}
+
+static void q_del(rb_maillog *m, const char *key, size_t klen)
+{
+    qent **slot;
+    qent *e = q_find(m, key, klen, hash(key, klen), &slot);
+    if (!e) return;
+    *slot = e->next;
+    qent_free(e);
+    m->n--;
+}
+
+static char *dupn(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) { memcpy(d, s, n); d[n] = '\0'; }
+    return d;
+}
+
+static void set_str(char **dst, const char *s, size_t n)
+{
+    char *d = dupn(s, n);
+    if (!d) return;
+    free(*dst);
+    *dst = d;
+}
+
+/* "<addr>" at p (quoted local parts may hold '>' in quotes); returns the
+ * end (after the closing bracket) or NULL; a and alen: the address inside. */
+static const char *angle_addr(const char *p, const char *end, const char **a, size_t *alen)
+{
+    if (p >= end || *p != '<') return NULL;
+    const char *q = p + 1;
+    int quoted = 0;
+    while (q < end && (quoted || *q != '>')) {
+        if (*q == '"') quoted = !quoted;
+        else if (*q == '\\' && q + 1 < end) q++;
+        q++;
+    }
+    if (q >= end) return NULL;
+    *a = p + 1;
+    *alen = (size_t)(q - p - 1);
+    return q + 1;
+}
+
+static int starts(const char *p, const char *end, const char *lit, size_t n)
+{
+    return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0;
+}
+#define STARTS(p, end, lit) starts(p, end, lit, sizeof lit - 1)
+
+/* Copy at most n bytes into a fixed field, as valid UTF-8 and without
+ * control characters (a log may hold anything). */
+static void field(char *dst, size_t size, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < size;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            dst[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+            i++;
+            continue;
+        }
+        gunichar u = g_utf8_get_char_validated(s + i, (gssize)(n - i));
+        if (u != (gunichar)-1 && u != (gunichar)-2) {
+            size_t k = (size_t)g_utf8_skip[c];
+            if (o + k >= size) break;
+            memcpy(dst + o, s + i, k);
+            o += k;
+            i += k;
+            continue;
+        }
+        dst[o++] = '?';
+        i++;
+    }
+    dst[o] = '\0';
+}
+
+/* The reason of a failed attempt, by the rules, through a small cache: the
+ * same remote texts come back for thousands of recipients.  The key masks
+ * addresses and bracketed IPs, which vary and which no rule looks at. */
+static void classify_cached(rb_maillog *m, rb_record *r)
+{
+    char *k = m->keybuf;
+    size_t o = 0, cap = sizeof m->keybuf - 1;
+    o += (size_t)snprintf(k, cap, "%s|%s|%s|", r->status, r->reply_code, r->smtp_command);
+    for (const char *p = r->diagnostic; *p && o < cap;) {
+        if (*p == '<') {
+            const char *q = strchr(p, '>');
+            if (q && memchr(p, '@', (size_t)(q - p))) {
+                k[o++] = '<';
+                if (o < cap) k[o++] = '>';
+                p = q + 1;
+                continue;
+            }
+        }
+        if (*p == '[') {
+            const char *q = strchr(p, ']');
+            if (q && q - p < 48 && strspn(p + 1, "0123456789.:abcdefABCDEFIPv") >= (size_t)(q - p - 1)) {
+                k[o++] = '[';
+                if (o < cap) k[o++] = ']';
+                p = q + 1;
+                continue;
+            }
+        }
+        k[o++] = *p++;
+    }
+    k[o < cap ? o : cap] = '\0';
+    size_t klen = strlen(k);
+    uint64_t h = hash(k, klen);
+    centry *c = &m->cache[h & (CCACHE - 1)];
+    if (c->key && c->h == h && strcmp(c->key, k) == 0) {
+        rb_strlcpy(r->reason, c->reason, sizeof r->reason);
+        return;
+    }
+    const char *why = rb_rules_match(m->ctx->rules, r, NULL);
+    rb_strlcpy(r->reason, why ? why : "undefined", sizeof r->reason);
+    free(c->key);
+    c->key = dupn(k, klen);
+    c->h = h;
+    rb_strlcpy(c->reason, r->reason, sizeof c->reason);
+}
+
+static const char *const status_names[] = {"sent", "deferred", "bounced", "expired", "undeliverable"};
+
+/* Fill and report one attempt.  st: index into status_names. */
+static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *ll, const char *source,
+                  uint64_t lineno, const char *rcpt, size_t rlen, const char *to, size_t tolen, const char *relay,
+                  size_t relaylen, const char *dsn, size_t dsnlen, const char *delay, size_t delaylen,
+                  const char *delays, size_t delayslen, const char *text, size_t textlen, rb_logrec_cb cb,
+                  void *arg)
+{
+    m->st.attempts++;
+    m->st.by_status[st]++;
+    if (m->o.since && t < m->o.since) return 0;
+    rb_logrec *lr = &m->lr;
+    rb_record *r = &lr->rec;
+    memset(lr, 0, sizeof *lr);
+    lr->t = t;
+    rb_strlcpy(lr->delivery_status, status_names[st], sizeof lr->delivery_status);
+    field(r->recipient, sizeof r->recipient, rcpt, rlen);
+    field(lr->to, sizeof lr->to, to, tolen);
+    field(lr->relay, sizeof lr->relay, relay, relaylen);
+    field(lr->delay, sizeof lr->delay, delay, delaylen);
+    field(lr->delays, sizeof lr->delays, delays, delayslen);
+    field(r->status, sizeof r->status, dsn, dsnlen);
+    field(r->diagnostic, sizeof r->diagnostic, text, textlen);
+    if (ll) {
+        field(lr->queue_id, sizeof lr->queue_id, ll->qid, ll->qidlen);
+        const char *sl = memchr(ll->prog, '/', ll->proglen);
+        field(lr->instance, sizeof lr->instance, ll->prog, sl ? (size_t)(sl - ll->prog) : ll->proglen);
+        field(lr->agent, sizeof lr->agent, ll->agent, ll->agentlen);
+        field(r->reporting_mta, sizeof r->reporting_mta, ll->host, ll->hostlen);
+    } else {
+        const char *sl = strrchr(e->key, '/');
+        if (sl) {
+            rb_strlcpy(lr->queue_id, sl + 1, sizeof lr->queue_id);
+            field(lr->instance, sizeof lr->instance, e->key, (size_t)(sl - e->key));
+        }
+        rb_strlcpy(lr->agent, "qmgr", sizeof lr->agent);
+    }
+    /* relay=host[ip]:port -> the remote MTA's name */
+    size_t hl = 0;
+    while (hl < relaylen && relay[hl] != '[' && relay[hl] != ':') hl++;
+    if (!(hl == 4 && memcmp(relay, "none", 4) == 0)) field(r->remote_mta, sizeof r->remote_mta, relay, hl);
+    if (e) {
+        if (e->msgid) rb_strlcpy(r->original_message_id, e->msgid, sizeof r->original_message_id);
+        if (e->from) rb_strlcpy(r->addresser, e->from, sizeof r->addresser);
+    }
+    if (!r->recipient[0] && r->addresser[0]) rb_verp_decode(r->addresser, r->recipient, sizeof r->recipient);
+    snprintf(r->source, sizeof r->source, "%s:%llu", source ? source : "-", (unsigned long long)lineno);
+    rb_strlcpy(r->decoded_by, "maillog", sizeof r->decoded_by);
+    {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        if (t && gmtime_r(&tt, &tm)) strftime(r->date, sizeof r->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    rb_find_reply(r->diagnostic, r->reply_code, sizeof r->reply_code);
+    rb_find_command(r->diagnostic, r->smtp_command, sizeof r->smtp_command);
+    if (!r->status[0]) rb_find_status(r->diagnostic, r->status, sizeof r->status);
+    static const char *const actions[] = {"delivered", "delayed", "failed", "failed", "failed"};
+    rb_strlcpy(r->dsn_action, actions[st], sizeof r->dsn_action);
+    if (st == 0) rb_strlcpy(r->reason, "delivered", sizeof r->reason);
+    else if (st == 3) rb_strlcpy(r->reason, "expired", sizeof r->reason);
+    else {
+        classify_cached(m, r);
+        /* a deferral says no more than "not yet": with no better reason, the
+         * message will expire (as analyze reads a delayed DSN) */
+        if (st == 1 && (!strcmp(r->reason, "undefined") || !strcmp(r->reason, "onhold")))
+            rb_strlcpy(r->reason, "expired", sizeof r->reason);
+    }
+    rb_policy_entry pe;
+    rb_policy_for_record(m->ctx, r, &pe);
+    rb_strlcpy(r->bounce_type, pe.bounce_type, sizeof r->bounce_type);
+    rb_strlcpy(r->action, pe.action, sizeof r->action);
+    rb_providers_guess(m->ctx->providers, r->remote_mta, r->recipient, r->provider, sizeof r->provider);
+    return cb ? cb(arg, lr) : 0;
+}
+
+/* to=<a>, orig_to=<b>, relay=..., conn_use=N, delay=..., delays=..., dsn=..., status=X (text) */
+static int attempt(rb_maillog *m, qent *e, const rb_logline *ll, const char *source, uint64_t lineno,
+                   rb_logrec_cb cb, void *arg)
+{
+    const char *p = ll->msg, *end = ll->msg + ll->msglen;
+    const char *to = NULL, *orig = NULL, *relay = "", *delay = "", *delays = "", *dsn = "", *stp = NULL;
+    size_t tolen = 0, origlen = 0, relaylen = 0, delaylen = 0, delayslen = 0, dsnlen = 0, stlen = 0;
+    while (p < end) {
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq) break;
+        const char *name = p;
+        size_t nlen = (size_t)(eq - p);
+        const char *v = eq + 1, *vend;
+        if (nlen == 6 && memcmp(name, "status", 6) == 0) {
+            stp = v;
+            while (v < end && *v != ' ' && *v != ',') v++;
+            stlen = (size_t)(v - stp);
+            p = v;
+            break;
+        }
+        if (v < end && *v == '<') {
+            const char *a;
+            size_t alen;
+            vend = angle_addr(v, end, &a, &alen);
+            if (!vend) return 0;
+            if (nlen == 2 && memcmp(name, "to", 2) == 0) { to = a; tolen = alen; }
+            else if (nlen == 7 && memcmp(name, "orig_to", 7) == 0) { orig = a; origlen = alen; }
+        } else {
+            vend = v;
+            while (vend < end && *vend != ',') vend++;
+            size_t vl = (size_t)(vend - v);
+            if (nlen == 5 && memcmp(name, "relay", 5) == 0) { relay = v; relaylen = vl; }
+            else if (nlen == 5 && memcmp(name, "delay", 5) == 0) { delay = v; delaylen = vl; }
+            else if (nlen == 6 && memcmp(name, "delays", 6) == 0) { delays = v; delayslen = vl; }
+            else if (nlen == 3 && memcmp(name, "dsn", 3) == 0) { dsn = v; dsnlen = vl; }
+        }
+        p = vend;
+        if (p < end && *p == ',') p++;
+        while (p < end && *p == ' ') p++;
+    }
+    if (!to || !stp) return 0;
+    int st = -1;
+    for (int i = 0; i < 5; i++)
+        if (strlen(status_names[i]) == stlen && memcmp(stp, status_names[i], stlen) == 0) st = i;
+    if (st < 0) return 0;     /* deliverable (address probes), SOFTBOUNCE, ... */
+    /* the text: "(...)" after the status, to its last ')' */
+    const char *text = "";
+    size_t textlen = 0;
+    while (p < end && (*p == ',' || *p == ' ')) p++;
+    if (st == 3 && STARTS(p, end, "returned to sender")) {
+        p += sizeof "returned to sender" - 1;
+        while (p < end && *p == ' ') p++;
+    }
+    if (p < end && *p == '(') {
+        const char *q = end;
+        while (q > p + 1 && q[-1] != ')') q--;
+        text = p + 1;
+        textlen = q > p + 1 ? (size_t)(q - 1 - text) : (size_t)(end - text);
+    }
+    const char *rcpt = orig ? orig : to;
+    size_t rlen = orig ? origlen : tolen;
+
+    /* keep the recipients still deferred, for an expiry reported by qmgr */
+    if (e) {
+        dfr **pp = &e->deferred;
+        while (*pp && !(strlen((*pp)->rcpt) == rlen && memcmp((*pp)->rcpt, rcpt, rlen) == 0)) pp = &(*pp)->next;
+        if (st == 1) {
+            dfr *d = *pp;
+            if (!d && (d = calloc(1, sizeof *d))) {
+                d->rcpt = dupn(rcpt, rlen);
+                d->next = e->deferred;
+                e->deferred = d;
+                if (!d->rcpt) { e->deferred = d->next; free(d); d = NULL; }
+            }
+            if (d) {
+                d->t = ll->t;
+                set_str(&d->to, to, tolen);
+                set_str(&d->relay, relay, relaylen);
+                set_str(&d->dsn, dsn, dsnlen);
+                set_str(&d->diag, text, textlen);
+                set_str(&d->delay, delay, delaylen);
+                set_str(&d->host, ll->host, ll->hostlen);
+            }
+        } else if (*pp) {
+            dfr *d = *pp;
+            *pp = d->next;
+            dfr_free(d);
+        }
+    }
+    return report(m, e, st, ll->t, ll, source, lineno, rcpt, rlen, to, tolen, relay, relaylen, dsn, dsnlen, delay,
+                  delaylen, delays, delayslen, text, textlen, cb, arg);
+}
+
+/* qmgr: "from=<s>, status=expired, returned to sender": every recipient
+ * still deferred has now failed for good. */
+static int expire_all(rb_maillog *m, qent *e, const rb_logline *ll, const char *source, uint64_t lineno,
+                      rb_logrec_cb cb, void *arg)
+{
+    int rc = 0;
+    while (e->deferred && !rc) {
+        dfr *d = e->deferred;
+        e->deferred = d->next;
+        char *relay = d->relay ? d->relay : (char *)"";
+        const char *dsn = d->dsn ? d->dsn : "";
+        rc = report(m, e, 3, ll->t, ll, source, lineno, d->rcpt, strlen(d->rcpt), d->to ? d->to : "",
+                    d->to ? strlen(d->to) : 0, relay, strlen(relay), dsn, strlen(dsn), "", 0, "", 0,
+                    d->diag ? d->diag : "", d->diag ? strlen(d->diag) : 0, cb, arg);
+        /* the qmgr line reports the expiry; keep the attempt's own host */
+        dfr_free(d);
+    }
+    return rc;
+}
+
+int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t len, const char *source,
+                    uint64_t lineno, rb_logrec_cb cb, void *arg)
+{
+    rb_logline ll;
+    m->st.lines++;
+    if (len > RB_LOGLINE_MAX) { m->st.skipped_long++; return 0; }
+    if (!rb_logline_parse(clock, line, len, &ll)) return 0;
+    m->st.postfix_lines++;
+    if (!ll.qid) return 0;
+    /* key: the instance (syslog_name up to its first '/') and the queue ID */
+    const char *sl = memchr(ll.prog, '/', ll.proglen);
+    size_t il = sl ? (size_t)(sl - ll.prog) : ll.proglen;
+    char key[RB_SHORT_MAX + RB_QID_MAX + 2];
+    if (il > RB_SHORT_MAX) il = RB_SHORT_MAX;
+    memcpy(key, ll.prog, il);
+    key[il] = '/';
+    memcpy(key + il + 1, ll.qid, ll.qidlen);
+    size_t klen = il + 1 + ll.qidlen;
+    key[klen] = '\0';
+
+    const char *p = ll.msg, *end = ll.msg + ll.msglen;
+    if (STARTS(p, end, "to=<")) {
+        qent *e = q_get(m, key, klen, ll.t);
+        return attempt(m, e, &ll, source, lineno, cb, arg);
+    }
+    if (STARTS(p, end, "removed")) {
+        q_del(m, key, klen);
+        return 0;
+    }
+    if (STARTS(p, end, "message-id=")) {
+        qent *e = q_get(m, key, klen, ll.t);
+        const char *v = p + sizeof "message-id=" - 1;
+        size_t vl = (size_t)(end - v);
+        if (vl && *v == '<') { v++; vl--; }
+        const char *gt = memchr(v, '>', vl);
+        if (gt) vl = (size_t)(gt - v);
+        if (vl > RB_HOST_MAX - 1) vl = RB_HOST_MAX - 1;
+        if (e) set_str(&e->msgid, v, vl);
+        return 0;
+    }
+    if (STARTS(p, end, "from=<")) {
+        const char *a;
+        size_t alen;
+        const char *q = angle_addr(p + 5, end, &a, &alen);
+        if (!q) return 0;
+        qent *e = q_get(m, key, klen, ll.t);
+        if (!e) return 0;
+        if (alen > RB_ADDR_MAX - 1) alen = RB_ADDR_MAX - 1;
+        set_str(&e->from, a, alen);
+        if (STARTS(q, end, ", status=expired")) return expire_all(m, e, &ll, source, lineno, cb, arg);
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- open queue IDs in the state file --------------------------------------------- */
+static int put_esc(rb_buf *b, const char *s)
+{
+    if (!s) s = "";
+    for (const char *p = s; *p; p++) {
+        const char *rep = NULL;
+        if (*p == '\\') rep = "\\\\";
+        else if (*p == '\t') rep = "\\t";
+        else if (*p == '\n') rep = "\\n";
+        else if (*p == '\r') rep = "\\r";
+        if (rep ? rb_buf_puts(b, rep) : rb_buf_append(b, p, 1)) return -1;
+    }
+    return 0;
+}
+
+rb_status rb_maillog_save_open(const rb_maillog *m, rb_buf *out, int64_t now, int64_t max_age, rb_error *err)
+{
+    for (size_t i = 0; i < m->nb; i++)
+        for (const qent *e = m->tab[i]; e; e = e->next) {
+            if (max_age && e->t && e->t < now - max_age) continue;
+            char num[32];
+            snprintf(num, sizeof num, "%lld", (long long)e->t);
+            if (rb_buf_puts(out, "open\t") || put_esc(out, e->key) || rb_buf_puts(out, "\t") ||
+                rb_buf_puts(out, num) || rb_buf_puts(out, "\t") || put_esc(out, e->msgid) ||
+                rb_buf_puts(out, "\t") || put_esc(out, e->from) || rb_buf_puts(out, "\n"))
+                goto oom;
+            for (const dfr *d = e->deferred; d; d = d->next) {
+                snprintf(num, sizeof num, "%lld", (long long)d->t);
+                const char *const f[] = {d->rcpt, d->to, d->relay, d->dsn, d->delay, d->host, d->diag};
+                if (rb_buf_puts(out, "dfr\t") || put_esc(out, e->key) || rb_buf_puts(out, "\t") ||
+                    rb_buf_puts(out, num))
+                    goto oom;
+                for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
+                    if (rb_buf_puts(out, "\t") || put_esc(out, f[k])) goto oom;
+                if (rb_buf_puts(out, "\n")) goto oom;
+            }
+        }
+    return RB_OK;
+oom:
+    rb_seterr(err, "out of memory");
+    return RB_ERR_NOMEM;
+}
+
+/* Split a tab-separated line in place, unescaping; returns the field count. */
+static size_t split_tabs(char *s, char **f, size_t max)
+{
+    size_t n = 0;
+    char *w = s;
+    f[n++] = w;
+    for (char *p = s; *p; p++) {
+        if (*p == '\t') {
+            *w++ = '\0';
+            if (n == max) return n;
+            f[n++] = w;
+        } else if (*p == '\\' && p[1]) {
+            p++;
+            *w++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
+    return n;
+}
+
+rb_status rb_maillog_load_open(rb_maillog *m, const char *line, rb_error *err)
+{
+    char *s = strdup(line);
+    if (!s) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    char *f[10];
+    size_t n = split_tabs(s, f, 10);
+    rb_status rc = RB_OK;
+    if (n == 5 && !strcmp(f[0], "open")) {
+        qent *e = q_get(m, f[1], strlen(f[1]), strtoll(f[2], NULL, 10));
+        if (e) {
+            if (f[3][0]) set_str(&e->msgid, f[3], strlen(f[3]));
+            if (f[4][0]) set_str(&e->from, f[4], strlen(f[4]));
+        }
+    } else if (n == 10 && !strcmp(f[0], "dfr")) {
+        qent *e = q_get(m, f[1], strlen(f[1]), 0);
+        dfr *d = e ? calloc(1, sizeof *d) : NULL;
+        if (d) {
+            d->t = strtoll(f[2], NULL, 10);
+            d->rcpt = strdup(f[3]); d->to = strdup(f[4]); d->relay = strdup(f[5]); d->dsn = strdup(f[6]);
+            d->delay = strdup(f[7]); d->host = strdup(f[8]); d->diag = strdup(f[9]);
+            if (!d->rcpt) dfr_free(d);
+            else { d->next = e->deferred; e->deferred = d; }
+        }
+    } else {
+        rb_seterr(err, "not a queue-ID line");
+        rc = RB_ERR_PARSE;
+    }
+    free(s);
+    return rc;
+}

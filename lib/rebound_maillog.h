@@ -1,0 +1,163 @@
+/* rebound_maillog.h -- reading Postfix logs: lines, queue-ID correlation,
+ * delivery-attempt records, and the incremental state of a log set.
+ *
+ * A Postfix log tells, per queue ID: the Message-ID (cleanup), the sender
+ * (qmgr from=, often a VERP address), and one line per delivery attempt per
+ * recipient (smtp/lmtp/local/virtual/pipe/error/retry: to=, orig_to=, relay=,
+ * delay=, delays=, dsn=, status=sent|deferred|bounced|expired|undeliverable
+ * and the remote's text).  rb_maillog turns each attempt into a record in
+ * the format rebound analyze writes (plus queue ID, attempt status, relay,
+ * delay), classified by the same rules and policy, so that apply takes both.
+ * Memory is bounded by the queue IDs open at once, not by the log's size. */
+#ifndef REBOUND_MAILLOG_H
+#define REBOUND_MAILLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rebound.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RB_QID_MAX 32
+#define RB_LOGLINE_MAX 65536   /* longer lines are reported and skipped */
+
+/* ---- one log line ----------------------------------------------------------
+ * Timestamps: traditional syslog ("Nov 23 06:25:01", local time, no year:
+ * the year is the one that puts the line at or before the reference time,
+ * so a December line read in January is last year's), RFC 3339 /
+ * high-precision rsyslog ("2026-11-23T06:25:01.123456+01:00") and
+ * journalctl -o short-iso ("2026-11-23T06:25:01+0100"). */
+typedef struct {
+    int64_t t;                       /* seconds since the epoch; 0 if no timestamp */
+    const char *host; size_t hostlen;
+    const char *prog; size_t proglen;    /* "postfix-out/smtp" */
+    const char *agent; size_t agentlen;  /* "smtp" */
+    const char *qid; size_t qidlen;      /* 0 when the line has no queue ID */
+    const char *msg; size_t msglen;      /* after "prog[pid]: " and "QID: " */
+} rb_logline;
+
+/* Year inference and a cache of local-time conversions. */
+typedef struct {
+    int64_t reftime;                 /* lines are dated at or before this */
+    int ref_year;
+    char key[10];                    /* "Nov 23 06" of the cached hour */
+    int64_t hour_start;
+} rb_logclock;
+
+void rb_logclock_init(rb_logclock *c, int64_t reftime);
+
+/* Parse a line (no newline).  Returns 1 for a Postfix line (a program name
+ * "X/agent" with a known Postfix agent), 0 for anything else (other
+ * daemons, journal markers, junk); never reads past len. */
+int rb_logline_parse(rb_logclock *c, const char *line, size_t len, rb_logline *out);
+
+/* ---- delivery-attempt records --------------------------------------------- */
+typedef struct {
+    rb_record rec;                   /* recipient = orig_to if given, else to */
+    char queue_id[RB_QID_MAX];
+    char delivery_status[16];        /* sent deferred bounced expired undeliverable */
+    char relay[RB_HOST_MAX];         /* "mx.example.net[192.0.2.1]:25", "none", "local" */
+    char delay[24];                  /* seconds, as logged */
+    char delays[64];                 /* a/b/c/d */
+    char to[RB_ADDR_MAX];            /* the final recipient as logged */
+    char instance[RB_SHORT_MAX];     /* "postfix", "postfix-out" */
+    char agent[16];
+    int64_t t;
+} rb_logrec;
+
+/* The extra fields of a log record, after analyze's (JSONL keys / CSV). */
+extern const char *const rb_logrec_fields[];
+size_t rb_logrec_nfields(void);
+const char *rb_logrec_get(const rb_logrec *r, size_t field);
+int rb_logrec_to_jsonl(const rb_logrec *r, rb_buf *out);
+int rb_logrec_to_csv(const rb_logrec *r, rb_buf *out);
+int rb_logrec_csv_header(rb_buf *out);
+
+/* ---- the correlator --------------------------------------------------------- */
+typedef struct rb_maillog rb_maillog;
+
+/* Called for every attempt; return non-zero to stop. */
+typedef int (*rb_logrec_cb)(void *arg, const rb_logrec *r);
+
+typedef struct {
+    int64_t since;                   /* attempts before this are not reported (0: all) */
+} rb_maillog_opts;
+
+typedef struct {
+    uint64_t lines, postfix_lines, attempts, skipped_long, skipped_junk;
+    uint64_t by_status[5];           /* sent deferred bounced expired undeliverable */
+    uint64_t open_max;               /* most queue IDs open at once */
+} rb_maillog_stats;
+
+rb_status rb_maillog_new(const rb_ctx *ctx, const rb_maillog_opts *opts, rb_maillog **out, rb_error *err);
+void rb_maillog_free(rb_maillog *m);
+
+/* Feed one line (without its newline).  source/lineno name it in records
+ * ("mail.log:1234").  cb may be called zero or more times (an expiry
+ * reports every recipient still deferred).  Returns what cb returned last
+ * (0 normally). */
+int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t len, const char *source,
+                    uint64_t lineno, rb_logrec_cb cb, void *arg);
+const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m);
+size_t rb_maillog_open_count(const rb_maillog *m);
+
+/* Queue IDs still open (message-id, sender, deferred recipients), as text
+ * lines for the state file, and back.  Entries older than max_age seconds
+ * before `now` are dropped on save (a queue ID whose "removed" line we
+ * never saw). */
+rb_status rb_maillog_save_open(const rb_maillog *m, rb_buf *out, int64_t now, int64_t max_age, rb_error *err);
+rb_status rb_maillog_load_open(rb_maillog *m, const char *line, rb_error *err);
+
+/* ---- the incremental state of a set of logs ----------------------------------
+ * Per log file: the fingerprint of its first line (which survives renaming
+ * and compression: mail.log -> mail.log.1 -> mail.log.2.gz), the offset read
+ * up to (always after a complete line) and the path/inode last seen. */
+typedef struct {
+    char fp[24];                     /* hex of a hash of the first line */
+    uint64_t offset;                 /* uncompressed bytes read */
+    uint64_t inode;
+    char path[1024];
+} rb_logpos;
+
+typedef struct rb_logstate rb_logstate;
+rb_status rb_logstate_load(const char *path, rb_maillog *m, rb_logstate **out, rb_error *err);  /* missing file: empty */
+const rb_logpos *rb_logstate_find(const rb_logstate *s, const char *fp);
+rb_status rb_logstate_set(rb_logstate *s, const rb_logpos *pos, rb_error *err);
+/* Previous positions whose fingerprint was not seen this run (rotated away). */
+size_t rb_logstate_unseen(const rb_logstate *s, const rb_logpos **out, size_t max);
+/* Write atomically (temp file + rename): the positions set this run and the open queue IDs. */
+rb_status rb_logstate_save(const rb_logstate *s, const char *path, const rb_maillog *m, int64_t now, rb_error *err);
+void rb_logstate_free(rb_logstate *s);
+
+/* Order a rotated set oldest first: mail.log.3.gz mail.log.2.gz mail.log.1
+ * mail.log (numeric suffixes descending, dated suffixes ascending, the
+ * live file last); other names keep their relative order.  Sorts in place. */
+void rb_logfiles_sort(const char **paths, size_t n);
+
+/* ---- reading a log file (plain or gzip) line by line -------------------------- */
+typedef struct rb_logfile rb_logfile;
+/* Opens path; computes its fingerprint; when resume_fp matches, skips to
+ * resume_offset (a truncated file, shorter than that, starts over). */
+rb_status rb_logfile_open(const char *path, rb_logfile **out, rb_error *err);
+const char *rb_logfile_fp(const rb_logfile *f);          /* "" while the first line is incomplete */
+uint64_t rb_logfile_inode(const rb_logfile *f);
+int rb_logfile_is_live(const rb_logfile *f);              /* not a rotated name (.N, .gz, -date) */
+rb_status rb_logfile_skip(rb_logfile *f, uint64_t offset, rb_error *err);
+/* Next complete line: 1 (line/len set, valid until the next call), 0 at the
+ * end (a final line without newline is returned only for rotated files: the
+ * live file's partial line is read on the next run), -1 on a read error.
+ * Over-long lines are skipped and counted (*skipped_long). */
+int rb_logfile_next(rb_logfile *f, const char **line, size_t *len, uint64_t *lineno, uint64_t *skipped_long,
+                    rb_error *err);
+uint64_t rb_logfile_offset(const rb_logfile *f);          /* after the last complete line returned */
+uint64_t rb_logfile_size(const rb_logfile *f);            /* on disk (compressed size for .gz) */
+uint64_t rb_logfile_read_bytes(const rb_logfile *f);      /* on-disk bytes consumed so far */
+void rb_logfile_close(rb_logfile *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,375 @@
+/* maillog.c -- rebound maillog: read Postfix logs, one record per delivery
+ * attempt; with --check / --commit, apply them to the contacts as apply
+ * does.  Incremental: a state file remembers how far each log was read. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rebound_maillog.h"
+#include "rebound_store.h"
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: rebound maillog [OPTIONS] LOG...\n\n"
+            "Read Postfix logs (plain or .gz; - for standard input) and report every\n"
+            "delivery attempt: status sent, deferred, bounced, expired or undeliverable,\n"
+            "with the recipient, Message-ID, sender (VERP decoded), relay, delay, DSN code\n"
+            "and the remote's text, classified by the same rules and policy as analyze.\n"
+            "Lines of one queue ID are tied together across the files and across runs.\n\n"
+            "  --format F          jsonl (default), csv or table\n"
+            "  --output FILE       write records there instead of standard output\n"
+            "  --check             apply to the store, report only (as rebound apply --check)\n"
+            "  --commit            apply to the store and remember what was read\n"
+            "  --db URL            the store (path, sqlite:PATH, postgresql://...); default\n"
+            "                      $REBOUND_DB, else rebound.db\n"
+            "  --state FILE        where to remember each log's position and the open queue\n"
+            "                      IDs; default with --check/--commit: STORE.maillog-state\n"
+            "                      (rebound-maillog.state for a PostgreSQL store)\n"
+            "  --no-state          read every line of every LOG, remember nothing\n"
+            "  --since TIME        report attempts at or after TIME only (ISO 8601 or a date)\n"
+            "  --rules F --policy F --providers F   other tables than the installed ones\n"
+            "  --provider-source S stored with the contacts (default: maillog)\n"
+            "  --batch N           records per store transaction (default 50000)\n"
+            "  --now TIME          the time of this run (for quarantine arithmetic)\n"
+            "  -q, --quiet         no summary\n\n"
+            "Give the whole rotated set (/var/log/mail.log*): it is read oldest first, and\n"
+            "each file is known by its first line, so mail.log -> mail.log.1 -> .2.gz\n"
+            "rotations never make a line read twice or skipped.  The live file's last\n"
+            "line, if cut in half, is read on the next run.  Without --commit the state\n"
+            "is only written when --state is given.\n\n"
+            "A deferral is recorded, never counted: Postfix still retries, and the final\n"
+            "bounce or expiry is what counts.  Sends (status=sent) are kept with --commit\n"
+            "so that a later NDR can be tied to them.\n\n"
+            "Exit status: 0 done; 1 some lines were unreadable (reported with file:line);\n"
+            "64 usage; 66 a LOG cannot be read (the others still are); 75 the store or the\n"
+            "state file could not be written (run again: nothing is read twice); 78 bad\n"
+            "policy/rules.\n");
+}
+
+typedef struct {
+    int fmt;                 /* rb_format; -1 when not printing */
+    FILE *out;
+    rb_buf buf;
+    rb_apply *ap;
+    rb_error *err;
+    int dbfail;
+    int64_t since;
+    int write_err;
+} run_ctx;
+
+static void table_row(run_ctx *rc, const rb_logrec *r)
+{
+    fprintf(rc->out, "%-20s %-14s %-13s %-32s %-8s %-16s %-10s %s\n", r->rec.date, r->queue_id, r->delivery_status,
+            r->rec.recipient, r->rec.status, r->rec.reason, r->rec.bounce_type, r->rec.remote_mta);
+}
+
+static void flush_out(run_ctx *rc)
+{
+    if (rc->buf.len && fwrite(rc->buf.buf, 1, rc->buf.len, rc->out) != rc->buf.len) rc->write_err = 1;
+    rc->buf.len = 0;
+}
+
+static int on_rec(void *arg, const rb_logrec *r)
+{
+    run_ctx *rc = arg;
+    if (rc->fmt == RB_FMT_JSONL) rb_logrec_to_jsonl(r, &rc->buf);
+    else if (rc->fmt == RB_FMT_CSV) rb_logrec_to_csv(r, &rc->buf);
+    else if (rc->fmt == RB_FMT_TABLE) table_row(rc, r);
+    if (rc->buf.len > (1u << 18)) flush_out(rc);
+    if (rc->ap) {
+        if (!strcmp(r->delivery_status, "sent")) {
+            rb_send s;
+            memset(&s, 0, sizeof s);
+            if (!rb_email_normalize(r->rec.recipient, s.recipient_norm, sizeof s.recipient_norm)) goto rec;
+            rb_strlcpy(s.queue_id, r->queue_id, sizeof s.queue_id);
+            rb_strlcpy(s.message_id, r->rec.original_message_id, sizeof s.message_id);
+            s.sent_at = r->t;
+            rb_strlcpy(s.relay, r->relay, sizeof s.relay);
+            rb_strlcpy(s.provider, r->rec.provider, sizeof s.provider);
+            rb_strlcpy(s.reply, r->rec.diagnostic, sizeof s.reply);
+            rb_strlcpy(s.source, r->rec.source, sizeof s.source);
+            /* the same attempt read again (a log given twice) is the same key */
+            char k[RB_ADDR_MAX + 96];
+            snprintf(k, sizeof k, "%s|%s|%lld", r->queue_id, s.recipient_norm, (long long)r->t);
+            rb_strlcpy(s.key, k, sizeof s.key);
+            if (strlen(k) >= sizeof s.key) {
+                rb_record tmp;
+                memset(&tmp, 0, sizeof tmp);
+                rb_strlcpy(tmp.recipient, k, sizeof tmp.recipient);
+                rb_event_key(&tmp, s.recipient_norm, s.key, sizeof s.key);
+            }
+            if (rb_apply_add_send(rc->ap, &s, rc->err) != RB_OK) { rc->dbfail = 1; return 1; }
+        }
+    rec:
+        if (rb_apply_add(rc->ap, &r->rec, 0, rc->err) != RB_OK) { rc->dbfail = 1; return 1; }
+    }
+    return 0;
+}
+
+/* Default state file: next to an SQLite store; in the working directory
+ * for PostgreSQL. */
+static void default_state(const char *db, char *out, size_t len)
+{
+    if (!db || !*db) db = getenv("REBOUND_DB");
+    if (!db || !*db) db = "rebound.db";
+    if (!strncmp(db, "postgres", 8)) { snprintf(out, len, "rebound-maillog.state"); return; }
+    if (!strncmp(db, "sqlite:", 7)) db += 7;
+    snprintf(out, len, "%s.maillog-state", db);
+}
+
+int cmd_maillog(int argc, char **argv)
+{
+    enum { O_FMT = 256, O_OUT, O_CHECK, O_COMMIT, O_DB, O_STATE, O_NOSTATE, O_SINCE, O_RULES, O_POLICY, O_PROV,
+           O_PSRC, O_BATCH, O_NOW };
+    static const struct option lo[] = {
+        {"format", required_argument, 0, O_FMT},   {"output", required_argument, 0, O_OUT},
+        {"check", no_argument, 0, O_CHECK},        {"commit", no_argument, 0, O_COMMIT},
+        {"db", required_argument, 0, O_DB},        {"state", required_argument, 0, O_STATE},
+        {"no-state", no_argument, 0, O_NOSTATE},   {"since", required_argument, 0, O_SINCE},
+        {"rules", required_argument, 0, O_RULES},  {"policy", required_argument, 0, O_POLICY},
+        {"providers", required_argument, 0, O_PROV}, {"provider-source", required_argument, 0, O_PSRC},
+        {"batch", required_argument, 0, O_BATCH},  {"now", required_argument, 0, O_NOW},
+        {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int fmt = -2, check = 0, commit = 0, nostate = 0, quiet = 0;
+    const char *out_path = NULL, *db = NULL, *state_opt = NULL, *rules = NULL, *policy = NULL, *prov = NULL;
+    const char *psrc = "maillog";
+    int64_t since = 0, now = 0;
+    unsigned long batch = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case O_FMT:
+            if ((fmt = parse_format(optarg)) < 0) {
+                fprintf(stderr, "rebound maillog: --format is jsonl, csv or table\n");
+                return EX_USAGE_;
+            }
+            break;
+        case O_OUT: out_path = optarg; break;
+        case O_CHECK: check = 1; break;
+        case O_COMMIT: commit = 1; break;
+        case O_DB: db = optarg; break;
+        case O_STATE: state_opt = optarg; break;
+        case O_NOSTATE: nostate = 1; break;
+        case O_SINCE:
+            if (!rb_time_parse(optarg, &since)) {
+                fprintf(stderr, "rebound maillog: --since: cannot read '%s' as a time\n", optarg);
+                return EX_USAGE_;
+            }
+            break;
+        case O_NOW:
+            if (!rb_time_parse(optarg, &now)) {
+                fprintf(stderr, "rebound maillog: --now: cannot read '%s' as a time\n", optarg);
+                return EX_USAGE_;
+            }
+            break;
+        case O_RULES: rules = optarg; break;
+        case O_POLICY: policy = optarg; break;
+        case O_PROV: prov = optarg; break;
+        case O_PSRC: psrc = optarg; break;
+        case O_BATCH:
+            batch = strtoul(optarg, &end, 10);
+            if (*end || batch < 1 || batch > 10000000) {
+                fprintf(stderr, "rebound maillog: --batch takes 1..10000000\n");
+                return EX_USAGE_;
+            }
+            break;
+        case 'q': quiet = 1; break;
+        case 'h': help(stdout); return 0;
+        default: help(stderr); return EX_USAGE_;
+        }
+    }
+    if (check && commit) { fprintf(stderr, "rebound maillog: give --check or --commit, not both\n"); return EX_USAGE_; }
+    if (nostate && state_opt) { fprintf(stderr, "rebound maillog: --state and --no-state contradict\n"); return EX_USAGE_; }
+    if (optind >= argc) {
+        fprintf(stderr, "rebound maillog: no LOG given (e.g. /var/log/mail.log*; - for standard input)\n\n");
+        help(stderr);
+        return EX_USAGE_;
+    }
+    int applying = check || commit;
+    /* records go to the output unless we apply and no format was asked for */
+    if (fmt == -2) fmt = applying ? -1 : RB_FMT_JSONL;
+
+    rb_ctx *ctx = load_ctx(rules, policy, prov);
+    if (!ctx) return EX_CONFIG_;
+    int rc = EX_OK_;
+    rb_error err = {{0}};
+    rb_store *st = NULL;
+    rb_apply *ap = NULL;
+    rb_maillog *ml = NULL;
+    rb_logstate *state = NULL;
+    run_ctx r = {fmt, stdout, {0}, NULL, &err, 0, since, 0};
+    rb_buf_init(&r.buf);
+
+    char state_path[4096] = "";
+    int write_state = 0;
+    if (!nostate) {
+        if (state_opt) {
+            rb_strlcpy(state_path, state_opt, sizeof state_path);
+            write_state = !check;
+        } else if (applying) {
+            default_state(db, state_path, sizeof state_path);
+            write_state = commit;
+        }
+    }
+    rb_maillog_opts mo = {since};
+    if (rb_maillog_new(ctx, &mo, &ml, &err) != RB_OK) {
+        fprintf(stderr, "rebound maillog: %s\n", err.msg);
+        rb_ctx_free(ctx);
+        return EX_SOFTWARE_;
+    }
+    if (state_path[0] && rb_logstate_load(state_path, ml, &state, &err) != RB_OK) {
+        fprintf(stderr, "rebound maillog: %s (remove it to read every log from the start)\n", err.msg);
+        rc = EX_CONFIG_;
+        goto out;
+    }
+    if (!state && rb_logstate_load("/nonexistent/rebound/none", NULL, &state, &err) != RB_OK) {
+        fprintf(stderr, "rebound maillog: %s\n", err.msg);
+        rc = EX_SOFTWARE_;
+        goto out;
+    }
+    if (out_path && !(r.out = fopen(out_path, "w"))) {
+        fprintf(stderr, "rebound maillog: %s: %m\n", out_path);
+        r.out = stdout;
+        rc = EX_NOINPUT_;
+        goto out;
+    }
+    if (applying) {
+        if (!(st = open_store("maillog", db))) { rc = EX_TEMPFAIL_; goto out; }
+        rb_apply_opts ao = {commit, batch, now, psrc, NULL, NULL};
+        if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {
+            fprintf(stderr, "rebound maillog: %s\n", err.msg);
+            rc = EX_SOFTWARE_;
+            goto out;
+        }
+        r.ap = ap;
+    }
+    if (fmt == RB_FMT_CSV) rb_logrec_csv_header(&r.buf);
+    if (fmt == RB_FMT_TABLE)
+        fprintf(r.out, "%-20s %-14s %-13s %-32s %-8s %-16s %-10s %s\n", "DATE", "QUEUE_ID", "STATUS", "RECIPIENT",
+                "DSN", "REASON", "TYPE", "RELAY");
+
+    /* oldest first */
+    size_t nlogs = (size_t)(argc - optind);
+    const char **logs = malloc(nlogs * sizeof *logs);
+    if (!logs) { fprintf(stderr, "rebound maillog: out of memory\n"); rc = EX_SOFTWARE_; goto out; }
+    for (size_t i = 0; i < nlogs; i++) logs[i] = argv[optind + (int)i];
+    rb_logfiles_sort(logs, nlogs);
+
+    int unreadable = 0;
+    uint64_t long_lines = 0, files_read = 0, bytes_new = 0;
+    for (size_t i = 0; i < nlogs && !r.dbfail; i++) {
+        rb_logfile *lf = NULL;
+        if (rb_logfile_open(logs[i], &lf, &err) != RB_OK) {
+            fprintf(stderr, "rebound maillog: %s\n", err.msg);
+            unreadable++;
+            continue;
+        }
+        const char *fp = rb_logfile_fp(lf);
+        const rb_logpos *pos = rb_logstate_find(state, fp);
+        uint64_t start = 0;
+        if (pos && pos->offset) {
+            rb_error e2;
+            if (rb_logfile_skip(lf, pos->offset, &e2) == RB_OK) start = pos->offset;
+            else {
+                /* truncated in place: what it holds now is new */
+                fprintf(stderr, "rebound maillog: %s: shorter than when last read; reading it from the start\n",
+                        logs[i]);
+                rb_logfile_close(lf);
+                if (rb_logfile_open(logs[i], &lf, &err) != RB_OK) {
+                    fprintf(stderr, "rebound maillog: %s\n", err.msg);
+                    unreadable++;
+                    continue;
+                }
+            }
+        }
+        struct stat sb;
+        int64_t ref = strcmp(logs[i], "-") && stat(logs[i], &sb) == 0 ? (int64_t)sb.st_mtime : (int64_t)time(NULL);
+        rb_logclock clock;
+        rb_logclock_init(&clock, ref);
+        const char *line;
+        size_t len;
+        uint64_t lineno;
+        int k;
+        while ((k = rb_logfile_next(lf, &line, &len, &lineno, &long_lines, &err)) == 1) {
+            if (rb_maillog_feed(ml, &clock, line, len, logs[i], lineno, on_rec, &r)) break;
+        }
+        if (k < 0) {
+            fprintf(stderr, "rebound maillog: %s\n", err.msg);
+            unreadable++;
+        }
+        files_read++;
+        bytes_new += rb_logfile_offset(lf) - start;
+        if (!r.dbfail && fp[0]) {
+            rb_logpos np = {{0}, rb_logfile_offset(lf), rb_logfile_inode(lf), {0}};
+            rb_strlcpy(np.fp, fp, sizeof np.fp);
+            rb_strlcpy(np.path, logs[i], sizeof np.path);
+            if (rb_logstate_set(state, &np, &err) != RB_OK) r.dbfail = 1;
+        }
+        rb_logfile_close(lf);
+    }
+    free(logs);
+    flush_out(&r);
+    if (!r.dbfail && ap && rb_apply_finish(ap, &err) != RB_OK) r.dbfail = 1;
+    if (r.dbfail) {
+        fprintf(stderr, "rebound maillog: %s\n", err.msg);
+        fprintf(stderr, "rebound maillog: stopped; %s; the state was not saved: run again\n",
+                commit ? "transactions committed before the failure stay applied" : "nothing was written");
+        rc = EX_TEMPFAIL_;
+        goto out;
+    }
+    /* a log whose lines we had not finished and that is gone from the set */
+    const rb_logpos *gone[16];
+    size_t ngone = rb_logstate_unseen(state, gone, 16);
+    for (size_t i = 0; i < ngone; i++)
+        fprintf(stderr, "rebound maillog: note: %s (read before) is not among the logs given; if it was "
+                        "rotated, give the rotated files too (mail.log*) so its last lines are read\n",
+                gone[i]->path);
+    if (write_state && rb_logstate_save(state, state_path, ml, now ? now : (int64_t)time(NULL), &err) != RB_OK) {
+        fprintf(stderr, "rebound maillog: %s\n", err.msg);
+        rc = EX_TEMPFAIL_;
+        goto out;
+    }
+    const rb_maillog_stats *ms = rb_maillog_get_stats(ml);
+    long_lines += ms->skipped_long;
+    if (long_lines)
+        fprintf(stderr, "rebound maillog: %llu line(s) longer than %d bytes skipped\n", (unsigned long long)long_lines,
+                RB_LOGLINE_MAX);
+    if (!quiet) {
+        FILE *sf = applying ? stdout : stderr;
+        fprintf(sf,
+                "%llu file(s), %llu new line(s) (%.1f MB), %llu from Postfix; attempts: %llu sent, %llu deferred, "
+                "%llu bounced, %llu expired, %llu undeliverable; %zu queue ID(s) still open\n",
+                (unsigned long long)files_read, (unsigned long long)ms->lines, (double)bytes_new / 1e6,
+                (unsigned long long)ms->postfix_lines, (unsigned long long)ms->by_status[0],
+                (unsigned long long)ms->by_status[1], (unsigned long long)ms->by_status[2],
+                (unsigned long long)ms->by_status[3], (unsigned long long)ms->by_status[4],
+                rb_maillog_open_count(ml));
+        if (ap) print_apply_summary(rb_apply_get_summary(ap), commit, 0, st);
+    }
+    if (r.write_err) {
+        fprintf(stderr, "rebound maillog: writing the records failed\n");
+        rc = EX_FAIL;
+    } else if (unreadable) {
+        rc = EX_NOINPUT_;
+    }
+out:
+    flush_out(&r);
+    if (r.out && r.out != stdout && fclose(r.out) != 0 && rc == EX_OK_) rc = EX_FAIL;
+    rb_buf_free(&r.buf);
+    rb_apply_free(ap);
+    rb_store_close(st);
+    rb_logstate_free(state);
+    rb_maillog_free(ml);
+    rb_ctx_free(ctx);
+    return rc;
+}
