@@ -16,9 +16,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "rb_internal.h"
 #include "rebound_maillog.h"
+
+/* ctype without the locale table call: these run for every byte of a line */
+#define IS_DIGIT(c) ((unsigned char)((c) - '0') < 10)
+#define IS_LOWER(c) ((unsigned char)((c) - 'a') < 26)
+#define IS_UPPER(c) ((unsigned char)((c) - 'A') < 26)
+#define IS_ALNUM(c) (IS_DIGIT(c) || IS_LOWER(c) || IS_UPPER(c))
+
+/* Byte classes for the scanning loops: 1 letter or digit (queue IDs),
+ * 2 ends a program name ('[', ':', ' ', NUL). */
+static const unsigned char cls[256] = {
+    [0] = 2, [' '] = 2, [':'] = 2, ['['] = 2,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+    ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1,
+    ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
 
 /* ---- timestamps -------------------------------------------------------------- */
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
@@ -52,7 +74,7 @@ static int month_of(const char *p)
 
 static int dig2(const char *p)
 {
-    if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1])) return -1;
+    if (!IS_DIGIT(p[0]) || !IS_DIGIT(p[1])) return -1;
     return (p[0] - '0') * 10 + (p[1] - '0');
 }
 
@@ -72,13 +94,13 @@ static size_t parse_syslog_time(rb_logclock *c, const char *s, size_t len, int64
 {
     if (len < 16 || s[3] != ' ' || s[6] != ' ' || s[9] != ':' || s[12] != ':') return 0;
     int mon = month_of(s);
-    int day = s[4] == ' ' ? (isdigit((unsigned char)s[5]) ? s[5] - '0' : -1) : dig2(s + 4);
+    int day = s[4] == ' ' ? (IS_DIGIT(s[5]) ? s[5] - '0' : -1) : dig2(s + 4);
     int hh = dig2(s + 7), mm = dig2(s + 10), ss = dig2(s + 13);
     if (!mon || day < 1 || day > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60) return 0;
     size_t n = 15;
     if (n < len && s[n] == '.') {          /* fractional seconds some syslogs add */
         n++;
-        while (n < len && isdigit((unsigned char)s[n])) n++;
+        while (n < len && IS_DIGIT(s[n])) n++;
     }
     if (n >= len || s[n] != ' ') return 0;
     if (memcmp(c->key, s, 9) != 0 || !c->hour_start) {
@@ -109,7 +131,7 @@ static size_t parse_iso_time(const char *s, size_t len, int64_t *t)
     size_t n = 19;
     if (n < len && (s[n] == '.' || s[n] == ',')) {
         n++;
-        while (n < len && isdigit((unsigned char)s[n])) n++;
+        while (n < len && IS_DIGIT(s[n])) n++;
     }
     int year = y1 * 100 + y2;
     int64_t off = 0;
@@ -138,42 +160,72 @@ static size_t parse_iso_time(const char *s, size_t len, int64_t *t)
 /* ---- the line ---------------------------------------------------------------- */
 static int known_agent(const char *a, size_t n)
 {
-    static const char *const agents[] = {
-        "smtp", "lmtp", "local", "virtual", "pipe", "error", "retry", "discard", "bounce", "defer", "trace",
-        "qmgr", "nqmgr", "oqmgr", "cleanup", "pickup", "smtpd", "postscreen", "dnsblog", "tlsproxy", "anvil",
-        "scache", "verify", "master", "postdrop", "sendmail", "postsuper", "postqueue", "showq", "flush",
-        "tlsmgr", "proxymap", "proxywrite", "spawn", "postlogd", "postmap", "postfix-script", "postfix",
-        "submission", "smtps", "relay",
+#define A(x) {x, sizeof x - 1}
+    static const struct { const char *s; size_t n; } agents[] = {
+        A("smtp"), A("qmgr"), A("cleanup"), A("smtpd"), A("bounce"), A("lmtp"), A("local"), A("virtual"),
+        A("pipe"), A("error"), A("retry"), A("discard"), A("defer"), A("trace"), A("nqmgr"), A("oqmgr"),
+        A("pickup"), A("postscreen"), A("dnsblog"), A("tlsproxy"), A("anvil"), A("scache"), A("verify"),
+        A("master"), A("postdrop"), A("sendmail"), A("postsuper"), A("postqueue"), A("showq"), A("flush"),
+        A("tlsmgr"), A("proxymap"), A("proxywrite"), A("spawn"), A("postlogd"), A("postmap"),
+        A("postfix-script"), A("postfix"), A("submission"), A("smtps"), A("relay"),
     };
+#undef A
     for (size_t i = 0; i < sizeof agents / sizeof agents[0]; i++)
-        if (strlen(agents[i]) == n && memcmp(agents[i], a, n) == 0) return 1;
+        if (agents[i].n == n && agents[i].s[0] == a[0] && memcmp(agents[i].s, a, n) == 0) return 1;
     return 0;
 }
 
-int rb_logline_parse(rb_logclock *c, const char *s, size_t len, rb_logline *o)
+/* The time of a line whose shape scan() accepted (0 if unreadable). */
+static int64_t line_time(rb_logclock *c, const char *s, size_t len)
 {
-    memset(o, 0, sizeof *o);
+    int64_t t = 0;
+    if (IS_DIGIT(s[0])) parse_iso_time(s, len, &t);
+    else parse_syslog_time(c, s, len, &t);
+    return t;
+}
+
+/* Split a line into its parts.  The timestamp is only stepped over unless
+ * want_time: most lines of a busy log (connects, client=, removed, other
+ * daemons) are dropped without ever converting a date. */
+static int scan(rb_logclock *c, const char *s, size_t len, rb_logline *o, int want_time)
+{
     size_t n;
+    o->t = 0;
+    o->qid = NULL;
+    o->qidlen = 0;
     if (len < 20) return 0;
-    if (isdigit((unsigned char)s[0])) n = parse_iso_time(s, len, &o->t);
-    else n = parse_syslog_time(c, s, len, &o->t);
+    if (want_time) {
+        if (IS_DIGIT(s[0])) n = parse_iso_time(s, len, &o->t);
+        else n = parse_syslog_time(c, s, len, &o->t);
+    } else if (IS_DIGIT(s[0])) {
+        const char *sp = s[4] == '-' ? memchr(s, ' ', len) : NULL;
+        n = sp ? (size_t)(sp - s) : 0;
+    } else {
+        n = s[3] == ' ' && s[6] == ' ' && s[9] == ':' ? 15 : 0;
+        if (n && s[n] == '.') {
+            n++;
+            while (n < len && IS_DIGIT(s[n])) n++;
+        }
+        if (n >= len || s[n] != ' ') n = 0;
+    }
     if (!n) return 0;
     const char *p = s + n + 1, *end = s + len;
     while (p < end && *p == ' ') p++;
     /* host */
     o->host = p;
-    while (p < end && *p != ' ') p++;
+    p = memchr(p, ' ', (size_t)(end - p));
+    if (!p) return 0;
     o->hostlen = (size_t)(p - o->host);
     if (p >= end || !o->hostlen) return 0;
     p++;
     /* program[pid]: */
     o->prog = p;
-    while (p < end && *p != '[' && *p != ':' && *p != ' ') p++;
+    while (p < end && cls[(unsigned char)*p] != 2) p++;
     o->proglen = (size_t)(p - o->prog);
     if (p >= end || !o->proglen) return 0;
     if (*p == '[') {
         p++;
-        while (p < end && isdigit((unsigned char)*p)) p++;
+        while (p < end && IS_DIGIT(*p)) p++;
         if (p >= end || *p != ']') return 0;
         p++;
     }
@@ -188,8 +240,9 @@ int rb_logline_parse(rb_logclock *c, const char *s, size_t len, rb_logline *o)
      * like "warning:" are all lower case, NOQUEUE is no queue ID. */
     const char *q = p;
     int upper_or_digit = 0;
-    while (q < end && isalnum((unsigned char)*q) && q - p < RB_QID_MAX - 1) {
-        if (!islower((unsigned char)*q)) upper_or_digit = 1;
+    const char *qend = end - p > RB_QID_MAX - 1 ? p + RB_QID_MAX - 1 : end;
+    while (q < qend && cls[(unsigned char)*q] == 1) {
+        upper_or_digit |= !IS_LOWER(*q);
         q++;
     }
     if (q - p >= 5 && end - q >= 1 && *q == ':' && (q + 1 == end || q[1] == ' ') && upper_or_digit &&
@@ -202,6 +255,12 @@ int rb_logline_parse(rb_logclock *c, const char *s, size_t len, rb_logline *o)
     o->msg = p;
     o->msglen = (size_t)(end - p);
     return 1;
+}
+
+int rb_logline_parse(rb_logclock *c, const char *s, size_t len, rb_logline *o)
+{
+    memset(o, 0, sizeof *o);
+    return scan(c, s, len, o, 1);
 }
 
 /* ---- records ------------------------------------------------------------------ */
@@ -269,6 +328,12 @@ typedef struct qent {
 } qent;
 
 #define CCACHE 4096           /* classification cache entries */
+#define PCACHE 1024           /* provider cache entries */
+typedef struct {
+    uint64_t h;
+    char *key;
+    char provider[RB_SHORT_MAX];
+} pentry;
 typedef struct {
     uint64_t h;
     char *key;
@@ -281,7 +346,9 @@ struct rb_maillog {
     qent **tab;
     size_t nb, n;
     centry *cache;
-    size_t ncache;
+    pentry *pcache;
+    int64_t date_t;
+    char date[RB_SHORT_MAX];
     rb_maillog_stats st;
     rb_logrec lr;
     char keybuf[RB_TEXT_MAX + 256];
@@ -301,8 +368,9 @@ rb_status rb_maillog_new(const rb_ctx *ctx, const rb_maillog_opts *opts, rb_mail
         m->nb = 1024;
         m->tab = calloc(m->nb, sizeof *m->tab);
         m->cache = calloc(CCACHE, sizeof *m->cache);
+        m->pcache = calloc(PCACHE, sizeof *m->pcache);
     }
-    if (!m || !m->tab || !m->cache) {
+    if (!m || !m->tab || !m->cache || !m->pcache) {
         rb_maillog_free(m);
         rb_seterr(err, "out of memory");
         return RB_ERR_NOMEM;
@@ -337,6 +405,9 @@ void rb_maillog_free(rb_maillog *m)
     if (m->cache)
         for (size_t i = 0; i < CCACHE; i++) free(m->cache[i].key);
     free(m->cache);
+    if (m->pcache)
+        for (size_t i = 0; i < PCACHE; i++) free(m->pcache[i].key);
+    free(m->pcache);
     free(m);
 }
 
@@ -440,19 +511,36 @@ static void field(char *dst, size_t size, const char *s, size_t n)
 {
     size_t o = 0;
     for (size_t i = 0; i < n && o + 1 < size;) {
+        size_t k = i, lim = i + (size - 1 - o < n - i ? size - 1 - o : n - i);
+#ifdef __SSE2__
+        while (lim - k >= 16) {   /* printable ASCII, 16 bytes at a time */
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + k));
+            int mask = _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                                      _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
+            if (mask) { k += (size_t)__builtin_ctz((unsigned)mask); break; }
+            k += 16;
+        }
+#endif
+        while (k < lim && (unsigned char)(s[k] - 0x20) < 0x5f) k++;   /* printable ASCII */
+        if (k > i) {
+            memcpy(dst + o, s + i, k - i);
+            o += k - i;
+            i = k;
+            continue;
+        }
         unsigned char c = (unsigned char)s[i];
         if (c < 0x80) {
-            dst[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+            dst[o++] = ' ';      /* control characters */
             i++;
             continue;
         }
         gunichar u = g_utf8_get_char_validated(s + i, (gssize)(n - i));
         if (u != (gunichar)-1 && u != (gunichar)-2) {
-            size_t k = (size_t)g_utf8_skip[c];
-            if (o + k >= size) break;
-            memcpy(dst + o, s + i, k);
-            o += k;
-            i += k;
+            size_t w = (size_t)g_utf8_skip[c];
+            if (o + w >= size) break;
+            memcpy(dst + o, s + i, w);
+            o += w;
+            i += w;
             continue;
         }
         dst[o++] = '?';
@@ -482,6 +570,8 @@ static void classify_cached(rb_maillog *m, rb_record *r)
         if (*p == '[') {
             const char *q = strchr(p, ']');
             if (q && q - p < 48 && strspn(p + 1, "0123456789.:abcdefABCDEFIPv") >= (size_t)(q - p - 1)) {
+                /* "host mx.example.net[192.0.2.1]": the name goes too */
+                while (o > 0 && k[o - 1] != ' ' && k[o - 1] != '|') o--;
                 k[o++] = '[';
                 if (o < cap) k[o++] = ']';
                 p = q + 1;
@@ -506,6 +596,44 @@ static void classify_cached(rb_maillog *m, rb_record *r)
     rb_strlcpy(c->reason, r->reason, sizeof c->reason);
 }
 
+/* Empty every string of a record (cheaper than zeroing ~7 KB per attempt). */
+static void clear_rec(rb_logrec *lr)
+{
+    rb_record *r = &lr->rec;
+    char *const f[] = {r->source, r->recipient, r->reason, r->status, r->reply_code, r->bounce_type, r->action,
+                       r->diagnostic, r->remote_mta, r->reporting_mta, r->provider, r->feedback_type,
+                       r->addresser, r->original_message_id, r->original_subject, r->date, r->decoded_by,
+                       r->smtp_command, r->dsn_action, lr->queue_id, lr->delivery_status, lr->relay, lr->delay,
+                       lr->delays, lr->to, lr->instance, lr->agent};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) f[i][0] = '\0';
+    lr->t = 0;
+}
+
+/* Provider by remote host and recipient domain, through a small cache. */
+static void provider_cached(rb_maillog *m, rb_record *r)
+{
+    const char *at = strrchr(r->recipient, '@');
+    const char *dom = at ? at + 1 : "";
+    size_t hl = strlen(r->remote_mta), dl = strlen(dom);
+    uint64_t h = hash(r->remote_mta, hl) * 31 + hash(dom, dl);
+    pentry *c = &m->pcache[h & (PCACHE - 1)];
+    if (c->key && c->h == h && strlen(c->key) == hl + 1 + dl && memcmp(c->key, r->remote_mta, hl) == 0 &&
+        memcmp(c->key + hl + 1, dom, dl) == 0) {
+        rb_strlcpy(r->provider, c->provider, sizeof r->provider);
+        return;
+    }
+    rb_providers_guess(m->ctx->providers, r->remote_mta, r->recipient, r->provider, sizeof r->provider);
+    char *k = malloc(hl + dl + 2);
+    if (!k) return;
+    memcpy(k, r->remote_mta, hl);
+    k[hl] = '|';
+    memcpy(k + hl + 1, dom, dl + 1);
+    free(c->key);
+    c->key = k;
+    c->h = h;
+    rb_strlcpy(c->provider, r->provider, sizeof c->provider);
+}
+
 static const char *const status_names[] = {"sent", "deferred", "bounced", "expired", "undeliverable"};
 
 /* Fill and report one attempt.  st: index into status_names. */
@@ -520,7 +648,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     if (m->o.since && t < m->o.since) return 0;
     rb_logrec *lr = &m->lr;
     rb_record *r = &lr->rec;
-    memset(lr, 0, sizeof *lr);
+    clear_rec(lr);
     lr->t = t;
     rb_strlcpy(lr->delivery_status, status_names[st], sizeof lr->delivery_status);
     field(r->recipient, sizeof r->recipient, rcpt, rlen);
@@ -555,13 +683,16 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     if (!r->recipient[0] && r->addresser[0]) rb_verp_decode(r->addresser, r->recipient, sizeof r->recipient);
     snprintf(r->source, sizeof r->source, "%s:%llu", source ? source : "-", (unsigned long long)lineno);
     rb_strlcpy(r->decoded_by, "maillog", sizeof r->decoded_by);
-    {
+    if (t && t != m->date_t) {
         time_t tt = (time_t)t;
         struct tm tm;
-        if (t && gmtime_r(&tt, &tm)) strftime(r->date, sizeof r->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        m->date[0] = '\0';
+        if (gmtime_r(&tt, &tm)) strftime(m->date, sizeof m->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        m->date_t = t;
     }
+    if (t) rb_strlcpy(r->date, m->date, sizeof r->date);
     rb_find_reply(r->diagnostic, r->reply_code, sizeof r->reply_code);
-    rb_find_command(r->diagnostic, r->smtp_command, sizeof r->smtp_command);
+    if (st != 0) rb_find_command(r->diagnostic, r->smtp_command, sizeof r->smtp_command);
     if (!r->status[0]) rb_find_status(r->diagnostic, r->status, sizeof r->status);
     static const char *const actions[] = {"delivered", "delayed", "failed", "failed", "failed"};
     rb_strlcpy(r->dsn_action, actions[st], sizeof r->dsn_action);
@@ -578,7 +709,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     rb_policy_for_record(m->ctx, r, &pe);
     rb_strlcpy(r->bounce_type, pe.bounce_type, sizeof r->bounce_type);
     rb_strlcpy(r->action, pe.action, sizeof r->action);
-    rb_providers_guess(m->ctx->providers, r->remote_mta, r->recipient, r->provider, sizeof r->provider);
+    provider_cached(m, r);
     return cb ? cb(arg, lr) : 0;
 }
 
@@ -701,9 +832,16 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
     rb_logline ll;
     m->st.lines++;
     if (len > RB_LOGLINE_MAX) { m->st.skipped_long++; return 0; }
-    if (!rb_logline_parse(clock, line, len, &ll)) return 0;
+    if (!scan(clock, line, len, &ll, 0)) return 0;
     m->st.postfix_lines++;
     if (!ll.qid) return 0;
+    const char *p = ll.msg, *end = ll.msg + ll.msglen;
+    int is_to = STARTS(p, end, "to=<"), is_from = !is_to && STARTS(p, end, "from=<");
+    if (!is_to && !is_from && !STARTS(p, end, "removed") && !STARTS(p, end, "message-id=")) return 0;
+    if (is_to || is_from) {
+        ll.t = line_time(clock, line, len);
+        if (!ll.t) { m->st.skipped_junk++; return 0; }
+    }
     /* key: the instance (syslog_name up to its first '/') and the queue ID */
     const char *sl = memchr(ll.prog, '/', ll.proglen);
     size_t il = sl ? (size_t)(sl - ll.prog) : ll.proglen;
@@ -715,8 +853,7 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
     size_t klen = il + 1 + ll.qidlen;
     key[klen] = '\0';
 
-    const char *p = ll.msg, *end = ll.msg + ll.msglen;
-    if (STARTS(p, end, "to=<")) {
+    if (is_to) {
         qent *e = q_get(m, key, klen, ll.t);
         return attempt(m, e, &ll, source, lineno, cb, arg);
     }

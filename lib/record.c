@@ -2,6 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "rb_internal.h"
 
@@ -111,43 +114,86 @@ int rb_buf_puts(rb_buf *b, const char *s)
 }
 
 /* ---- JSON ----------------------------------------------------------------------- */
+/* Make room for n more bytes (and the NUL). */
+static int reserve(rb_buf *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < b->len + n + 1) nc *= 2;
+    char *nb = realloc(b->buf, nc);
+    if (!nb) return -1;
+    b->buf = nb;
+    b->cap = nc;
+    return 0;
+}
+
 /* Escape a string as JSON.  Invalid UTF-8 bytes become U+FFFD so that
- * every line we write parses. */
+ * every line we write parses.  Room for the worst case (6 bytes per input
+ * byte) is made once, then bytes are written straight into the buffer:
+ * this runs for every field of every record. */
 static int json_str(rb_buf *b, const char *s)
 {
-    if (rb_buf_append(b, "\"", 1)) return -1;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
+    size_t n = strlen(s);
+    if (reserve(b, n * 6 + 2)) return -1;
+    static const char hex[] = "0123456789abcdef";
+    char *o = b->buf + b->len;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    *o++ = '"';
+    while (p < end) {
+#ifdef __SSE2__
+        /* 16 bytes at a time while none needs escaping: a signed compare
+         * below 0x20 catches control bytes and every byte >= 0x80 at once */
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            int mask = _mm_movemask_epi8(bad);
+            if (mask) {
+                int k = __builtin_ctz((unsigned)mask);
+                memcpy(o, p, (size_t)k);
+                o += k;
+                p += k;
+                break;
+            }
+            _mm_storeu_si128((__m128i *)o, v);
+            o += 16;
+            p += 16;
+        }
+        if (p >= end) break;
+#endif
         unsigned char c = *p;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\'; esc[1] = (char)c;
-            if (rb_buf_append(b, esc, 2)) return -1;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            p++;
+        } else if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
             p++;
         } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            if (rb_buf_puts(b, esc)) return -1;
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
             p++;
-        } else if (c < 0x80) {
-            /* a run of printable ASCII that needs no escaping goes in one copy */
-            const unsigned char *q = p + 1;
-            while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') q++;
-            if (rb_buf_append(b, (const char *)p, (size_t)(q - p))) return -1;
-            p = q;
         } else {
-            const gchar *end;
-            gunichar u = g_utf8_get_char_validated((const gchar *)p, -1);
+            gunichar u = g_utf8_get_char_validated((const gchar *)p, (gssize)(end - p));
             if (u == (gunichar)-1 || u == (gunichar)-2) {
-                if (rb_buf_puts(b, "\xEF\xBF\xBD")) return -1;
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
                 p++;
             } else {
-                end = g_utf8_next_char(p);
-                if (rb_buf_append(b, (const char *)p, (size_t)((const unsigned char *)end - p))) return -1;
-                p = (const unsigned char *)end;
+                size_t k = (size_t)g_utf8_skip[c];
+                memcpy(o, p, k);
+                o += k;
+                p += k;
             }
         }
     }
-    return rb_buf_append(b, "\"", 1);
+    *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->buf);
+    return 0;
 }
 
 int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const char *const *xvals, size_t nx,
@@ -156,10 +202,19 @@ int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const 
     size_t nf = rb_record_nfields();
     if (rb_buf_append(out, "{", 1)) return -1;
     for (size_t i = 0; i < nf + nx; i++) {
-        if (i && rb_buf_append(out, ",", 1)) return -1;
         const char *k = i < nf ? rb_record_fields[i] : xnames[i - nf];
         const char *v = i < nf ? rb_record_get(r, i) : xvals[i - nf];
-        if (json_str(out, k) || rb_buf_append(out, ":", 1) || json_str(out, v)) return -1;
+        /* field names are plain ASCII of our own: no escaping */
+        size_t kl = strlen(k);
+        if (reserve(out, kl + 4)) return -1;
+        char *o = out->buf + out->len;
+        if (i) *o++ = ',';
+        o[0] = '"';
+        memcpy(o + 1, k, kl);
+        o[kl + 1] = '"';
+        o[kl + 2] = ':';
+        out->len = (size_t)(o + kl + 3 - out->buf);
+        if (json_str(out, v)) return -1;
     }
     return rb_buf_append(out, "}\n", 2);
 }
