@@ -517,6 +517,40 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
     int64_t qdur = (int64_t)a->ps.quarantine_days * DAY;
     *note = "";
 
+    /* A delivery leaves no event when it changes nothing (a sending server
+     * logs one per recipient per mailing), so it may be read again after
+     * later bounces: what it does must not depend on that order.  It never
+     * ends a quarantine (that is the next bounce's or queue rebuild's
+     * business), only unblocks a contact blocked before it, and moves
+     * soft_since / last_delivered_at forward only. */
+    if (!strcmp(act, "ignore")) {
+        if (strcmp(r->reason, "delivered") != 0) return RB_DEC_IGNORED;
+        /* The same delivery again, or one older than a delivery we know:
+         * nothing to do.  This is also what makes reading it again after
+         * later bounces harmless. */
+        if (t <= c->last_delivered_at) {
+            *note = "delivered (known already)";
+            return RB_DEC_IGNORED;
+        }
+        /* a successful delivery: the soft bounces before it no longer count */
+        int changed = 0, newer = 1;
+        c->last_delivered_at = t;
+        if (t > c->soft_since && c->status != RB_CS_QUARANTINED && !is_disabled(c)) {
+            c->soft_since = t;
+            newer = 1;
+            if (c->soft_count) changed = 1;
+            c->soft_count = 0;
+        }
+        if (c->status == RB_CS_BLOCKED && t > c->last_bounce_at) {
+            c->status = RB_CS_ACTIVE;      /* delivered after the block */
+            changed = 1;
+        }
+        /* the same delivery read again changes nothing, not even updated_at */
+        if (newer || changed) o->dirty = 1;
+        *note = changed ? "delivered: soft count reset" : "delivered";
+        return changed ? RB_DEC_RESET : RB_DEC_IGNORED;
+    }
+
     /* A quarantine that ended before this bounce happened is over. */
     if (c->status == RB_CS_QUARANTINED && c->quarantine_until && t >= c->quarantine_until) {
         c->status = RB_CS_ACTIVE;
@@ -525,25 +559,6 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
         c->soft_count = 0;
         c->quarantine_until = 0;
         o->dirty = 1;
-    }
-
-    if (!strcmp(act, "ignore")) {
-        if (strcmp(r->reason, "delivered") != 0) return RB_DEC_IGNORED;
-        /* a successful delivery: the soft bounces before it no longer count */
-        if (t > c->last_delivered_at) c->last_delivered_at = t;
-        int changed = 0;
-        if (t > c->soft_since && c->status != RB_CS_QUARANTINED) {
-            c->soft_since = t;
-            if (c->soft_count) changed = 1;
-            c->soft_count = 0;
-        }
-        if (c->status == RB_CS_BLOCKED) {
-            c->status = RB_CS_ACTIVE;
-            changed = 1;
-        }
-        o->dirty = 1;
-        *note = changed ? "delivered: soft count reset" : "delivered";
-        return changed ? RB_DEC_RESET : RB_DEC_IGNORED;
     }
 
     if (c->status == RB_CS_UNSUBSCRIBED) {
@@ -599,7 +614,8 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
 
     /* record: kept, never disables.  A policy/spam block marks the contact
      * blocked (still mailed) so the operator sees it. */
-    if (!strcmp(bt, "blocked") && c->status == RB_CS_ACTIVE) c->status = RB_CS_BLOCKED;
+    if (!strcmp(bt, "blocked") && c->status == RB_CS_ACTIVE && t >= c->last_delivered_at)
+        c->status = RB_CS_BLOCKED;          /* (a delivery after the block says it is over) */
     if (!is_disabled(c) && c->status != RB_CS_QUARANTINED && t >= c->last_bounce_at) set_last(a, c, p);
     o->dirty = 1;
     return RB_DEC_RECORDED;

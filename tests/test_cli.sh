@@ -22,7 +22,8 @@ ok test "$(wc -l < "$T/out.jsonl")" -eq 6
 ok has "$T/out.jsonl" '"recipient":"jan.peeters@contoso-mail.example","reason":"userunknown","status":"5.1.10","reply_code":"550","bounce_type":"hard","action":"disable"'
 ok has "$T/out.jsonl" '"recipient":"piet@gmail.com","reason":"spamdetected".*"bounce_type":"blocked","action":"record"'
 ok has "$T/out.jsonl" '"recipient":"marie@vol.example.nl","reason":"mailboxfull"'
-ok has "$T/out.jsonl" '"recipient":"info@traag.example.org","reason":"expired".*"bounce_type":"soft","action":"count"'
+# a "delivery delayed" warning: the sender still retries, so it is recorded, not counted
+ok has "$T/out.jsonl" '"recipient":"info@traag.example.org","reason":"expired".*"bounce_type":"soft","action":"record".*"dsn_action":"delayed"'
 ok has "$T/out.jsonl" '"original_message_id":"nl-2026-11-000123@sender.example"'
 ok has "$T/out.jsonl" '"provider":"google"'
 # every line is valid JSON with all keys

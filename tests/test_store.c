@@ -510,7 +510,14 @@ static void test_check_equals_commit(void **state)
     rb_apply_summary sum;
     apply(st, rs, n, 1, 7, NULL, &sum);                    /* again: all duplicates or unknown */
     assert_int_equal(nevents(st), ev);
-    assert_int_equal(sum.n[RB_DEC_DUPLICATE] + sum.n[RB_DEC_UNKNOWN], n);
+    /* a delivery that changed nothing leaves no event: read again, it is
+     * decided again, and changes nothing again */
+    size_t idle_deliveries = 0;
+    for (size_t i = 0; i < check1.n; i++)
+        if (commit1000.decisions[i] == RB_DEC_IGNORED && !strcmp(rs[i].reason, "delivered")) idle_deliveries++;
+    assert_true(idle_deliveries > 0);
+    assert_int_equal(sum.n[RB_DEC_DUPLICATE] + sum.n[RB_DEC_UNKNOWN] + sum.n[RB_DEC_IGNORED], n);
+    assert_true(sum.n[RB_DEC_IGNORED] >= idle_deliveries);
     rb_store_close(st);
 }
 
