@@ -40,6 +40,19 @@ struct rb_logfile {
     uint64_t line_off;        /* offset after the last complete line returned */
 };
 
+/* ".YYYYMMDD-HHMMSS" (postfix logrotate) or "-YYYYMMDD[HH...]" (logrotate
+ * dateext) at the end of a name (after .gz is taken off): its length, or 0. */
+static size_t date_suffix(const char *name, size_t n)
+{
+    if (n > 16 && name[n - 16] == '.' && name[n - 7] == '-' && strspn(name + n - 15, "0123456789") == 8 &&
+        strspn(name + n - 6, "0123456789") == 6)
+        return 16;
+    const char *dash = memrchr(name, '-', n);
+    if (dash && (size_t)(name + n - dash - 1) >= 8 && strspn(dash + 1, "0123456789") == (size_t)(name + n - dash - 1))
+        return (size_t)(name + n - dash);
+    return 0;
+}
+
 static int is_rotated_name(const char *path)
 {
     const char *base = strrchr(path, '/');
@@ -48,8 +61,7 @@ static int is_rotated_name(const char *path)
     if (n > 3 && !strcmp(base + n - 3, ".gz")) return 1;
     const char *dot = strrchr(base, '.');
     if (dot && dot[1] && strspn(dot + 1, "0123456789") == strlen(dot + 1)) return 1;
-    const char *dash = strrchr(base, '-');
-    if (dash && strlen(dash + 1) >= 8 && strspn(dash + 1, "0123456789") >= 8) return 1;
+    if (date_suffix(base, n)) return 1;
     return 0;
 }
 
@@ -84,7 +96,17 @@ static ssize_t fill(rb_logfile *f, rb_error *err)
                   m);
         return -1;
     }
-    if (r == 0) f->eof = 1;
+    if (r == 0) {
+        int e = Z_OK;
+        if (f->gz) gzerror(f->gz, &e);
+        if (e != Z_OK && e != Z_STREAM_END) {
+            /* a .gz cut short (rotation interrupted, disk full) */
+            rb_seterr(err, "%s: compressed data ends early, after %llu bytes: %s", f->path,
+                      (unsigned long long)(f->offset + f->end), gzerror(f->gz, &e));
+            return -1;
+        }
+        f->eof = 1;
+    }
     f->end += (size_t)r;
     return r;
 }
@@ -319,9 +341,9 @@ rb_status rb_logstate_load(const char *path, rb_maillog *m, rb_logstate **out, r
                 cappr = nc;
             }
             s->prev[s->nprev++] = pos;
-        } else if (m && (!strncmp(line, "open\t", 5) || !strncmp(line, "dfr\t", 4))) {
+        } else if (!strncmp(line, "open\t", 5) || !strncmp(line, "dfr\t", 4)) {
             rb_error e2;
-            if (rb_maillog_load_open(m, line, &e2) != RB_OK) {
+            if (m && rb_maillog_load_open(m, line, &e2) != RB_OK) {
                 rb_seterr(err, "%s:%lu: %s", path, ln, e2.msg);
                 rc = RB_ERR_PARSE;
                 break;
@@ -341,6 +363,14 @@ rb_status rb_logstate_load(const char *path, rb_maillog *m, rb_logstate **out, r
     return rc;
 }
 
+const rb_logpos *rb_logstate_find_now(const rb_logstate *s, const char *fp)
+{
+    if (!fp || !fp[0]) return NULL;
+    for (size_t i = 0; i < s->ncur; i++)
+        if (!strcmp(s->cur[i].fp, fp)) return &s->cur[i];
+    return NULL;
+}
+
 const rb_logpos *rb_logstate_find(const rb_logstate *s, const char *fp)
 {
     if (!fp || !fp[0]) return NULL;
@@ -356,7 +386,9 @@ rb_status rb_logstate_set(rb_logstate *s, const rb_logpos *pos, rb_error *err)
 {
     for (size_t i = 0; i < s->ncur; i++)
         if (!strcmp(s->cur[i].fp, pos->fp)) {
-            s->cur[i] = *pos;
+            /* two copies of one log (mail.log.1 and its .gz while logrotate
+             * compresses): the furthest position read counts */
+            if (pos->offset >= s->cur[i].offset) s->cur[i] = *pos;
             return RB_OK;
         }
     if (s->ncur == s->capcur) {
@@ -460,16 +492,17 @@ static void key_of(const char *path, size_t idx, sortkey *k)
     size_t n = strlen(k->base);
     if (n > 3 && !strcmp(k->base + n - 3, ".gz")) k->base[n -= 3] = '\0';
     char *dot = strrchr(k->base, '.'), *slash = strrchr(k->base, '/');
-    char *dash = strrchr(k->base, '-');
+    const char *name = slash ? slash + 1 : k->base;
+    size_t ds = date_suffix(name, strlen(name));
     if (dot && (!slash || dot > slash) && dot[1] && strspn(dot + 1, "0123456789") == strlen(dot + 1)) {
         k->kind = 0;
         k->num = strtoul(dot + 1, NULL, 10);
         *dot = '\0';
-    } else if (dash && (!slash || dash > slash) && strlen(dash + 1) >= 8 &&
-               strspn(dash + 1, "0123456789") == strlen(dash + 1)) {
+    } else if (ds) {
         k->kind = 1;
-        rb_strlcpy(k->date, dash + 1, sizeof k->date);
-        *dash = '\0';
+        char *suf = k->base + strlen(k->base) - ds;
+        rb_strlcpy(k->date, suf + 1, sizeof k->date);
+        *suf = '\0';
     } else {
         k->kind = 2;
     }

@@ -677,8 +677,8 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     while (hl < relaylen && relay[hl] != '[' && relay[hl] != ':') hl++;
     if (!(hl == 4 && memcmp(relay, "none", 4) == 0)) field(r->remote_mta, sizeof r->remote_mta, relay, hl);
     if (e) {
-        if (e->msgid) rb_strlcpy(r->original_message_id, e->msgid, sizeof r->original_message_id);
-        if (e->from) rb_strlcpy(r->addresser, e->from, sizeof r->addresser);
+        if (e->msgid) field(r->original_message_id, sizeof r->original_message_id, e->msgid, strlen(e->msgid));
+        if (e->from) field(r->addresser, sizeof r->addresser, e->from, strlen(e->from));
     }
     if (!r->recipient[0] && r->addresser[0]) rb_verp_decode(r->addresser, r->recipient, sizeof r->recipient);
     snprintf(r->source, sizeof r->source, "%s:%llu", source ? source : "-", (unsigned long long)lineno);
@@ -838,7 +838,7 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
     const char *p = ll.msg, *end = ll.msg + ll.msglen;
     int is_to = STARTS(p, end, "to=<"), is_from = !is_to && STARTS(p, end, "from=<");
     if (!is_to && !is_from && !STARTS(p, end, "removed") && !STARTS(p, end, "message-id=")) return 0;
-    if (is_to || is_from) {
+    if (is_to || is_from || ll.msg[0] == 'm') {   /* to=, from=, message-id= */
         ll.t = line_time(clock, line, len);
         if (!ll.t) { m->st.skipped_junk++; return 0; }
     }
@@ -868,8 +868,9 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
         if (vl && *v == '<') { v++; vl--; }
         const char *gt = memchr(v, '>', vl);
         if (gt) vl = (size_t)(gt - v);
-        if (vl > RB_HOST_MAX - 1) vl = RB_HOST_MAX - 1;
-        if (e) set_str(&e->msgid, v, vl);
+        char clean[RB_HOST_MAX];
+        field(clean, sizeof clean, v, vl);      /* a log may hold any bytes */
+        if (e) set_str(&e->msgid, clean, strlen(clean));
         return 0;
     }
     if (STARTS(p, end, "from=<")) {
@@ -879,8 +880,9 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
         if (!q) return 0;
         qent *e = q_get(m, key, klen, ll.t);
         if (!e) return 0;
-        if (alen > RB_ADDR_MAX - 1) alen = RB_ADDR_MAX - 1;
-        set_str(&e->from, a, alen);
+        char clean[RB_ADDR_MAX];
+        field(clean, sizeof clean, a, alen);
+        set_str(&e->from, clean, strlen(clean));
         if (STARTS(q, end, ", status=expired")) return expire_all(m, e, &ll, source, lineno, cb, arg);
         return 0;
     }

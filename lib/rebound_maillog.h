@@ -125,6 +125,10 @@ typedef struct {
 typedef struct rb_logstate rb_logstate;
 rb_status rb_logstate_load(const char *path, rb_maillog *m, rb_logstate **out, rb_error *err);  /* missing file: empty */
 const rb_logpos *rb_logstate_find(const rb_logstate *s, const char *fp);
+/* The position a file with this fingerprint was read to in this run (a
+ * second copy of the same log: mail.log.1 and mail.log.1.gz), or NULL. */
+const rb_logpos *rb_logstate_find_now(const rb_logstate *s, const char *fp);
+/* Record how far a file was read this run (the furthest, for two copies). */
 rb_status rb_logstate_set(rb_logstate *s, const rb_logpos *pos, rb_error *err);
 /* Previous positions whose fingerprint was not seen this run (rotated away). */
 size_t rb_logstate_unseen(const rb_logstate *s, const rb_logpos **out, size_t max);

@@ -275,9 +275,20 @@ int cmd_maillog(int argc, char **argv)
             continue;
         }
         const char *fp = rb_logfile_fp(lf);
-        const rb_logpos *pos = rb_logstate_find(state, fp);
+        const rb_logpos *now_pos = rb_logstate_find_now(state, fp);
+        const rb_logpos *pos = now_pos ? now_pos : rb_logstate_find(state, fp);
         uint64_t start = 0;
-        if (pos && pos->offset) {
+        if (now_pos) {
+            /* a second copy of a log read in this run (logrotate caught
+             * compressing mail.log.1 into mail.log.1.gz): only what goes
+             * beyond the first copy is new; a shorter copy is skipped */
+            rb_error e2;
+            if (rb_logfile_skip(lf, now_pos->offset, &e2) != RB_OK) {
+                rb_logfile_close(lf);
+                continue;
+            }
+            start = now_pos->offset;
+        } else if (pos && pos->offset) {
             rb_error e2;
             if (rb_logfile_skip(lf, pos->offset, &e2) == RB_OK) start = pos->offset;
             else {
