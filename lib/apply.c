@@ -614,7 +614,10 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
 
     /* record: kept, never disables.  A policy/spam block marks the contact
      * blocked (still mailed) so the operator sees it. */
-    if (!strcmp(bt, "blocked") && c->status == RB_CS_ACTIVE && t >= c->last_delivered_at)
+    /* (a temporary block -- greylisting, a throttle -- is a delay: it does
+     * not mark the contact blocked) */
+    if (!strcmp(bt, "blocked") && c->status == RB_CS_ACTIVE && t >= c->last_delivered_at &&
+        strcmp(r->dsn_action, "delayed") != 0)
         c->status = RB_CS_BLOCKED;          /* (a delivery after the block says it is over) */
     if (!is_disabled(c) && c->status != RB_CS_QUARANTINED && t >= c->last_bounce_at) set_last(a, c, p);
     o->dirty = 1;

@@ -169,6 +169,7 @@ rb_status rb_logfile_open(const char *path, rb_logfile **out, rb_error *err)
 }
 
 const char *rb_logfile_fp(const rb_logfile *f) { return f->fp; }
+int rb_logfile_name_is_live(const char *path) { return strcmp(path, "-") != 0 && !is_rotated_name(path); }
 uint64_t rb_logfile_inode(const rb_logfile *f) { return f->inode; }
 int rb_logfile_is_live(const rb_logfile *f) { return f->live; }
 uint64_t rb_logfile_offset(const rb_logfile *f) { return f->line_off; }

@@ -54,6 +54,33 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* "2026-11-23T06:25:01Z" from seconds since the epoch (civil_from_days,
+ * the inverse of the above): no gmtime/strftime per attempt. */
+static void iso_utc(int64_t t, char *out, size_t len)
+{
+    int64_t z = (t >= 0 ? t : t - 86399) / 86400, sod = t - z * 86400;
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    if (y < 0 || y > 9999 || len < 21) { if (len) out[0] = '\0'; return; }
+    unsigned hh = (unsigned)(sod / 3600), mi = (unsigned)(sod / 60 % 60), ss = (unsigned)(sod % 60);
+    char *o = out;
+    unsigned yy = (unsigned)y;
+    o[0] = (char)('0' + yy / 1000); o[1] = (char)('0' + yy / 100 % 10); o[2] = (char)('0' + yy / 10 % 10);
+    o[3] = (char)('0' + yy % 10); o[4] = '-'; o[5] = (char)('0' + m / 10); o[6] = (char)('0' + m % 10);
+    o[7] = '-'; o[8] = (char)('0' + d / 10); o[9] = (char)('0' + d % 10); o[10] = 'T';
+    o[11] = (char)('0' + hh / 10); o[12] = (char)('0' + hh % 10); o[13] = ':';
+    o[14] = (char)('0' + mi / 10); o[15] = (char)('0' + mi % 10); o[16] = ':';
+    o[17] = (char)('0' + ss / 10); o[18] = (char)('0' + ss % 10); o[19] = 'Z'; o[20] = '\0';
+}
+
 void rb_logclock_init(rb_logclock *c, int64_t reftime)
 {
     memset(c, 0, sizeof *c);
@@ -327,8 +354,15 @@ typedef struct qent {
     char key[];               /* "instance/QID" */
 } qent;
 
-#define CCACHE 4096           /* classification cache entries */
-#define PCACHE 1024           /* provider cache entries */
+#define CCACHE 8192           /* classification cache entries */
+#define PCACHE 16384          /* provider cache entries */
+#define POLCACHE 64           /* policy cache entries */
+typedef struct {
+    uint64_t h;
+    int st, valid;
+    char reason[RB_SHORT_MAX];
+    rb_policy_entry pe;
+} polentry;
 typedef struct {
     uint64_t h;
     char *key;
@@ -347,6 +381,7 @@ struct rb_maillog {
     size_t nb, n;
     centry *cache;
     pentry *pcache;
+    polentry polcache[POLCACHE];
     int64_t date_t;
     char date[RB_SHORT_MAX];
     rb_maillog_stats st;
@@ -578,6 +613,24 @@ static void classify_cached(rb_maillog *m, rb_record *r)
                 continue;
             }
         }
+        /* a long token mixing letters and at least three digits is an ID,
+         * a time stamp or a host name (gsmtp tokens, MxId=..., internal
+         * Exchange hosts): no rule looks at those */
+        if ((p == r->diagnostic || p[-1] == ' ') && *p != ' ') {
+            size_t tl = strcspn(p, " ");
+            if (tl >= 12) {
+                size_t nd = 0, na = 0;
+                for (size_t i = 0; i < tl; i++) {
+                    if (IS_DIGIT(p[i])) nd++;
+                    else if (IS_LOWER(p[i]) || IS_UPPER(p[i])) na++;
+                }
+                if (nd >= 3 && na >= 1) {
+                    k[o++] = '#';
+                    p += tl;
+                    continue;
+                }
+            }
+        }
         k[o++] = *p++;
     }
     k[o < cap ? o : cap] = '\0';
@@ -681,13 +734,20 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         if (e->from) field(r->addresser, sizeof r->addresser, e->from, strlen(e->from));
     }
     if (!r->recipient[0] && r->addresser[0]) rb_verp_decode(r->addresser, r->recipient, sizeof r->recipient);
-    snprintf(r->source, sizeof r->source, "%s:%llu", source ? source : "-", (unsigned long long)lineno);
+    {   /* "file:line", without snprintf (every attempt) */
+        size_t sl = rb_strlcpy(r->source, source ? source : "-", sizeof r->source - 22);
+        if (sl > sizeof r->source - 23) sl = sizeof r->source - 23;
+        char num[24];
+        int nl = 0;
+        uint64_t v = lineno;
+        do { num[nl++] = (char)('0' + v % 10); v /= 10; } while (v);
+        r->source[sl++] = ':';
+        while (nl) r->source[sl++] = num[--nl];
+        r->source[sl] = '\0';
+    }
     rb_strlcpy(r->decoded_by, "maillog", sizeof r->decoded_by);
     if (t && t != m->date_t) {
-        time_t tt = (time_t)t;
-        struct tm tm;
-        m->date[0] = '\0';
-        if (gmtime_r(&tt, &tm)) strftime(m->date, sizeof m->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        iso_utc(t, m->date, sizeof m->date);
         m->date_t = t;
     }
     if (t) rb_strlcpy(r->date, m->date, sizeof r->date);
@@ -705,10 +765,19 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         if (st == 1 && (!strcmp(r->reason, "undefined") || !strcmp(r->reason, "onhold")))
             rb_strlcpy(r->reason, "expired", sizeof r->reason);
     }
-    rb_policy_entry pe;
-    rb_policy_for_record(m->ctx, r, &pe);
-    rb_strlcpy(r->bounce_type, pe.bounce_type, sizeof r->bounce_type);
-    rb_strlcpy(r->action, pe.action, sizeof r->action);
+    {   /* the policy by (reason, attempt status), through a small cache */
+        uint64_t h = hash(r->reason, strlen(r->reason)) * 8 + (uint64_t)st;
+        polentry *pc = &m->polcache[h & (POLCACHE - 1)];
+        if (!pc->valid || pc->h != h || pc->st != st || strcmp(pc->reason, r->reason)) {
+            rb_policy_for_record(m->ctx, r, &pc->pe);
+            rb_strlcpy(pc->reason, r->reason, sizeof pc->reason);
+            pc->h = h;
+            pc->st = st;
+            pc->valid = 1;
+        }
+        rb_strlcpy(r->bounce_type, pc->pe.bounce_type, sizeof r->bounce_type);
+        rb_strlcpy(r->action, pc->pe.action, sizeof r->action);
+    }
     provider_cached(m, r);
     return cb ? cb(arg, lr) : 0;
 }

@@ -149,6 +149,7 @@ rb_status rb_logfile_open(const char *path, rb_logfile **out, rb_error *err);
 const char *rb_logfile_fp(const rb_logfile *f);          /* "" while the first line is incomplete */
 uint64_t rb_logfile_inode(const rb_logfile *f);
 int rb_logfile_is_live(const rb_logfile *f);              /* not a rotated name (.N, .gz, -date) */
+int rb_logfile_name_is_live(const char *path);
 rb_status rb_logfile_skip(rb_logfile *f, uint64_t offset, rb_error *err);
 /* Next complete line: 1 (line/len set, valid until the next call), 0 at the
  * end (a final line without newline is returned only for rotated files: the

@@ -19,7 +19,7 @@ static void help(FILE *f)
             "usage: rebound maillog [OPTIONS] LOG...\n\n"
             "Read Postfix logs (plain or .gz; - for standard input) and report every\n"
             "delivery attempt: status sent, deferred, bounced, expired or undeliverable,\n"
-            "with the recipient, Message-ID, sender (VERP decoded), relay, delay, DSN code\n"
+            "with the recipient, Message-ID, sender, relay, delay, DSN code\n"
             "and the remote's text, classified by the same rules and policy as analyze.\n"
             "Lines of one queue ID are tied together across the files and across runs.\n\n"
             "  --format F          jsonl (default), csv or table\n"
@@ -301,6 +301,7 @@ int cmd_maillog(int argc, char **argv)
                     unreadable++;
                     continue;
                 }
+                fp = rb_logfile_fp(lf);     /* the old one went with the closed file */
             }
         }
         struct stat sb;
@@ -342,7 +343,10 @@ int cmd_maillog(int argc, char **argv)
     const rb_logpos *gone[16];
     size_t ngone = rb_logstate_unseen(state, gone, 16);
     for (size_t i = 0; i < ngone; i++)
-        fprintf(stderr, "rebound maillog: note: %s (read before) is not among the logs given; if it was "
+        /* only for a live log read before: logrotate deleting the oldest
+         * rotated file (read to its end long ago) is no news */
+        if (rb_logfile_name_is_live(gone[i]->path))
+            fprintf(stderr, "rebound maillog: note: %s (read before) is not among the logs given; if it was "
                         "rotated, give the rotated files too (mail.log*) so its last lines are read\n",
                 gone[i]->path);
     if (write_state && rb_logstate_save(state, state_path, ml, now ? now : (int64_t)time(NULL), &err) != RB_OK) {
