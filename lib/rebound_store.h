@@ -181,6 +181,10 @@ rb_status rb_store_sends_insert(rb_store *st, const rb_send *s, size_t n, rb_err
  * stored -- to this recipient, when recipient_norm is neither NULL nor "". */
 rb_status rb_store_send_known(rb_store *st, const char *message_id, const char *recipient_norm, int *found,
                               rb_error *err);
+/* The latest sends to a recipient, newest first (limit <= 0: 20). */
+typedef int (*rb_send_cb)(void *arg, const rb_send *s);
+rb_status rb_store_sends_of(rb_store *st, const char *recipient_norm, int limit, rb_send_cb cb, void *arg,
+                            rb_error *err);
 
 /* ---- apply: the decision step ------------------------------------------------
  * Records (from rebound analyze / maillog) go in one at a time; they are
@@ -242,6 +246,7 @@ typedef struct {
     rb_apply_row *rows;
     size_t nrows, caprows;
     uint64_t batches_committed;
+    uint64_t sends;                 /* accepted deliveries stored (would be, in check mode) */
 } rb_apply_summary;
 
 typedef struct rb_apply rb_apply;
@@ -251,6 +256,9 @@ rb_status rb_apply_new(rb_store *st, const rb_ctx *ctx, const rb_apply_opts *opt
  * decided (and in commit mode written) here; a store error is returned and
  * nothing of that batch is written. */
 rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb_error *err);
+/* Store an accepted delivery (rebound maillog) with the next batch, in its
+ * transaction (commit mode; counted only in check mode). */
+rb_status rb_apply_add_send(rb_apply *a, const rb_send *s, rb_error *err);
 /* Decide (and write) what is left. */
 rb_status rb_apply_finish(rb_apply *a, rb_error *err);
 const rb_apply_summary *rb_apply_get_summary(const rb_apply *a);
@@ -261,6 +269,116 @@ void rb_apply_free(rb_apply *a);
 int rb_time_parse(const char *s, int64_t *t);
 /* The stable dedup key of a record (32 hex digits + NUL into out[33+]). */
 void rb_event_key(const rb_record *r, const char *email_norm, char *out, size_t outlen);
+
+/* ---- outbox: contact changes pushed to a status API (rebound notify) ---------
+ * One row per change and target: a contact's state (status, bounce type, time
+ * of the last bounce) due to be posted to one status API URL.  Enqueuing the
+ * same state again adds nothing; a later change of the contact is a new row,
+ * and the older rows of that contact not sent yet are superseded, so only a
+ * contact's current state is ever delivered.  A row goes pending -> sent, or
+ * failed (refused for good, or attempts used up; rb_outbox_retry_failed puts
+ * it back), or superseded. */
+typedef struct {
+    int64_t id;
+    char change_key[192];
+    int64_t contact_id;
+    char email[RB_ADDR_MAX];                  /* the normalised address */
+    char status[RB_SHORT_MAX];                /* as sent: the contact's; quarantined is sent as deferred */
+    char bounce_type[RB_SHORT_MAX];
+    char status_code[RB_SHORT_MAX];
+    char status_message[RB_TEXT_MAX];
+    char provider[RB_SHORT_MAX];
+    char provider_source[RB_SHORT_MAX];
+    char state[16];                           /* pending sent failed superseded */
+    int attempts;                             /* failed tries so far */
+    int64_t next_attempt_at;
+    char last_error[RB_TEXT_MAX];
+    int64_t created_at, sent_at;
+} rb_outbox_item;
+
+typedef struct {
+    const char *target;                       /* the status API URL */
+    const char *const *statuses;              /* contact statuses to send (at most 16); none: any */
+    size_t nstatuses;
+    const char *const *bounce_types;          /* (at most 16); none: any */
+    size_t nbounce_types;
+} rb_outbox_filter;
+
+typedef struct {
+    int64_t pending_due, pending_later, sent, failed, superseded;
+} rb_outbox_stats;
+
+/* Queue the current state of every contact matching the filter, unless that
+ * state is queued for the target already, and supersede the target's
+ * unsent rows whose contact has changed since.  In the caller's
+ * transaction if one is open (a dry run rolls it back), else in its own. */
+rb_status rb_outbox_enqueue(rb_store *st, const rb_outbox_filter *f, int64_t now, int64_t *enqueued,
+                            int64_t *superseded, rb_error *err);
+/* The iterations' callback (return non-zero to stop). */
+typedef int (*rb_outbox_cb)(void *arg, const rb_outbox_item *it);
+/* Up to max pending rows of the target due at now, in due order (read only:
+ * what a run would send). */
+rb_status rb_outbox_due(rb_store *st, const char *target, int64_t now, size_t max, rb_outbox_cb cb, void *arg,
+                        rb_error *err);
+/* Delivery, a page at a time: the ids (and due times) of up to max pending
+ * rows of the target due at now, in due order (next_attempt_at, id),
+ * starting after the row (after_due, after_id) -- (0, 0) for the first page. */
+rb_status rb_outbox_due_ids(rb_store *st, const char *target, int64_t now, int64_t after_due, int64_t after_id,
+                            size_t max, int64_t *ids, int64_t *dues, size_t *n, rb_error *err);
+/* Claim those of ids (at most RB_OUTBOX_CLAIM_MAX) still pending and due:
+ * their next_attempt_at moves to lease_until, so that no other run takes
+ * them meanwhile, and a run that dies leaves them to be retried after the
+ * lease.  out[] gets the claimed rows (*n), in id order. */
+#define RB_OUTBOX_CLAIM_MAX 16
+rb_status rb_outbox_claim(rb_store *st, const int64_t *ids, size_t nids, int64_t now, int64_t lease_until,
+                          rb_outbox_item *out, size_t *n, rb_error *err);
+/* Write back state, attempts, next_attempt_at, last_error and sent_at of a
+ * row still pending (one superseded meanwhile is left so). */
+rb_status rb_outbox_save(rb_store *st, const rb_outbox_item *it, rb_error *err);
+/* Failed rows of the target back to pending, attempts 0, due at now. */
+rb_status rb_outbox_retry_failed(rb_store *st, const char *target, int64_t now, int64_t *n, rb_error *err);
+rb_status rb_outbox_get_stats(rb_store *st, const char *target, int64_t now, rb_outbox_stats *s, rb_error *err);
+/* Rows of the target in a state, oldest first. */
+rb_status rb_outbox_each(rb_store *st, const char *target, const char *state, rb_outbox_cb cb, void *arg,
+                         rb_error *err);
+
+/* ---- notify: one delivery's outcome (lib/notify.c; the HTTP client is the
+ * command's) ------------------------------------------------------------------ */
+#define RB_NOTIFY_BACKOFF_BASE 60               /* seconds after the first failure, doubling */
+#define RB_NOTIFY_BACKOFF_CAP (6 * 3600)
+/* The wait after the attempts-th failure: 60 s * 2^(attempts-1), at most 6 h. */
+int64_t rb_notify_backoff(int attempts);
+/* The form body of seed 000's curl call (email, status, bounce_type,
+ * status_code, status_message, provider, provider_source; empty ones left
+ * out but email and status), x-www-form-urlencoded.  malloc'd; NULL: no memory. */
+char *rb_notify_form_body(const rb_outbox_item *it);
+
+typedef enum {
+    RB_NT_OK = 0,       /* a response came; http_code says which */
+    RB_NT_DOWN,         /* could not resolve or connect: nobody there */
+    RB_NT_TIMEOUT,      /* connected, no (complete) answer in time */
+    RB_NT_BROKEN,       /* the connection failed mid-request */
+    RB_NT_TLS           /* the TLS handshake or certificate check failed */
+} rb_notify_transport;
+
+typedef struct {
+    int transport;                            /* rb_notify_transport */
+    long http_code;
+    int64_t retry_after;                      /* seconds, from Retry-After; 0: none */
+    const char *detail;                       /* error text or the start of the response body */
+} rb_notify_result;
+
+typedef enum {
+    RB_NO_SENT,         /* 2xx: state sent */
+    RB_NO_RETRY,        /* 5xx, 408, 429, time-out, broken connection: attempts + 1, due after the back-off */
+    RB_NO_FAILED,       /* other 4xx, or the attempts used up: state failed */
+    RB_NO_STOP          /* unreachable, TLS, redirect, 401/403: not the row's fault, nor counted; stop the run */
+} rb_notify_outcome;
+
+/* Apply the result of posting it to the row (state, attempts,
+ * next_attempt_at, last_error, sent_at); returns an rb_notify_outcome.
+ * The caller saves the row (rb_outbox_save). */
+int rb_notify_decide(rb_outbox_item *it, const rb_notify_result *r, int64_t now, int max_attempts);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
  * parameterised statements through the backend's query(): both backends
  * cache the prepared statement, and the volume is one row per send. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rb_internal.h"
@@ -50,4 +51,40 @@ rb_status rb_store_send_known(rb_store *st, const char *message_id, const char *
     }
     const char *p[] = {mid};
     return st->ops->query(st, "SELECT 1 FROM sends WHERE message_id = $1 LIMIT 1", 1, p, one_row, found, err);
+}
+
+typedef struct {
+    rb_send_cb cb;
+    void *arg;
+} sends_ctx;
+
+static int send_row(void *arg, int ncols, const char *const *v)
+{
+    sends_ctx *c = arg;
+    if (ncols < 9) return 0;
+    rb_send s;
+    memset(&s, 0, sizeof s);
+    rb_strlcpy(s.key, v[0] ? v[0] : "", sizeof s.key);
+    rb_strlcpy(s.queue_id, v[1] ? v[1] : "", sizeof s.queue_id);
+    rb_strlcpy(s.message_id, v[2] ? v[2] : "", sizeof s.message_id);
+    rb_strlcpy(s.recipient_norm, v[3] ? v[3] : "", sizeof s.recipient_norm);
+    s.sent_at = v[4] ? strtoll(v[4], NULL, 10) : 0;
+    rb_strlcpy(s.relay, v[5] ? v[5] : "", sizeof s.relay);
+    rb_strlcpy(s.provider, v[6] ? v[6] : "", sizeof s.provider);
+    rb_strlcpy(s.reply, v[7] ? v[7] : "", sizeof s.reply);
+    rb_strlcpy(s.source, v[8] ? v[8] : "", sizeof s.source);
+    return c->cb(c->arg, &s);
+}
+
+rb_status rb_store_sends_of(rb_store *st, const char *recipient_norm, int limit, rb_send_cb cb, void *arg,
+                            rb_error *err)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit > 0 ? limit : 20);
+    const char *p[] = {recipient_norm, lim};
+    sends_ctx c = {cb, arg};
+    return st->ops->query(st,
+                          "SELECT key, queue_id, message_id, recipient_norm, sent_at, relay, provider, reply, source"
+                          " FROM sends WHERE recipient_norm = $1 ORDER BY sent_at DESC LIMIT $2",
+                          2, p, send_row, &c, err);
 }

@@ -239,6 +239,23 @@ static int print_event(void *arg, const rb_event *e)
     return 0;
 }
 
+typedef struct {
+    const rb_contact *c;
+    unsigned n;
+} sends_ctx;
+
+static int print_send(void *arg, const rb_send *s)
+{
+    sends_ctx *sc = arg;
+    char t[32];
+    if (!sc->n++) printf("\n%-20s %-12s %-40s %s\n", "ACCEPTED (maillog)", "QUEUE_ID", "RELAY", "REPLY / LATER");
+    printf("%-20s %-12s %-40.40s %.100s\n", fmt_time(s->sent_at, t, sizeof t), s->queue_id, s->relay, s->reply);
+    if (sc->n == 1 && sc->c->last_bounce_at > s->sent_at && sc->c->bounce_type[0])
+        printf("%-20s %-12s %-40s bounced later: %s %s (%s)\n", "", "", "", sc->c->status_code, sc->c->reason,
+               fmt_time(sc->c->last_bounce_at, t, sizeof t));
+    return 0;
+}
+
 static int contacts_show(rb_store *st, const char *email)
 {
     char norm[RB_ADDR_MAX];
@@ -280,6 +297,13 @@ static int contacts_show(rb_store *st, const char *email)
         return EX_TEMPFAIL_;
     }
     if (!n) printf("\nno bounces applied\n");
+    /* what the Postfix log says was accepted: an NDR after a 250 is the
+     * "accepted, bounced later" case (Microsoft's Queued mail for delivery) */
+    sends_ctx sc = {&c, 0};
+    if (rb_store_sends_of(st, norm, 10, print_send, &sc, &err) != RB_OK) {
+        fprintf(stderr, "rebound contacts show: %s\n", err.msg);
+        return EX_TEMPFAIL_;
+    }
     return EX_OK_;
 }
 

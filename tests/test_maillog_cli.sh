@@ -355,5 +355,20 @@ check "damaged state file: named" grep -q "badstate:1" err
 "$R" maillog --commit --db /nonexistent-dir/x.db mail.log >/dev/null 2>&1; check "unwritable store: 75" [ $? = 75 ]
 "$R" maillog --help | grep -q "^usage: rebound maillog"; check "--help" [ $? = 0 ]
 
+# the seed's Microsoft case: accepted with "250 2.6.0 Queued mail for delivery" in
+# the log, an Office 365 NDR an hour later: the send is kept and shown with it
+src=${REBOUND_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+if [ -f "$src/examples/mail.log" ] && [ -d "$src/samples" ]; then
+  db="$work/ms.db"
+  "$R" contacts import --db "$db" "$src/examples/contacts.csv" >/dev/null 2>&1
+  "$R" maillog -q --commit --db "$db" "$src/examples/mail.log" >/dev/null 2>&1
+  "$R" analyze --write-csv "$work/ms.csv" "$src/samples/office365-recipient-not-found.eml" >/dev/null 2>&1
+  "$R" apply -q --commit --db "$db" "$work/ms.csv" >/dev/null 2>&1
+  "$R" contacts show --db "$db" jan.peeters@contoso-mail.example > show.txt 2>&1
+  check "accepted send kept (queue ID, relay, 250 2.6.0)" grep -q "3F1A2B4C5D .*mail.protection.outl.*250 2.6.0" show.txt
+  check "and tied to the NDR that came later" grep -q "bounced later: 550 5.1.10 userunknown" show.txt
+  check "the contact is disabled" grep -q "^for_mailing: *no" show.txt
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
