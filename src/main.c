@@ -12,8 +12,14 @@ static const struct {
     {"analyze", cmd_analyze, "read bounce mail and say who bounced, why, and what to do"},
     {"apply", cmd_apply, "apply analysed bounces to the contacts (--check, then --commit)"},
     {"contacts", cmd_contacts, "import, show and export contacts"},
+    {"keys", cmd_keys, "add, list and revoke the status API's keys"},
+    {"maillog", cmd_maillog, "read Postfix logs: every delivery attempt, incrementally"},
+    {"notify", cmd_notify, "push changed contacts to a status API, through the store's outbox"},
+    {"pipe", cmd_pipe, "Postfix pipe transport: analyse one bounce on stdin and apply it"},
+    {"postfix-config", cmd_postfix_config, "print the Postfix set-up for the bounce catch-all"},
     {"queue", cmd_queue, "rebuild, inspect and export the mailing queue"},
-    {"verp", cmd_verp, "encode or decode VERP return-path addresses"},
+    {"serve", cmd_serve, "the status API: providers report bounces over HTTP"},
+    {"verp", cmd_verp, "encode, decode, sign and verify VERP return-path addresses"},
 };
 
 static void usage(FILE *f)

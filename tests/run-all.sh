@@ -29,7 +29,7 @@ run_suite() {  # $1 build dir, rest: meson setup options
   local dir=$1; shift
   if [ ! -d "$dir" ]; then meson setup "$dir" "$@" >/dev/null || { failed=$((failed+1)); echo "setup of $dir failed"; return; }; fi
   if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then cat "$dir.build.log"; failed=$((failed+1)); echo "build of $dir failed"; return; fi
-  meson test -C "$dir" --print-errorlogs --no-rebuild > "$dir.test.log" 2>&1
+  meson test -C "$dir" --print-errorlogs --no-rebuild ${test_args:-} > "$dir.test.log" 2>&1
   cat "$dir.test.log" | grep -vE '^(==|--|$)' | grep -E '^ *[0-9]+/[0-9]+|^(Ok|Fail|Skipped|Timeout):' 
   local ok fl to
   ok=$(awk '/^Ok:/{print $2}' "$dir.test.log"); fl=$(awk '/^Fail:/{print $2}' "$dir.test.log"); to=$(awk '/^Timeout:/{print $2}' "$dir.test.log")
@@ -49,7 +49,10 @@ echo "== build and test"
 run_suite build
 echo "== build and test under AddressSanitizer + UndefinedBehaviorSanitizer"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# the end-to-end Postfix tests (suite postfix: a real Postfix instance) run once, on the plain build
+test_args="--no-suite postfix"
 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+test_args=
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 echo "== fuzzing (${FUZZ_SECONDS:-60} s per target)"
@@ -63,9 +66,13 @@ if ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
   [ -d ../shared/corpus/maildir/bsd ] && cp ../shared/corpus/maildir/bsd/*-01.eml "$seeds/"
   # the record/contact-list reader gets CSV and JSONL seeds
   iseeds=$(mktemp -d); cp tests/fuzz-seeds-input/* examples/contacts.csv "$iseeds/"
-  for t in fuzz_analyze fuzz_reader fuzz_input; do
+  for t in fuzz_analyze fuzz_reader fuzz_input fuzz_verp fuzz_maillog fuzz_api; do
     work=$(mktemp -d)
-    if [ $t = fuzz_input ]; then cp "$iseeds"/* "$work/"; else cp "$seeds"/* "$work/"; fi
+    if [ $t = fuzz_input ]; then cp "$iseeds"/* "$work/"
+    elif [ $t = fuzz_verp ]; then cp tests/fuzz-seeds-verp/* "$work/"     # return paths, Received: lines
+    elif [ $t = fuzz_maillog ]; then cp tests/fuzz-seeds-maillog/* "$work/"   # Postfix logs, state lines
+    elif [ $t = fuzz_api ]; then cp tests/fuzz-seeds-api/* "$work/"   # status API bodies: type byte + body
+    else cp "$seeds"/* "$work/"; fi
     if REBOUND_DATADIR=$root/data build-fuzz/fuzz/$t -max_total_time="${FUZZ_SECONDS:-60}" -max_len=65536 \
          -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ "$work" > "build-fuzz/$t.log" 2>&1; then
       echo "fuzz $t: OK ($(grep -oE 'Done [0-9]+ runs' "build-fuzz/$t.log" | tail -1))"; passed=$((passed+1))

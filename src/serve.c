@@ -1,0 +1,1120 @@
+/* serve.c -- `rebound serve`: the contact server's status API over HTTP
+ * (libmicrohttpd).
+ *
+ *   POST /contact/api/email-status/   a provider's update (seed 000's curl call)
+ *   GET  /contact/api/email-status/?email=ADDR   the contact and its recent events
+ *   GET  /healthz
+ *
+ * Threads: libmicrohttpd's pool (--threads, one poll() loop each) reads
+ * requests, checks keys, parses and classifies bodies, and answers GETs from
+ * a read connection of its own (SQLite WAL lets readers run beside the
+ * writer).  POSTs are handed to one writer thread with the connection
+ * suspended; the writer takes every update queued meanwhile and decides them
+ * in one transaction (group commit), then resumes each connection, which
+ * answers only once its update is committed.  With SQLite a checkpointer
+ * thread copies the WAL into the database from its own connection, so no
+ * commit waits for a checkpoint; a logger thread writes the request log in
+ * batches.  One rb_store is never shared between threads.
+ *
+ * SIGTERM / SIGINT: stop accepting, let the requests in flight finish (their
+ * answers carry "Connection: close"), then exit.  SIGHUP re-reads the keys
+ * (they are re-read every second anyway).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "cli.h"
+#include "rebound_api.h"
+
+#define EX_UNAVAILABLE_ 69
+#define API_PATH "/contact/api/email-status/"
+#define KEY_HEADER "X-Contact-Provider-Key"
+#define JSON_TYPE "application/json; charset=utf-8"
+#define MAX_GROUP 512               /* updates per group commit */
+#define KEY_REFRESH_MS 1000         /* keys are re-read this often */
+#define TOUCH_EVERY 60              /* seconds between writes of api_keys.last_used_at */
+#define EVENTS_DEFAULT 20
+#define EVENTS_MAX 1000
+/* WAL checkpoints: a page changed by several commits in between is copied
+ * once, so rarer is cheaper; but each one ends in an fsync that stalls the
+ * writer's WAL appends for a while, and the longer the wait the longer the
+ * stall.  Measured: 100 ms costs 19 us of CPU per update, 500 ms 12 us with
+ * three times the slow (> 40 ms) requests. */
+#define CHECKPOINT_MS 250
+
+enum { R_NONE, R_API, R_HEALTH };
+
+typedef struct server server;
+
+/* One request, from its headers to its log line. */
+typedef struct req {
+    server *srv;
+    struct MHD_Connection *conn;
+    double t0;
+    int route, is_post, code;
+    char key[RB_API_NAME_MAX];      /* the key's name, once authenticated */
+    char client[64], method[12], path[128];
+    char *body;
+    size_t blen, bcap, discarded;
+    int too_big, queued;
+    atomic_int done;                /* the writer has decided it */
+    rb_api_update *u;
+    rb_api_result res;
+    rb_status st;
+    char errmsg[200];
+    struct req *next;
+} req;
+
+typedef struct {
+    char name[RB_API_NAME_MAX];
+    char hash[RB_API_HASH_LEN + 1];
+    _Atomic int64_t used;           /* last request with it (s) */
+    int64_t flushed;                /* last_used_at as stored */
+} key_ent;
+
+struct server {
+    const char *db;
+    rb_ctx *ctx;
+    size_t max_body;
+    double shutdown_timeout;
+    struct MHD_Daemon *d;
+    /* the writer and its queue */
+    pthread_t writer;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_cond_t ckpt_cv;
+    pthread_t checkpointer;
+    int has_checkpointer;
+    req *head, *tail;
+    size_t qlen;
+    int stop;
+    rb_store *wst;
+    /* what each pool thread keeps: its read connection and GET buffers (freed at exit) */
+    pthread_mutex_t rmu;
+    struct worker **workers;
+    size_t nworkers, capworkers;
+    /* keys */
+    pthread_rwlock_t klock;
+    key_ent *keys;
+    size_t nkeys;
+    _Atomic int64_t keys_loaded_ms;
+    atomic_int keys_refreshing;
+    /* request log: lines gathered per pool thread, written by the logger thread */
+    pthread_mutex_t lmu;
+    pthread_cond_t lcv;
+    pthread_t logger;
+    int has_logger, log_stop;
+    /* state */
+    atomic_int active;              /* requests between their first call and their completion */
+    atomic_int draining;
+    atomic_ullong served;
+    atomic_ullong groups, grouped;  /* group commits, updates in them */
+    /* the writer's group */
+    req *batch[MAX_GROUP];
+    rb_api_update *ups[MAX_GROUP];
+    rb_api_result res[MAX_GROUP];
+};
+
+typedef struct worker {
+    rb_store *st;                   /* read connection; NULL after a failure (reopened) */
+    rb_contact c;
+    rb_event *ev;
+    size_t nev;
+    pthread_mutex_t lmu;            /* its log lines, until the logger takes them */
+    char *lbuf;
+    size_t llen, lcap;
+    unsigned long ldropped;
+} worker;
+
+static __thread worker *tl_w;           /* this pool thread's */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: rebound serve [--db URL] [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
+            "                     [--policy FILE] [--rules FILE]\n\n"
+            "The status API: providers report what became of an address, and it goes\n"
+            "through the same policy as `rebound apply`.\n\n"
+            "  POST /contact/api/email-status/   form-encoded or JSON fields email, status\n"
+            "        (bounced blocked deferred complaint unsubscribed active), bounce_type,\n"
+            "        status_code, status_message, provider, provider_source [, date];\n"
+            "        the key in the X-Contact-Provider-Key header\n"
+            "  GET  /contact/api/email-status/?email=ADDR[&events=N]   the contact and its\n"
+            "        last N events (20)\n"
+            "  GET  /healthz\n\n"
+            "  --db URL             store: a SQLite file or postgresql://... (default $REBOUND_DB,\n"
+            "                       else rebound.db)\n"
+            "  --listen ADDR:PORT   where to listen (default 127.0.0.1:8025; [::1]:8025 for IPv6;\n"
+            "                       port 0 picks a free one, printed at start)\n"
+            "  --threads N          HTTP threads (default: the number of CPUs)\n"
+            "  --max-body BYTES     larger request bodies are refused with 413 (default 65536)\n"
+            "  --shutdown-timeout S how long SIGTERM waits for requests in flight (default 30)\n"
+            "  --event-loop poll|epoll   how each HTTP thread waits (default poll; epoll for\n"
+            "                       thousands of connections)\n"
+            "  --policy FILE, --rules FILE   as for rebound apply\n\n"
+            "Keys: `rebound keys add NAME` (one per provider); a missing, wrong or revoked key is\n"
+            "401.  One log line per request on standard error.  SIGTERM/SIGINT: stop accepting,\n"
+            "finish the requests in flight, exit 0.  SIGHUP: re-read the keys.\n\n"
+            "Exit status: 0 stopped by a signal; 64 usage; 69 cannot listen; 75 the store cannot\n"
+            "be opened; 78 bad policy/rules.  See rebound-serve(1).\n");
+}
+
+/* ---- stores -------------------------------------------------------------------------- */
+static worker *this_worker(server *s)
+{
+    if (tl_w) return tl_w;
+    worker *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    pthread_mutex_init(&w->lmu, NULL);
+    pthread_mutex_lock(&s->rmu);
+    if (s->nworkers == s->capworkers) {
+        size_t nc = s->capworkers ? s->capworkers * 2 : 8;
+        worker **nv = realloc(s->workers, nc * sizeof *nv);
+        if (!nv) {
+            pthread_mutex_unlock(&s->rmu);
+            free(w);
+            return NULL;
+        }
+        s->workers = nv;
+        s->capworkers = nc;
+    }
+    s->workers[s->nworkers++] = w;
+    pthread_mutex_unlock(&s->rmu);
+    return tl_w = w;
+}
+
+static rb_store *reader(server *s, rb_error *err)
+{
+    worker *w = this_worker(s);
+    if (!w) {
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return NULL;
+    }
+    if (w->st) return w->st;
+    if (rb_store_open(s->db, &w->st, err) != RB_OK) {
+        w->st = NULL;
+        return NULL;
+    }
+    if (rb_api_store_tune(w->st, 0, err) != RB_OK) {
+        rb_store_close(w->st);
+        w->st = NULL;
+    }
+    return w->st;
+}
+
+/* A read failed: drop the connection, the next request opens a new one
+ * (a PostgreSQL server that restarted, ...). */
+static void reader_failed(server *s)
+{
+    (void)s;
+    if (!tl_w || !tl_w->st) return;
+    rb_store_close(tl_w->st);
+    tl_w->st = NULL;
+}
+
+/* ---- keys -------------------------------------------------------------------------------- */
+typedef struct {
+    key_ent *v;
+    size_t n, cap;
+    int oom;
+} key_list;
+
+static int key_collect(void *arg, const rb_api_key *k)
+{
+    key_list *l = arg;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        key_ent *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv) { l->oom = 1; return 1; }
+        l->v = nv;
+        l->cap = nc;
+    }
+    key_ent *e = &l->v[l->n++];
+    memset(e, 0, sizeof *e);
+    rb_strlcpy(e->name, k->name, sizeof e->name);
+    rb_strlcpy(e->hash, k->hash, sizeof e->hash);
+    atomic_store(&e->used, k->last_used_at);
+    e->flushed = k->last_used_at;
+    return 0;
+}
+
+/* Read the active keys from st and swap them in. */
+static rb_status load_keys(server *s, rb_store *st, rb_error *err)
+{
+    key_list l = {0};
+    rb_status rc = rb_store_api_keys_each(st, 1, key_collect, &l, err);
+    if (rc == RB_OK && l.oom) { snprintf(err->msg, sizeof err->msg, "out of memory"); rc = RB_ERR_NOMEM; }
+    if (rc != RB_OK) { free(l.v); return rc; }
+    pthread_rwlock_wrlock(&s->klock);
+    for (size_t i = 0; i < l.n; i++)      /* keep what requests noted since the last read */
+        for (size_t j = 0; j < s->nkeys; j++)
+            if (!strcmp(l.v[i].name, s->keys[j].name) && !strcmp(l.v[i].hash, s->keys[j].hash)) {
+                int64_t u = atomic_load(&s->keys[j].used);
+                if (u > atomic_load(&l.v[i].used)) atomic_store(&l.v[i].used, u);
+                if (s->keys[j].flushed > l.v[i].flushed) l.v[i].flushed = s->keys[j].flushed;
+            }
+    key_ent *old = s->keys;
+    s->keys = l.v;
+    s->nkeys = l.n;
+    pthread_rwlock_unlock(&s->klock);
+    free(old);
+    atomic_store(&s->keys_loaded_ms, now_ms());
+    return RB_OK;
+}
+
+static void maybe_refresh_keys(server *s)
+{
+    if (now_ms() - atomic_load(&s->keys_loaded_ms) < KEY_REFRESH_MS) return;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&s->keys_refreshing, &expected, 1)) return;
+    rb_error err = {{0}};
+    rb_store *st = reader(s, &err);
+    if (!st || load_keys(s, st, &err) != RB_OK) {
+        /* keep the keys we have; try again in a second */
+        fprintf(stderr, "rebound serve: cannot re-read the keys: %s\n", err.msg);
+        if (st) reader_failed(s);
+        atomic_store(&s->keys_loaded_ms, now_ms());
+    }
+    atomic_store(&s->keys_refreshing, 0);
+}
+
+/* 1 and the key's name in name when key is an active key.  Every stored
+ * hash is compared, in constant time, whatever matched. */
+static int authenticate(server *s, const char *key, char *name)
+{
+    if (!key) return 0;
+    size_t n = strlen(key);
+    if (!n || n > 256) return 0;
+    char hex[RB_API_HASH_LEN + 1];
+    rb_api_key_hash(key, n, hex);
+    maybe_refresh_keys(s);
+    pthread_rwlock_rdlock(&s->klock);
+    size_t found = SIZE_MAX;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        size_t eq = (size_t)rb_api_ct_equal(hex, s->keys[i].hash, RB_API_HASH_LEN);
+        found = (found & (eq - 1)) | (i & (0 - eq));
+    }
+    if (found != SIZE_MAX) {
+        rb_strlcpy(name, s->keys[found].name, RB_API_NAME_MAX);
+        atomic_store(&s->keys[found].used, (int64_t)time(NULL));
+    }
+    pthread_rwlock_unlock(&s->klock);
+    return found != SIZE_MAX;
+}
+
+/* The writer, now and then: api_keys.last_used_at of the keys in use. */
+static void touch_keys(server *s)
+{
+    typedef struct { char name[RB_API_NAME_MAX]; int64_t t; } touch;
+    touch *t = NULL;
+    size_t n = 0;
+    pthread_rwlock_rdlock(&s->klock);
+    if (s->nkeys) t = malloc(s->nkeys * sizeof *t);
+    for (size_t i = 0; t && i < s->nkeys; i++) {
+        int64_t u = atomic_load(&s->keys[i].used);
+        if (u > s->keys[i].flushed) {
+            rb_strlcpy(t[n].name, s->keys[i].name, sizeof t[n].name);
+            t[n++].t = u;
+            s->keys[i].flushed = u;     /* only the writer writes it */
+        }
+    }
+    pthread_rwlock_unlock(&s->klock);
+    for (size_t i = 0; i < n && s->wst; i++) {
+        rb_error err;
+        if (rb_store_api_key_touch(s->wst, t[i].name, t[i].t, &err) != RB_OK) break;   /* not worth a complaint */
+    }
+    free(t);
+}
+
+/* ---- the writer: group commit ---------------------------------------------------------- */
+static rb_status open_writer(server *s, rb_error *err)
+{
+    rb_status rc = rb_store_open(s->db, &s->wst, err);
+    if (rc == RB_OK && (rc = rb_api_store_tune(s->wst, 1, err)) != RB_OK) {
+        rb_store_close(s->wst);
+    }
+    if (rc != RB_OK) s->wst = NULL;
+    return rc;
+}
+
+/* SQLite: the writer never checkpoints (a commit would wait for it), this
+ * thread does, from a connection of its own, every CHECKPOINT_MS. */
+static void *checkpointer_main(void *arg)
+{
+    server *s = arg;
+    rb_store *st = NULL;
+    pthread_setname_np(pthread_self(), "rb-checkpoint");
+    pthread_mutex_lock(&s->mu);
+    while (!s->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += CHECKPOINT_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&s->ckpt_cv, &s->mu, &ts);
+        if (s->stop) break;
+        pthread_mutex_unlock(&s->mu);
+        rb_error err = {{0}};
+        if (!st) rb_store_open(s->db, &st, &err);      /* NULL on failure: tried again next time */
+        if (st && rb_api_store_checkpoint(st, NULL, NULL, &err) != RB_OK) {
+            rb_store_close(st);
+            st = NULL;
+        }
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (st) {
+        rb_error err;
+        rb_api_store_checkpoint(st, NULL, NULL, &err);
+        rb_store_close(st);
+    }
+    return NULL;
+}
+
+static void *writer_main(void *arg)
+{
+    server *s = arg;
+    pthread_setname_np(pthread_self(), "rb-writer");
+    req **batch = s->batch;
+    rb_api_update **ups = s->ups;
+    rb_api_result *res = s->res;
+    time_t last_touch = time(NULL);
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->head && !s->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            if (!s->head && time(NULL) - last_touch >= TOUCH_EVERY) {
+                pthread_mutex_unlock(&s->mu);
+                touch_keys(s);
+                last_touch = time(NULL);
+                pthread_mutex_lock(&s->mu);
+            }
+        }
+        if (!s->head) {                 /* stopping, nothing left */
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        size_t n = 0;
+        while (s->head && n < MAX_GROUP) {
+            req *r = s->head;
+            s->head = r->next;
+            if (!s->head) s->tail = NULL;
+            s->qlen--;
+            batch[n++] = r;
+        }
+        pthread_mutex_unlock(&s->mu);
+
+        rb_error err = {{0}};
+        rb_status st = RB_OK;
+        int applied = 0;
+        if (!s->wst && open_writer(s, &err) != RB_OK) {
+            st = RB_ERR_DB;
+        } else {
+            for (size_t i = 0; i < n; i++) ups[i] = batch[i]->u;
+            st = rb_api_apply(s->wst, s->ctx, ups, n, (int64_t)time(NULL), res, &err);
+            applied = 1;
+            atomic_fetch_add(&s->groups, 1);
+            atomic_fetch_add(&s->grouped, n);
+        }
+        if (st == RB_ERR_DB && s->wst) {
+            /* reconnect for the next group (a restarted PostgreSQL, ...) */
+            rb_store_close(s->wst);
+            s->wst = NULL;
+        }
+        for (size_t i = 0; i < n; i++) {
+            req *r = batch[i];
+            /* with several transactions in a group, some may have committed */
+            int ok = applied && res[i].ok;
+            if (applied) r->res = res[i];
+            r->st = ok ? RB_OK : st != RB_OK ? st : RB_ERR_DB;
+            if (!ok) rb_strlcpy(r->errmsg, err.msg[0] ? err.msg : "store error", sizeof r->errmsg);
+            atomic_store(&r->done, 1);
+            MHD_resume_connection(r->conn);     /* r belongs to its connection again */
+        }
+        if (time(NULL) - last_touch >= TOUCH_EVERY) {
+            touch_keys(s);
+            last_touch = time(NULL);
+        }
+    }
+    return NULL;
+}
+
+/* ---- the request log --------------------------------------------------------------------------
+ * One line per request, written to stderr in batches every 50 ms by a
+ * thread of its own: a write(2) per request would cost as much as the rest
+ * of a GET.  Each pool thread gathers its lines in a buffer of its own (no
+ * lock shared between them); lines are whole; at exit everything is
+ * written. */
+#define LOG_FLUSH_MS 50
+#define LOG_MAX (8 * 1024 * 1024)
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void log_line(server *s, const char *line, size_t n)
+{
+    worker *w = s->has_logger ? this_worker(s) : NULL;
+    if (!w) {
+        write_all(2, line, n);
+        return;
+    }
+    pthread_mutex_lock(&w->lmu);
+    if (w->llen + n > w->lcap && w->lcap < LOG_MAX) {
+        size_t nc = w->lcap ? w->lcap * 2 : 64 * 1024;
+        while (nc < w->llen + n) nc *= 2;
+        char *nb = realloc(w->lbuf, nc);
+        if (nb) {
+            w->lbuf = nb;
+            w->lcap = nc;
+        }
+    }
+    if (w->llen + n <= w->lcap) {
+        memcpy(w->lbuf + w->llen, line, n);
+        w->llen += n;
+    } else
+        w->ldropped++;      /* stderr blocked for long: better a lost line than a stalled server */
+    pthread_mutex_unlock(&w->lmu);
+}
+
+/* Take every pool thread's lines and write them. */
+static void log_flush(server *s, rb_buf *out)
+{
+    unsigned long dropped = 0;
+    out->len = 0;
+    pthread_mutex_lock(&s->rmu);
+    for (size_t i = 0; i < s->nworkers; i++) {
+        worker *w = s->workers[i];
+        pthread_mutex_lock(&w->lmu);
+        if (w->llen && rb_buf_append(out, w->lbuf, w->llen) == 0) w->llen = 0;
+        dropped += w->ldropped;
+        w->ldropped = 0;
+        pthread_mutex_unlock(&w->lmu);
+    }
+    pthread_mutex_unlock(&s->rmu);
+    if (out->len) write_all(2, out->buf, out->len);
+    if (dropped) fprintf(stderr, "rebound serve: %lu log line(s) dropped (standard error too slow)\n", dropped);
+}
+
+static void *logger_main(void *arg)
+{
+    server *s = arg;
+    pthread_setname_np(pthread_self(), "rb-log");
+    rb_buf out;
+    rb_buf_init(&out);
+    pthread_mutex_lock(&s->lmu);
+    while (!s->log_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += LOG_FLUSH_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&s->lcv, &s->lmu, &ts);
+        pthread_mutex_unlock(&s->lmu);
+        log_flush(s, &out);
+        pthread_mutex_lock(&s->lmu);
+    }
+    pthread_mutex_unlock(&s->lmu);
+    log_flush(s, &out);
+    rb_buf_free(&out);
+    return NULL;
+}
+
+/* ---- answers -------------------------------------------------------------------------------- */
+static enum MHD_Result reply(req *r, int code, rb_buf *b, const char *hname, const char *hval)
+{
+    if (!b->buf && rb_buf_puts(b, "{}\n")) return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(b->len, b->buf, MHD_RESPMEM_MUST_FREE);
+    if (!resp) { rb_buf_free(b); return MHD_NO; }
+    b->buf = NULL;      /* the response frees it */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (hname) MHD_add_response_header(resp, hname, hval);
+    if (atomic_load(&r->srv->draining)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->code = code;
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)code, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result reply_error(req *r, int code, const char *field, const char *msg, const char *hname,
+                                   const char *hval)
+{
+    rb_buf b;
+    rb_buf_init(&b);
+    if (rb_api_error_json(&b, field, msg)) { rb_buf_free(&b); return MHD_NO; }
+    return reply(r, code, &b, hname, hval);
+}
+
+static enum MHD_Result reply_health(req *r)
+{
+    server *s = r->srv;
+    int draining = atomic_load(&s->draining);
+    pthread_rwlock_rdlock(&s->klock);
+    size_t nkeys = s->nkeys;
+    pthread_rwlock_unlock(&s->klock);
+    pthread_mutex_lock(&s->mu);
+    size_t q = s->qlen;
+    pthread_mutex_unlock(&s->mu);
+    char buf[256];
+    snprintf(buf, sizeof buf,
+             "{\"status\":\"%s\",\"keys\":%zu,\"queued\":%zu,\"served\":%llu,\"group_commits\":%llu,"
+             "\"grouped_updates\":%llu}\n",
+             draining ? "draining" : "ok", nkeys, q, (unsigned long long)atomic_load(&s->served),
+             (unsigned long long)atomic_load(&s->groups), (unsigned long long)atomic_load(&s->grouped));
+    rb_buf b;
+    rb_buf_init(&b);
+    if (rb_buf_puts(&b, buf)) return MHD_NO;
+    return reply(r, draining ? 503 : 200, &b, NULL, NULL);
+}
+
+/* ---- GET: the contact and its recent events --------------------------------------------------- */
+static enum MHD_Result handle_get(req *r)
+{
+    server *s = r->srv;
+    const char *email = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "email");
+    if (!email || !*email) return reply_error(r, 400, "email", "missing (?email=ADDRESS)", NULL, NULL);
+    char norm[RB_ADDR_MAX];
+    if (strlen(email) >= RB_ADDR_MAX) return reply_error(r, 400, "email", "too long", NULL, NULL);
+    if (!rb_email_normalize(email, norm, sizeof norm)) {
+        char msg[RB_ADDR_MAX + 32];
+        snprintf(msg, sizeof msg, "not a valid address: %s", norm);
+        return reply_error(r, 400, "email", msg, NULL, NULL);
+    }
+    size_t want = EVENTS_DEFAULT;
+    const char *ev = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "events");
+    if (ev) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(ev, &end, 10);
+        if (!*ev || *end || errno || v > EVENTS_MAX || *ev == '-')
+            return reply_error(r, 400, "events", "a number from 0 to 1000", NULL, NULL);
+        want = v;
+    }
+    worker *w = this_worker(s);
+    if (w && want > w->nev) {
+        rb_event *nv = realloc(w->ev, want * sizeof *nv);
+        if (nv) {
+            w->ev = nv;
+            w->nev = want;
+        }
+    }
+    if (!w || want > w->nev) return reply_error(r, 503, "", "out of memory", MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    rb_error err = {{0}};
+    rb_store *st = reader(s, &err);
+    if (!st) return reply_error(r, 503, "", err.msg, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    int found = 0;
+    size_t n = 0;
+    if (rb_api_contact_view(st, norm, want, &w->c, &found, w->ev, &n, &err) != RB_OK) {
+        reader_failed(s);
+        return reply_error(r, 503, "", err.msg, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
+    if (!found) return reply_error(r, 404, "email", "no contact with this address", NULL, NULL);
+    rb_buf b;
+    rb_buf_init(&b);
+    if (rb_api_contact_json(&b, &w->c, w->ev, n)) {
+        rb_buf_free(&b);
+        return reply_error(r, 503, "", "out of memory", MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
+    return reply(r, 200, &b, NULL, NULL);
+}
+
+/* ---- POST ------------------------------------------------------------------------------------------- */
+static enum MHD_Result post_complete(req *r)
+{
+    server *s = r->srv;
+    if (r->too_big) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the body is larger than %zu bytes", s->max_body);
+        return reply_error(r, 413, "", msg, NULL, NULL);
+    }
+    r->u = malloc(sizeof *r->u);
+    if (!r->u) return reply_error(r, 503, "", "out of memory", MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    const char *ctype = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    rb_api_error e;
+    int64_t now = (int64_t)time(NULL);
+    int code = rb_api_parse_update(ctype, r->body, r->blen, now, r->u, &e);
+    if (code) return reply_error(r, code, e.field, e.msg, NULL, NULL);
+    char src[RB_API_NAME_MAX + 8];
+    snprintf(src, sizeof src, "api:%s", r->key);
+    rb_api_prepare(s->ctx, r->u, src, r->key, now);
+    /* suspended before it is queued: the writer may resume it at once */
+    MHD_suspend_connection(r->conn);
+    r->queued = 1;
+    pthread_mutex_lock(&s->mu);
+    r->next = NULL;
+    if (s->tail) s->tail->next = r;
+    else s->head = r;
+    s->tail = r;
+    s->qlen++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return MHD_YES;
+}
+
+static enum MHD_Result post_decided(req *r)
+{
+    if (r->st != RB_OK) {
+        char msg[260];
+        snprintf(msg, sizeof msg, "the store failed, nothing was written: %s", r->errmsg);
+        return reply_error(r, 503, "", msg, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
+    rb_buf b;
+    rb_buf_init(&b);
+    if (rb_api_result_json(&b, r->u, &r->res)) {
+        rb_buf_free(&b);
+        return MHD_NO;
+    }
+    return reply(r, 200, &b, NULL, NULL);
+}
+
+/* ---- the request handler ------------------------------------------------------------------------- */
+static void clean_copy(char *dst, size_t len, const char *src)
+{
+    size_t o = 0;
+    for (; src && *src && o + 1 < len; src++) {
+        unsigned char c = (unsigned char)*src;
+        dst[o++] = c > 0x20 && c < 0x7F ? (char)c : '?';    /* no log injection */
+    }
+    dst[o] = '\0';
+}
+
+/* The first call, headers read: only a POST to the API is refused here
+ * (401, 413), before a byte of its body is read; libmicrohttpd then closes
+ * the connection.  Everything else is answered once the request is
+ * complete, which keeps the connection alive. */
+static enum MHD_Result first_call(req *r, const char *url, const char *method)
+{
+    server *s = r->srv;
+    if (!strcmp(url, API_PATH) || !strcmp(url, "/contact/api/email-status")) r->route = R_API;
+    else if (!strcmp(url, "/healthz")) r->route = R_HEALTH;
+    r->is_post = r->route == R_API && !strcmp(method, MHD_HTTP_METHOD_POST);
+    if (!r->is_post) return MHD_YES;
+    const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, KEY_HEADER);
+    if (!authenticate(s, key, r->key))
+        return reply_error(r, 401, KEY_HEADER, key ? "wrong or revoked key" : "missing key", NULL, NULL);
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (errno || *end || v > s->max_body) {
+            r->too_big = 1;
+            return post_complete(r);
+        }
+    }
+    return MHD_YES;
+}
+
+/* Anything but a POST to the API, once complete. */
+static enum MHD_Result answer_other(req *r, const char *method)
+{
+    int get = !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+    if (r->route == R_NONE) return reply_error(r, 404, "", "no such resource", NULL, NULL);
+    if (r->route == R_HEALTH) {
+        if (!get) return reply_error(r, 405, "", "use GET", MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        return reply_health(r);
+    }
+    if (!get) return reply_error(r, 405, "", "use GET or POST", MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
+    const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, KEY_HEADER);
+    if (!authenticate(r->srv, key, r->key))
+        return reply_error(r, 401, KEY_HEADER, key ? "wrong or revoked key" : "missing key", NULL, NULL);
+    return handle_get(r);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_data_size,
+                               void **con_cls)
+{
+    (void)version;
+    server *s = cls;
+    req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->srv = s;
+        r->conn = conn;
+        r->t0 = now_seconds();
+        clean_copy(r->method, sizeof r->method, method);
+        clean_copy(r->path, sizeof r->path, url);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+            const struct sockaddr *sa = ci->client_addr;
+            if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->client, sizeof r->client);
+            else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client, sizeof r->client);
+        }
+        if (!r->client[0]) strcpy(r->client, "-");
+        *con_cls = r;
+        atomic_fetch_add(&s->active, 1);
+        return first_call(r, url, method);
+    }
+    if (r->queued) {
+        if (!atomic_load(&r->done)) return MHD_YES;
+        return post_decided(r);
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (!r->is_post) r->too_big = 1;         /* a body nobody asked for */
+        if (r->too_big) {
+            /* no answer can be queued mid-body: read and drop the rest, up to a
+             * bound past which the connection is simply closed */
+            r->discarded += n;
+            return r->discarded > 16 * s->max_body + (1 << 20) ? MHD_NO : MHD_YES;
+        }
+        if (r->blen + n > s->max_body) {
+            r->too_big = 1;
+            r->discarded = r->blen + n;
+            free(r->body);
+            r->body = NULL;
+            r->blen = r->bcap = 0;
+            return MHD_YES;
+        }
+        if (r->blen + n + 1 > r->bcap) {
+            size_t nc = r->bcap ? r->bcap : 1024;
+            while (nc < r->blen + n + 1) nc *= 2;
+            char *nb = realloc(r->body, nc);
+            if (!nb) return MHD_NO;
+            r->body = nb;
+            r->bcap = nc;
+        }
+        memcpy(r->body + r->blen, upload_data, n);
+        r->blen += n;
+        r->body[r->blen] = '\0';
+        return MHD_YES;
+    }
+    return r->is_post ? post_complete(r) : answer_other(r, method);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    server *s = cls;
+    req *r = *con_cls;
+    if (!r) return;
+    double ms = (now_seconds() - r->t0) * 1000.0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char t[40], code[24];
+    strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (r->code && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) snprintf(code, sizeof code, "%d", r->code);
+    else snprintf(code, sizeof code, "%d-aborted", r->code);
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s.%03ldZ %s %s %s %s %.2fms key=%s\n", t, ts.tv_nsec / 1000000, r->client,
+                     r->method, r->path, code, ms, r->key[0] ? r->key : "-");
+    if (n > 0) log_line(s, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    atomic_fetch_add(&s->served, 1);
+    free(r->body);
+    free(r->u);
+    free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->active, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '\n') buf[--n] = '\0';
+    fprintf(stderr, "rebound serve: libmicrohttpd: %s\n", buf);
+}
+
+/* ---- setup ----------------------------------------------------------------------------------------- */
+/* "127.0.0.1:8025", "[::1]:8025", ":8025" (all IPv4 addresses), "localhost:8025". */
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sl, int *v6)
+{
+    char host[256], port[16];
+    const char *colon;
+    if (spec[0] == '[') {
+        const char *rb = strchr(spec, ']');
+        if (!rb || rb[1] != ':' || (size_t)(rb - spec - 1) >= sizeof host) return -1;
+        memcpy(host, spec + 1, (size_t)(rb - spec - 1));
+        host[rb - spec - 1] = '\0';
+        colon = rb + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (!colon || (size_t)(colon - spec) >= sizeof host) return -1;
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+    }
+    if (!colon[1] || strlen(colon + 1) >= sizeof port || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return -1;
+    strcpy(port, colon + 1);
+    if (atoi(port) > 65535) return -1;
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    if (getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &ai) != 0 || !ai) return -1;
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *sl = ai->ai_addrlen;
+    *v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    enum { O_DB = 256, O_LISTEN, O_THREADS, O_MAXBODY, O_POLICY, O_RULES, O_SHUTDOWN, O_LOOP };
+    static const struct option lo[] = {
+        {"db", required_argument, 0, O_DB},           {"listen", required_argument, 0, O_LISTEN},
+        {"threads", required_argument, 0, O_THREADS}, {"max-body", required_argument, 0, O_MAXBODY},
+        {"policy", required_argument, 0, O_POLICY},   {"rules", required_argument, 0, O_RULES},
+        {"shutdown-timeout", required_argument, 0, O_SHUTDOWN}, {"event-loop", required_argument, 0, O_LOOP},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
+    };
+    const char *db = NULL, *listen_spec = "127.0.0.1:8025", *policy = NULL, *rules = NULL;
+    long threads = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned long long max_body = 65536;
+    double shutdown_timeout = 30;
+    int use_epoll = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case O_DB: db = optarg; break;
+        case O_LISTEN: listen_spec = optarg; break;
+        case O_POLICY: policy = optarg; break;
+        case O_RULES: rules = optarg; break;
+        case O_THREADS:
+            threads = strtol(optarg, &end, 10);
+            if (*end || threads < 1 || threads > 256) {
+                fprintf(stderr, "rebound serve: --threads: a number from 1 to 256\n");
+                return EX_USAGE_;
+            }
+            break;
+        case O_MAXBODY:
+            errno = 0;
+            max_body = strtoull(optarg, &end, 10);
+            if (errno || *end || max_body < 64 || max_body > (1ULL << 30) || optarg[0] == '-') {
+                fprintf(stderr, "rebound serve: --max-body: a number of bytes from 64 to 1073741824\n");
+                return EX_USAGE_;
+            }
+            break;
+        case O_SHUTDOWN:
+            shutdown_timeout = strtod(optarg, &end);
+            if (*end || shutdown_timeout < 0 || shutdown_timeout > 3600) {
+                fprintf(stderr, "rebound serve: --shutdown-timeout: seconds, 0 to 3600\n");
+                return EX_USAGE_;
+            }
+            break;
+        case O_LOOP:
+            if (!strcmp(optarg, "epoll")) use_epoll = 1;
+            else if (!strcmp(optarg, "poll")) use_epoll = 0;
+            else {
+                fprintf(stderr, "rebound serve: --event-loop: poll or epoll\n");
+                return EX_USAGE_;
+            }
+            break;
+        case 'h': help(stdout); return 0;
+        default: help(stderr); return EX_USAGE_;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rebound serve: unexpected argument '%s'\n", argv[optind]);
+        help(stderr);
+        return EX_USAGE_;
+    }
+    if (threads < 1) threads = 1;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int v6 = 0;
+    if (parse_listen(listen_spec, &ss, &sl, &v6) < 0) {
+        fprintf(stderr, "rebound serve: --listen '%s': expected ADDRESS:PORT (127.0.0.1:8025, [::1]:8025)\n",
+                listen_spec);
+        return EX_USAGE_;
+    }
+
+    /* a group's buffers are large: reuse them rather than mmap and fault them in each time */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+    /* SQLite's memory statistics take one process-wide mutex per allocation:
+     * the pool threads' read connections would queue on it */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    server *s = calloc(1, sizeof *s);
+    if (!s) return EX_SOFTWARE_;
+    s->db = db;
+    s->max_body = (size_t)max_body;
+    s->shutdown_timeout = shutdown_timeout;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->ckpt_cv, NULL);
+    pthread_mutex_init(&s->lmu, NULL);
+    pthread_cond_init(&s->lcv, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
+    pthread_rwlock_init(&s->klock, NULL);
+    int rc = 0;
+    rb_error err = {{0}};
+    if (!(s->ctx = load_ctx(rules, policy, NULL))) { rc = EX_CONFIG_; goto out; }
+    if (rb_api_check_policy(s->ctx, &err) != RB_OK) {
+        fprintf(stderr, "rebound serve: %s\n", err.msg);
+        rc = EX_CONFIG_;
+        goto out;
+    }
+    if (!(s->wst = open_store("serve", db))) { rc = EX_TEMPFAIL_; goto out; }
+    if (rb_api_store_tune(s->wst, 1, &err) != RB_OK) {
+        fprintf(stderr, "rebound serve: %s\n", err.msg);
+        rc = EX_TEMPFAIL_;
+        goto out;
+    }
+    if (load_keys(s, s->wst, &err) != RB_OK) {
+        fprintf(stderr, "rebound serve: cannot read the keys: %s\n", err.msg);
+        rc = EX_TEMPFAIL_;
+        goto out;
+    }
+    if (!s->nkeys)
+        fprintf(stderr, "rebound serve: warning: no active keys, every API request will be refused (401); "
+                        "add one with `rebound keys add NAME`\n");
+
+    /* signals are taken by sigwait() below: block them before any thread starts */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        fprintf(stderr, "rebound serve: cannot start the writer thread\n");
+        rc = EX_SOFTWARE_;
+        goto out;
+    }
+    s->has_logger = pthread_create(&s->logger, NULL, logger_main, s) == 0;
+    if (!strcmp(rb_store_backend(s->wst), "sqlite"))
+        s->has_checkpointer = pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0;
+    /* poll() by default: suspending and resuming a connection (every POST)
+     * costs two epoll_ctl() under epoll, and its edge-triggered reads one more
+     * recv(); poll() rebuilds its set per wake-up instead, cheap for the tens or
+     * hundreds of connections a status API has.  Thousands: --event-loop epoll. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (use_epoll ? MHD_USE_EPOLL : MHD_USE_POLL) |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (v6) flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+                            (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+                            (unsigned)1024, MHD_OPTION_END);
+    if (!s->d) {
+        fprintf(stderr, "rebound serve: cannot listen on %s (in use, or not an address of this host?)\n",
+                listen_spec);
+        rc = EX_UNAVAILABLE_;
+    } else {
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+        char host[INET6_ADDRSTRLEN] = "?";
+        if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+        else inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+        fprintf(stderr, "rebound serve: listening on http://%s%s%s:%u/ (%ld threads, %s, %s store, %zu keys)\n",
+                v6 ? "[" : "", host, v6 ? "]" : "", di ? (unsigned)di->port : 0, threads,
+                use_epoll ? "epoll" : "poll", rb_store_backend(s->wst), s->nkeys);
+        for (;;) {
+            int sig = 0;
+            if (sigwait(&sigs, &sig) != 0) continue;
+            if (sig == SIGHUP) {
+                atomic_store(&s->keys_loaded_ms, 0);    /* the next request re-reads them */
+                fprintf(stderr, "rebound serve: SIGHUP: keys will be re-read\n");
+                continue;
+            }
+            fprintf(stderr, "rebound serve: %s: stopping; %d request(s) in flight\n",
+                    sig == SIGTERM ? "SIGTERM" : "SIGINT", atomic_load(&s->active));
+            break;
+        }
+        /* no new connections; the requests in flight finish, answered with Connection: close */
+        atomic_store(&s->draining, 1);
+        MHD_socket lfd = MHD_quiesce_daemon(s->d);
+        if (lfd != MHD_INVALID_SOCKET) close(lfd);
+        double t0 = now_seconds();
+        while (atomic_load(&s->active) > 0 && now_seconds() - t0 < s->shutdown_timeout) usleep(10000);
+        if (atomic_load(&s->active) > 0)
+            fprintf(stderr, "rebound serve: %d request(s) still unfinished after %.0f s: closing them\n",
+                    atomic_load(&s->active), s->shutdown_timeout);
+        /* what is queued is decided before the connections go */
+        for (int i = 0; i < 1000; i++) {
+            pthread_mutex_lock(&s->mu);
+            size_t q = s->qlen;
+            pthread_mutex_unlock(&s->mu);
+            if (!q) break;
+            usleep(10000);
+        }
+        MHD_stop_daemon(s->d);
+        s->d = NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_cond_signal(&s->ckpt_cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+    if (s->has_checkpointer) pthread_join(s->checkpointer, NULL);
+    if (s->has_logger) {
+        pthread_mutex_lock(&s->lmu);
+        s->log_stop = 1;
+        pthread_cond_signal(&s->lcv);
+        pthread_mutex_unlock(&s->lmu);
+        pthread_join(s->logger, NULL);
+        s->has_logger = 0;
+    }
+    if (!rc)
+        fprintf(stderr, "rebound serve: stopped: %llu requests, %llu updates in %llu group commits\n",
+                (unsigned long long)atomic_load(&s->served), (unsigned long long)atomic_load(&s->grouped),
+                (unsigned long long)atomic_load(&s->groups));
+out:
+    touch_keys(s);
+    for (size_t i = 0; i < s->nworkers; i++) {
+        if (s->workers[i]->st) rb_store_close(s->workers[i]->st);
+        free(s->workers[i]->ev);
+        free(s->workers[i]->lbuf);
+        pthread_mutex_destroy(&s->workers[i]->lmu);
+        free(s->workers[i]);
+    }
+    free(s->workers);
+    if (s->wst) rb_store_close(s->wst);
+    rb_ctx_free(s->ctx);
+    free(s->keys);
+    pthread_rwlock_destroy(&s->klock);
+    pthread_mutex_destroy(&s->rmu);
+    pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->ckpt_cv);
+    pthread_cond_destroy(&s->lcv);
+    pthread_mutex_destroy(&s->lmu);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return rc;
+}

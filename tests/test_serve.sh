@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# rebound serve and rebound keys over real HTTP on loopback (curl): every
+# status code the API answers, a wrong key changing nothing, malformed and
+# oversized bodies, JSON and form, idempotent repeats, GET, concurrent
+# clients, a revoked key, and SIGTERM with a request in flight.  Against
+# SQLite and, when REBOUND_TEST_PG names a server, PostgreSQL.
+set -uo pipefail
+R=${REBOUND_BIN:?}
+pass=0 fail=0
+ok()  { pass=$((pass+1)); }
+bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+
+for tool in curl; do
+  if ! command -v $tool >/dev/null; then
+    echo "SKIP: $tool is not installed (Debian package $tool)"
+    [ "${CI:-}" = true ] && { echo "0 passed, 1 failed"; exit 1; }
+    exit 77
+  fi
+done
+
+work=$(mktemp -d /tmp/rebound-serve-test.XXXXXX)
+SP=
+cleanup() { [ -n "$SP" ] && kill "$SP" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+[ -n "${KEEP_WORK:-}" ] && trap - EXIT      # KEEP_WORK=1: keep the folder, to look at
+cd "$work"
+
+API=/contact/api/email-status/
+JSONTYPE='application/json; charset=utf-8'
+
+# JSON fields without jq: our answers are one line, keys in a fixed order, so
+# the first "KEY": is the top-level one (a contact's events come last)
+jv() {   # jv FILE KEY: the value (a string without its quotes, or true/false/null/a number)
+  grep -o "\"$2\":\(\"\([^\"\\]\|\\.\)*\"\|[^,}]*\)" "$1" | head -1 | sed -e "s/^\"$2\"://" -e 's/^"//' -e 's/"$//'
+}
+jget() {   # jget FILE KEY...: the values, space-separated
+  local f=$1 k out=(); shift
+  for k; do out+=("$(jv "$f" "$k")"); done
+  echo "${out[*]}"
+}
+nevents() { grep -o '"event":"' "$1" | wc -l; }
+first_event() { sed 's/.*"events":\[//' "$1" > "$1.ev"; jget "$1.ev" "${@:2}"; }
+
+# start_server DB [ARGS...]: starts rebound serve on a free port, sets SP, U, LOG
+start_server() {
+  local db=$1; shift
+  LOG=$work/serve.$RANDOM.log
+  "$R" serve --db "$db" --listen 127.0.0.1:0 "$@" 2>"$LOG" &
+  SP=$!
+  local i
+  for i in $(seq 100); do
+    grep -q 'listening on' "$LOG" 2>/dev/null && break
+    kill -0 $SP 2>/dev/null || break
+    sleep 0.05
+  done
+  PORT=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' "$LOG" | grep -oE '[0-9]+/$' | tr -d /)
+  U=http://127.0.0.1:$PORT
+  [ -n "$PORT" ]
+}
+
+stop_server() {   # stop_server: SIGTERM, waits, sets RC
+  kill -TERM "$SP" 2>/dev/null
+  wait "$SP"; RC=$?
+  SP=
+}
+
+# req NAME METHOD PATH [curl args...]: the body in NAME.json, status in NAME.code, headers in NAME.h
+req() {
+  local name=$1 method=$2 path=$3; shift 3
+  curl -sS -o "$name.json" -D "$name.h" -w '%{http_code}' -X "$method" "$@" "$U$path" > "$name.code" 2>"$name.err"
+}
+code() { cat "$1.code"; }
+ctype() { grep -i '^content-type:' "$1.h" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+
+SEED=(-d 'email=peter.dufaux@monard-dhulst.be' -d 'status=bounced' -d 'bounce_type=hard'
+      -d 'status_code=550 5.1.10'
+      -d 'status_message=RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'
+      -d 'provider=business_microsoft' -d 'provider_source=manual_ndr_test')
+
+cat > contacts.csv <<'EOF'
+email,source
+peter.dufaux@monard-dhulst.be,Website
+soft@example.com,Website
+una@example.com,Website
+blocked@example.com,Website
+slow@example.com,Website
+EOF
+for i in $(seq 0 39); do echo "c$i@example.com,Website"; done >> contacts.csv
+
+run_backend() {   # $1 label, $2 store URL
+  local L=$1 DB=$2 KEY KEY2 n
+  echo "== $L"
+  "$R" contacts import --db "$DB" contacts.csv >/dev/null 2>&1 || bad "$L import"
+
+  # ---- keys
+  KEY=$("$R" keys add --db "$DB" impex 2>keys.err)
+  check "$L keys add prints a key" grep -qE '^rbk_[A-Za-z0-9_-]{43}$' <<<"$KEY"
+  KEY2=$("$R" keys add --db "$DB" other 2>/dev/null)
+  "$R" keys add --db "$DB" impex >/dev/null 2>keys.err; check "$L keys add: taken name exits 1" [ $? = 1 ]
+  check "$L keys add: taken name explained" grep -q 'revoke it first' keys.err
+  "$R" keys add --db "$DB" 'bad name' >/dev/null 2>&1; check "$L keys add: bad name exits 64" [ $? = 64 ]
+  "$R" keys list --db "$DB" > keys.out
+  check "$L keys list names both" grep -qE '^impex .*never' keys.out
+  check "$L keys list never shows a key" bash -c "! grep -q rbk_ keys.out"
+  "$R" keys revoke --db "$DB" nobody >/dev/null 2>&1; check "$L keys revoke unknown exits 1" [ $? = 1 ]
+
+  start_server "$DB" --max-body 4096 || { bad "$L server did not start: $(cat "$LOG")"; return; }
+
+  # ---- health, unknown paths, methods
+  req h GET /healthz
+  check "$L healthz 200" [ "$(code h)" = 200 ]
+  check "$L healthz content type" [ "$(ctype h)" = "$JSONTYPE" ]
+  check "$L healthz ok" [ "$(jget h.json status)" = ok ]
+  req nf GET /nope -H "X-Contact-Provider-Key: $KEY"
+  check "$L unknown path 404" [ "$(code nf)" = 404 ]
+  check "$L 404 is JSON" [ "$(ctype nf)" = "$JSONTYPE" ]
+  req m DELETE $API -H "X-Contact-Provider-Key: $KEY"
+  check "$L wrong method 405" [ "$(code m)" = 405 ]
+  check "$L 405 names the methods" grep -qi '^allow: GET, HEAD, POST' m.h
+  req m2 POST /healthz -d x=1
+  check "$L POST /healthz 405" [ "$(code m2)" = 405 ]
+
+  # ---- a missing, wrong or revoked key is 401 and changes nothing
+  req k1 POST $API "${SEED[@]}"
+  check "$L no key 401" [ "$(code k1)" = 401 ]
+  check "$L 401 names the header" [ "$(jget k1.json field)" = X-Contact-Provider-Key ]
+  check "$L 401 is JSON" [ "$(ctype k1)" = "$JSONTYPE" ]
+  req k2 POST $API -H "X-Contact-Provider-Key: ${KEY}x" "${SEED[@]}"
+  check "$L wrong key 401" [ "$(code k2)" = 401 ]
+  req k3 POST $API -H "X-Contact-Provider-Key: " "${SEED[@]}"
+  check "$L empty key 401" [ "$(code k3)" = 401 ]
+  req g0 GET "$API?email=peter.dufaux@monard-dhulst.be" -H "X-Contact-Provider-Key: wrong"
+  check "$L GET with a wrong key 401" [ "$(code g0)" = 401 ]
+  req g1 GET "$API?email=peter.dufaux@monard-dhulst.be" -H "X-Contact-Provider-Key: $KEY"
+  check "$L wrong key changed nothing (status)" [ "$(jget g1.json status)" = active ]
+  check "$L wrong key changed nothing (events)" [ "$(nevents g1.json)" = 0 ]
+
+  # ---- the seed's call, form-encoded
+  req p1 POST $API -H "X-Contact-Provider-Key: $KEY" "${SEED[@]}"
+  check "$L seed POST 200" [ "$(code p1)" = 200 ]
+  check "$L seed POST content type" [ "$(ctype p1)" = "$JSONTYPE" ]
+  check "$L seed POST disables" [ "$(jget p1.json decision old_status new_status changed)" = "disabled active bounced true" ]
+  check "$L seed POST reason" [ "$(jget p1.json reason bounce_type)" = "userunknown hard" ]
+  # the same again: 200, nothing changes
+  req p2 POST $API -H "X-Contact-Provider-Key: $KEY" "${SEED[@]}"
+  check "$L repeat 200" [ "$(code p2)" = 200 ]
+  check "$L repeat is a duplicate" [ "$(jget p2.json decision changed)" = "duplicate false" ]
+  check "$L repeat: same event" [ "$(jget p1.json event)" = "$(jget p2.json event)" ]
+
+  # ---- GET: the contact and its events
+  req g2 GET "$API?email=Peter.Dufaux@monard-dhulst.be" -H "X-Contact-Provider-Key: $KEY"
+  check "$L GET 200" [ "$(code g2)" = 200 ]
+  check "$L GET content type" [ "$(ctype g2)" = "$JSONTYPE" ]
+  check "$L GET state" [ "$(jget g2.json status for_mailing status_code provider provider_source)" = "bounced false 550 5.1.10 business_microsoft manual_ndr_test" ]
+  check "$L GET: one event after the repeat" [ "$(nevents g2.json) $(first_event g2.json decision source)" = "1 disabled api:impex" ]
+  req g3 GET "$API?email=nobody@example.com" -H "X-Contact-Provider-Key: $KEY"
+  check "$L GET unknown contact 404" [ "$(code g3)" = 404 ]
+  req g4 GET "$API" -H "X-Contact-Provider-Key: $KEY"
+  check "$L GET without email 400" [ "$(code g4)" = 400 ]
+  check "$L GET without email names the field" [ "$(jget g4.json field)" = email ]
+  req g5 GET "$API?email=not-an-address" -H "X-Contact-Provider-Key: $KEY"
+  check "$L GET bad email 400" [ "$(code g5)" = 400 ]
+  req g6 GET "$API?email=soft@example.com&events=x" -H "X-Contact-Provider-Key: $KEY"
+  check "$L GET bad events 400" [ "$(code g6)" = 400 ] && check "$L GET bad events field" [ "$(jget g6.json field)" = events ]
+
+  # ---- JSON bodies
+  req j1 POST $API -H "X-Contact-Provider-Key: $KEY2" -H 'Content-Type: application/json' \
+      --data-binary '{"email":"soft@example.com","status":"bounced","bounce_type":"soft","status_code":"421 4.4.1","status_message":"connection timed out"}'
+  check "$L JSON POST 200" [ "$(code j1)" = 200 ]
+  check "$L JSON soft bounce counted" [ "$(jget j1.json decision soft_count provider_source)" = "counted 1 other" ]
+  req j2 POST $API -H "X-Contact-Provider-Key: $KEY" -H 'Content-Type: application/json' \
+      --data-binary '{"email":"blocked@example.com","status":"blocked","status_code":"550 5.7.1","status_message":"rejected by policy"}'
+  check "$L blocked: recorded, still mailed" [ "$(jget j2.json decision new_status)" = "recorded blocked" ]
+
+  # ---- bad input: 400 naming the field, 415
+  req b1 POST $API -H "X-Contact-Provider-Key: $KEY" -d status=bounced
+  check "$L missing email 400" [ "$(code b1)" = 400 ] && check "$L missing email field" [ "$(jget b1.json field)" = email ]
+  req b2 POST $API -H "X-Contact-Provider-Key: $KEY" -d email=soft@example.com -d status=exploded
+  check "$L bad status 400" [ "$(code b2)" = 400 ] && check "$L bad status field" [ "$(jget b2.json field)" = status ]
+  req b3 POST $API -H "X-Contact-Provider-Key: $KEY" -H 'Content-Type: application/json' --data-binary '{"email": "soft@example.com", "status":'
+  check "$L malformed JSON 400" [ "$(code b3)" = 400 ] && check "$L malformed JSON explained" grep -q 'invalid JSON' b3.json
+  req b4 POST $API -H "X-Contact-Provider-Key: $KEY" --data-binary 'email=soft@example.com&status=bounced&status_message=%zz'
+  check "$L bad percent-encoding 400" [ "$(code b4)" = 400 ]
+  req b5 POST $API -H "X-Contact-Provider-Key: $KEY" -F email=soft@example.com -F status=bounced
+  check "$L multipart 415" [ "$(code b5)" = 415 ]
+  printf 'email=soft@example.com&status=bounced&status_message=\x00\xff\xfe' > junk.bin
+  req b6 POST $API -H "X-Contact-Provider-Key: $KEY" --data-binary @junk.bin
+  check "$L binary junk 400" [ "$(code b6)" = 400 ]
+  req b7 POST $API -H "X-Contact-Provider-Key: $KEY" -d email=soft@example.com -d status=bounced -d status_code=oops
+  check "$L bad status_code 400" [ "$(jget b7.json field)" = status_code ]
+  for b in b1 b2 b3 b5 b6; do check "$L $b is JSON" [ "$(ctype $b)" = "$JSONTYPE" ]; done
+
+  # ---- bodies over --max-body (4096 here): 413, by Content-Length and while streaming
+  { printf 'email=c1%%40example.com&status=bounced&pad='; head -c $((4096 - 42)) /dev/zero | tr '\0' a; } > exact.txt
+  check "$L exact-size body is 4096 bytes" [ "$(wc -c < exact.txt)" = 4096 ]
+  req s1 POST $API -H "X-Contact-Provider-Key: $KEY" --data-binary @exact.txt
+  check "$L body of exactly --max-body accepted" [ "$(code s1)" = 200 ]
+  printf 'x' >> exact.txt
+  req s2 POST $API -H "X-Contact-Provider-Key: $KEY" --data-binary @exact.txt
+  check "$L body over --max-body 413" [ "$(code s2)" = 413 ]
+  check "$L 413 is JSON" [ "$(ctype s2)" = "$JSONTYPE" ]
+  head -c 300000 /dev/zero | tr '\0' 'a' > big.txt
+  req s3 POST $API -H "X-Contact-Provider-Key: $KEY" -H 'Transfer-Encoding: chunked' --data-binary @big.txt
+  check "$L chunked body over the limit 413 (counted while streaming)" [ "$(code s3)" = 413 ]
+  req s4 POST $API -H "X-Contact-Provider-Key: $KEY" --data-binary @big.txt
+  check "$L large body 413" [ "$(code s4)" = 413 ]
+
+  # ---- unsubscribe: the one way; a bounce never makes one, and never undoes one
+  req u1 POST $API -H "X-Contact-Provider-Key: $KEY" -d email=una@example.com -d status=unsubscribed
+  check "$L unsubscribe" [ "$(jget u1.json decision new_status)" = "unsubscribed unsubscribed" ]
+  req u2 POST $API -H "X-Contact-Provider-Key: $KEY" -d email=una@example.com -d status=bounced -d bounce_type=hard -d 'status_code=550 5.1.1'
+  check "$L bounce on an unsubscribed contact: unchanged" [ "$(jget u2.json decision new_status)" = "unchanged unsubscribed" ]
+  req u3 POST $API -H "X-Contact-Provider-Key: $KEY" -d email=c2@example.com -d status=bounced -d bounce_type=hard
+  check "$L a hard bounce is never an unsubscribe" [ "$(jget u3.json new_status)" = bounced ]
+  req u4 POST $API -H "X-Contact-Provider-Key: $KEY" -d email=c2@example.com -d status=active
+  check "$L active never revives a bounced contact" [ "$(jget u4.json new_status)" = bounced ]
+  req u5 POST $API -H "X-Contact-Provider-Key: $KEY" -d email=stranger@example.com -d status=bounced -d bounce_type=hard
+  check "$L unknown contact: 200, decision unknown" [ "$(code u5) $(jget u5.json decision)" = "200 unknown" ]
+
+  # ---- concurrent clients: 20 at once, two of them the same event
+  for i in $(seq 10 29); do
+    e=c$i; [ $i = 29 ] && e=c28
+    curl -sS -o par.$i.json -w '%{http_code}' -H "X-Contact-Provider-Key: $KEY" -d "email=$e@example.com" \
+      -d status=bounced -d bounce_type=hard -d 'status_code=550 5.1.1' -d 'status_message=user unknown' "$U$API" > par.$i.code &
+  done
+  wait $(jobs -p | grep -v "^$SP$") 2>/dev/null
+  n=$(for f in par.*.code; do cat "$f"; echo; done | grep -c '^200$')
+  check "$L 20 concurrent POSTs all 200 ($n)" [ "$n" = 20 ]
+  check "$L concurrent: 19 disabled, 1 duplicate" [ "$(for f in par.*.json; do jv $f decision; done | sort | uniq -c | tr -s ' \n' ' ')" = " 19 disabled 1 duplicate " ]
+  "$R" contacts show --db "$DB" c28@example.com > show.txt
+  check "$L concurrent duplicate stored once" [ "$(grep -c ' disabled ' show.txt)" = 1 ]
+  for i in 10 17 27; do
+    "$R" contacts show --db "$DB" c$i@example.com | grep -q '^status: *bounced' || bad "$L concurrent c$i not bounced"
+  done
+  ok
+
+  # ---- a revoked key stops working within a second or two; requests with it change nothing
+  "$R" keys revoke --db "$DB" other >/dev/null
+  sleep 1.3
+  req r1 POST $API -H "X-Contact-Provider-Key: $KEY2" -d email=c3@example.com -d status=complaint
+  check "$L revoked key 401" [ "$(code r1)" = 401 ]
+  req r2 GET "$API?email=c3@example.com" -H "X-Contact-Provider-Key: $KEY"
+  check "$L revoked key changed nothing" [ "$(jget r2.json status)" = active ]
+
+  # ---- the log: one line per request, with the key's name and never the key
+  sleep 0.2
+  check "$L log line with status and key name" grep -qE " POST $API 200 [0-9.]+ms key=impex$" "$LOG"
+  check "$L log line for a 401" grep -qE " POST $API 401 [0-9.]+ms key=-$" "$LOG"
+  check "$L the log never holds a key" bash -c "! grep -q rbk_ '$LOG'"
+
+  # ---- SIGTERM with a request in flight: it completes, new connections are refused
+  { printf 'email=slow%%40example.com&status=bounced&bounce_type=hard&status_code=550+5.1.1&pad='; head -c 3000 /dev/zero | tr '\0' a; } > slow.txt
+  curl -sS -o slow.json -w '%{http_code}' --limit-rate 1000 -H "X-Contact-Provider-Key: $KEY" --data-binary @slow.txt "$U$API" > slow.code 2>slow.err &
+  local cpid=$!
+  sleep 1
+  kill -TERM "$SP"
+  sleep 0.3
+  curl -sS -m 2 -o /dev/null "$U/healthz" 2>/dev/null; local rc=$?
+  check "$L after SIGTERM no new connection (curl exit $rc)" [ $rc = 7 ]
+  wait $cpid
+  check "$L the request in flight completed (200)" [ "$(cat slow.code)" = 200 ]
+  check "$L ... and was applied" [ "$(jget slow.json decision)" = disabled ]
+  wait "$SP"; RC=$?; SP=
+  check "$L serve exits 0 after SIGTERM ($RC)" [ "$RC" = 0 ]
+  check "$L shutdown logged" grep -q 'stopped:' "$LOG"
+  "$R" contacts show --db "$DB" slow@example.com > show.txt
+  check "$L in-flight update is in the store" grep -q '^status: *bounced' show.txt
+  "$R" keys list --db "$DB" > keys.out
+  check "$L keys list: last use recorded" grep -qE '^impex +[0-9T:Z-]+ +[0-9]{4}-' keys.out
+  check "$L keys list: revoked" grep -qE '^other .*[0-9]Z$' keys.out
+}
+
+run_backend sqlite "$work/s.db"
+
+if [ -n "${REBOUND_TEST_PG:-}" ]; then
+  base=${REBOUND_TEST_PG%%\?*}; query=${REBOUND_TEST_PG#*\?}
+  [ "$query" = "$REBOUND_TEST_PG" ] && query=
+  if psql -q "$REBOUND_TEST_PG" -c "DROP DATABASE IF EXISTS rebound_serve_test" -c "CREATE DATABASE rebound_serve_test" >/dev/null 2>&1; then
+    run_backend postgresql "${base%/*}/rebound_serve_test${query:+?$query}"
+  else
+    bad "cannot create PostgreSQL database rebound_serve_test"
+  fi
+else
+  echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+fi
+
+# ---- a store locked by another writer: 503 with Retry-After, nothing written; then it works --
+if command -v python3 >/dev/null; then
+  "$R" contacts import --db "$work/l.db" contacts.csv >/dev/null 2>&1
+  LKEY=$("$R" keys add --db "$work/l.db" lock 2>/dev/null)
+  REBOUND_LOCK_TIMEOUT=1 start_server "$work/l.db" || bad "locked-store server did not start"
+  rm -f locked
+  python3 -c "
+import sqlite3, time, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute('BEGIN IMMEDIATE')
+open('locked', 'w').close()
+time.sleep(4)
+c.execute('ROLLBACK')" "$work/l.db" &
+  lpid=$!
+  for _ in $(seq 200); do [ -e locked ] && break; sleep 0.05; done
+  req lk1 POST $API -H "X-Contact-Provider-Key: $LKEY" -d email=c5@example.com -d status=bounced -d bounce_type=hard
+  check "locked store: 503" [ "$(code lk1)" = 503 ]
+  check "locked store: Retry-After" grep -qi '^retry-after: 1' lk1.h
+  check "locked store: JSON error" [ "$(ctype lk1)" = "$JSONTYPE" ]
+  wait $lpid
+  req lk2 POST $API -H "X-Contact-Provider-Key: $LKEY" -d email=c5@example.com -d status=bounced -d bounce_type=hard
+  check "after the lock: 200, and the refused request had written nothing" [ "$(code lk2) $(jget lk2.json decision)" = "200 disabled" ]
+  stop_server
+else
+  echo "locked-store part skipped: python3 is not installed"
+fi
+
+# ---- usage, configuration, listening ---------------------------------------------------------
+"$R" serve --help | grep -q 'usage: rebound serve'; check "serve --help" [ $? = 0 ]
+"$R" keys --help | grep -q 'usage: rebound keys'; check "keys --help" [ $? = 0 ]
+"$R" serve --listen nonsense >/dev/null 2>&1; check "serve bad --listen: 64" [ $? = 64 ]
+"$R" serve --threads 0 >/dev/null 2>&1; check "serve bad --threads: 64" [ $? = 64 ]
+"$R" serve --max-body 12x >/dev/null 2>&1; check "serve bad --max-body: 64" [ $? = 64 ]
+"$R" keys frob >/dev/null 2>&1; check "keys unknown subcommand: 64" [ $? = 64 ]
+"$R" keys list --db /nonexistent-dir/x.db >/dev/null 2>&1; check "keys: store cannot be opened: 75" [ $? = 75 ]
+"$R" serve --db /nonexistent-dir/x.db --listen 127.0.0.1:0 >/dev/null 2>&1; check "serve: store cannot be opened: 75" [ $? = 75 ]
+printf 'set mailboxfull hard\nuserunknown hard disable\n* soft count\n' > policy.conf
+"$R" serve --db "$work/p.db" --policy policy.conf --listen 127.0.0.1:0 >/dev/null 2>err.txt
+check "serve: a policy without the API's reasons: 78" [ $? = 78 ]
+check "serve: ... names the reason" grep -q "no reason 'suppressed'" err.txt
+# a port in use: 69; no keys: a warning
+start_server "$work/n.db" || bad "server without keys did not start"
+check "no keys: warned" grep -q 'no active keys' "$LOG"
+"$R" serve --db "$work/n.db" --listen "127.0.0.1:$PORT" >/dev/null 2>err.txt
+check "port in use: 69" [ $? = 69 ]
+req nk POST $API -H "X-Contact-Provider-Key: rbk_whatever" -d email=a@b.be -d status=bounced
+check "no keys: 401" [ "$(code nk)" = 401 ]
+stop_server
+check "SIGTERM on an idle server: exit 0" [ "$RC" = 0 ]
+
+# ---- the other event loop: epoll ------------------------------------------------------------------
+"$R" contacts import --db "$work/e.db" contacts.csv >/dev/null 2>&1
+EKEY=$("$R" keys add --db "$work/e.db" ep 2>/dev/null)
+start_server "$work/e.db" --event-loop epoll || bad "epoll server did not start"
+check "epoll: announced" grep -q 'epoll' "$LOG"
+req e1 POST $API -H "X-Contact-Provider-Key: $EKEY" "${SEED[@]}"
+check "epoll: seed POST" [ "$(code e1) $(jget e1.json decision)" = "200 disabled" ]
+req e2 GET "$API?email=peter.dufaux@monard-dhulst.be" -H "X-Contact-Provider-Key: $EKEY"
+check "epoll: GET" [ "$(code e2) $(jget e2.json status)" = "200 bounced" ]
+stop_server
+check "epoll: SIGTERM exit 0" [ "$RC" = 0 ]
+"$R" serve --event-loop select >/dev/null 2>&1; check "serve bad --event-loop: 64" [ $? = 64 ]
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
