@@ -32,7 +32,7 @@ static void usage(FILE *f)
             "contacts of a mailing list clean.\n\n"
             "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-15s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'rebound COMMAND --help' describes a command; man rebound-analyze(1).\n");
 }
 
