@@ -402,10 +402,9 @@ rb_status rb_maillog_new(const rb_ctx *ctx, const rb_maillog_opts *opts, rb_mail
     if (m) {
         m->nb = 1024;
         m->tab = calloc(m->nb, sizeof *m->tab);
-        m->cache = calloc(CCACHE, sizeof *m->cache);
-        m->pcache = calloc(PCACHE, sizeof *m->pcache);
     }
-    if (!m || !m->tab || !m->cache || !m->pcache) {
+    /* the caches are allocated on first use (a log with no attempts needs none) */
+    if (!m || !m->tab) {
         rb_maillog_free(m);
         rb_seterr(err, "out of memory");
         return RB_ERR_NOMEM;
@@ -636,6 +635,11 @@ static void classify_cached(rb_maillog *m, rb_record *r)
     k[o < cap ? o : cap] = '\0';
     size_t klen = strlen(k);
     uint64_t h = hash(k, klen);
+    if (!m->cache && !(m->cache = calloc(CCACHE, sizeof *m->cache))) {
+        const char *why = rb_rules_match(m->ctx->rules, r, NULL);   /* no memory for a cache: uncached */
+        rb_strlcpy(r->reason, why ? why : "undefined", sizeof r->reason);
+        return;
+    }
     centry *c = &m->cache[h & (CCACHE - 1)];
     if (c->key && c->h == h && strcmp(c->key, k) == 0) {
         rb_strlcpy(r->reason, c->reason, sizeof r->reason);
@@ -669,6 +673,10 @@ static void provider_cached(rb_maillog *m, rb_record *r)
     const char *dom = at ? at + 1 : "";
     size_t hl = strlen(r->remote_mta), dl = strlen(dom);
     uint64_t h = hash(r->remote_mta, hl) * 31 + hash(dom, dl);
+    if (!m->pcache && !(m->pcache = calloc(PCACHE, sizeof *m->pcache))) {
+        rb_providers_guess(m->ctx->providers, r->remote_mta, r->recipient, r->provider, sizeof r->provider);
+        return;
+    }
     pentry *c = &m->pcache[h & (PCACHE - 1)];
     if (c->key && c->h == h && strlen(c->key) == hl + 1 + dl && memcmp(c->key, r->remote_mta, hl) == 0 &&
         memcmp(c->key + hl + 1, dom, dl) == 0) {
