@@ -179,6 +179,14 @@ typedef int (*rb_api_key_cb)(void *arg, const rb_api_key *k);
 rb_status rb_store_api_keys_each(rb_store *st, int active_only, rb_api_key_cb cb, void *arg, rb_error *err);
 rb_status rb_store_api_key_touch(rb_store *st, const char *name, int64_t t, rb_error *err);
 
+/* A keys file (`rebound keys export`, `rebound serve --keys FILE`): lines
+ * "NAME SHA256HEX", blank lines and '#' comments allowed.  cb is called for
+ * each key (created_at etc. 0) once the whole file is valid, so a bad file
+ * yields no keys at all; RB_ERR_PARSE naming PATH:LINE for a line that is
+ * not a valid name and 64 hex digits, or a name given twice; RB_ERR_IO when
+ * it cannot be read. */
+rb_status rb_api_keys_file_read(const char *path, rb_api_key_cb cb, void *arg, rb_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,30 +3,45 @@
  *   rebound keys add NAME      a new random key, printed once (only its hash is stored)
  *   rebound keys list          names, when made, last used, revoked
  *   rebound keys revoke NAME   the key stops working (within a second for a running server)
+ *   rebound keys export        the active keys' names and hashes, for `rebound serve --keys FILE`
+ *                              on a server that cannot read the store's api_keys table
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "rebound_api.h"
+
+#define EX_CANTCREAT_ 73
 
 static void help(FILE *f)
 {
     fprintf(f,
             "usage: rebound keys add NAME    [--db URL]\n"
             "       rebound keys list        [--db URL]\n"
-            "       rebound keys revoke NAME [--db URL]\n\n"
+            "       rebound keys revoke NAME [--db URL]\n"
+            "       rebound keys export      [--db URL] [--output FILE]\n\n"
             "Keys of the status API (rebound serve), one per provider.  NAME (1 to 63 of\n"
             "A-Z a-z 0-9 . _ - : +) is also the provider_source stored when a request gives\n"
             "none.  `add` prints the new key once on standard output; only its SHA-256 is\n"
             "stored, so it cannot be shown again: a lost key is revoked and added again.\n"
-            "A running server sees new and revoked keys within a second.\n\n"
-            "  --db URL   store: a SQLite file or postgresql://... (default $REBOUND_DB,\n"
-            "             else rebound.db)\n\n"
+            "A running server sees new and revoked keys within a second.\n"
+            "`export` writes the active keys as lines NAME SHA256HEX (hashes only, no key)\n"
+            "for `rebound serve --keys FILE` on a server without access to the store's keys.\n\n"
+            "  --db URL       store: a SQLite file or postgresql://... (default $REBOUND_DB,\n"
+            "                else rebound.db)\n"
+            "  --output FILE  export: write FILE (mode 0600, replaced atomically) rather than\n"
+            "                standard output\n\n"
             "Exit status: 0 done; 1 no such key (revoke) or the name is taken (add);\n"
-            "64 usage; 75 the store failed.  See rebound-keys(1).\n");
+            "64 usage; 73 the output file cannot be written; 75 the store failed.\n"
+            "See rebound-keys(1).\n");
 }
 
 typedef struct {
@@ -44,18 +59,88 @@ static int print_key(void *arg, const rb_api_key *k)
     return 0;
 }
 
+typedef struct {
+    FILE *f;
+    size_t n;
+} export_ctx;
+
+static int export_key(void *arg, const rb_api_key *k)
+{
+    export_ctx *ec = arg;
+    fprintf(ec->f, "%s %s\n", k->name, k->hash);
+    ec->n++;
+    return 0;
+}
+
+/* Write the keys to output ("-" or NULL: standard output): a temporary file
+ * of mode 0600 beside it, renamed over it, so a server re-reading it never
+ * sees half a file.  Returns the exit status. */
+static int export_keys(rb_store *st, const char *output)
+{
+    int to_stdout = !output || !strcmp(output, "-");
+    char *tmp = NULL;
+    FILE *f = stdout;
+    if (!to_stdout) {
+        size_t n = strlen(output) + 16;
+        if (!(tmp = malloc(n))) return EX_SOFTWARE_;
+        snprintf(tmp, n, "%s.tmpXXXXXX", output);
+        int fd = mkstemp(tmp);      /* mode 0600 */
+        if (fd < 0 || !(f = fdopen(fd, "w"))) {
+            fprintf(stderr, "rebound keys export: cannot create %s: %s\n", tmp, strerror(errno));
+            if (fd >= 0) { close(fd); unlink(tmp); }
+            free(tmp);
+            return EX_CANTCREAT_;
+        }
+    }
+    time_t now = time(NULL);
+    char t[32];
+    fprintf(f, "# rebound keys export, %s: NAME SHA256HEX (hashes of the keys, not the keys); "
+               "for rebound serve --keys FILE\n", fmt_time((int64_t)now, t, sizeof t));
+    rb_error err = {{0}};
+    export_ctx ec = {f, 0};
+    rb_status s = rb_store_api_keys_each(st, 1, export_key, &ec, &err);
+    int rc = 0;
+    if (s != RB_OK) {
+        fprintf(stderr, "rebound keys export: %s\n", err.msg);
+        rc = EX_TEMPFAIL_;
+    }
+    if (!to_stdout) {
+        int bad = ferror(f) | fflush(f) | fsync(fileno(f));
+        bad |= fclose(f);
+        if (!rc && bad) {
+            fprintf(stderr, "rebound keys export: cannot write %s: %s\n", tmp, strerror(errno));
+            rc = EX_CANTCREAT_;
+        }
+        if (!rc && rename(tmp, output) != 0) {
+            fprintf(stderr, "rebound keys export: cannot rename %s to %s: %s\n", tmp, output, strerror(errno));
+            rc = EX_CANTCREAT_;
+        }
+        if (rc) unlink(tmp);
+        free(tmp);
+    } else if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "rebound keys export: cannot write to standard output\n");
+        rc = rc ? rc : EX_CANTCREAT_;
+    }
+    if (!rc)
+        fprintf(stderr, "rebound keys export: %zu active key%s%s%s\n", ec.n, ec.n == 1 ? "" : "s",
+                to_stdout ? "" : " written to ", to_stdout ? "" : output);
+    return rc;
+}
+
 int cmd_keys(int argc, char **argv)
 {
-    enum { O_DB = 256 };
+    enum { O_DB = 256, O_OUTPUT };
     static const struct option lo[] = {
-        {"db", required_argument, 0, O_DB}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"db", required_argument, 0, O_DB}, {"output", required_argument, 0, O_OUTPUT},
+        {"help", no_argument, 0, 'h'},      {0, 0, 0, 0},
     };
-    const char *db = NULL;
+    const char *db = NULL, *output = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case O_DB: db = optarg; break;
+        case O_OUTPUT: output = optarg; break;
         case 'h': help(stdout); return 0;
         default: help(stderr); return EX_USAGE_;
         }
@@ -63,8 +148,12 @@ int cmd_keys(int argc, char **argv)
     if (optind >= argc) { help(stderr); return EX_USAGE_; }
     const char *sub = argv[optind++];
     int want_name = !strcmp(sub, "add") || !strcmp(sub, "revoke");
-    if (!want_name && strcmp(sub, "list") != 0) {
-        fprintf(stderr, "rebound keys: unknown subcommand '%s' (add, list, revoke)\n", sub);
+    if (!want_name && strcmp(sub, "list") != 0 && strcmp(sub, "export") != 0) {
+        fprintf(stderr, "rebound keys: unknown subcommand '%s' (add, list, revoke, export)\n", sub);
+        return EX_USAGE_;
+    }
+    if (output && strcmp(sub, "export") != 0) {
+        fprintf(stderr, "rebound keys %s: --output is for export\n", sub);
         return EX_USAGE_;
     }
     if (argc - optind != want_name) {
@@ -109,6 +198,8 @@ int cmd_keys(int argc, char **argv)
             rc = EX_FAIL;
         } else
             printf("key '%s' revoked\n", name);
+    } else if (!strcmp(sub, "export")) {
+        rc = export_keys(st, output);
     } else {
         list_ctx lc = {0};
         if (rb_store_api_keys_each(st, 0, print_key, &lc, &err) != RB_OK) {

@@ -19,6 +19,11 @@
  * SIGTERM / SIGINT: stop accepting, let the requests in flight finish (their
  * answers carry "Connection: close"), then exit.  SIGHUP re-reads the keys
  * (they are re-read every second anyway).
+ *
+ * Keys come from the store's api_keys table, or with --keys FILE from a file
+ * that `rebound keys export` wrote (for a server that cannot read the table):
+ * checked every second, re-read when its inode, size or mtime changed; a bad
+ * file is reported and the keys read before are kept.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +42,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "rebound_api.h"
@@ -114,6 +120,10 @@ struct server {
     size_t nkeys;
     _Atomic int64_t keys_loaded_ms;
     atomic_int keys_refreshing;
+    const char *keys_file;          /* --keys: the keys from there, not from api_keys */
+    atomic_int keys_force;          /* SIGHUP: re-read the file even if it looks the same */
+    struct stat keys_st;            /* the file as last read (or tried), only under keys_refreshing */
+    int keys_st_ok;
     /* request log: lines gathered per pool thread, written by the logger thread */
     pthread_mutex_t lmu;
     pthread_cond_t lcv;
@@ -153,8 +163,8 @@ static int64_t now_ms(void)
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: rebound serve [--db URL] [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
-            "                     [--policy FILE] [--rules FILE]\n\n"
+            "usage: rebound serve [--db URL] [--listen ADDR:PORT] [--keys FILE] [--threads N]\n"
+            "                     [--max-body BYTES] [--policy FILE] [--rules FILE]\n\n"
             "The status API: providers report what became of an address, and it goes\n"
             "through the same policy as `rebound apply`.\n\n"
             "  POST /contact/api/email-status/   form-encoded or JSON fields email, status\n"
@@ -168,6 +178,9 @@ static void help(FILE *f)
             "                       else rebound.db)\n"
             "  --listen ADDR:PORT   where to listen (default 127.0.0.1:8025; [::1]:8025 for IPv6;\n"
             "                       port 0 picks a free one, printed at start)\n"
+            "  --keys FILE          the keys from FILE (lines NAME SHA256HEX, as `rebound keys\n"
+            "                       export` writes) rather than the store's api_keys table;\n"
+            "                       re-read when it changes; last use is not recorded\n"
             "  --threads N          HTTP threads (default: the number of CPUs)\n"
             "  --max-body BYTES     larger request bodies are refused with 413 (default 65536)\n"
             "  --shutdown-timeout S how long SIGTERM waits for requests in flight (default 30)\n"
@@ -177,8 +190,9 @@ static void help(FILE *f)
             "Keys: `rebound keys add NAME` (one per provider); a missing, wrong or revoked key is\n"
             "401.  One log line per request on standard error.  SIGTERM/SIGINT: stop accepting,\n"
             "finish the requests in flight, exit 0.  SIGHUP: re-read the keys.\n\n"
-            "Exit status: 0 stopped by a signal; 64 usage; 69 cannot listen; 75 the store cannot\n"
-            "be opened; 78 bad policy/rules.  See rebound-serve(1).\n");
+            "Exit status: 0 stopped by a signal; 64 usage; 66 the keys file cannot be read;\n"
+            "69 cannot listen; 75 the store cannot be opened; 78 bad policy/rules or a bad\n"
+            "line in the keys file.  See rebound-serve(1).\n");
 }
 
 /* ---- stores -------------------------------------------------------------------------- */
@@ -260,11 +274,12 @@ static int key_collect(void *arg, const rb_api_key *k)
     return 0;
 }
 
-/* Read the active keys from st and swap them in. */
+/* Read the active keys from st (or the keys file) and swap them in. */
 static rb_status load_keys(server *s, rb_store *st, rb_error *err)
 {
     key_list l = {0};
-    rb_status rc = rb_store_api_keys_each(st, 1, key_collect, &l, err);
+    rb_status rc = s->keys_file ? rb_api_keys_file_read(s->keys_file, key_collect, &l, err)
+                                : rb_store_api_keys_each(st, 1, key_collect, &l, err);
     if (rc == RB_OK && l.oom) { snprintf(err->msg, sizeof err->msg, "out of memory"); rc = RB_ERR_NOMEM; }
     if (rc != RB_OK) { free(l.v); return rc; }
     pthread_rwlock_wrlock(&s->klock);
@@ -284,11 +299,47 @@ static rb_status load_keys(server *s, rb_store *st, rb_error *err)
     return RB_OK;
 }
 
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* --keys: re-read the file when it changed (or on SIGHUP).  A file that
+ * cannot be read or is wrong is reported once per change; the keys stay. */
+static void refresh_keys_file(server *s)
+{
+    struct stat sb;
+    int force = atomic_exchange(&s->keys_force, 0);
+    rb_error err = {{0}};
+    if (stat(s->keys_file, &sb) != 0) {
+        if (s->keys_st_ok || force)
+            fprintf(stderr, "rebound serve: cannot re-read the keys: %s: %s; keeping the %zu keys read before\n",
+                    s->keys_file, strerror(errno), s->nkeys);
+        s->keys_st_ok = 0;
+    } else if (force || !s->keys_st_ok || !same_file(&sb, &s->keys_st)) {
+        /* stat() before the read: a change while reading shows as another change next time */
+        s->keys_st = sb;
+        s->keys_st_ok = 1;
+        if (load_keys(s, NULL, &err) != RB_OK)
+            fprintf(stderr, "rebound serve: cannot re-read the keys: %s; keeping the %zu keys read before\n",
+                    err.msg, s->nkeys);
+        else
+            fprintf(stderr, "rebound serve: keys re-read from %s: %zu keys\n", s->keys_file, s->nkeys);
+    }
+    atomic_store(&s->keys_loaded_ms, now_ms());
+}
+
 static void maybe_refresh_keys(server *s)
 {
     if (now_ms() - atomic_load(&s->keys_loaded_ms) < KEY_REFRESH_MS) return;
     int expected = 0;
     if (!atomic_compare_exchange_strong(&s->keys_refreshing, &expected, 1)) return;
+    if (s->keys_file) {
+        refresh_keys_file(s);
+        atomic_store(&s->keys_refreshing, 0);
+        return;
+    }
     rb_error err = {{0}};
     rb_store *st = reader(s, &err);
     if (!st || load_keys(s, st, &err) != RB_OK) {
@@ -330,6 +381,7 @@ static void touch_keys(server *s)
     typedef struct { char name[RB_API_NAME_MAX]; int64_t t; } touch;
     touch *t = NULL;
     size_t n = 0;
+    if (s->keys_file) return;       /* keys from a file have no api_keys row to note it in */
     pthread_rwlock_rdlock(&s->klock);
     if (s->nkeys) t = malloc(s->nkeys * sizeof *t);
     for (size_t i = 0; t && i < s->nkeys; i++) {
@@ -891,15 +943,16 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
 
 int cmd_serve(int argc, char **argv)
 {
-    enum { O_DB = 256, O_LISTEN, O_THREADS, O_MAXBODY, O_POLICY, O_RULES, O_SHUTDOWN, O_LOOP };
+    enum { O_DB = 256, O_LISTEN, O_THREADS, O_MAXBODY, O_POLICY, O_RULES, O_SHUTDOWN, O_LOOP, O_KEYS };
     static const struct option lo[] = {
         {"db", required_argument, 0, O_DB},           {"listen", required_argument, 0, O_LISTEN},
         {"threads", required_argument, 0, O_THREADS}, {"max-body", required_argument, 0, O_MAXBODY},
         {"policy", required_argument, 0, O_POLICY},   {"rules", required_argument, 0, O_RULES},
         {"shutdown-timeout", required_argument, 0, O_SHUTDOWN}, {"event-loop", required_argument, 0, O_LOOP},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0},
+        {"keys", required_argument, 0, O_KEYS},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
-    const char *db = NULL, *listen_spec = "127.0.0.1:8025", *policy = NULL, *rules = NULL;
+    const char *db = NULL, *listen_spec = "127.0.0.1:8025", *policy = NULL, *rules = NULL, *keys_file = NULL;
     long threads = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned long long max_body = 65536;
     double shutdown_timeout = 30;
@@ -913,6 +966,7 @@ int cmd_serve(int argc, char **argv)
         case O_LISTEN: listen_spec = optarg; break;
         case O_POLICY: policy = optarg; break;
         case O_RULES: rules = optarg; break;
+        case O_KEYS: keys_file = optarg; break;
         case O_THREADS:
             threads = strtol(optarg, &end, 10);
             if (*end || threads < 1 || threads > 256) {
@@ -971,6 +1025,7 @@ int cmd_serve(int argc, char **argv)
     server *s = calloc(1, sizeof *s);
     if (!s) return EX_SOFTWARE_;
     s->db = db;
+    s->keys_file = keys_file;
     s->max_body = (size_t)max_body;
     s->shutdown_timeout = shutdown_timeout;
     pthread_mutex_init(&s->mu, NULL);
@@ -994,14 +1049,16 @@ int cmd_serve(int argc, char **argv)
         rc = EX_TEMPFAIL_;
         goto out;
     }
-    if (load_keys(s, s->wst, &err) != RB_OK) {
+    if (keys_file && stat(keys_file, &s->keys_st) == 0) s->keys_st_ok = 1;    /* before the read: see refresh */
+    rb_status ks = load_keys(s, s->wst, &err);
+    if (ks != RB_OK) {
         fprintf(stderr, "rebound serve: cannot read the keys: %s\n", err.msg);
-        rc = EX_TEMPFAIL_;
+        rc = !keys_file ? EX_TEMPFAIL_ : ks == RB_ERR_IO ? EX_NOINPUT_ : EX_CONFIG_;
         goto out;
     }
     if (!s->nkeys)
-        fprintf(stderr, "rebound serve: warning: no active keys, every API request will be refused (401); "
-                        "add one with `rebound keys add NAME`\n");
+        fprintf(stderr, "rebound serve: warning: no active keys, every API request will be refused (401); %s\n",
+                keys_file ? "the keys file has none" : "add one with `rebound keys add NAME`");
 
     /* signals are taken by sigwait() below: block them before any thread starts */
     sigset_t sigs;
@@ -1041,13 +1098,15 @@ int cmd_serve(int argc, char **argv)
         char host[INET6_ADDRSTRLEN] = "?";
         if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
         else inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-        fprintf(stderr, "rebound serve: listening on http://%s%s%s:%u/ (%ld threads, %s, %s store, %zu keys)\n",
+        fprintf(stderr, "rebound serve: listening on http://%s%s%s:%u/ (%ld threads, %s, %s store, %zu keys%s%s)\n",
                 v6 ? "[" : "", host, v6 ? "]" : "", di ? (unsigned)di->port : 0, threads,
-                use_epoll ? "epoll" : "poll", rb_store_backend(s->wst), s->nkeys);
+                use_epoll ? "epoll" : "poll", rb_store_backend(s->wst), s->nkeys, keys_file ? " from " : "",
+                keys_file ? keys_file : "");
         for (;;) {
             int sig = 0;
             if (sigwait(&sigs, &sig) != 0) continue;
             if (sig == SIGHUP) {
+                atomic_store(&s->keys_force, 1);
                 atomic_store(&s->keys_loaded_ms, 0);    /* the next request re-reads them */
                 fprintf(stderr, "rebound serve: SIGHUP: keys will be re-read\n");
                 continue;

@@ -348,5 +348,82 @@ stop_server
 check "epoll: SIGTERM exit 0" [ "$RC" = 0 ]
 "$R" serve --event-loop select >/dev/null 2>&1; check "serve bad --event-loop: 64" [ $? = 64 ]
 
+# ---- --keys FILE: the keys a `rebound keys export` wrote, for a server without the api_keys table ----
+"$R" contacts import --db "$work/f.db" contacts.csv >/dev/null 2>&1
+"$R" contacts import --db "$work/g.db" contacts.csv >/dev/null 2>&1
+FKEY=$("$R" keys add --db "$work/f.db" filekey 2>/dev/null)
+FKEY2=$("$R" keys add --db "$work/f.db" filekez 2>/dev/null)   # a name as long: same file size below
+GKEY=$("$R" keys add --db "$work/g.db" tablekey 2>/dev/null)    # in the serving store's table, not in the file
+"$R" keys export --db "$work/f.db" --output keys.txt 2>export.err; check "keys export exits 0" [ $? = 0 ]
+FH=$(printf %s "$FKEY" | sha256sum | cut -c1-64); FH2=$(printf %s "$FKEY2" | sha256sum | cut -c1-64)
+check "export: the key's hash" grep -qx "filekey $FH" keys.txt
+check "export: both active keys, one header line" [ "$(grep -c . keys.txt) $(grep -c '^#' keys.txt)" = "3 1" ]
+check "export: no key in the file" bash -c "! grep -q rbk_ keys.txt"
+check "export: mode 0600" [ "$(stat -c %a keys.txt)" = 600 ]
+"$R" keys revoke --db "$work/f.db" filekez >/dev/null
+"$R" keys export --db "$work/f.db" > keys1.txt 2>/dev/null; check "export to stdout exits 0" [ $? = 0 ]
+check "export: a revoked key is left out" [ "$(grep -c '^filekez ' keys1.txt) $(grep -c '^filekey ' keys1.txt)" = "0 1" ]
+"$R" keys list --db "$work/f.db" --output x >/dev/null 2>&1; check "keys list --output: 64" [ $? = 64 ]
+"$R" keys export --db "$work/f.db" --output /nonexistent-dir/k.txt >/dev/null 2>&1; check "export: unwritable output: 73" [ $? = 73 ]
+
+printf '# keys\n\nfilekey %s\nbroken line here\n' "$FH" > bad.txt
+"$R" serve --db "$work/g.db" --keys bad.txt --listen 127.0.0.1:0 >/dev/null 2>err.txt
+check "--keys with a bad line: 78" [ $? = 78 ]
+check "--keys bad line: names FILE:LINE" grep -q 'bad.txt:4:' err.txt
+printf 'filekey %s\n' "${FH:0:63}" > bad2.txt
+"$R" serve --db "$work/g.db" --keys bad2.txt --listen 127.0.0.1:0 >/dev/null 2>err.txt
+check "--keys with a short hash: 78 naming the line" [ $? = 78 ] && check "... bad2.txt:1" grep -q 'bad2.txt:1:' err.txt
+"$R" serve --db "$work/g.db" --keys missing.txt --listen 127.0.0.1:0 >/dev/null 2>err.txt
+check "--keys with no such file: 66" [ $? = 66 ]
+
+printf '# keys\nfilekey %s\n' "$FH" > kf.txt
+start_server "$work/g.db" --keys kf.txt || bad "--keys server did not start: $(cat "$LOG")"
+check "--keys: announced" grep -q '1 keys from kf.txt' "$LOG"
+req f1 POST $API -H "X-Contact-Provider-Key: $FKEY" -d email=c30@example.com -d status=complaint
+check "--keys: the file's key is accepted" [ "$(code f1) $(jget f1.json decision)" = "200 disabled" ]
+req f2 POST $API -H "X-Contact-Provider-Key: $GKEY" -d email=c31@example.com -d status=complaint
+check "--keys: a key of the store's table is refused" [ "$(code f2)" = 401 ]
+req f3 POST $API -H "X-Contact-Provider-Key: $FKEY2" -d email=c31@example.com -d status=complaint
+check "--keys: a key not in the file is refused" [ "$(code f3)" = 401 ]
+# replaced (a new file renamed over it): the old key stops working without a restart
+printf '# keys\nfilekez %s\n' "$FH2" > kf.new && mv kf.new kf.txt
+for _ in $(seq 40); do
+  req f4 GET "$API?email=c30@example.com" -H "X-Contact-Provider-Key: $FKEY"
+  [ "$(code f4)" = 401 ] && break
+  sleep 0.1
+done
+check "--keys: file replaced, the removed key refused within 4 s" [ "$(code f4)" = 401 ]
+req f5 GET "$API?email=c30@example.com" -H "X-Contact-Provider-Key: $FKEY2"
+check "--keys: file replaced, the new key accepted" [ "$(code f5) $(jget f5.json status)" = "200 complaint" ]
+# a bad file at run time: reported naming FILE:LINE, the keys read before stay
+printf 'filekey %s\nnot a key\n' "$FH" > kf.new && mv kf.new kf.txt
+sleep 1.2
+req f6 GET "$API?email=c30@example.com" -H "X-Contact-Provider-Key: $FKEY2"
+check "--keys: a bad file at run time keeps the keys" [ "$(code f6)" = 200 ]
+check "--keys: ... and is reported with FILE:LINE" grep -q 'cannot re-read the keys: kf.txt:2:' "$LOG"
+req f7 GET "$API?email=c30@example.com" -H "X-Contact-Provider-Key: $FKEY"
+check "--keys: ... none of the bad file's keys taken" [ "$(code f7)" = 401 ]
+# SIGHUP: a file rewritten in place with the same size and mtime looks unchanged; SIGHUP re-reads it
+printf '# keys\nfilekez %s\n' "$FH2" > kf.new && mv kf.new kf.txt
+sleep 1.2
+req f8 GET "$API?email=c30@example.com" -H "X-Contact-Provider-Key: $FKEY2"
+check "--keys: good file again" [ "$(code f8)" = 200 ]
+cp -p kf.txt kf.ref
+printf '# keys\nfilekey %s\n' "$FH" > kf.txt; touch -r kf.ref kf.txt
+check "--keys: same size" [ "$(stat -c %s kf.txt)" = "$(stat -c %s kf.ref)" ]
+sleep 1.2
+req f9 GET "$API?email=c30@example.com" -H "X-Contact-Provider-Key: $FKEY"
+check "--keys: unchanged-looking file not re-read before SIGHUP" [ "$(code f9)" = 401 ]
+kill -HUP "$SP"
+sleep 0.3
+req f10 GET "$API?email=c30@example.com" -H "X-Contact-Provider-Key: $FKEY"
+check "--keys: SIGHUP re-reads the file" [ "$(code f10)" = 200 ]
+check "--keys: the log names the key" grep -qE " GET $API 200 [0-9.]+ms key=filekey$" "$LOG"
+stop_server
+check "--keys: SIGTERM exit 0" [ "$RC" = 0 ]
+"$R" keys list --db "$work/g.db" > keys.out
+check "--keys: the table's key untouched (never used)" grep -qE '^tablekey .*never' keys.out
+check "--keys: no api_keys row made for a file key" bash -c "! grep -q filekey keys.out"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
