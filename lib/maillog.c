@@ -386,7 +386,6 @@ struct rb_maillog {
     char date[RB_SHORT_MAX];
     rb_maillog_stats st;
     rb_logrec lr;
-    rb_logrec *lrp;           /* where the next record is built (rb_maillog_set_record) */
     char keybuf[RB_TEXT_MAX + 256];
 };
 
@@ -447,7 +446,6 @@ void rb_maillog_free(rb_maillog *m)
 }
 
 const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m) { return &m->st; }
-void rb_maillog_set_record(rb_maillog *m, rb_logrec *dst) { m->lrp = dst; }
 size_t rb_maillog_open_count(const rb_maillog *m) { return m->n; }
 
 static qent *q_find(rb_maillog *m, const char *key, size_t klen, uint64_t h, qent ***slot)
@@ -709,7 +707,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     m->st.attempts++;
     m->st.by_status[st]++;
     if (m->o.since && t < m->o.since) return 0;
-    rb_logrec *lr = m->lrp ? m->lrp : &m->lr;
+    rb_logrec *lr = &m->lr;
     rb_record *r = &lr->rec;
     clear_rec(lr);
     lr->t = t;

@@ -102,10 +102,6 @@ void rb_maillog_free(rb_maillog *m);
 int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t len, const char *source,
                     uint64_t lineno, rb_logrec_cb cb, void *arg);
 const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m);
-/* Build the next record in *dst instead of inside m (NULL: inside m), so a
- * caller can hand records to another thread without copying them; the
- * callback may set the next one. */
-void rb_maillog_set_record(rb_maillog *m, rb_logrec *dst);
 size_t rb_maillog_open_count(const rb_maillog *m);
 
 /* Queue IDs still open (message-id, sender, deferred recipients), as text

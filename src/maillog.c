@@ -2,7 +2,6 @@
  * attempt; with --check / --commit, apply them to the contacts as apply
  * does.  Incremental: a state file remembers how far each log was read. */
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,27 +52,6 @@ static void help(FILE *f)
             "policy/rules.\n");
 }
 
-/* Records are written by a second thread: the main one reads, correlates and
- * classifies; the writer formats (about a third of the work) and writes.
- * Records are built straight into the slots of a batch (no copy); full
- * batches go to the writer and come back empty. */
-#define WB_SLOTS 256
-#define WB_BATCHES 4
-
-typedef struct {
-    rb_logrec *recs;
-    size_t n;
-} wbatch;
-
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    wbatch b[WB_BATCHES];
-    int full[WB_BATCHES], nfull, head;     /* FIFO of full batch indexes */
-    int free_[WB_BATCHES], nfree;
-    int done;
-} wqueue;
-
 typedef struct {
     int fmt;                 /* rb_format; -1 when not printing */
     FILE *out;
@@ -83,12 +61,6 @@ typedef struct {
     int dbfail;
     int64_t since;
     int write_err;
-    /* the writer thread (when printing) */
-    int threaded;
-    wqueue q;
-    int cur;                 /* batch being filled */
-    rb_maillog *ml;
-    pthread_t writer;
 } run_ctx;
 
 static void table_row(run_ctx *rc, const rb_logrec *r)
@@ -103,109 +75,13 @@ static void flush_out(run_ctx *rc)
     rc->buf.len = 0;
 }
 
-static void format_rec(run_ctx *rc, const rb_logrec *r)
+static int on_rec(void *arg, const rb_logrec *r)
 {
+    run_ctx *rc = arg;
     if (rc->fmt == RB_FMT_JSONL) rb_logrec_to_jsonl(r, &rc->buf);
     else if (rc->fmt == RB_FMT_CSV) rb_logrec_to_csv(r, &rc->buf);
     else if (rc->fmt == RB_FMT_TABLE) table_row(rc, r);
     if (rc->buf.len > (1u << 18)) flush_out(rc);
-}
-
-static void *writer_main(void *arg)
-{
-    run_ctx *rc = arg;
-    wqueue *q = &rc->q;
-    for (;;) {
-        pthread_mutex_lock(&q->mu);
-        while (!q->nfull && !q->done) pthread_cond_wait(&q->cv, &q->mu);
-        if (!q->nfull) {
-            pthread_mutex_unlock(&q->mu);
-            break;
-        }
-        int bi = q->full[q->head];
-        q->head = (q->head + 1) % WB_BATCHES;
-        q->nfull--;
-        pthread_mutex_unlock(&q->mu);
-        wbatch *b = &q->b[bi];
-        for (size_t i = 0; i < b->n; i++) format_rec(rc, &b->recs[i]);
-        b->n = 0;
-        pthread_mutex_lock(&q->mu);
-        q->free_[q->nfree++] = bi;
-        pthread_cond_broadcast(&q->cv);
-        pthread_mutex_unlock(&q->mu);
-    }
-    flush_out(rc);
-    return NULL;
-}
-
-/* Hand the batch being filled to the writer (if it holds anything) and take
- * an empty one. */
-static void pass_batch(run_ctx *rc)
-{
-    wqueue *q = &rc->q;
-    pthread_mutex_lock(&q->mu);
-    if (q->b[rc->cur].n) {
-        q->full[(q->head + q->nfull) % WB_BATCHES] = rc->cur;
-        q->nfull++;
-        pthread_cond_broadcast(&q->cv);
-        while (!q->nfree) pthread_cond_wait(&q->cv, &q->mu);
-        rc->cur = q->free_[--q->nfree];
-    }
-    pthread_mutex_unlock(&q->mu);
-    rb_maillog_set_record(rc->ml, &q->b[rc->cur].recs[q->b[rc->cur].n]);
-}
-
-static int writer_start(run_ctx *rc, rb_maillog *ml)
-{
-    wqueue *q = &rc->q;
-    memset(q, 0, sizeof *q);
-    for (int i = 0; i < WB_BATCHES; i++) {
-        if (!(q->b[i].recs = malloc(WB_SLOTS * sizeof *q->b[i].recs))) return -1;
-        if (i) q->free_[q->nfree++] = i;
-    }
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
-    rc->cur = 0;
-    rc->ml = ml;
-    if (pthread_create(&rc->writer, NULL, writer_main, rc) != 0) return -1;
-    rc->threaded = 1;
-    rb_maillog_set_record(ml, &q->b[0].recs[0]);
-    return 0;
-}
-
-static void writer_stop(run_ctx *rc)
-{
-    if (!rc->threaded) {
-        for (int i = 0; i < WB_BATCHES; i++) {
-            free(rc->q.b[i].recs);
-            rc->q.b[i].recs = NULL;
-        }
-        return;
-    }
-    wqueue *q = &rc->q;
-    pthread_mutex_lock(&q->mu);
-    if (q->b[rc->cur].n) {
-        q->full[(q->head + q->nfull) % WB_BATCHES] = rc->cur;
-        q->nfull++;
-    }
-    q->done = 1;
-    pthread_cond_broadcast(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-    pthread_join(rc->writer, NULL);
-    rb_maillog_set_record(rc->ml, NULL);
-    rc->threaded = 0;
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
-    for (int i = 0; i < WB_BATCHES; i++) {
-        free(q->b[i].recs);
-        q->b[i].recs = NULL;
-    }
-}
-
-static int on_rec(void *arg, const rb_logrec *r)
-{
-    run_ctx *rc = arg;
-    if (!rc->threaded) format_rec(rc, r);
     if (rc->ap) {
         if (!strcmp(r->delivery_status, "sent")) {
             rb_send s;
@@ -232,13 +108,6 @@ static int on_rec(void *arg, const rb_logrec *r)
         }
     rec:
         if (rb_apply_add(rc->ap, &r->rec, 0, rc->err) != RB_OK) { rc->dbfail = 1; return 1; }
-    }
-    if (rc->threaded) {
-        /* the record was built in the current slot: keep it, move on */
-        wbatch *b = &rc->q.b[rc->cur];
-        b->n++;
-        if (b->n == WB_SLOTS) pass_batch(rc);
-        else rb_maillog_set_record(rc->ml, &b->recs[b->n]);
     }
     return 0;
 }
@@ -338,12 +207,7 @@ int cmd_maillog(int argc, char **argv)
     rb_apply *ap = NULL;
     rb_maillog *ml = NULL;
     rb_logstate *state = NULL;
-    run_ctx r;
-    memset(&r, 0, sizeof r);
-    r.fmt = fmt;
-    r.out = stdout;
-    r.err = &err;
-    r.since = since;
+    run_ctx r = {fmt, stdout, {0}, NULL, &err, 0, since, 0};
     rb_buf_init(&r.buf);
 
     char state_path[4096] = "";
@@ -393,15 +257,6 @@ int cmd_maillog(int argc, char **argv)
     if (fmt == RB_FMT_TABLE)
         fprintf(r.out, "%-20s %-14s %-13s %-32s %-8s %-16s %-10s %s\n", "DATE", "QUEUE_ID", "STATUS", "RECIPIENT",
                 "DSN", "REASON", "TYPE", "RELAY");
-
-    /* records are formatted and written by a second thread */
-    flush_out(&r);
-    if (fmt >= 0 && writer_start(&r, ml) != 0) {
-        writer_stop(&r);
-        fprintf(stderr, "rebound maillog: cannot start the writer thread\n");
-        rc = EX_SOFTWARE_;
-        goto out;
-    }
 
     /* oldest first */
     size_t nlogs = (size_t)(argc - optind);
@@ -475,7 +330,6 @@ int cmd_maillog(int argc, char **argv)
         rb_logfile_close(lf);
     }
     free(logs);
-    writer_stop(&r);
     flush_out(&r);
     if (!r.dbfail && ap && rb_apply_finish(ap, &err) != RB_OK) r.dbfail = 1;
     if (r.dbfail) {
@@ -524,7 +378,6 @@ int cmd_maillog(int argc, char **argv)
         rc = EX_NOINPUT_;
     }
 out:
-    writer_stop(&r);
     flush_out(&r);
     if (r.out && r.out != stdout && fclose(r.out) != 0 && rc == EX_OK_) rc = EX_FAIL;
     rb_buf_free(&r.buf);
