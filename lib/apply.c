@@ -533,11 +533,10 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
             return RB_DEC_IGNORED;
         }
         /* a successful delivery: the soft bounces before it no longer count */
-        int changed = 0, newer = 1;
+        int changed = 0;
         c->last_delivered_at = t;
         if (t > c->soft_since && c->status != RB_CS_QUARANTINED && !is_disabled(c)) {
             c->soft_since = t;
-            newer = 1;
             if (c->soft_count) changed = 1;
             c->soft_count = 0;
         }
@@ -545,8 +544,7 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
             c->status = RB_CS_ACTIVE;      /* delivered after the block */
             changed = 1;
         }
-        /* the same delivery read again changes nothing, not even updated_at */
-        if (newer || changed) o->dirty = 1;
+        o->dirty = 1;                      /* last_delivered_at moved forward */
         *note = changed ? "delivered: soft count reset" : "delivered";
         return changed ? RB_DEC_RESET : RB_DEC_IGNORED;
     }

@@ -303,6 +303,7 @@ rb_status rb_logstate_load(const char *path, rb_maillog *m, rb_logstate **out, r
     rb_logstate *s = calloc(1, sizeof *s);
     if (!s) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
     *out = s;
+    if (!path) return RB_OK;        /* no state file: an empty state */
     FILE *fp = fopen(path, "re");
     if (!fp) {
         if (errno == ENOENT) return RB_OK;

@@ -950,7 +950,7 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
         if (e) set_str(&e->msgid, clean, strlen(clean));
         return 0;
     }
-    if (STARTS(p, end, "from=<")) {
+    if (is_from) {
         const char *a;
         size_t alen;
         const char *q = angle_addr(p + 5, end, &a, &alen);

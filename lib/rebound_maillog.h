@@ -123,7 +123,8 @@ typedef struct {
 } rb_logpos;
 
 typedef struct rb_logstate rb_logstate;
-rb_status rb_logstate_load(const char *path, rb_maillog *m, rb_logstate **out, rb_error *err);  /* missing file: empty */
+/* A missing file, or path NULL, gives an empty state. */
+rb_status rb_logstate_load(const char *path, rb_maillog *m, rb_logstate **out, rb_error *err);
 const rb_logpos *rb_logstate_find(const rb_logstate *s, const char *fp);
 /* The position a file with this fingerprint was read to in this run (a
  * second copy of the same log: mail.log.1 and mail.log.1.gz), or NULL. */

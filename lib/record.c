@@ -92,16 +92,11 @@ void rb_buf_free(rb_buf *b)
     memset(b, 0, sizeof *b);
 }
 
+static int reserve(rb_buf *b, size_t n);
+
 int rb_buf_append(rb_buf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *nb = realloc(b->buf, nc);
-        if (!nb) return -1;
-        b->buf = nb;
-        b->cap = nc;
-    }
+    if (reserve(b, n)) return -1;
     memcpy(b->buf + b->len, s, n);
     b->len += n;
     b->buf[b->len] = '\0';

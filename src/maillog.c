@@ -227,14 +227,9 @@ int cmd_maillog(int argc, char **argv)
         rb_ctx_free(ctx);
         return EX_SOFTWARE_;
     }
-    if (state_path[0] && rb_logstate_load(state_path, ml, &state, &err) != RB_OK) {
+    if (rb_logstate_load(state_path[0] ? state_path : NULL, ml, &state, &err) != RB_OK) {
         fprintf(stderr, "rebound maillog: %s (remove it to read every log from the start)\n", err.msg);
-        rc = EX_CONFIG_;
-        goto out;
-    }
-    if (!state && rb_logstate_load("/nonexistent/rebound/none", NULL, &state, &err) != RB_OK) {
-        fprintf(stderr, "rebound maillog: %s\n", err.msg);
-        rc = EX_SOFTWARE_;
+        rc = state_path[0] ? EX_CONFIG_ : EX_SOFTWARE_;
         goto out;
     }
     if (out_path && !(r.out = fopen(out_path, "w"))) {
