@@ -86,9 +86,29 @@ int rb_policy_lookup(const rb_ctx *ctx, const char *reason, rb_policy_entry *out
     return named;
 }
 
+/* Free-text bounces: no report, no vendor format; the words are all there is. */
+static int plaintext_route(const char *decoded_by)
+{
+    return strcmp(decoded_by, "fallback") == 0 || strcmp(decoded_by, "verp") == 0;
+}
+
 int rb_policy_for_record(const rb_ctx *ctx, const rb_record *r, rb_policy_entry *out)
 {
     int named = rb_policy_lookup(ctx, r->reason, out);
+    /* weak evidence never disables: the bounce is counted as a soft one
+     * instead (policy.conf: disable_min_evidence[_plaintext]) */
+    if (strcmp(out->action, "disable") == 0 && r->evidence[0] && strcmp(r->reason, "feedback") != 0) {
+        const rb_policy_settings *ps = rb_policy_settings_of(ctx->policy);
+        int ev = rb_evidence_parse(r->evidence);
+        /* "names no code": no reply code, no status or only a class (X.0.0) */
+        int no_code = !r->reply_code[0] && (!r->status[0] || strcmp(r->status + 1, ".0.0") == 0);
+        int min = plaintext_route(r->decoded_by) && no_code ? ps->disable_min_evidence_plaintext
+                                                            : ps->disable_min_evidence;
+        if (ev >= 0 && ev < min) {
+            if (strcmp(out->bounce_type, "hard") == 0) rb_strlcpy(out->bounce_type, "soft", sizeof out->bounce_type);
+            rb_strlcpy(out->action, "count", sizeof out->action);
+        }
+    }
     if (strcmp(r->dsn_action, "delayed") == 0) {
         if (strcmp(out->bounce_type, "hard") == 0) rb_strlcpy(out->bounce_type, "soft", sizeof out->bounce_type);
         if (strcmp(out->action, "disable") == 0 || strcmp(out->action, "count") == 0)
@@ -124,12 +144,28 @@ int rb_date_to_iso(const char *text, char *out, size_t outlen)
 }
 
 /* ---- classification -------------------------------------------------------- */
+void rb_classify_reason(const rb_ctx *ctx, rb_record *r, const char *subject)
+{
+    rb_rule_hit h;
+    if (rb_rules_match(ctx->rules, r, subject, &h)) {
+        rb_strlcpy(r->reason, h.reason, sizeof r->reason);
+        rb_strlcpy(r->evidence, rb_evidence_name(h.evidence), sizeof r->evidence);
+        rb_rule_hit_where(&h, r->rule, sizeof r->rule);
+    } else {
+        rb_strlcpy(r->reason, "undefined", sizeof r->reason);
+        rb_strlcpy(r->evidence, "none", sizeof r->evidence);
+        r->rule[0] = '\0';
+    }
+}
+
+size_t rb_explain(const rb_ctx *ctx, const rb_record *r, const char *subject, rb_rule_hit *hits, size_t max)
+{
+    return rb_rules_explain(ctx->rules, r, subject, hits, max);
+}
+
 static void classify_with(const rb_ctx *ctx, rb_record *r, const char *subject)
 {
-    if (!r->reason[0]) {
-        const char *why = rb_rules_match(ctx->rules, r, subject);
-        rb_strlcpy(r->reason, why ? why : "undefined", sizeof r->reason);
-    }
+    if (!r->reason[0]) rb_classify_reason(ctx, r, subject);
     rb_policy_entry pe;
     rb_policy_for_record(ctx, r, &pe);
     rb_strlcpy(r->bounce_type, pe.bounce_type, sizeof r->bounce_type);
@@ -198,14 +234,25 @@ static void complete(rb_msg *m, rb_record *r, const char *source, const char *by
 
     /* a 2.x.x status or a delivered action is a success report */
     if (!r->reason[0] && (r->status[0] == '2' || strcmp(r->dsn_action, "delivered") == 0 ||
-                          strcmp(r->dsn_action, "relayed") == 0 || strcmp(r->dsn_action, "expanded") == 0))
+                          strcmp(r->dsn_action, "relayed") == 0 || strcmp(r->dsn_action, "expanded") == 0)) {
         rb_strlcpy(r->reason, "delivered", sizeof r->reason);
+        rb_strlcpy(r->evidence, "status", sizeof r->evidence);
+        rb_strlcpy(r->rule, r->status[0] == '2' ? "status:2.x.x" : "dsn:action", sizeof r->rule);
+    }
+    /* a reason the format module read from a structured field (an ARF
+     * Feedback-Type, an auto-reply, a vendor's own code) */
+    if (r->reason[0] && !r->evidence[0]) {
+        rb_strlcpy(r->evidence, "vendor", sizeof r->evidence);
+        snprintf(r->rule, sizeof r->rule, "module:%s", r->decoded_by);
+    }
 
     classify_with(m->ctx, r, m->subject);
     /* A report that is still retrying says nothing more precise: the
      * message is delayed, and will expire. */
     if (strcmp(r->dsn_action, "delayed") == 0 && (!strcmp(r->reason, "onhold") || !strcmp(r->reason, "undefined"))) {
         rb_strlcpy(r->reason, "expired", sizeof r->reason);
+        rb_strlcpy(r->evidence, "class", sizeof r->evidence);
+        rb_strlcpy(r->rule, "dsn:delayed", sizeof r->rule);
         classify_with(m->ctx, r, m->subject);
     }
 
@@ -371,6 +418,7 @@ rb_status rb_analyze_message(const rb_ctx *ctx, const char *data, size_t len, co
         return st;
     }
 
+    rb_strlcpy(res->subject, m.subject ? m.subject : "", sizeof res->subject);
     if (!passes_filters(&m, opts)) {
         res->filtered = 1;
         rb_strlcpy(res->note, "left out by --subject-contains / --body-contains", sizeof res->note);

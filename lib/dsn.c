@@ -328,6 +328,47 @@ static void first_error_line(const char *t, size_t len, const rb_result *res, si
     }
 }
 
+/* A line of prose that labels the reason ("Reason: ...", "Grund: ...",
+ * "Motivo: ..."), in the languages bounces come back in: the text after the
+ * label, or the next line when the label stands alone.  Appended to out. */
+static void labelled_reason_line(const char *t, size_t len, char *out, size_t outlen)
+{
+    static const char *const labels[] = {
+        "reason", "diagnostic", "diagnostic-code", "error", "details", "error message", "remote server said",
+        "grund", "fehler", "fehlermeldung", "ursache", "raison", "motif", "erreur", "cause", "reden", "oorzaak",
+        "fout", "foutmelding", "motivo", "causa", "error de entrega", "errore", "erro", "razão", "powód",
+        "przyczyna", "błąd", "důvod", "chyba", "orsak", "fel", "årsak", "årsag", "sebep", "hata", "причина",
+        "ошибка", "原因", "理由", "エラー",
+    };
+    size_t pos = 0;
+    const char *line;
+    size_t ll;
+    int take_next = 0;
+    while (rb_next_line(t, len, &pos, &line, &ll)) {
+        size_t ql;
+        const char *q = unquote(line, ll, &ql);
+        while (ql && isspace((unsigned char)*q)) { q++; ql--; }
+        if (take_next) {
+            if (is_blank(q, ql)) continue;
+            append_piece(out, outlen, q, ql);
+            return;
+        }
+        const char *colon = memchr(q, ':', ql < 40 ? ql : 40);
+        if (!colon) continue;
+        size_t lab = (size_t)(colon - q);
+        while (lab && q[lab - 1] == ' ') lab--;   /* French "Raison :" */
+        for (size_t k = 0; k < sizeof labels / sizeof labels[0]; k++) {
+            if (strlen(labels[k]) != lab || strncasecmp(q, labels[k], lab) != 0) continue;
+            const char *v = colon + 1;
+            size_t vl = ql - (size_t)(v - q);
+            while (vl && isspace((unsigned char)*v)) { v++; vl--; }
+            if (vl < 3) { take_next = 1; break; }
+            append_piece(out, outlen, v, vl);
+            return;
+        }
+    }
+}
+
 int rb_parse_rfc3464(rb_msg *m, rb_result *res)
 {
     rb_fields *groups = m->ds;
@@ -583,6 +624,10 @@ static int presented_as_recipient(const char *s, size_t n, size_t a)
         "you sent mail to", "your message to", "the following message to", "mailbox is full:",
         "rejected recipient", "could not be delivered to", "following recipient", "following address",
         "unknown user", "no such user", "user unknown", "not delivered to", "message to",
+        /* the same in the languages bounces come back in */
+        "mensaje a", "mensaje para", "entregar a", "destinatario", "nachricht an", "empfänger", "zustellen an",
+        "message à", "destinataire", "bericht aan", "geadresseerde", "ontvanger", "messaggio a", "destinatari",
+        "mensagem para", "destinatário", "wiadomość do", "adresat", "odbiorca", "宛先",
     };
     /* a label counts at the start of the line or of a bracketed or
      * comma-separated item ("[Status: Error, Address: <...>]") */
@@ -632,6 +677,13 @@ int rb_msg_looks_like_bounce(rb_msg *m)
         "returned mail", "non-delivery", "nondelivery", "mail delivery", "delivery problem",
         "not delivered", "mail failed", "mail error", "delivery notification",
         "non remis", "unzustellbar", "onbestelbaar", "no entregado",
+        /* the same in the languages bounces come back in */
+        "nicht zustellbar", "zustellfehler", "unzustellbare", "échec de la remise", "echec de la remise",
+        "non distribué", "niet bezorgd", "onbestelbare", "no se puede entregar", "estado de entrega",
+        "error de entrega", "no entregable", "non recapitabile", "recapito non riuscito", "mancato recapito",
+        "não é possível entregar", "não entregue", "falha na entrega", "nao entregue", "niedostarczon",
+        "nie można dostarczyć", "nedoručiteln", "olevererbar", "ikke leveret", "配信不能", "配送エラー",
+        "エラーメール", "返送",
     };
     for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++)
         if (rb_strcasestr(m->subject, subjects[i])) return 1;
@@ -727,6 +779,8 @@ int rb_parse_fallback(rb_msg *m, rb_result *res)
         rb_record *r = &res->recs[k];
         if (k - first < MAX_PROSE_LOOKUPS && !has_error_code(r->diagnostic))
             first_error_line(m->body, end, res, first, k, r->diagnostic, sizeof r->diagnostic);
+        if (k - first < MAX_PROSE_LOOKUPS && !has_error_code(r->diagnostic))
+            labelled_reason_line(m->body, end, r->diagnostic, sizeof r->diagnostic);
         if (!r->dsn_action[0] && !rb_strcasestr(m->subject, "delay") && !rb_strcasestr(m->subject, "warning"))
             rb_strlcpy(r->dsn_action, "failed", sizeof r->dsn_action);
     }

@@ -361,6 +361,7 @@ typedef struct {
     uint64_t h;
     int st, valid;
     char reason[RB_SHORT_MAX];
+    char evidence[16];
     rb_policy_entry pe;
 } polentry;
 typedef struct {
@@ -372,6 +373,8 @@ typedef struct {
     uint64_t h;
     char *key;
     char reason[RB_SHORT_MAX];
+    char evidence[16];
+    char rule[RB_HOST_MAX];
 } centry;
 
 struct rb_maillog {
@@ -636,21 +639,23 @@ static void classify_cached(rb_maillog *m, rb_record *r)
     size_t klen = strlen(k);
     uint64_t h = hash(k, klen);
     if (!m->cache && !(m->cache = calloc(CCACHE, sizeof *m->cache))) {
-        const char *why = rb_rules_match(m->ctx->rules, r, NULL);   /* no memory for a cache: uncached */
-        rb_strlcpy(r->reason, why ? why : "undefined", sizeof r->reason);
+        rb_classify_reason(m->ctx, r, NULL);   /* no memory for a cache: uncached */
         return;
     }
     centry *c = &m->cache[h & (CCACHE - 1)];
     if (c->key && c->h == h && strcmp(c->key, k) == 0) {
         rb_strlcpy(r->reason, c->reason, sizeof r->reason);
+        rb_strlcpy(r->evidence, c->evidence, sizeof r->evidence);
+        rb_strlcpy(r->rule, c->rule, sizeof r->rule);
         return;
     }
-    const char *why = rb_rules_match(m->ctx->rules, r, NULL);
-    rb_strlcpy(r->reason, why ? why : "undefined", sizeof r->reason);
+    rb_classify_reason(m->ctx, r, NULL);
     free(c->key);
     c->key = dupn(k, klen);
     c->h = h;
     rb_strlcpy(c->reason, r->reason, sizeof c->reason);
+    rb_strlcpy(c->evidence, r->evidence, sizeof c->evidence);
+    rb_strlcpy(c->rule, r->rule, sizeof c->rule);
 }
 
 /* Empty every string of a record (cheaper than zeroing ~7 KB per attempt). */
@@ -660,7 +665,7 @@ static void clear_rec(rb_logrec *lr)
     char *const f[] = {r->source, r->recipient, r->reason, r->status, r->reply_code, r->bounce_type, r->action,
                        r->diagnostic, r->remote_mta, r->reporting_mta, r->provider, r->feedback_type,
                        r->addresser, r->original_message_id, r->original_subject, r->date, r->decoded_by,
-                       r->smtp_command, r->dsn_action, lr->queue_id, lr->delivery_status, lr->relay, lr->delay,
+                       r->smtp_command, r->dsn_action, r->original_recipient, r->evidence, r->rule, lr->queue_id, lr->delivery_status, lr->relay, lr->delay,
                        lr->delays, lr->to, lr->instance, lr->agent};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) f[i][0] = '\0';
     lr->t = 0;
@@ -770,15 +775,19 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         classify_cached(m, r);
         /* a deferral says no more than "not yet": with no better reason, the
          * message will expire (as analyze reads a delayed DSN) */
-        if (st == 1 && (!strcmp(r->reason, "undefined") || !strcmp(r->reason, "onhold")))
+        if (st == 1 && (!strcmp(r->reason, "undefined") || !strcmp(r->reason, "onhold"))) {
             rb_strlcpy(r->reason, "expired", sizeof r->reason);
+            rb_strlcpy(r->evidence, "class", sizeof r->evidence);
+            rb_strlcpy(r->rule, "deferred", sizeof r->rule);
+        }
     }
     {   /* the policy by (reason, attempt status), through a small cache */
-        uint64_t h = hash(r->reason, strlen(r->reason)) * 8 + (uint64_t)st;
+        uint64_t h = (hash(r->reason, strlen(r->reason)) ^ hash(r->evidence, strlen(r->evidence))) * 8 + (uint64_t)st;
         polentry *pc = &m->polcache[h & (POLCACHE - 1)];
-        if (!pc->valid || pc->h != h || pc->st != st || strcmp(pc->reason, r->reason)) {
+        if (!pc->valid || pc->h != h || pc->st != st || strcmp(pc->reason, r->reason) || strcmp(pc->evidence, r->evidence)) {
             rb_policy_for_record(m->ctx, r, &pc->pe);
             rb_strlcpy(pc->reason, r->reason, sizeof pc->reason);
+            rb_strlcpy(pc->evidence, r->evidence, sizeof pc->evidence);
             pc->h = h;
             pc->st = st;
             pc->valid = 1;

@@ -165,8 +165,10 @@ int rb_looks_like_header_line(const char *line, size_t len);
 typedef struct rb_rules rb_rules;
 rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err);
 void rb_rules_free(rb_rules *r);
-/* first matching reason for the record, or NULL */
-const char *rb_rules_match(const rb_rules *rules, const rb_record *r, const char *subject);
+/* The winning rule for the record (strongest evidence, then earliest line):
+ * 1 and hit filled, or 0 when no rule matches. */
+int rb_rules_match(const rb_rules *rules, const rb_record *r, const char *subject, rb_rule_hit *hit);
+size_t rb_rules_explain(const rb_rules *rs, const rb_record *rec, const char *subject, rb_rule_hit *hits, size_t max);
 
 typedef struct rb_policy rb_policy;
 rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err);
@@ -207,6 +209,10 @@ int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const 
                            rb_buf *out);
 int rb_record_to_csv_ext(const rb_record *r, const char *const *xvals, size_t nx, rb_buf *out);
 int rb_csv_header_ext(const char *const *xnames, size_t nx, rb_buf *out);
+
+/* The reason of a record by the rules alone (reason, evidence, rule;
+ * "undefined" with evidence none when no rule matches). */
+void rb_classify_reason(const rb_ctx *ctx, rb_record *r, const char *subject);
 
 /* Dates: RFC 5322 date text -> ISO 8601 UTC.  Returns 1 on success. */
 int rb_date_to_iso(const char *text, char *out, size_t outlen);

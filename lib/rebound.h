@@ -61,7 +61,17 @@ typedef struct {
     char decoded_by[RB_SHORT_MAX];     /* format module */
     char smtp_command[16];             /* RCPT DATA MAIL CONN ... */
     char dsn_action[RB_SHORT_MAX];     /* failed delayed delivered relayed expanded */
+    char original_recipient[RB_ADDR_MAX]; /* ORCPT / Original-Recipient: the address subscribed */
+    char evidence[16];                 /* what the reason rests on: vendor phrase status reply class none */
+    char rule[RB_HOST_MAX];            /* the rule that gave the reason: file:line, or module:NAME */
 } rb_record;
+
+/* How strong the evidence for a reason is, weakest first
+ * (docs/rules-format.md): a rule's evidence decides its precedence, and
+ * the policy disables a contact only on strong enough evidence. */
+typedef enum { RB_EV_NONE = 0, RB_EV_CLASS, RB_EV_REPLY, RB_EV_STATUS, RB_EV_PHRASE, RB_EV_VENDOR } rb_evidence;
+const char *rb_evidence_name(int ev);
+int rb_evidence_parse(const char *name);   /* -1: not an evidence name */
 
 /* The field names, in output order (JSONL keys, CSV header). */
 extern const char *const rb_record_fields[];
@@ -91,6 +101,9 @@ typedef struct {
     int is_bounce;              /* 0: not a bounce (no records unless --all) */
     int filtered;               /* 1: left out by rb_analyze_opts filters */
     char note[256];             /* why not a bounce / a parse warning */
+    char subject[RB_HOST_MAX];  /* the bounce's own Subject (for rb_explain) */
+    size_t dropped;             /* recipients left out: unusable address or over the cap */
+    char warning[512];          /* what was left out, for the caller to print */
 } rb_result;
 
 void rb_result_init(rb_result *res);
@@ -162,8 +175,25 @@ int rb_csv_header(rb_buf *out);
 
 /* ---- classification ------------------------------------------------------ */
 /* Fill reason (if empty), bounce_type and action of a record from the
- * context's rules and policy. */
+ * context's rules and policy.  When the rules give the reason, evidence
+ * and rule say what it rests on. */
 void rb_classify(const rb_ctx *ctx, rb_record *r);
+
+/* One rule that matched a record (rb_explain). */
+typedef struct {
+    const char *reason;
+    int evidence;               /* rb_evidence */
+    const char *file;           /* the rules file, relative to the main one's folder */
+    int line;
+    int in_subject;             /* matched the Subject, not the diagnostic */
+    char matched[256];          /* the text the pattern matched ("" for a rule without one) */
+} rb_rule_hit;
+
+/* Every rule that matches the record, in precedence order (the first is
+ * the one rb_classify uses); subject may be NULL.  Returns the number of
+ * hits (at most max). */
+size_t rb_explain(const rb_ctx *ctx, const rb_record *r, const char *subject, rb_rule_hit *hits, size_t max);
+void rb_rule_hit_where(const rb_rule_hit *h, char *out, size_t outlen);   /* "file:line" */
 
 typedef struct {
     char bounce_type[RB_SHORT_MAX];
@@ -186,6 +216,8 @@ typedef struct {
     int soft_window_days;      /* ... within this many days disable */
     int quarantine_days;
     int mailboxfull_is_hard;
+    int disable_min_evidence;            /* rb_evidence: weaker never disables */
+    int disable_min_evidence_plaintext;  /* the same for free-text bounces (no report) */
 } rb_policy_settings;
 const rb_policy_settings *rb_policy_get_settings(const rb_ctx *ctx);
 

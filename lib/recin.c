@@ -25,12 +25,12 @@ static const struct {
     F(source), F(recipient), F(reason), F(status), F(reply_code), F(bounce_type), F(action),
     F(diagnostic), F(remote_mta), F(reporting_mta), F(provider), F(feedback_type), F(addresser),
     F(original_message_id), F(original_subject), F(date), F(decoded_by), F(smtp_command),
-    F(dsn_action),
+    F(dsn_action), F(original_recipient), F(evidence), F(rule),
 };
 #undef F
 #define NFIELDS (sizeof fields / sizeof fields[0])
 /* indexes into fields[] */
-enum { F_RECIPIENT = 1, F_REASON = 2, F_STATUS = 3, F_REPLY = 4, F_DIAGNOSTIC = 7, F_DATE = 15 };
+enum { F_RECIPIENT = 1, F_REASON = 2, F_STATUS = 3, F_REPLY = 4, F_DIAGNOSTIC = 7, F_DATE = 15, F_ORIG = 19 };
 #define F_STATUS_CODE 100     /* not a field: split into reply_code and status */
 
 static const struct {
@@ -38,7 +38,7 @@ static const struct {
     int field;
 } aliases[] = {
     {"email", F_RECIPIENT}, {"email_address", F_RECIPIENT}, {"address", F_RECIPIENT},
-    {"recipient_email", F_RECIPIENT},
+    {"recipient_email", F_RECIPIENT}, {"orcpt", F_ORIG}, {"original_rcpt", F_ORIG},
     {"status_message", F_DIAGNOSTIC}, {"message", F_DIAGNOSTIC}, {"diagnostic_code", F_DIAGNOSTIC},
     {"bounce_category", F_REASON},
     {"timestamp", F_DATE}, {"bounced_at", F_DATE}, {"date_time", F_DATE},

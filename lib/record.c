@@ -12,6 +12,7 @@ const char *const rb_record_fields[] = {
     "source", "recipient", "reason", "status", "reply_code", "bounce_type", "action",
     "diagnostic", "remote_mta", "reporting_mta", "provider", "feedback_type", "addresser",
     "original_message_id", "original_subject", "date", "decoded_by", "smtp_command", "dsn_action",
+    "original_recipient", "evidence", "rule",
 };
 
 size_t rb_record_nfields(void)
@@ -41,6 +42,9 @@ const char *rb_record_get(const rb_record *r, size_t i)
     case 16: return r->decoded_by;
     case 17: return r->smtp_command;
     case 18: return r->dsn_action;
+    case 19: return r->original_recipient;
+    case 20: return r->evidence;
+    case 21: return r->rule;
     default: return "";
     }
 }
@@ -57,6 +61,9 @@ void rb_result_clear(rb_result *res)
     res->is_bounce = 0;
     res->filtered = 0;
     res->note[0] = '\0';
+    res->subject[0] = '\0';
+    res->dropped = 0;
+    res->warning[0] = '\0';
 }
 
 void rb_result_free(rb_result *res)

@@ -1,15 +1,21 @@
 /* rules.c -- the classification table (docs/rules-format.md).
  *
- * Rules are read once, consecutive rules with the same reason and the same
- * conditions are merged into one alternation, and every pattern is compiled
- * with the PCRE2 JIT.  Matching walks the rules in order; the first rule
- * whose conditions all hold names the reason.  A compiled table is
- * read-only and shared by all threads (each match allocates its own
- * match data).
+ * Rules are read once (a file may `include` others), consecutive rules with
+ * the same reason, conditions and evidence are merged into one alternation
+ * of capturing groups (the group that matched names the line), and every
+ * pattern is compiled with the PCRE2 JIT.  Each rule carries the strength
+ * of its evidence (vendor > phrase > status > reply > class > none); the
+ * table is stably sorted by that strength, so walking it in order and
+ * taking the first rule whose conditions all hold gives the strongest
+ * evidence, and among equals the earliest line.  A compiled table is
+ * read-only and shared by all threads (each match allocates its own match
+ * data).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
 #include <fnmatch.h>
+#include <glob.h>
+#include <libgen.h>
 #include <pcre2.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,13 +48,23 @@ typedef struct {
     int nofilter;       /* some branch has no literal start */
     uint16_t (*litgrams)[8];   /* per literal: hashes of its first bigrams */
     uint8_t *nlitgrams;
-    int line;
+    int line;           /* first line */
+    int file;           /* index into rb_rules.files */
+    int evidence;       /* RB_EV_* */
+    /* the lines merged into this rule: for line k, the pattern's capture
+     * group that is set when that line's piece matched */
+    int *lines, *groups;
+    size_t nlines;
+    uint32_t ncapture;  /* capture groups in the merged pattern */
 } rule;
 
 struct rb_rules {
     rule *v;
     size_t n, cap;
     char path[512];
+    char **files;       /* the files read, relative to the first one's folder */
+    size_t nfiles;
+    char dir[512];      /* the first file's folder */
 };
 
 static const char *const known_reasons[] = {
@@ -98,6 +114,8 @@ static int glist_split(glist *g, const char *list)
 
 static void rule_free(rule *r)
 {
+    free(r->lines);
+    free(r->groups);
     free(r->litgrams);
     free(r->nlitgrams);
     for (size_t i = 0; i < r->nlit; i++) free(r->lit[i]);
@@ -115,6 +133,8 @@ void rb_rules_free(rb_rules *rs)
     if (!rs) return;
     for (size_t i = 0; i < rs->n; i++) rule_free(&rs->v[i]);
     free(rs->v);
+    for (size_t i = 0; i < rs->nfiles; i++) free(rs->files[i]);
+    free(rs->files);
     free(rs);
 }
 
@@ -134,6 +154,16 @@ static size_t branch_literal(const char *b, size_t n, char *out, size_t outlen)
             if (isalnum(e) || e >= 0x80) break;        /* \s \d \b ...: not a literal */
             c = e;
             step = 2;
+        } else if (c >= 0xE3 && c <= 0xEF && i + 2 < n && ((unsigned char)b[i + 1] & 0xC0) == 0x80 &&
+                   ((unsigned char)b[i + 2] & 0xC0) == 0x80) {
+            /* a three-byte UTF-8 character from U+3000 on (kana, CJK,
+             * Hangul): these have no case, so the bytes are the literal */
+            if (i + 3 < n && strchr("*?{", b[i + 3])) break;
+            if (w + 4 >= outlen) break;
+            memcpy(out + w, b + i, 3);
+            w += 3;
+            i += 3;
+            continue;
         } else if (strchr("()[]{}.*+?|^$", c) || c >= 0x80) {
             break;
         }
@@ -259,11 +289,117 @@ static int build_prefilter(rule *r, const char *pat)
     return 0;
 }
 
-static int parse_line(rb_rules *rs, char *line, int lineno, rb_error *err)
+/* ---- evidence ------------------------------------------------------------------ */
+static const char *const evidence_names[] = {"none", "class", "reply", "status", "phrase", "vendor"};
+
+const char *rb_evidence_name(int ev)
 {
+    return ev >= 0 && ev < (int)(sizeof evidence_names / sizeof evidence_names[0]) ? evidence_names[ev] : "none";
+}
+
+int rb_evidence_parse(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof evidence_names / sizeof evidence_names[0]; i++)
+        if (strcasecmp(name, evidence_names[i]) == 0) return (int)i;
+    return -1;
+}
+
+/* What a rule rests on when it does not say (docs/rules-format.md):
+ * vendor= -> vendor; a pattern -> phrase; exact status codes -> status;
+ * reply= or command= -> reply; status with wildcards -> class; nothing -> none. */
+static int infer_evidence(const rule *r)
+{
+    if (r->vendor) return RB_EV_VENDOR;
+    if (r->pattern) return RB_EV_PHRASE;
+    if (r->status && !strpbrk(r->status, "*?[")) return RB_EV_STATUS;
+    if (r->reply || r->command) return RB_EV_REPLY;
+    if (r->status) return RB_EV_CLASS;
+    return RB_EV_NONE;
+}
+
+/* ---- loading ------------------------------------------------------------------- */
+static int add_file(rb_rules *rs, const char *path)
+{
+    const char *rel = path;
+    size_t dl = strlen(rs->dir);
+    if (dl && strncmp(path, rs->dir, dl) == 0 && path[dl] == '/') rel = path + dl + 1;
+    char **nv = realloc(rs->files, (rs->nfiles + 1) * sizeof *nv);
+    if (!nv) return -1;
+    rs->files = nv;
+    if (!(rs->files[rs->nfiles] = strdup(rel))) return -1;
+    return (int)rs->nfiles++;
+}
+
+static int append_int(int **v, size_t n, int x)
+{
+    int *nv = realloc(*v, (n + 1) * sizeof *nv);
+    if (!nv) return -1;
+    nv[n] = x;
+    *v = nv;
+    return 0;
+}
+
+/* Compile one piece alone: errors name the right line, and the number of
+ * its own capture groups is needed to find its group in a merged rule. */
+static int check_piece(rb_rules *rs, int file, int lineno, const char *pat, uint32_t *ncap, rb_error *err)
+{
+    int ec;
+    PCRE2_SIZE off;
+    pcre2_code *t = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS | PCRE2_UTF, &ec, &off, NULL);
+    if (!t) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        rb_seterr(err, "%s:%d: bad pattern at offset %zu: %s", rs->files[file], lineno, (size_t)off, (char *)msg);
+        return -1;
+    }
+    pcre2_pattern_info(t, PCRE2_INFO_CAPTURECOUNT, ncap);
+    pcre2_code_free(t);
+    return 0;
+}
+
+static rb_status load_file(rb_rules *rs, const char *path, int depth, rb_error *err);
+
+/* include PATTERN: a file or a glob, relative to the including file. */
+static rb_status do_include(rb_rules *rs, const char *from, int lineno, const char *arg, int depth, rb_error *err)
+{
+    if (depth >= 8) {
+        rb_seterr(err, "%s:%d: includes nested deeper than 8 (a loop?)", from, lineno);
+        return RB_ERR_CONFIG;
+    }
+    char pat[1024];
+    if (arg[0] == '/') rb_strlcpy(pat, arg, sizeof pat);
+    else {
+        char tmp[1024];
+        rb_strlcpy(tmp, from, sizeof tmp);
+        snprintf(pat, sizeof pat, "%s/%s", dirname(tmp), arg);
+    }
+    glob_t g;
+    int rc = glob(pat, 0, NULL, &g);
+    if (rc == GLOB_NOMATCH) {
+        if (!strpbrk(arg, "*?[")) {
+            rb_seterr(err, "%s:%d: include: %s: no such file", from, lineno, pat);
+            return RB_ERR_CONFIG;
+        }
+        return RB_OK;   /* an empty rules.d/ is fine */
+    }
+    if (rc != 0) {
+        rb_seterr(err, "%s:%d: include: %s: cannot list", from, lineno, pat);
+        return RB_ERR_IO;
+    }
+    rb_status st = RB_OK;
+    for (size_t i = 0; st == RB_OK && i < g.gl_pathc; i++) st = load_file(rs, g.gl_pathv[i], depth + 1, err);
+    globfree(&g);
+    return st;
+}
+
+static int parse_line(rb_rules *rs, int file, char *line, int lineno, rb_error *err)
+{
+    const char *fname = rs->files[file];
     rule r;
     memset(&r, 0, sizeof r);
     r.line = lineno;
+    r.file = file;
+    r.evidence = -1;
     char *pat = NULL;
     char *tilde = strstr(line, " ~ ");
     if (!tilde && strncmp(line, "~ ", 2) == 0) tilde = line - 1;
@@ -276,15 +412,15 @@ static int parse_line(rb_rules *rs, char *line, int lineno, rb_error *err)
     if (hash) *hash = '\0';
     char *save = NULL;
     char *tok = strtok_r(line, " \t", &save);
-    if (!tok) { rb_seterr(err, "%s:%d: a rule needs a reason", rs->path, lineno); return -1; }
+    if (!tok) { rb_seterr(err, "%s:%d: a rule needs a reason", fname, lineno); return -1; }
     if (!known_reason(tok)) {
-        rb_seterr(err, "%s:%d: unknown reason '%s'", rs->path, lineno, tok);
+        rb_seterr(err, "%s:%d: unknown reason '%s'", fname, lineno, tok);
         return -1;
     }
     rb_strlcpy(r.reason, tok, sizeof r.reason);
     while ((tok = strtok_r(NULL, " \t", &save))) {
         char *eq = strchr(tok, '=');
-        if (!eq) { rb_seterr(err, "%s:%d: expected key=value, got '%s'", rs->path, lineno, tok); rule_free(&r); return -1; }
+        if (!eq) { rb_seterr(err, "%s:%d: expected key=value, got '%s'", fname, lineno, tok); rule_free(&r); return -1; }
         *eq = '\0';
         const char *k = tok, *v = eq + 1;
         char **slot = NULL;
@@ -296,27 +432,46 @@ static int parse_line(rb_rules *rs, char *line, int lineno, rb_error *err)
             if (strcmp(v, "diagnostic") == 0) r.in = IN_DIAG;
             else if (strcmp(v, "subject") == 0) r.in = IN_SUBJECT;
             else if (strcmp(v, "any") == 0) r.in = IN_ANY;
-            else { rb_seterr(err, "%s:%d: in= takes diagnostic, subject or any", rs->path, lineno); rule_free(&r); return -1; }
+            else { rb_seterr(err, "%s:%d: in= takes diagnostic, subject or any", fname, lineno); rule_free(&r); return -1; }
+            continue;
+        } else if (strcmp(k, "evidence") == 0) {
+            if ((r.evidence = rb_evidence_parse(v)) < 0) {
+                rb_seterr(err, "%s:%d: evidence= takes vendor, phrase, status, reply, class or none", fname, lineno);
+                rule_free(&r);
+                return -1;
+            }
             continue;
         } else {
-            rb_seterr(err, "%s:%d: unknown condition '%s'", rs->path, lineno, k);
+            rb_seterr(err, "%s:%d: unknown condition '%s'", fname, lineno, k);
             rule_free(&r);
             return -1;
         }
         free(*slot);
         *slot = strdup(v);
     }
+    uint32_t ncap = 0;
     if (pat && *pat) {
+        if (check_piece(rs, file, lineno, pat, &ncap, err) < 0) { rule_free(&r); return -1; }
         build_prefilter(&r, pat);
-        r.pattern = g_string_new("(?:");
+        r.pattern = g_string_new("(");
         g_string_append(r.pattern, pat);
         g_string_append(r.pattern, ")");
     }
+    if (r.evidence < 0) r.evidence = infer_evidence(&r);
     /* merge into the previous rule when only the pattern differs */
     if (rs->n && r.pattern) {
         rule *p = &rs->v[rs->n - 1];
-        if (p->pattern && strcmp(p->reason, r.reason) == 0 && p->in == r.in && same_str(p->status, r.status) &&
-            same_str(p->reply, r.reply) && same_str(p->command, r.command) && same_str(p->vendor, r.vendor)) {
+        if (p->pattern && p->file == r.file && p->evidence == r.evidence && strcmp(p->reason, r.reason) == 0 &&
+            p->in == r.in && same_str(p->status, r.status) && same_str(p->reply, r.reply) &&
+            same_str(p->command, r.command) && same_str(p->vendor, r.vendor)) {
+            if (append_int(&p->lines, p->nlines, lineno) < 0 ||
+                append_int(&p->groups, p->nlines, (int)p->ncapture + 1) < 0) {
+                rule_free(&r);
+                rb_seterr(err, "out of memory");
+                return -1;
+            }
+            p->nlines++;
+            p->ncapture += 1 + ncap;
             g_string_append_c(p->pattern, '|');
             g_string_append(p->pattern, r.pattern->str);
             /* the merged rule's prefilter: the union of both, or none */
@@ -328,23 +483,17 @@ static int parse_line(rb_rules *rs, char *line, int lineno, rb_error *err)
                 p->lit[p->nlit++] = r.lit[k];
                 r.lit[k] = NULL;
             }
-            /* validate this piece alone so errors name the right line */
-            int ec;
-            PCRE2_SIZE off;
-            pcre2_code *t = pcre2_compile((PCRE2_SPTR)r.pattern->str, PCRE2_ZERO_TERMINATED,
-                                          PCRE2_CASELESS | PCRE2_UTF, &ec, &off, NULL);
-            if (!t) {
-                PCRE2_UCHAR msg[256];
-                pcre2_get_error_message(ec, msg, sizeof msg);
-                rb_seterr(err, "%s:%d: bad pattern at offset %zu: %s", rs->path, lineno, (size_t)off - 3, (char *)msg);
-                rule_free(&r);
-                return -1;
-            }
-            pcre2_code_free(t);
             rule_free(&r);
             return 0;
         }
     }
+    if (append_int(&r.lines, 0, lineno) < 0 || append_int(&r.groups, 0, 1) < 0) {
+        rule_free(&r);
+        rb_seterr(err, "out of memory");
+        return -1;
+    }
+    r.nlines = 1;
+    r.ncapture = r.pattern ? 1 + ncap : 0;
     if (rs->n == rs->cap) {
         size_t nc = rs->cap ? rs->cap * 2 : 64;
         rule *nv = realloc(rs->v, nc * sizeof *nv);
@@ -356,26 +505,53 @@ static int parse_line(rb_rules *rs, char *line, int lineno, rb_error *err)
     return 0;
 }
 
-rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
+static rb_status load_file(rb_rules *rs, const char *path, int depth, rb_error *err)
 {
     FILE *f = fopen(path, "r");
     if (!f) { rb_seterr(err, "%s: cannot open rules file: %m", path); return RB_ERR_IO; }
-    rb_rules *rs = calloc(1, sizeof *rs);
-    if (!rs) { fclose(f); rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
-    rb_strlcpy(rs->path, path, sizeof rs->path);
+    int file = add_file(rs, path);
+    if (file < 0) { fclose(f); rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
     int lineno = 0;
     rb_status st = RB_OK;
-    while ((got = getline(&line, &cap, f)) >= 0) {
+    while (st == RB_OK && (got = getline(&line, &cap, f)) >= 0) {
         lineno++;
         rb_trim(line);
         if (!line[0] || line[0] == '#') continue;
-        if (parse_line(rs, line, lineno, err) < 0) { st = RB_ERR_CONFIG; break; }
+        if (strncmp(line, "include", 7) == 0 && (line[7] == ' ' || line[7] == '\t')) {
+            st = do_include(rs, path, lineno, rb_trim(line + 8), depth, err);
+            /* a rule after an include never merges into the included file's last rule */
+            continue;
+        }
+        if (parse_line(rs, file, line, lineno, err) < 0) st = RB_ERR_CONFIG;
     }
     free(line);
     fclose(f);
+    return st;
+}
+
+/* Stable sort by evidence, strongest first (insertion sort: a few hundred rules). */
+static void sort_by_evidence(rb_rules *rs)
+{
+    for (size_t i = 1; i < rs->n; i++) {
+        rule t = rs->v[i];
+        size_t j = i;
+        while (j > 0 && rs->v[j - 1].evidence < t.evidence) { rs->v[j] = rs->v[j - 1]; j--; }
+        rs->v[j] = t;
+    }
+}
+
+rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
+{
+    rb_rules *rs = calloc(1, sizeof *rs);
+    if (!rs) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    rb_strlcpy(rs->path, path, sizeof rs->path);
+    char tmp[1024];
+    rb_strlcpy(tmp, path, sizeof tmp);
+    rb_strlcpy(rs->dir, dirname(tmp), sizeof rs->dir);
+    rb_status st = load_file(rs, path, 0, err);
     for (size_t i = 0; st == RB_OK && i < rs->n; i++) {
         rule *r = &rs->v[i];
         if (glist_split(&r->st, r->status) || glist_split(&r->rp, r->reply) || glist_split(&r->cm, r->command) ||
@@ -393,17 +569,19 @@ rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
         if (!r->re) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(ec, msg, sizeof msg);
-            rb_seterr(err, "%s:%d: bad pattern: %s", path, r->line, (char *)msg);
+            rb_seterr(err, "%s:%d: bad pattern: %s", rs->files[r->file], r->line, (char *)msg);
             st = RB_ERR_CONFIG;
             break;
         }
         pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if JIT is unavailable */
     }
     if (st != RB_OK) { rb_rules_free(rs); return st; }
+    sort_by_evidence(rs);
     *out = rs;
     return RB_OK;
 }
 
+/* ---- matching ------------------------------------------------------------------ */
 /* Does value match one of the globs?  An absent condition matches all;
  * "-" matches an empty value.  Plain words are compared without fnmatch. */
 static int list_match(const char *list, const glist *g, const char *value)
@@ -422,10 +600,11 @@ static int list_match(const char *list, const glist *g, const char *value)
 
 /* Texts are made valid UTF-8 before matching (PCRE2_MATCH_INVALID_UTF is
  * not used: with the JIT in PCRE2 10.42 it makes \S and \w miss non-ASCII
- * characters), so the match can skip PCRE2's own UTF check. */
-/* text: the UTF-8 text; low: the same, ASCII-lowercased (for the prefilter) */
+ * characters), so the match can skip PCRE2's own UTF check.
+ * text: the UTF-8 text; low: the same, ASCII-lowercased (for the prefilter).
+ * Returns the line of the rule's piece that matched, 0 for none. */
 static int re_match(const rule *r, pcre2_match_data *md, const char *text, const char *low, size_t len,
-                    const uint64_t bm[64])
+                    const uint64_t bm[64], size_t *mstart, size_t *mend)
 {
     if (!text || !*text) return 0;
     if (r->nlit && !r->nofilter) {
@@ -442,7 +621,16 @@ static int re_match(const rule *r, pcre2_match_data *md, const char *text, const
         if (!any) return 0;   /* no branch can start anywhere in the text */
     }
     int rc = pcre2_match(r->re, (PCRE2_SPTR)text, len, 0, PCRE2_NO_UTF_CHECK, md, NULL);
-    return rc >= 0;
+    if (rc < 0) return 0;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    uint32_t npairs = pcre2_get_ovector_count(md);
+    if (mstart) *mstart = ov[0];
+    if (mend) *mend = ov[1];
+    for (size_t k = 0; k < r->nlines; k++) {
+        uint32_t g = (uint32_t)r->groups[k];
+        if (g < npairs && g < (uint32_t)rc && ov[2 * g] != PCRE2_UNSET) return r->lines[k];
+    }
+    return r->line;
 }
 
 static char *ascii_lower_copy(const char *s, size_t *len)
@@ -463,11 +651,21 @@ static const char *valid_utf8(const char *s, char **owned)
     return *owned;
 }
 
-const char *rb_rules_match(const rb_rules *rs, const rb_record *rec, const char *subject)
+static uint32_t max_capture(const rb_rules *rs)
 {
-    if (!rs) return NULL;
+    uint32_t m = 1;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->v[i].ncapture + 1 > m) m = rs->v[i].ncapture + 1;
+    return m;
+}
+
+/* Walk the table (strongest evidence first); fill up to max hits, stop at
+ * the first when max is 1.  Returns the number of hits. */
+static size_t walk(const rb_rules *rs, const rb_record *rec, const char *subject, rb_rule_hit *hits, size_t max)
+{
+    if (!rs || !max) return 0;
     pcre2_match_data *md = NULL;
-    const char *hit = NULL;
+    size_t nhit = 0;
     char *own_d, *own_s;
     const char *diag = valid_utf8(rec->diagnostic, &own_d);
     subject = valid_utf8(subject, &own_s);
@@ -476,28 +674,57 @@ const char *rb_rules_match(const rb_rules *rs, const rb_record *rec, const char 
     uint64_t dgram[64], sgram[64];
     int sgram_done = 0;
     if (dlow) grams_of_text(dlow, dlen, dgram);
-    for (size_t i = 0; i < rs->n && !hit; i++) {
+    for (size_t i = 0; i < rs->n && nhit < max; i++) {
         const rule *r = &rs->v[i];
         if (!list_match(r->status, &r->st, rec->status)) continue;
         if (!list_match(r->reply, &r->rp, rec->reply_code)) continue;
         if (!list_match(r->command, &r->cm, rec->smtp_command)) continue;
         if (!list_match(r->vendor, &r->vd, rec->decoded_by)) continue;
+        int line = r->line, in_subject = 0;
+        size_t ms = 0, me = 0;
         if (r->re) {
-            if (!md && !(md = pcre2_match_data_create(1, NULL))) break;
-            int ok = 0;
-            if ((r->in == IN_DIAG || r->in == IN_ANY) && dlow) ok = re_match(r, md, diag, dlow, dlen, dgram);
-            if (!ok && (r->in == IN_SUBJECT || r->in == IN_ANY) && slow) {
+            if (!md && !(md = pcre2_match_data_create(max_capture(rs), NULL))) break;
+            line = 0;
+            if ((r->in == IN_DIAG || r->in == IN_ANY) && dlow) line = re_match(r, md, diag, dlow, dlen, dgram, &ms, &me);
+            if (!line && (r->in == IN_SUBJECT || r->in == IN_ANY) && slow) {
                 if (!sgram_done) { grams_of_text(slow, slen, sgram); sgram_done = 1; }
-                ok = re_match(r, md, subject, slow, slen, sgram);
+                line = re_match(r, md, subject, slow, slen, sgram, &ms, &me);
+                in_subject = line != 0;
             }
-            if (!ok) continue;
+            if (!line) continue;
         }
-        hit = r->reason;
+        rb_rule_hit *h = &hits[nhit++];
+        memset(h, 0, sizeof *h);
+        h->reason = r->reason;
+        h->evidence = r->evidence;
+        h->file = rs->files[r->file];
+        h->line = line;
+        h->in_subject = in_subject;
+        if (r->re) {
+            const char *t = in_subject ? subject : diag;
+            size_t n = me > ms ? me - ms : 0;
+            rb_strlcpyn(h->matched, t + ms, n, sizeof h->matched);
+        }
     }
     if (md) pcre2_match_data_free(md);
     g_free(own_d);
     g_free(own_s);
     free(dlow);
     free(slow);
-    return hit;
+    return nhit;
+}
+
+int rb_rules_match(const rb_rules *rs, const rb_record *rec, const char *subject, rb_rule_hit *hit)
+{
+    return walk(rs, rec, subject, hit, 1) == 1;
+}
+
+size_t rb_rules_explain(const rb_rules *rs, const rb_record *rec, const char *subject, rb_rule_hit *hits, size_t max)
+{
+    return walk(rs, rec, subject, hits, max);
+}
+
+void rb_rule_hit_where(const rb_rule_hit *h, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s:%d", h->file ? h->file : "?", h->line);
 }
