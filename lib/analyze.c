@@ -448,7 +448,11 @@ rb_status rb_analyze_message(const rb_ctx *ctx, const char *data, size_t len, co
             rb_record *r = &res->recs[k];
             if (!rb_clean_address(r->recipient)) {
                 if (have_verp < 0) have_verp = verp_recipient(&m, verp, sizeof verp);
-                if (!have_verp) continue;
+                if (!have_verp) {
+                    if (r->recipient[0])
+                        rb_result_warn(res, "recipient \"%.120s\" is not a usable address: left out", r->recipient);
+                    continue;
+                }
                 rb_strlcpy(r->recipient, verp, sizeof r->recipient);
             }
             int dup = 0;

@@ -186,6 +186,11 @@ int rb_record_from_dsfields(const rb_fields *g, const rb_fields *msgf, rb_record
             }
         }
     }
+    /* the address that was mailed (RFC 3461 ORCPT), when it differs */
+    if ((v = rb_fields_get(g, "Original-Recipient"))) {
+        rb_strlcpy(addr, after_type(v), sizeof addr);
+        if (rb_clean_address(addr)) rb_strlcpy(r->original_recipient, addr, sizeof r->original_recipient);
+    }
     if ((v = rb_fields_get(g, "Status"))) {
         char st[RB_SHORT_MAX];
         if (rb_find_status(v, st, sizeof st)) rb_strlcpy(r->status, st, sizeof r->status);
@@ -387,9 +392,18 @@ int rb_parse_rfc3464(rb_msg *m, rb_result *res)
         if (is_per_message(&groups[i])) continue;
         rb_record tmp;
         memset(&tmp, 0, sizeof tmp);
-        if (!rb_record_from_dsfields(&groups[i], msgf, &tmp)) continue;
+        if (!rb_record_from_dsfields(&groups[i], msgf, &tmp)) {
+            /* one unusable address loses that recipient only */
+            const char *fr = rb_fields_get(&groups[i], "Final-Recipient");
+            if (fr) rb_result_warn(res, "Final-Recipient \"%.120s\" is not a usable address: that recipient is left out", fr);
+            continue;
+        }
         rb_record *r = rb_result_add(res);
-        if (!r) break;
+        if (!r) {
+            rb_result_warn(res, "the report names more recipients than the cap of %d: the rest are left out",
+                           RB_RESULT_CAP);
+            break;
+        }
         *r = tmp;
         n++;
     }
@@ -736,6 +750,9 @@ int rb_parse_fallback(rb_msg *m, rb_result *res)
                 if (!presented_as_recipient(buf, bl, a)) continue;
                 for (size_t k = first; k < res->n; k++)
                     if (strcasecmp(res->recs[k].recipient, addr) == 0) found = k;
+                if (found == (size_t)-1 && !xf && res->n - first >= MAX_FALLBACK_RCPTS && !res->dropped)
+                    rb_result_warn(res, "the text names more than %d recipients: the rest are left out",
+                                   MAX_FALLBACK_RCPTS);
                 if (found == (size_t)-1 && !xf && res->n - first < MAX_FALLBACK_RCPTS) {
                     rb_record *r = rb_result_add(res);
                     if (!r) break;
@@ -753,12 +770,17 @@ int rb_parse_fallback(rb_msg *m, rb_result *res)
                 char rest[2048];
                 rb_strlcpy(rest, buf, sizeof rest);
                 size_t al = strlen(r->recipient);
-                const char *hit;
-                while (al && (hit = rb_strcasestr(rest, r->recipient))) {
+                const char *hit = al ? rb_strcasestr(rest, r->recipient) : NULL;
+                size_t lead = 0;
+                while (rest[lead] == ' ' || rest[lead] == '\t' || rest[lead] == '<' || rest[lead] == '"') lead++;
+                /* "user@example.net: unknown host": the address introduces
+                 * the line and is dropped; an address inside the remote
+                 * server's words ("550 <user@...>: User unknown") stays */
+                if (hit && (size_t)(hit - rest) == lead) {
                     size_t h = (size_t)(hit - rest);
                     memmove(rest + h, rest + h + al, strlen(rest + h + al) + 1);
+                    for (char *c = rest; *c && c < rest + h + 2; c++) if (*c == '<' || *c == '>') *c = ' ';
                 }
-                for (char *c = rest; *c; c++) if (*c == '<' || *c == '>') *c = ' ';
                 rb_squeeze(rest);
                 if (strlen(rest) > 3 && lines < MAX_DIAG_LINES) {
                     append_piece(r->diagnostic, sizeof r->diagnostic, rest, strlen(rest));

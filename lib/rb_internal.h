@@ -210,6 +210,10 @@ int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const 
 int rb_record_to_csv_ext(const rb_record *r, const char *const *xvals, size_t nx, rb_buf *out);
 int rb_csv_header_ext(const char *const *xnames, size_t nx, rb_buf *out);
 
+/* Note a recipient left out (unusable address, over a cap): counts it in
+ * res->dropped and keeps the first message in res->warning. */
+void rb_result_warn(rb_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The reason of a record by the rules alone (reason, evidence, rule;
  * "undefined" with evidence none when no rule matches). */
 void rb_classify_reason(const rb_ctx *ctx, rb_record *r, const char *subject);

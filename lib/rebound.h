@@ -109,7 +109,8 @@ typedef struct {
 void rb_result_init(rb_result *res);
 void rb_result_clear(rb_result *res);    /* keeps capacity */
 void rb_result_free(rb_result *res);
-/* Append an empty record and return it (NULL on OOM or past 100000). */
+/* Append an empty record and return it (NULL on OOM or past RB_RESULT_CAP). */
+#define RB_RESULT_CAP 100000
 rb_record *rb_result_add(rb_result *res);
 
 /* Optional filters: a message is analysed only if its Subject contains one

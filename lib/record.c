@@ -1,4 +1,5 @@
 /* record.c -- rb_record fields, result lists, and JSONL / CSV output. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +73,28 @@ void rb_result_free(rb_result *res)
     memset(res, 0, sizeof *res);
 }
 
+void rb_result_warn(rb_result *res, const char *fmt, ...)
+{
+    res->dropped++;
+    if (res->dropped > 1) {   /* keep the first warning, count the others */
+        char *more = strstr(res->warning, " (and ");
+        if (more) *more = '\0';
+        size_t l = strlen(res->warning);
+        snprintf(res->warning + l, sizeof res->warning - l, " (and %zu more left out)", res->dropped - 1);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->warning, sizeof res->warning, fmt, ap);
+    va_end(ap);
+}
+
 rb_record *rb_result_add(rb_result *res)
 {
     if (res->n == res->cap) {
+        if (res->n >= RB_RESULT_CAP) return NULL;   /* a report with more recipients is hostile */
         size_t nc = res->cap ? res->cap * 2 : 4;
-        if (nc > 100000) return NULL;   /* a report with more recipients is hostile */
+        if (nc > RB_RESULT_CAP) nc = RB_RESULT_CAP;
         rb_record *nv = realloc(res->recs, nc * sizeof *nv);
         if (!nv) return NULL;
         res->recs = nv;

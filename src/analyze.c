@@ -19,6 +19,7 @@
 #include "cli.h"
 
 #define BATCH_MSGS 512
+#define FMT_EXPLAIN 100           /* --explain: text for people, not records */
 #define BATCH_BYTES (4u << 20)   /* a batch's messages live in one arena of about this size */
 
 static void help(FILE *f)
@@ -42,6 +43,9 @@ static void help(FILE *f)
             "  --rules FILE               classification rules (default: %s/rules.conf)\n"
             "  --policy FILE              bounce-type policy (default: %s/policy.conf)\n"
             "  --providers FILE           provider table (default: %s/providers.conf)\n"
+            "  --explain                  instead of records, tell per recipient the text\n"
+            "                             looked at, every rule that matched, which won and\n"
+            "                             why, and the policy step (also: rebound explain)\n"
             "  --all                      also print a record for messages that are not bounces\n"
             "  --jobs N                   worker processes (default: number of CPUs; 1 for stdin)\n"
             "  -q, --quiet                no summary line on stderr\n"
@@ -49,7 +53,7 @@ static void help(FILE *f)
             "Records (JSONL keys / CSV columns, in order): source recipient reason status\n"
             "reply_code bounce_type action diagnostic remote_mta reporting_mta provider\n"
             "feedback_type addresser original_message_id original_subject date decoded_by\n"
-            "smtp_command dsn_action.  For an mbox, source is PATH#N (N counts from 1).\n\n"
+            "smtp_command dsn_action original_recipient evidence rule.  For an mbox, source is PATH#N (N counts from 1).\n\n"
             "Exit status: 0 all input read; 1 some input could not be read (named on\n"
             "stderr, the rest was analysed); 64 usage; 78 bad rules/policy file.\n",
             rb_default_datadir(), rb_default_datadir(), rb_default_datadir());
@@ -132,8 +136,76 @@ static void table_row(const rb_record *r, rb_buf *b)
     rb_buf_puts(b, line);
 }
 
+/* --explain: per recipient, the text looked at, every rule that matched
+ * (strongest evidence first: the first wins), and the policy step. */
+static void explain_records(batch *bt, item *it, const rb_result *res)
+{
+    rb_buf *b = &it->out;
+    char line[2048];
+    for (size_t k = 0; k < res->n; k++) {
+        const rb_record *r = &res->recs[k];
+        snprintf(line, sizeof line, "== %s\n   recipient     %s\n", r->source, r->recipient);
+        rb_buf_puts(b, line);
+        if (r->original_recipient[0] && strcasecmp(r->original_recipient, r->recipient)) {
+            snprintf(line, sizeof line, "   original      %s (the address that was mailed; apply matches it first)\n",
+                     r->original_recipient);
+            rb_buf_puts(b, line);
+        }
+        snprintf(line, sizeof line, "   read as       %s report; subject \"%.200s\"\n", r->decoded_by, res->subject);
+        rb_buf_puts(b, line);
+        snprintf(line, sizeof line, "   looked at     status %s, reply %s, command %s, action %s\n",
+                 r->status[0] ? r->status : "-", r->reply_code[0] ? r->reply_code : "-",
+                 r->smtp_command[0] ? r->smtp_command : "-", r->dsn_action[0] ? r->dsn_action : "-");
+        rb_buf_puts(b, line);
+        snprintf(line, sizeof line, "                 diagnostic \"%.1500s\"\n", r->diagnostic);
+        rb_buf_puts(b, line);
+        if (strncmp(r->rule, "module:", 7) == 0 || strncmp(r->rule, "status:", 7) == 0 ||
+            strncmp(r->rule, "dsn:", 4) == 0) {
+            snprintf(line, sizeof line, "   reason        %s, set by the %s before the rules (%s)\n", r->reason,
+                     strncmp(r->rule, "module:", 7) == 0 ? "format module" : "report's own fields", r->rule);
+            rb_buf_puts(b, line);
+        }
+        rb_rule_hit hits[16];
+        size_t n = rb_explain(bt->ctx, r, res->subject, hits, 16);
+        rb_buf_puts(b, n ? "   rules         matched, strongest evidence first (the first wins):\n"
+                         : "   rules         none matched: reason undefined\n");
+        for (size_t i = 0; i < n; i++) {
+            char where[600];
+            rb_rule_hit_where(&hits[i], where, sizeof where);
+            snprintf(line, sizeof line, "     %s %-15s %-7s %-28s %s%.120s%s\n", i ? "  " : "=>", hits[i].reason,
+                     rb_evidence_name(hits[i].evidence), where, hits[i].matched[0] ? "\"" : "",
+                     hits[i].matched, hits[i].matched[0] ? (hits[i].in_subject ? "\" (subject)" : "\"") : "");
+            rb_buf_puts(b, line);
+        }
+        snprintf(line, sizeof line, "   reason        %s (evidence %s%s%s)\n", r->reason, r->evidence[0] ? r->evidence : "-",
+                 r->rule[0] ? ", rule " : "", r->rule);
+        rb_buf_puts(b, line);
+        rb_policy_entry raw;
+        rb_policy_lookup(bt->ctx, r->reason, &raw);
+        snprintf(line, sizeof line, "   policy        %s -> %s, %s", r->reason, raw.bounce_type, raw.action);
+        rb_buf_puts(b, line);
+        if (strcmp(raw.action, r->action) || strcmp(raw.bounce_type, r->bounce_type)) {
+            if (!strcmp(r->dsn_action, "delayed"))
+                snprintf(line, sizeof line, "; a delay (still retrying): %s, %s\n", r->bounce_type, r->action);
+            else
+                snprintf(line, sizeof line, "; evidence %s is too weak to disable (policy.conf "
+                         "disable_min_evidence%s): %s, %s\n", r->evidence,
+                         !strcmp(r->decoded_by, "fallback") || !strcmp(r->decoded_by, "verp") ? "_plaintext" : "",
+                         r->bounce_type, r->action);
+        } else {
+            snprintf(line, sizeof line, "\n");
+        }
+        rb_buf_puts(b, line);
+        rb_buf_puts(b, "\n");
+    }
+}
+
 static void format_records(batch *bt, item *it, const rb_result *res)
 {
+    if (bt->format == FMT_EXPLAIN) {
+        explain_records(bt, it, res);
+        return;
+    }
     for (size_t k = 0; k < res->n; k++) {
         const rb_record *r = &res->recs[k];
         if (bt->format == RB_FMT_JSONL) rb_record_to_jsonl(r, &it->out);
@@ -159,6 +231,7 @@ static void analyse_items(batch *bt)
         }
         it->filtered = res.filtered;
         it->bounce = res.is_bounce;
+        if (res.warning[0]) snprintf(it->errmsg, sizeof it->errmsg, "%.200s: %.300s", it->source, res.warning);
         it->nrec = res.n;
         if (!res.is_bounce && !res.filtered && bt->all) {
             /* --all: one record that says what the message was */
@@ -303,7 +376,7 @@ static void worker_main(batch *bt, rb_reader *rd, int k, int nworkers, int out)
             item *it = &bt->items[i];
             uint32_t hdr[4] = {(uint32_t)it->failed, (uint32_t)it->bounce, (uint32_t)it->filtered, (uint32_t)it->nrec};
             rb_buf_append(&msg, (const char *)hdr, sizeof hdr);
-            blob_to(&msg, it->errmsg, it->failed ? strlen(it->errmsg) : 0);
+            blob_to(&msg, it->errmsg, strlen(it->errmsg));   /* an error, or a warning */
             blob_to(&msg, it->out.buf, it->out.len);
             blob_to(&msg, it->csv.buf, it->csv.len);
         }
@@ -365,13 +438,14 @@ static void stop_workers(wproc *w, int n)
 
 int cmd_analyze(int argc, char **argv)
 {
-    enum { O_FORMAT = 256, O_CSV, O_SUBJ, O_BODY, O_PROG, O_RULES, O_POLICY, O_PROV, O_ALL, O_JOBS };
+    enum { O_FORMAT = 256, O_CSV, O_SUBJ, O_BODY, O_PROG, O_RULES, O_POLICY, O_PROV, O_ALL, O_JOBS, O_EXPLAIN };
     static const struct option lo[] = {
         {"format", required_argument, 0, O_FORMAT}, {"write-csv", required_argument, 0, O_CSV},
         {"subject-contains", required_argument, 0, O_SUBJ}, {"body-contains", required_argument, 0, O_BODY},
         {"progress-every", required_argument, 0, O_PROG}, {"rules", required_argument, 0, O_RULES},
         {"policy", required_argument, 0, O_POLICY}, {"providers", required_argument, 0, O_PROV},
         {"all", no_argument, 0, O_ALL}, {"jobs", required_argument, 0, O_JOBS},
+        {"explain", no_argument, 0, O_EXPLAIN},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     int format = isatty(1) ? RB_FMT_TABLE : RB_FMT_JSONL;
@@ -403,6 +477,7 @@ int cmd_analyze(int argc, char **argv)
         case O_POLICY: policy = optarg; break;
         case O_PROV: providers = optarg; break;
         case O_ALL: all = 1; break;
+        case O_EXPLAIN: format = FMT_EXPLAIN; break;
         case O_JOBS:
             jobs = strtol(optarg, &end, 10);
             if (*end || jobs < 1 || jobs > 64) { fprintf(stderr, "rebound analyze: --jobs takes 1..64\n"); return EX_USAGE_; }
@@ -480,6 +555,7 @@ int cmd_analyze(int argc, char **argv)
 
 #define TAKE(failed_, bounce_, filtered_, nrec_, err_, out_, outlen_, csv_, csvlen_)   \
     do {                                                                        \
+        if (!(failed_) && (err_)[0]) fprintf(stderr, "rebound analyze: warning: %s\n", err_); \
         if (failed_) {                                                          \
             fprintf(stderr, "rebound analyze: %s\n", err_);                     \
             if ((failed_) == 2) nread_err++; else { nmsg++; nerr++; }           \

@@ -20,6 +20,7 @@
 typedef int (*cmd_fn)(int argc, char **argv);
 
 int cmd_analyze(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 int cmd_verp(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_contacts(int argc, char **argv);
