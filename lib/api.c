@@ -462,6 +462,17 @@ void rb_api_prepare(const rb_ctx *ctx, rb_api_update *u, const char *source, con
             reason = evidence && (c == C_SOFT || c == C_BLOCKED) ? found : "undefined";
         rb_strlcpy(r->reason, reason, sizeof r->reason);
         reason = r->reason;
+        /* the reason stands on the provider's own word ("bounced", "hard",
+         * "blocked") where the code and text say less */
+        if (strcmp(r->reason, found) != 0 || rb_evidence_parse(r->evidence) < RB_EV_STATUS) {
+            if (st == RB_API_BOUNCED && !strcmp(bt, "hard")) {
+                rb_strlcpy(r->evidence, "vendor", sizeof r->evidence);
+                rb_strlcpy(r->rule, "api:bounced/hard", sizeof r->rule);
+            } else if (strcmp(r->reason, found) != 0) {
+                rb_strlcpy(r->evidence, "vendor", sizeof r->evidence);
+                snprintf(r->rule, sizeof r->rule, "api:%s", st == RB_API_BLOCKED ? "blocked" : "status");
+            }
+        }
         break;
     }
     }

@@ -309,8 +309,8 @@ int rb_evidence_parse(const char *name)
  * reply= or command= -> reply; status with wildcards -> class; nothing -> none. */
 static int infer_evidence(const rule *r)
 {
-    if (r->vendor) return RB_EV_VENDOR;
-    if (r->pattern) return RB_EV_PHRASE;
+    if (r->vendor && !r->pattern) return RB_EV_VENDOR;   /* the format module's own code */
+    if (r->pattern) return RB_EV_PHRASE;                  /* with vendor=: a phrase of that vendor */
     if (r->status && !strpbrk(r->status, "*?[")) return RB_EV_STATUS;
     if (r->reply || r->command) return RB_EV_REPLY;
     if (r->status) return RB_EV_CLASS;

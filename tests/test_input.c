@@ -402,6 +402,9 @@ static void set_rec(rb_record *r, size_t field, const char *v)
     case 13: size = sizeof r->original_message_id; break;
     case 14: size = sizeof r->original_subject; break;
     case 17: size = sizeof r->smtp_command; break;
+    case 19: size = sizeof r->original_recipient; break;
+    case 20: size = sizeof r->evidence; break;
+    case 21: size = sizeof r->rule; break;
     default: size = RB_SHORT_MAX;
     }
     rb_strlcpy(dst, v, size);
