@@ -55,7 +55,7 @@ ok has "$T/all.jsonl" 'not-a-bounce.eml.*not a bounce'
     --write-csv "$T/o.csv" "$SRC/samples" > "$T/f.jsonl"; ok test $? -eq 0
 ok test "$(wc -l < "$T/f.jsonl")" -eq 1
 ok has "$T/f.jsonl" 'jan.peeters@contoso-mail.example'
-ok test "$(head -1 "$T/o.csv" | tr -d '\r')" = "source,recipient,reason,status,reply_code,bounce_type,action,diagnostic,remote_mta,reporting_mta,provider,feedback_type,addresser,original_message_id,original_subject,date,decoded_by,smtp_command,dsn_action"
+ok test "$(head -1 "$T/o.csv" | tr -d '\r')" = "source,recipient,reason,status,reply_code,bounce_type,action,diagnostic,remote_mta,reporting_mta,provider,feedback_type,addresser,original_message_id,original_subject,date,decoded_by,smtp_command,dsn_action,original_recipient,evidence,rule"
 ok test "$(wc -l < "$T/o.csv")" -eq 2
 
 # CSV output has the same records as JSONL
@@ -107,6 +107,68 @@ ok has "$T/p.jsonl" '"reason":"mailboxfull".*"bounce_type":"soft","action":"coun
 ok test "$("$BIN" verp decode 'list+user=example.com@bounces.example.org')" = "user@example.com"
 ok test "$("$BIN" verp encode --prefix list --domain bounces.example.org user@example.com)" = "list+user=example.com@bounces.example.org"
 "$BIN" verp decode bounce-12345@example.com > /dev/null 2>&1; ok test $? -eq 1
+
+
+# evidence and precedence: a phrase that names the cause beats a weak fallback,
+# and the record says which rule decided
+printf 'From: MAILER-DAEMON@mx.example.net\nTo: n@impex.example\nSubject: Undelivered Mail Returned to Sender\n\n  x@example.net\n    550 <x@example.net>: User unknown\n' > "$T/uu.eml"
+"$BIN" analyze --format jsonl -q "$T/uu.eml" > "$T/uu.jsonl"
+ok has "$T/uu.jsonl" '"recipient":"x@example.net","reason":"userunknown".*"bounce_type":"hard","action":"disable"'
+ok has "$T/uu.jsonl" '"evidence":"phrase","rule":"rules.d/[0-9a-z-]*.conf:[0-9]*"'
+# explain names the text, every rule that matched (the winner first) and the policy step
+"$BIN" explain "$T/uu.eml" > "$T/ex.txt"; ok test $? -eq 0
+ok has "$T/ex.txt" 'diagnostic "550 <x@example.net>: User unknown"'
+ok has "$T/ex.txt" '=> userunknown *phrase *rules.d/'
+ok has "$T/ex.txt" 'policy *userunknown -> hard, disable'
+"$BIN" analyze --explain -q "$T/uu.eml" | cmp -s - "$T/ex.txt"; ok test $? -eq 0
+# weak evidence never disables: a rules table that knows only the reply code
+printf 'userunknown reply=550 command=-\n' > "$T/weak.rules"
+"$BIN" analyze --rules "$T/weak.rules" --format jsonl -q "$T/uu.eml" > "$T/w.jsonl"
+ok has "$T/w.jsonl" '"reason":"userunknown".*"bounce_type":"soft","action":"count".*"evidence":"reply"'
+"$BIN" explain --rules "$T/weak.rules" "$T/uu.eml" > "$T/wx.txt"
+ok has "$T/wx.txt" 'evidence reply is too weak to disable'
+# ...and policy.conf can lower the bar
+sed 's/^set disable_min_evidence status/set disable_min_evidence reply/' "$SRC/data/policy.conf" > "$T/reply.policy"
+"$BIN" analyze --rules "$T/weak.rules" --policy "$T/reply.policy" --format jsonl -q "$T/uu.eml" > "$T/w2.jsonl"
+ok has "$T/w2.jsonl" '"bounce_type":"hard","action":"disable"'
+# include: a missing file is an error naming the line; a glob may match nothing
+printf 'include nothere.conf\n' > "$T/inc.rules"
+"$BIN" analyze --rules "$T/inc.rules" "$T/uu.eml" > /dev/null 2> "$T/e"; ok test $? -eq 78; ok has "$T/e" 'inc.rules:1: include'
+printf 'include none.d/*.conf\nuserunknown ~ user unknown\n' > "$T/inc2.rules"
+"$BIN" analyze --rules "$T/inc2.rules" --format jsonl -q "$T/uu.eml" > "$T/i2.jsonl"; ok has "$T/i2.jsonl" '"rule":"inc2.rules:2"'
+# one unusable address in a DSN loses that recipient only, with a warning
+cat > "$T/dsn2.eml" <<'EOM'
+From: MAILER-DAEMON@mx.example.org
+To: newsletter@impex.example
+Subject: Delivery Status Notification (Failure)
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+Delivery failed.
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.org
+
+Final-Recipient: rfc822; not an address at all
+Action: failed
+Status: 5.1.1
+
+Final-Recipient: rfc822; fwd@example.net
+Original-Recipient: rfc822; subscriber@example.com
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 No such user here
+
+--B--
+EOM
+"$BIN" analyze --format jsonl "$T/dsn2.eml" > "$T/d2.jsonl" 2> "$T/e"; ok test $? -eq 0
+ok has "$T/d2.jsonl" '"recipient":"fwd@example.net".*"original_recipient":"subscriber@example.com"'
+ok has "$T/e" 'warning: .*dsn2.eml: Final-Recipient "rfc822; not an address at all" is not a usable address'
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
