@@ -97,13 +97,23 @@ int rb_policy_for_record(const rb_ctx *ctx, const rb_record *r, rb_policy_entry 
     int named = rb_policy_lookup(ctx, r->reason, out);
     /* weak evidence never disables: the bounce is counted as a soft one
      * instead (policy.conf: disable_min_evidence[_plaintext]) */
+    /* a temporary failure (4.x.x, or a 4xx reply without a status) that
+     * only the code speaks for is the remote server saying "try again": never
+     * hard (seed 001: 4.2.2, 4.3.1, 4.4.7 are soft).  Words that name a
+     * lasting cause in a final report ("Domain not found" after the queue
+     * gave up) keep their type -- policy.conf temporary_is_soft */
+    const rb_policy_settings *pst = rb_policy_settings_of(ctx->policy);
+    int temporary = r->status[0] == '4' || (!r->status[0] && r->reply_code[0] == '4');
+    int ev = rb_evidence_parse(r->evidence);
+    if (pst->temporary_is_soft && temporary && ev < RB_EV_PHRASE && strcmp(out->bounce_type, "hard") == 0) {
+        rb_strlcpy(out->bounce_type, "soft", sizeof out->bounce_type);
+        if (strcmp(out->action, "disable") == 0) rb_strlcpy(out->action, "count", sizeof out->action);
+    }
     if (strcmp(out->action, "disable") == 0 && r->evidence[0] && strcmp(r->reason, "feedback") != 0) {
-        const rb_policy_settings *ps = rb_policy_settings_of(ctx->policy);
-        int ev = rb_evidence_parse(r->evidence);
         /* "names no code": no reply code, no status or only a class (X.0.0) */
         int no_code = !r->reply_code[0] && (!r->status[0] || strcmp(r->status + 1, ".0.0") == 0);
-        int min = plaintext_route(r->decoded_by) && no_code ? ps->disable_min_evidence_plaintext
-                                                            : ps->disable_min_evidence;
+        int min = plaintext_route(r->decoded_by) && no_code ? pst->disable_min_evidence_plaintext
+                                                            : pst->disable_min_evidence;
         if (ev >= 0 && ev < min) {
             if (strcmp(out->bounce_type, "hard") == 0) rb_strlcpy(out->bounce_type, "soft", sizeof out->bounce_type);
             rb_strlcpy(out->action, "count", sizeof out->action);

@@ -607,6 +607,25 @@ static int is_own_address(const own_addrs *o, const char *addr)
     return 0;
 }
 
+/* An address the remote server's words offer for help ("please forward
+ * this message to delist@...", "contact postmaster@..."): never a failed
+ * recipient.  a: the address's offset in line s. */
+static int is_help_address(const char *s, size_t a, const char *addr)
+{
+    static const char *const roles[] = {
+        "delist@", "postmaster@", "abuse@", "hostmaster@", "support@", "noc@", "security@", "help@",
+        "removal@", "unblock@", "sender-support@", "feedback@", "blocklist@", "spam@", "webmaster@",
+    };
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        if (rb_strcaseprefix(addr, roles[i])) return 1;
+    static const char *const cues[] = {"forward", "contact", "please", "write to", "send an email", "e-mail us",
+                                       "email us", "removal", "delist", "questions"};
+    size_t from = a > 80 ? a - 80 : 0;
+    for (size_t i = 0; i < sizeof cues / sizeof cues[0]; i++)
+        if (rb_strcasestrn(s + from, a - from, cues[i])) return 1;
+    return 0;
+}
+
 /* Header-like lines that never name a failed recipient. */
 static int is_non_recipient_field(const char *s, size_t n)
 {
@@ -748,6 +767,7 @@ int rb_parse_fallback(rb_msg *m, rb_result *res)
                 p = after;
                 if (!rb_clean_address(addr) || is_own_address(&own, addr)) continue;
                 if (!presented_as_recipient(buf, bl, a)) continue;
+                if (is_help_address(buf, a, addr)) continue;
                 for (size_t k = first; k < res->n; k++)
                     if (strcasecmp(res->recs[k].recipient, addr) == 0) found = k;
                 if (found == (size_t)-1 && !xf && res->n - first >= MAX_FALLBACK_RCPTS && !res->dropped)

@@ -57,6 +57,7 @@ rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err)
     p->s.mailboxfull_is_hard = 1;
     p->s.disable_min_evidence = RB_EV_STATUS;
     p->s.disable_min_evidence_plaintext = RB_EV_PHRASE;
+    p->s.temporary_is_soft = 1;
     rb_strlcpy(p->dflt.type, "soft", sizeof p->dflt.type);
     rb_strlcpy(p->dflt.action, "count", sizeof p->dflt.action);
 
@@ -77,7 +78,11 @@ rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err)
             if (strcmp(b, "soft_threshold") == 0) bad = parse_int(c, &p->s.soft_threshold);
             else if (strcmp(b, "soft_window_days") == 0) bad = parse_int(c, &p->s.soft_window_days);
             else if (strcmp(b, "quarantine_days") == 0) bad = parse_int(c, &p->s.quarantine_days);
-            else if (strcmp(b, "disable_min_evidence") == 0)
+            else if (strcmp(b, "temporary_is_soft") == 0) {
+                if (!strcmp(c, "yes")) p->s.temporary_is_soft = 1;
+                else if (!strcmp(c, "no")) p->s.temporary_is_soft = 0;
+                else bad = -1;
+            } else if (strcmp(b, "disable_min_evidence") == 0)
                 bad = (p->s.disable_min_evidence = rb_evidence_parse(c)) < 0;
             else if (strcmp(b, "disable_min_evidence_plaintext") == 0)
                 bad = (p->s.disable_min_evidence_plaintext = rb_evidence_parse(c)) < 0;

@@ -219,6 +219,7 @@ typedef struct {
     int mailboxfull_is_hard;
     int disable_min_evidence;            /* rb_evidence: weaker never disables */
     int disable_min_evidence_plaintext;  /* the same for free-text bounces (no report) */
+    int temporary_is_soft;               /* a 4.x.x status is never hard */
 } rb_policy_settings;
 const rb_policy_settings *rb_policy_get_settings(const rb_ctx *ctx);
 

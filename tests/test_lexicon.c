@@ -24,7 +24,21 @@
 
 #include "rebound.h"
 
-#define RCPT "user@example.net"
+/* The failed recipient: user@example.net, or the user@... address a row's
+ * text names (a provider's reply quotes the recipient at that provider). */
+static char RCPT[320] = "user@example.net";
+
+static void pick_recipient(const char *text)
+{
+    snprintf(RCPT, sizeof RCPT, "user@example.net");
+    for (const char *p = text; (p = strstr(p, "user@")); p++) {
+        if (p > text && (g_ascii_isalnum(p[-1]) || p[-1] == '.' || p[-1] == '-')) continue;
+        size_t n = 5;
+        while (p[n] && (g_ascii_isalnum(p[n]) || p[n] == '.' || p[n] == '-')) n++;
+        while (n > 5 && p[n - 1] == '.') n--;
+        if (n > 5 && memchr(p + 5, '.', n - 5)) { snprintf(RCPT, sizeof RCPT, "%.*s", (int)n, p); return; }
+    }
+}
 
 typedef struct {
     char reason[64], type[32], status[32], reply[16], command[16];
@@ -55,18 +69,25 @@ static void headers(GString *m, const char *from, const char *subject, const cha
                            from, subject, ctype);
 }
 
-static const char original[] = "From: Impex <newsletter@impex.example>\nTo: " RCPT "\n"
-                               "Subject: Newsletter december\nMessage-ID: <nl.42@impex.example>\n"
-                               "Date: Thu, 03 Dec 2026 09:00:00 +0000\n\nHello!\n";
+static char original[1024];
+
+static void make_original(void)
+{
+    snprintf(original, sizeof original,
+             "From: Impex <newsletter@impex.example>\nTo: %s\nSubject: Newsletter december\n"
+             "Message-ID: <nl.42@impex.example>\nDate: Thu, 03 Dec 2026 09:00:00 +0000\n\nHello!\n", RCPT);
+}
 
 static const char *exim_after(const char *cmd)
 {
-    if (!strcmp(cmd, "RCPT")) return "after RCPT TO:<" RCPT ">";
+    static char rcpt_to[400];
+    snprintf(rcpt_to, sizeof rcpt_to, "after RCPT TO:<%s>", RCPT);
+    if (!strcmp(cmd, "RCPT")) return rcpt_to;
     if (!strcmp(cmd, "DATA")) return "after end of data";
     if (!strcmp(cmd, "MAIL")) return "after MAIL FROM:<newsletter@impex.example> SIZE=2048";
     if (!strcmp(cmd, "CONN")) return "after initial connection";
     if (!strcmp(cmd, "HELO") || !strcmp(cmd, "EHLO")) return "after EHLO mx.impex.example";
-    return "after RCPT TO:<" RCPT ">";
+    return rcpt_to;
 }
 
 static const char *postfix_in_reply(const char *cmd)
@@ -116,7 +137,7 @@ static GString *build(const row *r, const char *layout)
                                "Final-Recipient: rfc822; %s\nAction: %s\nStatus: %s\n"
                                "Remote-MTA: dns; mx.example.net\nDiagnostic-Code: smtp; %s\n\n"
                                "--B1\nContent-Type: message/rfc822\n\n%s\n--B1--\n",
-                               RCPT, diag, RCPT, temp ? "delayed" : "failed", st, diag, original);
+                               RCPT, diag, RCPT, "failed", st, diag, original);
     } else if (!strcmp(layout, "postfix")) {
         headers(m, "MAILER-DAEMON@mx.example.org (Mail Delivery System)", "Undelivered Mail Returned to Sender",
                 "text/plain; charset=utf-8");
@@ -221,6 +242,8 @@ static void explain(const rb_ctx *ctx, const rb_record *rec, const char *subject
 static void check_row(const rb_ctx *ctx, const row *r)
 {
     nrows++;
+    pick_recipient(r->text);
+    make_original();
     rb_result res;
     rb_result_init(&res);
     for (size_t l = 0; l < NLAYOUTS; l++) {
