@@ -169,6 +169,11 @@ void rb_rules_free(rb_rules *r);
  * 1 and hit filled, or 0 when no rule matches. */
 int rb_rules_match(const rb_rules *rules, const rb_record *r, const char *subject, rb_rule_hit *hit);
 size_t rb_rules_explain(const rb_rules *rs, const rb_record *rec, const char *subject, rb_rule_hit *hits, size_t max);
+/* For the tests: the pattern rules without a literal prefilter (count, and
+ * their file:line in out), and whether the prefilter lets through every
+ * rule whose regex matches text (0 and why filled when not). */
+size_t rb__rules_unfiltered(const rb_rules *rs, char *out, size_t outlen);
+int rb__rules_prefilter_sound(const rb_rules *rs, const char *text, char *why, size_t whylen);
 
 typedef struct rb_policy rb_policy;
 rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err);

@@ -247,6 +247,62 @@ static int add_literal(rule *r, const char *lit)
     return 0;
 }
 
+/* The longest run of literal characters that every match of the branch
+ * b[0..n) must contain somewhere (not only at its start): characters at
+ * the top level, outside groups and classes, not made optional or
+ * repeatable by a quantifier.  "\b[45]\d\d <[^>]+>: user unknown" gives
+ * ">: user unknown".  Returns its length (0: none). */
+static size_t inner_literal(const char *b, size_t n, char *out, size_t outlen)
+{
+    char run[128];
+    size_t rl = 0, best = 0;
+    out[0] = '\0';
+#define END_RUN() do { if (rl > best) { memcpy(out, run, rl); out[rl] = '\0'; best = rl; } rl = 0; } while (0)
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)b[i];
+        size_t step = 1;
+        int lit = 0;
+        if (c == '\\') {
+            if (i + 1 >= n) break;
+            unsigned char e = (unsigned char)b[i + 1];
+            step = 2;
+            if (!isalnum(e) && e < 0x80) { lit = 1; c = e; }
+            else if (e == 'x' || e == 'p' || e == 'P' || e == 'N' || e == 'k' || e == 'g' || e == 'Q') {
+                END_RUN();   /* \x{..}, \p{..}, \Q...: leave the rest alone */
+                break;
+            }
+        } else if (c == '(') {
+            END_RUN();
+            i = group_end(b, n, i);
+            if (i < n && strchr("?*+{", b[i])) i++;
+            continue;
+        } else if (c == '[') {
+            END_RUN();
+            size_t j = i + 1;
+            if (j < n && b[j] == '^') j++;
+            if (j < n && b[j] == ']') j++;
+            while (j < n && b[j] != ']') j += b[j] == '\\' ? 2 : 1;
+            i = j + 1;
+            continue;
+        } else if (!strchr(".^$|*+?{}", c) && c < 0x80) {
+            lit = 1;
+        }
+        size_t next = i + step;
+        int quantified = next < n && strchr("*+?{", b[next]);
+        if (lit && !quantified && rl + 1 < sizeof run && rl + 1 < outlen) {
+            run[rl++] = (char)tolower(c);
+        } else {
+            END_RUN();
+            if (quantified && b[next] == '{') { while (next < n && b[next] != '}') next++; next++; }
+            else if (quantified) next++;
+        }
+        i = next;
+    }
+    END_RUN();
+#undef END_RUN
+    return best;
+}
+
 /* One branch: the literal it must start with (after zero-width
  * assertions); a branch that starts with a non-optional group of
  * alternatives gives one literal per alternative.  -1: no literal. */
@@ -261,14 +317,21 @@ static int branch_literals(rule *r, const char *b, size_t n, int level)
             i = group_end(b, n, i);
         else break;
     }
+    char lit[128];
+    /* a long literal required anywhere in the branch filters better than
+     * short ones it may start with ("(?:no|fix) reverse dns") */
+    if (inner_literal(b + i, n - i, lit, sizeof lit) >= 6) return add_literal(r, lit);
     if (i + 2 < n && b[i] == '(' && b[i + 1] == '?' && b[i + 2] == ':' && level < 2) {
         size_t e = group_end(b, n, i);
-        if (e > n || (e < n && strchr("?*{", b[e]))) return -1;   /* an optional group proves nothing */
-        return each_branch(b + i + 3, e - i - 4, branch_literals, r, level + 1);
+        /* a group of alternatives: one literal per alternative; an optional
+         * group proves nothing.  Else a literal further on. */
+        if (e <= n && !(e < n && strchr("?*{", b[e])) &&
+            each_branch(b + i + 3, e - i - 4, branch_literals, r, level + 1) == 0)
+            return 0;
+        return inner_literal(b + i, n - i, lit, sizeof lit) >= 3 ? add_literal(r, lit) : -1;
     }
-    char lit[128];
-    if (branch_literal(b + i, n - i, lit, sizeof lit) < 2) return -1;
-    return add_literal(r, lit);
+    if (branch_literal(b + i, n - i, lit, sizeof lit) >= 2) return add_literal(r, lit);
+    return inner_literal(b, n, lit, sizeof lit) >= 3 ? add_literal(r, lit) : -1;
 }
 
 static void disable_prefilter(rule *r)
@@ -727,4 +790,42 @@ size_t rb_rules_explain(const rb_rules *rs, const rb_record *rec, const char *su
 void rb_rule_hit_where(const rb_rule_hit *h, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%s:%d", h->file ? h->file : "?", h->line);
+}
+
+/* ---- checks for the tests -------------------------------------------------------- */
+size_t rb__rules_unfiltered(const rb_rules *rs, char *out, size_t outlen)
+{
+    size_t n = 0, o = 0;
+    if (outlen) out[0] = '\0';
+    for (size_t i = 0; i < rs->n; i++) {
+        const rule *r = &rs->v[i];
+        if (!r->re || (r->nlit && !r->nofilter)) continue;
+        n++;
+        if (o < outlen) o += (size_t)snprintf(out + o, outlen - o, "%s%s:%d", o ? " " : "", rs->files[r->file], r->line);
+    }
+    return n;
+}
+
+int rb__rules_prefilter_sound(const rb_rules *rs, const char *text, char *why, size_t whylen)
+{
+    size_t len;
+    char *low = ascii_lower_copy(text, &len);
+    if (!low) return 1;
+    uint64_t bm[64];
+    grams_of_text(low, len, bm);
+    pcre2_match_data *md = pcre2_match_data_create(max_capture(rs), NULL);
+    int ok = 1;
+    for (size_t i = 0; md && ok && i < rs->n; i++) {
+        const rule *r = &rs->v[i];
+        if (!r->re) continue;
+        int full = pcre2_match(r->re, (PCRE2_SPTR)text, len, 0, 0, md, NULL) >= 0;
+        int filtered = re_match(r, md, text, low, len, bm, NULL, NULL) != 0;
+        if (full && !filtered) {
+            snprintf(why, whylen, "%s:%d matches \"%.200s\" but its prefilter says no", rs->files[r->file], r->line, text);
+            ok = 0;
+        }
+    }
+    pcre2_match_data_free(md);
+    free(low);
+    return ok;
 }

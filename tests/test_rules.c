@@ -324,12 +324,161 @@ static void test_reader_errors(void **state)
     free(p);
 }
 
+
+/* Evidence decides before reading order; the record names the line. */
+static void test_evidence_precedence(void **state)
+{
+    (void)state;
+    rb_error err = {{0}};
+    rb_status st;
+    rb_rules *rs = load_rules("onhold ~ .\n"                                  /* phrase (inferred) */
+                              "securityerror status=5.7.*\n"                  /* class */
+                              "blocked command=CONN\n"                         /* reply */
+                              "policyviolation status=5.7.1\n"                 /* status */
+                              "userunknown ~ no mailbox found\n"               /* phrase, later line */
+                              "userunknown ~ mailbox not found\n"              /* merged with the line above */
+                              "blocked evidence=vendor ~ \\bS3150\\b\n"        /* a vendor code */
+                              "spamdetected evidence=none ~ spam\n",
+                              &err, &st);
+    assert_int_equal(st, RB_OK);
+    rb_rule_hit h;
+    /* the phrase naming the cause beats the 5.7.x class and the 5.7.1 detail */
+    rb_record r = rec("5.7.1", "550", "CONN", "", "550 5.7.1 No mailbox found");
+    assert_true(rb_rules_match(rs, &r, NULL, &h));
+    assert_string_equal(h.reason, "onhold");   /* the first phrase line ("." matches anything) */
+    rb_rules_free(rs);
+    rs = load_rules("securityerror status=5.7.*\n"
+                    "blocked command=CONN\n"
+                    "policyviolation status=5.7.1\n"
+                    "userunknown ~ no mailbox found\n"
+                    "userunknown ~ mailbox not found\n"
+                    "blocked evidence=vendor ~ \\bS3150\\b\n",
+                    &err, &st);
+    assert_int_equal(st, RB_OK);
+    assert_true(rb_rules_match(rs, &r, NULL, &h));
+    assert_string_equal(h.reason, "userunknown");
+    assert_int_equal(h.evidence, RB_EV_PHRASE);
+    assert_int_equal(h.line, 4);
+    assert_string_equal(h.matched, "No mailbox found");
+    /* the second line of a merged rule is named as itself */
+    r = rec("5.7.1", "550", "CONN", "", "Mailbox not found");
+    assert_true(rb_rules_match(rs, &r, NULL, &h));
+    assert_int_equal(h.line, 5);
+    /* without words: the detail code, then the reply/command, then the class */
+    r = rec("5.7.1", "550", "CONN", "", "");
+    assert_true(rb_rules_match(rs, &r, NULL, &h));
+    assert_string_equal(h.reason, "policyviolation");
+    assert_int_equal(h.evidence, RB_EV_STATUS);
+    r = rec("5.7.2", "550", "CONN", "", "");
+    assert_true(rb_rules_match(rs, &r, NULL, &h));
+    assert_string_equal(h.reason, "blocked");
+    assert_int_equal(h.evidence, RB_EV_REPLY);
+    r = rec("5.7.2", "550", "RCPT", "", "");
+    assert_true(rb_rules_match(rs, &r, NULL, &h));
+    assert_string_equal(h.reason, "securityerror");
+    assert_int_equal(h.evidence, RB_EV_CLASS);
+    /* a vendor code beats every phrase */
+    r = rec("5.7.1", "550", "RCPT", "", "550 5.7.1 Unfortunately, no mailbox found. [S3150]");
+    assert_true(rb_rules_match(rs, &r, NULL, &h));
+    assert_string_equal(h.reason, "blocked");
+    assert_int_equal(h.evidence, RB_EV_VENDOR);
+    /* explain lists every hit, strongest first */
+    rb_rule_hit hits[8];
+    size_t n = rb_rules_explain(rs, &r, NULL, hits, 8);
+    assert_int_equal(n, 4);
+    assert_int_equal(hits[0].evidence, RB_EV_VENDOR);
+    assert_int_equal(hits[1].evidence, RB_EV_PHRASE);
+    assert_int_equal(hits[2].evidence, RB_EV_STATUS);
+    assert_int_equal(hits[3].evidence, RB_EV_CLASS);
+    rb_rules_free(rs);
+    /* a bad evidence name is an error naming the line */
+    rs = load_rules("# c\nuserunknown evidence=strong ~ x\n", &err, &st);
+    assert_int_equal(st, RB_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, ":2: evidence="));
+}
+
+/* The prefilter's literals found past the start of a branch. */
+static void test_prefilter_inner_literals(void **state)
+{
+    (void)state;
+    rb_error err = {{0}};
+    rb_status st;
+    rb_rules *rs = load_rules("userunknown ~ \\b[45]\\d\\d <[^>\\s]+@[^>\\s]+>: user unknown\n"
+                              "filtered ~ (?:\\b[45]\\d\\d:?|->) +: *user unknown\n"
+                              "userunknown ~ ^(?:[45]\\d\\d[ -])?(?:[45]\\.\\d\\.\\d+ )?recipient (?:address )?rejected\\.?$\n"
+                              "mailboxfull ~ [a-z]+ quo+ta exceeded{1,2}\n"
+                              "systemerror ~ \\d+ errors? x?y?z?abc\n",
+                              &err, &st);
+    assert_int_equal(st, RB_OK);
+    char list[512];
+    assert_int_equal(rb__rules_unfiltered(rs, list, sizeof list), 0);
+    static const char *const texts[] = {
+        "550 <a@b.example>: User Unknown", "550 : user unknown", "-> : User unknown", "550 5.1.1 Recipient rejected",
+        "RECIPIENT ADDRESS REJECTED", "mail quoooota exceededd", "x quota exceed", "12 error abc", "3 errors zabc",
+        "nothing", "", "quota", "user unknown",
+    };
+    char why[512];
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (!rb__rules_prefilter_sound(rs, texts[i], why, sizeof why)) fail_msg("%s", why);
+    rb_record r = rec("", "", "", "", "550 <a@b.example>: User Unknown");
+    assert_string_equal(match(rs, &r, NULL), "userunknown");
+    r = rec("", "", "", "", "mail quoooota exceededd");
+    assert_string_equal(match(rs, &r, NULL), "mailboxfull");
+    rb_rules_free(rs);
+}
+
+/* Every pattern of the shipped table has a prefilter (but the catch-alls),
+ * and the prefilter never hides a match on any text of the lexicon tables,
+ * alone or behind codes. */
+static void test_shipped_table_prefilter(void **state)
+{
+    (void)state;
+    const char *dd = rb_default_datadir(), *src = getenv("REBOUND_SRCDIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/rules.conf", dd);
+    rb_rules *rs = NULL;
+    rb_error err = {{0}};
+    assert_int_equal(rb_rules_load(path, &rs, &err), RB_OK);
+    char list[2048];
+    size_t nu = rb__rules_unfiltered(rs, list, sizeof list);
+    if (nu > 8) fail_msg("%zu pattern rules without a literal prefilter (at most 8: the catch-alls): %s", nu, list);
+    static const char *const tables[] = {"seeds", "mta", "providers", "intl", "status"};
+    size_t ntexts = 0;
+    char why[512];
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+        snprintf(path, sizeof path, "%s/tests/lexicon/%s.tsv", src ? src : ".", tables[t]);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        char line[4096];
+        while (fgets(line, sizeof line, f)) {
+            if (line[0] == '#') continue;
+            line[strcspn(line, "\r\n")] = '\0';
+            char *c = line;
+            for (int k = 0; k < 5 && c; k++) { c = strchr(c, '\t'); if (c) c++; }
+            if (!c) continue;
+            char *e = strchr(c, '\t');
+            if (e) *e = '\0';
+            char coded[4200];
+            snprintf(coded, sizeof coded, "550 5.1.1 <user@example.net>: %s", c);
+            if (!rb__rules_prefilter_sound(rs, c, why, sizeof why) || !rb__rules_prefilter_sound(rs, coded, why, sizeof why))
+                fail_msg("%s", why);
+            ntexts++;
+        }
+        fclose(f);
+    }
+    assert_true(ntexts > 300);
+    rb_rules_free(rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_match_wins_and_conditions),
         cmocka_unit_test(test_non_ascii_text_matches),
         cmocka_unit_test(test_prefilter_is_sound),
+        cmocka_unit_test(test_evidence_precedence),
+        cmocka_unit_test(test_prefilter_inner_literals),
+        cmocka_unit_test(test_shipped_table_prefilter),
         cmocka_unit_test(test_rule_errors_name_the_line),
         cmocka_unit_test(test_shipped_rules_load),
         cmocka_unit_test(test_policy),
