@@ -54,6 +54,7 @@ typedef struct {
     /* the lines merged into this rule: for line k, the pattern's capture
      * group that is set when that line's piece matched */
     int *lines, *groups;
+    size_t *offs;       /* where each line's "(piece)" starts in pattern */
     size_t nlines;
     uint32_t ncapture;  /* capture groups in the merged pattern */
 } rule;
@@ -116,6 +117,7 @@ static void rule_free(rule *r)
 {
     free(r->lines);
     free(r->groups);
+    free(r->offs);
     free(r->litgrams);
     free(r->nlitgrams);
     for (size_t i = 0; i < r->nlit; i++) free(r->lit[i]);
@@ -393,6 +395,15 @@ static int add_file(rb_rules *rs, const char *path)
     return (int)rs->nfiles++;
 }
 
+static int append_size(size_t **v, size_t n, size_t x)
+{
+    size_t *nv = realloc(*v, (n + 1) * sizeof *nv);
+    if (!nv) return -1;
+    nv[n] = x;
+    *v = nv;
+    return 0;
+}
+
 static int append_int(int **v, size_t n, int x)
 {
     int *nv = realloc(*v, (n + 1) * sizeof *nv);
@@ -402,22 +413,58 @@ static int append_int(int **v, size_t n, int x)
     return 0;
 }
 
-/* Compile one piece alone: errors name the right line, and the number of
- * its own capture groups is needed to find its group in a merged rule. */
-static int check_piece(rb_rules *rs, int file, int lineno, const char *pat, uint32_t *ncap, rb_error *err)
+/* The capturing groups a pattern opens: "(" not followed by "?" or "*",
+ * and named groups.  Needed to find a merged rule's groups without
+ * compiling each piece (compiling the table is the start-up cost). */
+static uint32_t count_captures(const char *p)
 {
-    int ec;
-    PCRE2_SIZE off;
-    pcre2_code *t = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS | PCRE2_UTF, &ec, &off, NULL);
-    if (!t) {
+    uint32_t n = 0;
+    int in_class = 0;
+    for (; *p; p++) {
+        if (*p == '\\') {
+            if (p[1] == 'Q') {
+                const char *e = strstr(p, "\\E");
+                if (!e) break;
+                p = e + 1;
+            } else if (p[1]) {
+                p++;
+            }
+            continue;
+        }
+        if (in_class) { if (*p == ']') in_class = 0; continue; }
+        if (*p == '[') {
+            in_class = 1;
+            if (p[1] == '^') p++;
+            if (p[1] == ']') p++;
+            continue;
+        }
+        if (*p != '(') continue;
+        if (p[1] != '?' && p[1] != '*') n++;
+        else if (p[1] == '?' && ((p[2] == '<' && p[3] != '=' && p[3] != '!') || (p[2] == 'P' && p[3] == '<') || p[2] == '\''))
+            n++;
+    }
+    return n;
+}
+
+/* A merged rule did not compile: compile its pieces alone to name the
+ * line that is wrong. */
+static void name_bad_piece(const rb_rules *rs, const rule *r, rb_error *err)
+{
+    const char *pat = r->pattern->str;
+    size_t len = r->pattern->len;
+    for (size_t k = 0; k < r->nlines; k++) {
+        size_t a = r->offs[k] + 1, b = k + 1 < r->nlines ? r->offs[k + 1] - 2 : len - 1;
+        char *piece = g_strndup(pat + a, b > a ? b - a : 0);
+        int ec;
+        PCRE2_SIZE off;
+        pcre2_code *t = pcre2_compile((PCRE2_SPTR)piece, PCRE2_ZERO_TERMINATED, PCRE2_CASELESS | PCRE2_UTF, &ec, &off, NULL);
+        g_free(piece);
+        if (t) { pcre2_code_free(t); continue; }
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
-        rb_seterr(err, "%s:%d: bad pattern at offset %zu: %s", rs->files[file], lineno, (size_t)off, (char *)msg);
-        return -1;
+        rb_seterr(err, "%s:%d: bad pattern at offset %zu: %s", rs->files[r->file], r->lines[k], (size_t)off, (char *)msg);
+        return;
     }
-    pcre2_pattern_info(t, PCRE2_INFO_CAPTURECOUNT, ncap);
-    pcre2_code_free(t);
-    return 0;
 }
 
 static rb_status load_file(rb_rules *rs, const char *path, int depth, rb_error *err);
@@ -514,7 +561,7 @@ static int parse_line(rb_rules *rs, int file, char *line, int lineno, rb_error *
     }
     uint32_t ncap = 0;
     if (pat && *pat) {
-        if (check_piece(rs, file, lineno, pat, &ncap, err) < 0) { rule_free(&r); return -1; }
+        ncap = count_captures(pat);
         build_prefilter(&r, pat);
         r.pattern = g_string_new("(");
         g_string_append(r.pattern, pat);
@@ -528,7 +575,8 @@ static int parse_line(rb_rules *rs, int file, char *line, int lineno, rb_error *
             p->in == r.in && same_str(p->status, r.status) && same_str(p->reply, r.reply) &&
             same_str(p->command, r.command) && same_str(p->vendor, r.vendor)) {
             if (append_int(&p->lines, p->nlines, lineno) < 0 ||
-                append_int(&p->groups, p->nlines, (int)p->ncapture + 1) < 0) {
+                append_int(&p->groups, p->nlines, (int)p->ncapture + 1) < 0 ||
+                append_size(&p->offs, p->nlines, p->pattern->len + 1) < 0) {
                 rule_free(&r);
                 rb_seterr(err, "out of memory");
                 return -1;
@@ -550,7 +598,7 @@ static int parse_line(rb_rules *rs, int file, char *line, int lineno, rb_error *
             return 0;
         }
     }
-    if (append_int(&r.lines, 0, lineno) < 0 || append_int(&r.groups, 0, 1) < 0) {
+    if (append_int(&r.lines, 0, lineno) < 0 || append_int(&r.groups, 0, 1) < 0 || append_size(&r.offs, 0, 0) < 0) {
         rule_free(&r);
         rb_seterr(err, "out of memory");
         return -1;
@@ -633,6 +681,15 @@ rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(ec, msg, sizeof msg);
             rb_seterr(err, "%s:%d: bad pattern: %s", rs->files[r->file], r->line, (char *)msg);
+            name_bad_piece(rs, r, err);
+            st = RB_ERR_CONFIG;
+            break;
+        }
+        /* the groups must be where count_captures() put them */
+        uint32_t nc = 0;
+        pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &nc);
+        if (nc != r->ncapture) {
+            rb_seterr(err, "%s:%d: pattern uses a construct that renumbers groups ((?|...)?)", rs->files[r->file], r->line);
             st = RB_ERR_CONFIG;
             break;
         }

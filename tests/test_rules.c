@@ -162,6 +162,22 @@ static void test_rule_errors_name_the_line(void **state)
     assert_non_null(strstr(err.msg, ":3: bad pattern"));
     assert_null(load_rules("blocked colour=red\n", &err, &st));
     assert_non_null(strstr(err.msg, ":1: unknown condition 'colour'"));
+    /* in a merged rule, the line that is wrong (not the rule's first) */
+    assert_null(load_rules("blocked ~ fine\nblocked ~ (unclosed\nblocked ~ also fine\n", &err, &st));
+    assert_non_null(strstr(err.msg, ":2: bad pattern at offset"));
+    assert_null(load_rules("blocked ~ a(b)c\nblocked ~ x[y\n", &err, &st));
+    assert_non_null(strstr(err.msg, ":2: bad pattern"));
+    /* capture groups of every kind keep the line attribution right */
+    rb_rules *rs = load_rules("blocked ~ (a)(?<n>b)(?:c)[(]d\nblocked ~ \\(x\\)(y)\nblocked ~ zz(?P<m>w)\n", &err, &st);
+    assert_int_equal(st, RB_OK);
+    rb_rule_hit h;
+    rb_record r = rec("", "", "", "", "(x)y");
+    assert_true(rb_rules_match(rs, &r, NULL, &h));
+    assert_int_equal(h.line, 2);
+    r = rec("", "", "", "", "zzw");
+    assert_true(rb_rules_match(rs, &r, NULL, &h));
+    assert_int_equal(h.line, 3);
+    rb_rules_free(rs);
 }
 
 static void test_shipped_rules_load(void **state)
