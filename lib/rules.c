@@ -9,7 +9,8 @@
  * taking the first rule whose conditions all hold gives the strongest
  * evidence, and among equals the earliest line.  A compiled table is
  * read-only and shared by all threads (each match allocates its own match
- * data).
+ * data); the only thing done after loading is the JIT compilation of a
+ * rule on its first use, under a g_once.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
@@ -57,6 +58,11 @@ typedef struct {
     size_t *offs;       /* where each line's "(piece)" starts in pattern */
     size_t nlines;
     uint32_t ncapture;  /* capture groups in the merged pattern */
+    /* JIT-compiled on first use (g_once: thread-safe): most rules of a large
+     * lexicon are never reached on a given mail stream, because their
+     * prefilter literals never occur, and compiling them all costs more
+     * than a run of thousands of bounces spends matching */
+    gsize jitted;
 } rule;
 
 struct rb_rules {
@@ -693,7 +699,6 @@ rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
             st = RB_ERR_CONFIG;
             break;
         }
-        pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if JIT is unavailable */
     }
     if (st != RB_OK) { rb_rules_free(rs); return st; }
     sort_by_evidence(rs);
@@ -739,6 +744,11 @@ static int re_match(const rule *r, pcre2_match_data *md, const char *text, const
             any = memmem(low, len, r->lit[i], strlen(r->lit[i])) != NULL;
         }
         if (!any) return 0;   /* no branch can start anywhere in the text */
+    }
+    gsize *jitted = (gsize *)&r->jitted;   /* the one field set after loading */
+    if (g_once_init_enter(jitted)) {
+        pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);   /* else PCRE2's interpreter */
+        g_once_init_leave(jitted, 1);
     }
     int rc = pcre2_match(r->re, (PCRE2_SPTR)text, len, 0, PCRE2_NO_UTF_CHECK, md, NULL);
     if (rc < 0) return 0;
