@@ -521,7 +521,8 @@ static void on_plan(void *arg, const rb_plan_row *row)
     rb_strlcpy(r->reason, row->rec->reason, sizeof r->reason);
     rb_strlcpy(r->bounce_type, row->rec->bounce_type, sizeof r->bounce_type);
     rb_strlcpy(r->note, row->note ? row->note : "", sizeof r->note);
-    if (row->email_norm && row->email_norm[0]) rb_event_key(row->rec, row->email_norm, r->event, sizeof r->event);
+    if (row->key && row->key[0]) rb_strlcpy(r->event, row->key, sizeof r->event);    /* as stored */
+    else if (row->email_norm && row->email_norm[0]) rb_event_key(row->rec, row->email_norm, r->event, sizeof r->event);
 }
 
 /* One rb_apply (one transaction) over the updates idx[0..m). */
@@ -642,6 +643,8 @@ static rb_status unsubscribe_part(rb_store *st, rb_api_update *const *u, const s
         rb_strlcpy(e->diagnostic, x->status_message, sizeof e->diagnostic);
         rb_strlcpy(e->provider, x->provider, sizeof e->provider);
         rb_strlcpy(e->source, x->rec.source, sizeof e->source);
+        rb_strlcpy(e->evidence, x->rec.evidence, sizeof e->evidence);
+        rb_strlcpy(e->rule, x->rec.rule, sizeof e->rule);
     }
     size_t nd = 0;
     for (size_t j = 0; j < ne; j++)
@@ -852,6 +855,8 @@ int rb_api_contact_json(rb_buf *b, const rb_contact *c, const rb_event *ev, size
         rc |= kv_str(b, "diagnostic", e->diagnostic, 1);
         rc |= kv_str(b, "provider", e->provider, 1);
         rc |= kv_str(b, "source", e->source, 1);
+        rc |= kv_str(b, "evidence", e->evidence, 1);
+        rc |= kv_str(b, "rule", e->rule, 1);
         rc |= rb_buf_puts(b, "}");
     }
     rc |= rb_buf_puts(b, "]}\n");

@@ -206,9 +206,16 @@ static int ov_add_soft(ov_contact *o, int64_t t)
 }
 
 /* ---- queued records --------------------------------------------------------------- */
+/* Which of a record's addresses names its contact. */
+enum { M_NONE = 0, M_RECIPIENT, M_ORIGINAL };
+
 typedef struct {
     rb_record rec;
-    char email_norm[RB_ADDR_MAX];
+    char rcpt_norm[RB_ADDR_MAX];    /* the final recipient, normalised ("" if not an address) */
+    char orig_norm[RB_ADDR_MAX];    /* the original recipient (ORCPT), normalised; "" if none, not an
+                                     * address, or the same as the final recipient */
+    char email_norm[RB_ADDR_MAX];   /* the address decided on: the contact's (see resolve()) */
+    int matched;                    /* M_*: which address named a stored contact */
     char key[40];
     unsigned long line;
     int64_t t;
@@ -352,7 +359,16 @@ int rb_time_parse(const char *s, int64_t *t)
 /* The key names the bounce, not the file it came in: the same NDR in two
  * overlapping mailbox exports, or once as CSV and once as JSONL, has one
  * key.  Policy-derived fields (bounce type, action) are left out, so a
- * changed policy does not make old bounces new. */
+ * changed policy does not make old bounces new.
+ *
+ * email_norm is the normalised FINAL recipient (the record's `recipient`;
+ * the original recipient only when the record has no usable final one),
+ * whichever address the bounce is then matched to a contact by.  The
+ * original recipient is left out on purpose: the key must not depend on the
+ * store (which address names a contact today), nor on whether the export it
+ * came in carried the ORCPT (another tool's CSV has no such column), and
+ * events stored before original recipients were matched keep their keys, so
+ * the same bounce read again counts once. */
 void rb_event_key(const rb_record *r, const char *email_norm, char *out, size_t outlen)
 {
     GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
@@ -380,13 +396,29 @@ rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb
     p->t = 0;
     p->key[0] = '\0';
     p->note[0] = '\0';
+    p->email_norm[0] = p->orig_norm[0] = '\0';
+    p->matched = M_NONE;
     rb_record *r = &p->rec;
 
-    if (!rb_email_normalize(r->recipient, p->email_norm, sizeof p->email_norm)) {
+    /* The contact is looked up by the original recipient first (the address
+     * that was subscribed and mailed: ORCPT / Original-Recipient), then by
+     * the final recipient (a forwarding target, an alias); load_batch()
+     * decides which names a contact.  An original recipient that is not an
+     * address is passed over; a final recipient that is not one leaves the
+     * original alone (an X.400 or otherwise unusable Final-Recipient). */
+    int rcpt_ok = rb_email_normalize(r->recipient, p->rcpt_norm, sizeof p->rcpt_norm);
+    if (r->original_recipient[0] &&
+        (!rb_email_normalize(r->original_recipient, p->orig_norm, sizeof p->orig_norm) ||
+         (rcpt_ok && !strcmp(p->orig_norm, p->rcpt_norm))))
+        p->orig_norm[0] = '\0';
+    if (!rcpt_ok && !p->orig_norm[0]) {
         p->invalid = 1;
-        snprintf(p->note, sizeof p->note, "invalid address '%.80s': %.40s", r->recipient, p->email_norm);
-        p->email_norm[0] = '\0';
+        snprintf(p->note, sizeof p->note, "invalid address '%.80s': %.40s", r->recipient, p->rcpt_norm);
+        p->rcpt_norm[0] = '\0';
     } else {
+        if (!rcpt_ok) p->rcpt_norm[0] = '\0';
+        /* until resolve() knows which names a contact */
+        rb_strlcpy(p->email_norm, rcpt_ok ? p->rcpt_norm : p->orig_norm, sizeof p->email_norm);
         rb_trim(r->reason);
         rb_lower(r->reason);
         if (!r->reason[0]) {
@@ -409,7 +441,8 @@ rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb
             snprintf(p->note, sizeof p->note, "unreadable date '%.60s'", r->date);
         }
         if (!p->invalid && !r->date[0]) p->t = a->o.now;
-        if (!p->invalid) rb_event_key(r, p->email_norm, p->key, sizeof p->key);
+        /* keyed on the final recipient whatever matches (see rb_event_key) */
+        if (!p->invalid) rb_event_key(r, rcpt_ok ? p->rcpt_norm : p->orig_norm, p->key, sizeof p->key);
     }
     if (a->np == a->batch) return flush(a, err, 0);
     return RB_OK;
@@ -632,33 +665,67 @@ static void soft_loaded(void *arg, int64_t id, int64_t t)
     if (o) ov_add_soft(o, t);
 }
 
+/* Which address each record is decided on: the original recipient when it
+ * names a stored contact, else the final recipient (a record that names
+ * no contact is unknown under its final recipient, or under its original
+ * one when it has no usable final one). */
+static void resolve(rb_apply *a)
+{
+    for (size_t i = 0; i < a->np; i++) {
+        pending *p = &a->p[i];
+        if (p->invalid) continue;
+        ov_contact *o;
+        if (p->orig_norm[0] && (o = map_get(&a->contacts, p->orig_norm)) && o->found) {
+            rb_strlcpy(p->email_norm, p->orig_norm, sizeof p->email_norm);
+            p->matched = M_ORIGINAL;
+        } else if (p->rcpt_norm[0]) {
+            rb_strlcpy(p->email_norm, p->rcpt_norm, sizeof p->email_norm);
+            p->matched = (o = map_get(&a->contacts, p->rcpt_norm)) && o->found ? M_RECIPIENT : M_NONE;
+        } else {
+            rb_strlcpy(p->email_norm, p->orig_norm, sizeof p->email_norm);
+            p->matched = M_NONE;
+        }
+    }
+}
+
+static const char *matched_name(int m)
+{
+    return m == M_ORIGINAL ? "original_recipient" : m == M_RECIPIENT ? "recipient" : "";
+}
+
 static rb_status load_batch(rb_apply *a, rb_error *err)
 {
     size_t n = a->np;
     if (!n) return RB_OK;    /* only sends to store */
-    const char **emails = malloc(n * sizeof *emails);
+    const char **emails = malloc(2 * n * sizeof *emails);     /* two addresses a record */
     const char **keys = malloc(n * sizeof *keys);
-    rb_contact *cs = malloc(n * sizeof *cs);
-    int *found = malloc(n * sizeof *found);
+    rb_contact *cs = malloc(2 * n * sizeof *cs);
+    int *found = malloc(2 * n * sizeof *found);
     int64_t *ids = malloc(n * sizeof *ids);
     strmap byid = {0};
     rb_status s = RB_OK;
     if (!emails || !keys || !cs || !found || !ids) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto out; }
 
-    /* 1. contacts not in the overlay yet (each once) */
+    /* 1. contacts not in the overlay yet (each once): both addresses of
+     *    each record, the original recipient and the final one */
     size_t ne = 0;
     strmap want = {0};
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && s == RB_OK; i++) {
         const pending *p = &a->p[i];
         if (p->invalid) continue;
-        ov_contact *known = map_get(&a->contacts, p->email_norm);
-        if (known) {
-            if (ov_expand(known, p->email_norm) < 0) { s = RB_ERR_NOMEM; break; }
-            continue;
+        const char *cand[2] = {p->orig_norm, p->rcpt_norm};
+        for (int k = 0; k < 2; k++) {
+            const char *e = cand[k];
+            if (!e[0]) continue;
+            ov_contact *known = map_get(&a->contacts, e);
+            if (known) {
+                if (ov_expand(known, e) < 0) { s = RB_ERR_NOMEM; break; }
+                continue;
+            }
+            if (map_get(&want, e)) continue;
+            if (map_put(&want, e, (void *)1) < 0) { s = RB_ERR_NOMEM; break; }
+            emails[ne++] = e;
         }
-        if (map_get(&want, p->email_norm)) continue;
-        if (map_put(&want, p->email_norm, (void *)1) < 0) { s = RB_ERR_NOMEM; break; }
-        emails[ne++] = p->email_norm;
     }
     if (s == RB_OK) s = rb_store_contacts_load(a->st, emails, ne, a->o.commit, cs, found, err);
     for (size_t i = 0; s == RB_OK && i < ne; i++) {
@@ -675,6 +742,7 @@ static rb_status load_batch(rb_apply *a, rb_error *err)
     }
     map_free(&want, NULL);
     if (s != RB_OK) goto out;
+    resolve(a);
 
     /* 2. dedup keys */
     size_t nk = 0;
@@ -774,12 +842,15 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
             rb_strlcpy(e->remote_mta, p->rec.remote_mta, sizeof e->remote_mta);
             rb_strlcpy(e->provider, p->rec.provider, sizeof e->provider);
             rb_strlcpy(e->source, p->rec.source, sizeof e->source);
+            rb_strlcpy(e->evidence, p->rec.evidence, sizeof e->evidence);
+            rb_strlcpy(e->rule, p->rec.rule, sizeof e->rule);
         }
     counted:
         count(a, p, d);
         if (a->o.plan_cb) {
             rb_plan_row row = {&p->rec, p->email_norm, p->line, d, old, o && o->found ? o->cp->status : -1,
-                               o ? o->cp->soft_count : 0, p->t, o ? o->cp->quarantine_until : 0, note};
+                               o ? o->cp->soft_count : 0, p->t, o ? o->cp->quarantine_until : 0, note,
+                               matched_name(p->matched), p->key};
             a->o.plan_cb(a->o.plan_arg, &row);
         }
     }
@@ -810,8 +881,13 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
         map_clear(&a->keys, NULL);
     } else {
         for (size_t i = 0; i < a->np; i++) {
-            ov_contact *o = a->p[i].invalid ? NULL : map_get(&a->contacts, a->p[i].email_norm);
-            if (o) ov_compact(o);
+            const pending *p = &a->p[i];
+            if (p->invalid) continue;
+            const char *cand[2] = {p->orig_norm, p->rcpt_norm};
+            for (int k = 0; k < 2; k++) {
+                ov_contact *o = cand[k][0] ? map_get(&a->contacts, cand[k]) : NULL;
+                if (o) ov_compact(o);
+            }
         }
         a->sum.sends += a->nsends;
     }

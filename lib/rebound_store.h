@@ -81,6 +81,9 @@ typedef struct {
     char remote_mta[RB_HOST_MAX];
     char provider[RB_SHORT_MAX];
     char source[RB_SOURCE_MAX];               /* file#N it was read from */
+    char evidence[16];                        /* what the reason rests on: vendor phrase status reply class none
+                                               * ("" for events stored before schema version 3) */
+    char rule[RB_HOST_MAX];                   /* the rule that gave the reason: rules.d/20-mta.conf:41, module:NAME */
 } rb_event;
 
 /* ---- the store ---------------------------------------------------------------- */
@@ -188,7 +191,13 @@ rb_status rb_store_sends_of(rb_store *st, const char *recipient_norm, int limit,
 
 /* ---- apply: the decision step ------------------------------------------------
  * Records (from rebound analyze / maillog) go in one at a time; they are
- * decided in batches.  Per record:
+ * decided in batches.  A record names its contact by the original recipient
+ * first (original_recipient: ORCPT / Original-Recipient, the address that was
+ * subscribed and mailed), then by the final recipient (recipient: where a
+ * forward or alias led), both normalised as contacts are; an original
+ * recipient that names no contact falls back to the final one.  The dedup key
+ * is the final recipient's whichever address matched (rb_event_key).  Per
+ * record:
  *   invalid     the address is not an address, or the reason is unknown
  *   unknown     no contact with that address in the store (nothing stored)
  *   duplicate   the same bounce was applied before (same stable key)
@@ -212,7 +221,8 @@ const char *rb_decision_name(int d);
 /* One decided record (for the row-by-row plan). */
 typedef struct {
     const rb_record *rec;           /* as read, reason/bounce type filled */
-    const char *email_norm;
+    const char *email_norm;         /* the address decided on: the contact's (the original recipient's or
+                                     * the final recipient's); if none is stored, the final recipient's */
     unsigned long line;             /* input line, 0 if none */
     int decision;                   /* rb_decision */
     int old_status, new_status;     /* rb_contact_status; -1 if no contact */
@@ -220,6 +230,9 @@ typedef struct {
     int64_t event_time;
     int64_t quarantine_until;
     const char *note;               /* why (invalid rows: the problem) */
+    const char *matched_by;         /* the address that named the contact (email_norm):
+                                     * "original_recipient", "recipient"; "" if none did */
+    const char *key;                /* the event's dedup key ("" for invalid rows) */
 } rb_plan_row;
 
 typedef void (*rb_plan_cb)(void *arg, const rb_plan_row *row);
@@ -267,7 +280,9 @@ void rb_apply_free(rb_apply *a);
 /* Parse a record date: ISO 8601 / RFC 3339 (with Z or an offset, 'T' or a
  * space), a plain date, or an RFC 5322 date.  Returns 1 and sets *t. */
 int rb_time_parse(const char *s, int64_t *t);
-/* The stable dedup key of a record (32 hex digits + NUL into out[33+]). */
+/* The stable dedup key of a record (32 hex digits + NUL into out[33+]);
+ * email_norm: the normalised final recipient (the original recipient only
+ * when the record has no usable final one), whichever address matched. */
 void rb_event_key(const rb_record *r, const char *email_norm, char *out, size_t outlen);
 
 /* ---- outbox: contact changes pushed to a status API (rebound notify) ---------

@@ -8,6 +8,8 @@
  *             applying the same input twice adds nothing;
  *   queue     the mailing cycle: contact ids in mailing order;
  *   schema_version  one row per migration applied.
+ * Version 2 adds sends, api_keys and outbox; version 3 adds the evidence and
+ * the rule of each event's reason (see the migrations below).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,11 +123,22 @@ typedef struct {
     " sent_at BIGINT NOT NULL DEFAULT 0);" \
     "CREATE INDEX outbox_state ON outbox(state, next_attempt_at);"
 
+/* Version 3: why a contact was disabled, months later.  Each event keeps
+ * what its reason rests on (evidence: vendor phrase status reply class none)
+ * and the rule that gave it ("rules.d/20-mta.conf:41", "module:NAME").
+ * Events stored before have '' in both.  Both dialects take the same
+ * statements (PostgreSQL 11+ adds a column with a constant default without
+ * rewriting the table). */
+#define V3_BODY \
+    "ALTER TABLE events ADD COLUMN evidence TEXT NOT NULL DEFAULT '';" \
+    "ALTER TABLE events ADD COLUMN rule TEXT NOT NULL DEFAULT '';"
+
 static const migration migrations[] = {
     {1,
      CONTACTS_BODY("INTEGER PRIMARY KEY") EVENTS_BODY("INTEGER PRIMARY KEY") QUEUE_BODY,
      CONTACTS_BODY("BIGSERIAL PRIMARY KEY") EVENTS_BODY("BIGSERIAL PRIMARY KEY") QUEUE_BODY},
     {2, V2_BODY("INTEGER PRIMARY KEY"), V2_BODY("BIGSERIAL PRIMARY KEY")},
+    {3, V3_BODY, V3_BODY},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -140,7 +153,8 @@ static int version_row(void *arg, int ncols, const char *const *vals)
     return 0;
 }
 
-static rb_status migrate(rb_store *st, rb_error *err)
+/* Migrate up to version target (the latest but in tests). */
+static rb_status migrate(rb_store *st, int target, rb_error *err)
 {
     int is_pg = st->ops == &rb_store_pg_ops;
     /* Up to date already (the usual case): no DDL, no lock, so a role
@@ -149,7 +163,7 @@ static rb_status migrate(rb_store *st, rb_error *err)
     rb_error e0;
     if (st->ops->query(st, "SELECT COALESCE(MAX(version), 0) FROM schema_version", 0, NULL, version_row, &have,
                        &e0) == RB_OK &&
-        have == rb_store_latest_schema_version()) {
+        have == target) {
         st->schema_version = have;
         return RB_OK;
     }
@@ -171,7 +185,7 @@ static rb_status migrate(rb_store *st, rb_error *err)
             goto fail;
         const migration *next = NULL;
         for (size_t i = 0; i < NMIGRATIONS; i++)
-            if (migrations[i].version > cur) { next = &migrations[i]; break; }
+            if (migrations[i].version > cur && migrations[i].version <= target) { next = &migrations[i]; break; }
         if (cur > rb_store_latest_schema_version()) {
             st->ops->exec(st, "ROLLBACK", err);
             rb_seterr(err, "%s: schema version %d is newer than this rebound knows (%d); upgrade rebound",
@@ -239,7 +253,7 @@ static int is_pg_url(const char *url)
            !strncmp(url, "postgresql:", 11);
 }
 
-rb_status rb_store_open(const char *url, rb_store **out, rb_error *err)
+static rb_status open_store(const char *url, int target, rb_store **out, rb_error *err)
 {
     *out = NULL;
     if (!url || !*url) url = getenv("REBOUND_DB");
@@ -255,7 +269,7 @@ rb_status rb_store_open(const char *url, rb_store **out, rb_error *err)
         if (!strncmp(url, "//", 2)) url += 2;     /* sqlite:///path */
     }
     rb_status s = st->ops->open(st, url, err);
-    if (s == RB_OK) s = migrate(st, err);
+    if (s == RB_OK) s = migrate(st, target, err);
     if (s != RB_OK) {
         if (st->h) st->ops->close(st);
         free(st);
@@ -263,6 +277,16 @@ rb_status rb_store_open(const char *url, rb_store **out, rb_error *err)
     }
     *out = st;
     return RB_OK;
+}
+
+rb_status rb_store_open(const char *url, rb_store **out, rb_error *err)
+{
+    return open_store(url, rb_store_latest_schema_version(), out, err);
+}
+
+rb_status rb_store_open_upto(const char *url, int version, rb_store **out, rb_error *err)
+{
+    return open_store(url, version, out, err);
 }
 
 void rb_store_close(rb_store *st)
@@ -384,6 +408,8 @@ void rb_event_from_row(rb_event *e, const char *const *v)
     txt(e->remote_mta, sizeof e->remote_mta, v[10]);
     txt(e->provider, sizeof e->provider, v[11]);
     txt(e->source, sizeof e->source, v[12]);
+    txt(e->evidence, sizeof e->evidence, v[13]);
+    txt(e->rule, sizeof e->rule, v[14]);
 }
 
 /* ---- iteration -------------------------------------------------------------------- */

@@ -64,12 +64,16 @@ extern const rb_store_ops rb_store_pg_ops;
 #define RB_CONTACT_NCOLS 19
 #define RB_EVENT_COLS \
     "key, contact_id, event_time, applied_at, bounce_type, reason, status, reply_code, " \
-    "decision, diagnostic, remote_mta, provider, source"
-#define RB_EVENT_NCOLS 13
+    "decision, diagnostic, remote_mta, provider, source, evidence, rule"
+#define RB_EVENT_NCOLS 15
 
 /* Fill a contact / event from a row of the columns above (store.c). */
 void rb_contact_from_row(rb_contact *c, const char *const *vals);
 void rb_event_from_row(rb_event *e, const char *const *vals);
+
+/* Open the store migrated up to `version` only, not to the latest (tests:
+ * a store of an older schema, made by the migrations that made it). */
+rb_status rb_store_open_upto(const char *url, int version, rb_store **out, rb_error *err);
 
 /* Mask the password of a postgresql:// URL for messages. */
 void rb_store_mask_url(const char *url, char *out, size_t outlen);

@@ -326,8 +326,9 @@ static rb_status sq_events_insert(rb_store *st, const rb_event *ev, size_t n, rb
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *s = prep(st,
                                "INSERT INTO events (key, contact_id, event_time, applied_at, bounce_type, reason,"
-                               " status, reply_code, decision, diagnostic, remote_mta, provider, source)"
-                               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) ON CONFLICT (key) DO NOTHING",
+                               " status, reply_code, decision, diagnostic, remote_mta, provider, source, evidence,"
+                               " rule) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+                               " ON CONFLICT (key) DO NOTHING",
                                err);
         if (!s) return RB_ERR_DB;
         const rb_event *e = &ev[i];
@@ -344,6 +345,8 @@ static rb_status sq_events_insert(rb_store *st, const rb_event *ev, size_t n, rb
         bind_t(s, 11, e->remote_mta);
         bind_t(s, 12, e->provider);
         bind_t(s, 13, e->source);
+        bind_t(s, 14, e->evidence);
+        bind_t(s, 15, e->rule);
         rb_status r = run(st, s, NULL, NULL, err);
         if (r != RB_OK) return r;
     }

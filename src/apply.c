@@ -16,7 +16,10 @@ static void help(FILE *f)
     fprintf(f,
             "usage: rebound apply [--check | --commit] [--db URL] [--policy FILE] [OPTIONS] INPUT...\n\n"
             "Apply bounce records (the CSV or JSONL of `rebound analyze`, or another tool's CSV\n"
-            "with an email column; - for standard input) to the contacts in the store.\n\n"
+            "with an email column; - for standard input) to the contacts in the store.  A\n"
+            "record names its contact by the original recipient first (original_recipient:\n"
+            "ORCPT / Original-Recipient, the address subscribed), else by the final\n"
+            "recipient (recipient); the plan's matched_by column says which.\n\n"
             "  --check              report only (the default): read everything, write nothing,\n"
             "                       print what would change\n"
             "  --commit             apply it, in batched transactions; running it twice changes\n"
@@ -78,7 +81,9 @@ static void on_row(void *arg, const rb_plan_row *row)
     csv_field(f, row->rec->source);
     fputc(',', f);
     csv_field(f, row->note ? row->note : "");
-    fputc('\n', f);
+    fputc(',', f);
+    csv_field(f, row->rec->original_recipient);
+    fprintf(f, ",%s\n", row->matched_by ? row->matched_by : "");
 }
 
 int cmd_apply(int argc, char **argv)
@@ -145,7 +150,7 @@ int cmd_apply(int argc, char **argv)
             return EX_NOINPUT_;
         }
         fputs("input,line,recipient,email_norm,reason,bounce_type,decision,old_status,new_status,soft_count,"
-              "event_time,quarantine_until,status,reply_code,diagnostic,source,note\n",
+              "event_time,quarantine_until,status,reply_code,diagnostic,source,note,original_recipient,matched_by\n",
               pc.plan);
     }
     rb_apply_opts ao = {commit, batch, now, psrc, on_row, &pc};

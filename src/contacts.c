@@ -23,7 +23,8 @@ static void help(FILE *f)
             "        transactions.  A contact already in the store is left exactly as it\n"
             "        is: importing a list again never revives a bounced address.  Rejected\n"
             "        rows are reported with their line numbers.\n"
-            "show    the contact and the history of bounces applied to it\n"
+            "show    the contact and the history of bounces applied to it: for each, what\n"
+            "        its reason rests on (evidence) and the rule that gave it\n"
             "export  every contact as CSV (to standard output or --output)\n\n"
             "  --batch N   import: rows per transaction (default 50000)\n\n"
             "Exit status: 0 ok; 1 rows rejected / contact not found; 64 usage; 66 no input;\n"
@@ -235,6 +236,13 @@ static int print_event(void *arg, const rb_event *e)
                         "DECISION", "DIAGNOSTIC / SOURCE");
     printf("%-20s %-9s %-16s %-8s %-4s %-11s %.100s\n", fmt_time(e->event_time, t, sizeof t), e->bounce_type,
            e->reason, e->status, e->reply_code, e->decision, e->diagnostic);
+    /* why: what the reason rests on and the rule that gave it (events
+     * stored before schema version 3 have neither) */
+    printf("%21sreason %s", "", e->reason[0] ? e->reason : "-");
+    if (e->evidence[0] || e->rule[0])
+        printf(" (evidence %s, rule %s)\n", e->evidence[0] ? e->evidence : "-", e->rule[0] ? e->rule : "-");
+    else
+        printf(" (evidence and rule not recorded)\n");
     if (e->source[0]) printf("%74s%s\n", "", e->source);
     return 0;
 }

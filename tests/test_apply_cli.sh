@@ -39,6 +39,28 @@ this line is not JSON
 {"recipient":"soft@example.com","reason":"made-up-reason","date":"2026-10-30T00:00:00Z"}
 EOF
 
+# A forwarded address: the subscribed address (Original-Recipient) forwards to
+# another mailbox (Final-Recipient), which bounces.  Made from the Postfix
+# sample, analysed for real, so evidence and rule are what the rules say.
+sed -e 's/^Final-Recipient: rfc822; oud-adres@mailhost.example.be/Final-Recipient: rfc822; oud.adres.fwd@forward.example.net/' \
+    -e 's/<oud-adres@mailhost.example.be>/<oud.adres.fwd@forward.example.net>/g' \
+    "${REBOUND_SRCDIR:?}/samples/postfix-user-unknown.eml" > fwd.eml
+"$R" analyze -q --format jsonl fwd.eml > fwd.jsonl 2>/dev/null
+# the same bounce as another export that did not carry the original recipient
+python3 - <<'EOF'
+import json
+r = json.loads(open("fwd.jsonl").read().splitlines()[0])
+open("fwd-fields", "w").write("%s\n%s\n%s\n" % (r["original_recipient"], r["evidence"], r["rule"]))
+del r["original_recipient"]
+open("fwd-bare.jsonl", "w").write(json.dumps(r) + "\n")
+EOF
+{ read -r FWD_ORIG; read -r FWD_EVIDENCE; read -r FWD_RULE; } < fwd-fields
+# an original recipient that names no contact: the final recipient's
+cat > fallback.jsonl <<'EOF'
+{"recipient":"final@example.org","original_recipient":"gone@nowhere.example","reason":"userunknown","status":"5.1.1","evidence":"status","rule":"rules.d/50-status.conf:7","date":"2026-10-30T00:00:00Z"}
+EOF
+printf 'email,source\noud-adres@mailhost.example.be,Website\noud.adres.fwd@forward.example.net,Website\nfinal@example.org,Website\n' > fwd-contacts.csv
+
 run_backend() {   # $1 label, $2 url A, $3 and $4 two more empty stores (the crash test)
   local L=$1 A=$2 B=$3 C=$4 out rc
   echo "== $L"
@@ -98,6 +120,40 @@ run_backend() {   # $1 label, $2 url A, $3 and $4 two more empty stores (the cra
   check "$L quarantine released" grep -q "quarantines released: *1" <<<"$out"
   "$R" contacts export --db "$A" > export.csv
   check "$L contacts export" [ "$(wc -l < export.csv)" = 7 ]
+
+  # -- the original recipient (the subscribed address) first, then the final one
+  check "$L analyze reports the original recipient" [ "$FWD_ORIG" = oud-adres@mailhost.example.be ]
+  check "$L analyze reports evidence and rule ($FWD_EVIDENCE, $FWD_RULE)" [ -n "$FWD_EVIDENCE" -a -n "$FWD_RULE" ]
+  "$R" contacts import --db "$A" fwd-contacts.csv >/dev/null 2>&1
+  "$R" apply --db "$A" --write-csv fwd-plan.csv fwd.jsonl fallback.jsonl >/dev/null 2>&1
+  check "$L plan header names the matched address" grep -q ',note,original_recipient,matched_by$' fwd-plan.csv
+  check "$L plan: forwarded bounce matched by the original recipient" \
+    grep -q '^fwd.jsonl,1,oud.adres.fwd@forward.example.net,oud-adres@mailhost.example.be,userunknown,hard,disabled,active,bounced,.*,oud-adres@mailhost.example.be,original_recipient$' fwd-plan.csv
+  check "$L plan: an unknown original recipient falls back to the recipient" \
+    grep -q '^fallback.jsonl,1,final@example.org,final@example.org,userunknown,hard,disabled,active,bounced,.*,gone@nowhere.example,recipient$' fwd-plan.csv
+  out=$("$R" apply --commit --db "$A" fwd.jsonl fallback.jsonl 2>/dev/null)
+  check "$L forwarded + fallback: 2 disabled" grep -q "contacts disabled: 2;" <<<"$out"
+  "$R" contacts show --db "$A" oud-adres@mailhost.example.be > show.txt
+  check "$L the subscribed address is disabled" grep -q "^status: *bounced" show.txt
+  check "$L ... and not mailed" grep -q "^for_mailing: *no" show.txt
+  check "$L show: evidence and rule of the event" \
+    grep -qF "reason userunknown (evidence $FWD_EVIDENCE, rule $FWD_RULE)" show.txt
+  "$R" contacts show --db "$A" oud.adres.fwd@forward.example.net > show.txt
+  check "$L the forward target (a contact too) is left alone" grep -q "^status: *active" show.txt
+  check "$L ... with no event" grep -q "no bounces applied" show.txt
+  "$R" contacts show --db "$A" final@example.org > show.txt
+  check "$L fallback: the final recipient is disabled" grep -q "^status: *bounced" show.txt
+  check "$L fallback: evidence and rule shown" \
+    grep -qF "reason userunknown (evidence status, rule rules.d/50-status.conf:7)" show.txt
+  "$R" contacts show --db "$A" peter.dufaux@domain.be > show.txt
+  check "$L an event without evidence or rule says so" grep -q "reason userunknown (evidence and rule not recorded)" show.txt
+  out=$("$R" apply --commit --db "$A" fwd.jsonl fallback.jsonl 2>/dev/null)
+  check "$L forwarded again: nothing disabled" grep -q "contacts disabled: 0;" <<<"$out"
+  check "$L forwarded again: 2 applied before" grep -q " 2 applied before" <<<"$out"
+  # the same bounce from an export without the original recipient: one bounce, counted once
+  out=$("$R" apply --commit --db "$A" fwd-bare.jsonl 2>/dev/null)
+  check "$L same bounce without ORCPT: applied before" grep -q " 1 applied before" <<<"$out"
+  check "$L ... the forward target stays active" grep -q "^status: *active" <("$R" contacts show --db "$A" oud.adres.fwd@forward.example.net)
 
   # -- a kill -9 in the middle of a large commit, then a rerun == a clean run
   python3 - <<'EOF'

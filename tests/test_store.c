@@ -30,7 +30,8 @@ static char tmpdir[256];
 static int test_no;
 
 /* ---- fixtures ----------------------------------------------------------------- */
-static rb_store *fresh_store(void)
+/* An empty store migrated up to schema version `version` (0: the latest). */
+static rb_store *fresh_store_at(int version)
 {
     rb_error err = {{0}};
     rb_store *st = NULL;
@@ -45,9 +46,12 @@ static rb_store *fresh_store(void)
     } else {
         snprintf(db_url, sizeof db_url, "%s/t%d.db", tmpdir, ++test_no);
     }
-    if (rb_store_open(db_url, &st, &err) != RB_OK) fail_msg("open %s: %s", db_url, err.msg);
+    rb_status s = version ? rb_store_open_upto(db_url, version, &st, &err) : rb_store_open(db_url, &st, &err);
+    if (s != RB_OK) fail_msg("open %s: %s", db_url, err.msg);
     return st;
 }
+
+static rb_store *fresh_store(void) { return fresh_store_at(0); }
 
 static void add_contact(rb_store *st, const char *email, const char *source, int status)
 {
@@ -99,6 +103,8 @@ static rb_record rec(const char *rcpt, const char *reason, int64_t t)
 typedef struct {
     int decisions[256];
     char notes[256][64];
+    char email_norm[256][64];
+    char matched_by[256][24];
     size_t n;
 } plan;
 
@@ -107,8 +113,33 @@ static void on_row(void *arg, const rb_plan_row *row)
     plan *p = arg;
     if (p->n < 256) {
         rb_strlcpy(p->notes[p->n], row->note ? row->note : "", sizeof p->notes[0]);
+        rb_strlcpy(p->email_norm[p->n], row->email_norm ? row->email_norm : "", sizeof p->email_norm[0]);
+        rb_strlcpy(p->matched_by[p->n], row->matched_by ? row->matched_by : "(null)", sizeof p->matched_by[0]);
         p->decisions[p->n++] = row->decision;
     }
+}
+
+/* The events of a contact, oldest first. */
+typedef struct {
+    rb_event ev[16];
+    size_t n;
+} events;
+
+static int collect_event(void *arg, const rb_event *e)
+{
+    events *g = arg;
+    if (g->n < 16) g->ev[g->n++] = *e;
+    return 0;
+}
+
+static const events *events_of(rb_store *st, const char *email)
+{
+    static events g;
+    memset(&g, 0, sizeof g);
+    rb_error err = {{0}};
+    rb_contact c = get(st, email);
+    assert_int_equal(rb_store_events_of(st, c.id, collect_event, &g, &err), RB_OK);
+    return &g;
 }
 
 /* Apply records; returns the summary's decision counts in *sum (optional). */
@@ -589,6 +620,226 @@ static void test_field_roundtrip(void **state)
     rb_store_close(st);
 }
 
+/* ---- evidence and rule, original recipients --------------------------------------- */
+/* Each event keeps what its reason rests on and the rule that gave it. */
+static void test_event_evidence_rule(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "why@example.com", "Web", RB_CS_ACTIVE);
+    rb_record rs[2] = {rec("why@example.com", "networkerror", T0), rec("why@example.com", "userunknown", T0 + DAY)};
+    strcpy(rs[0].evidence, "status");
+    strcpy(rs[0].rule, "rules.d/50-status.conf:12");
+    strcpy(rs[1].evidence, "phrase");
+    strcpy(rs[1].rule, "rules.d/20-mta.conf:41");
+    plan p = {0};
+    apply(st, rs, 2, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[1], RB_DEC_DISABLED);
+    const events *g = events_of(st, "why@example.com");
+    assert_int_equal(g->n, 2);
+    assert_string_equal(g->ev[0].reason, "networkerror");
+    assert_string_equal(g->ev[0].evidence, "status");
+    assert_string_equal(g->ev[0].rule, "rules.d/50-status.conf:12");
+    assert_string_equal(g->ev[1].reason, "userunknown");
+    assert_string_equal(g->ev[1].decision, "disabled");
+    assert_string_equal(g->ev[1].evidence, "phrase");
+    assert_string_equal(g->ev[1].rule, "rules.d/20-mta.conf:41");
+
+    /* straight through the batch insert: text PostgreSQL's array syntax
+     * must escape, and bytes that are not UTF-8 */
+    rb_contact c = get(st, "why@example.com");
+    rb_event e;
+    memset(&e, 0, sizeof e);
+    strcpy(e.key, "0123456789abcdef0123456789abcdef");
+    e.contact_id = c.id;
+    e.event_time = e.applied_at = T0 + 2 * DAY;
+    strcpy(e.reason, "blocked");
+    strcpy(e.evidence, "vendor");
+    strcpy(e.rule, "module:{Odd} \"quoted\", back\\slash");
+    rb_error err = {{0}};
+    assert_int_equal(rb_store_begin(st, &err), RB_OK);
+    assert_int_equal(rb_store_events_insert(st, &e, 1, &err), RB_OK);
+    assert_int_equal(rb_store_commit(st, &err), RB_OK);
+    g = events_of(st, "why@example.com");
+    assert_int_equal(g->n, 3);
+    assert_string_equal(g->ev[2].key, e.key);
+    assert_string_equal(g->ev[2].evidence, "vendor");
+    assert_string_equal(g->ev[2].rule, "module:{Odd} \"quoted\", back\\slash");
+
+    /* a record without them (another tool's CSV) is classified by the rules,
+     * which say what they went by; an event never invents a rule */
+    add_contact(st, "plain@example.com", "Web", RB_CS_ACTIVE);
+    rb_record r = rec("plain@example.com", "", T0);
+    strcpy(r.status, "5.1.1");
+    strcpy(r.reply_code, "550");
+    strcpy(r.diagnostic, "5.1.1 <plain@example.com>: Recipient address rejected: User unknown in virtual mailbox table");
+    apply(st, &r, 1, 1, 0, NULL, NULL);
+    g = events_of(st, "plain@example.com");
+    assert_int_equal(g->n, 1);
+    assert_true(g->ev[0].reason[0]);
+    assert_true(rb_evidence_parse(g->ev[0].evidence) >= 0);    /* a known evidence name */
+    assert_true(g->ev[0].rule[0]);
+    rb_store_close(st);
+}
+
+/* A store of schema version 2 (made by the migrations that made it) is
+ * migrated in place: the events it holds keep their keys and get empty
+ * evidence and rule; new events keep theirs. */
+static void test_migrate_v2_events(void **state)
+{
+    (void)state;
+    assert_int_equal(rb_store_latest_schema_version(), 3);
+    rb_store *st = fresh_store_at(2);
+    assert_int_equal(rb_store_schema_version(st), 2);
+    rb_error err = {{0}};
+    assert_int_equal(st->ops->query(st, "SELECT evidence FROM events", 0, NULL, NULL, NULL, &err), RB_ERR_DB);
+    add_contact(st, "old@example.com", "Web", RB_CS_ACTIVE);
+    rb_contact c = get(st, "old@example.com");
+    /* an event as version 2 stored it, for a bounce we read again below */
+    rb_record old = rec("old@example.com", "networkerror", T0);
+    char key[40], id[32], t[32];
+    rb_event_key(&old, "old@example.com", key, sizeof key);
+    snprintf(id, sizeof id, "%lld", (long long)c.id);
+    snprintf(t, sizeof t, "%lld", (long long)T0);
+    const char *params[] = {key, id, t};
+    assert_int_equal(st->ops->query(st,
+                                    "INSERT INTO events (key, contact_id, event_time, applied_at, bounce_type,"
+                                    " reason, status, reply_code, decision, diagnostic, remote_mta, provider, source)"
+                                    " VALUES ($1, $2, $3, $3, 'soft', 'networkerror', '4.4.1', '', 'counted',"
+                                    " 'old diagnostic', '', '', 'old.mbox#1')",
+                                    3, params, NULL, NULL, &err),
+                     RB_OK);
+    rb_store_close(st);
+
+    assert_int_equal(rb_store_open(db_url, &st, &err), RB_OK);          /* migrates to 3 */
+    assert_int_equal(rb_store_schema_version(st), 3);
+    const events *g = events_of(st, "old@example.com");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->ev[0].key, key);
+    assert_string_equal(g->ev[0].reason, "networkerror");
+    assert_string_equal(g->ev[0].diagnostic, "old diagnostic");
+    assert_string_equal(g->ev[0].evidence, "");
+    assert_string_equal(g->ev[0].rule, "");
+
+    /* the old bounce again (now with evidence, rule and its ORCPT): applied before */
+    strcpy(old.evidence, "status");
+    strcpy(old.rule, "rules.d/50-status.conf:3");
+    strcpy(old.original_recipient, "old@example.com");
+    rb_record next = rec("old@example.com", "userunknown", T0 + DAY);
+    strcpy(next.evidence, "phrase");
+    strcpy(next.rule, "rules.d/20-mta.conf:41");
+    rb_record both[2] = {old, next};
+    plan p = {0};
+    apply(st, both, 2, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[0], RB_DEC_DUPLICATE);
+    assert_int_equal(p.decisions[1], RB_DEC_DISABLED);
+    g = events_of(st, "old@example.com");
+    assert_int_equal(g->n, 2);
+    assert_string_equal(g->ev[0].evidence, "");
+    assert_string_equal(g->ev[1].evidence, "phrase");
+    assert_string_equal(g->ev[1].rule, "rules.d/20-mta.conf:41");
+    rb_store_close(st);
+
+    /* opening again: nothing to migrate, the data is kept */
+    assert_int_equal(rb_store_open(db_url, &st, &err), RB_OK);
+    assert_int_equal(rb_store_schema_version(st), 3);
+    assert_int_equal(nevents(st), 2);
+    rb_store_close(st);
+}
+
+static rb_record orcpt(const char *rcpt, const char *orig, const char *reason, int64_t t)
+{
+    rb_record r = rec(rcpt, reason, t);
+    rb_strlcpy(r.original_recipient, orig, sizeof r.original_recipient);
+    return r;
+}
+
+/* A record names its contact by the original recipient (the address
+ * subscribed) first, then by the final recipient. */
+static void test_original_recipient_match(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    add_contact(st, "subscribed@example.org", "Web", RB_CS_ACTIVE);
+    add_contact(st, "final@example.org", "Web", RB_CS_ACTIVE);
+    add_contact(st, "alias@example.org", "Web", RB_CS_ACTIVE);
+    add_contact(st, "target@example.org", "Web", RB_CS_ACTIVE);
+    add_contact(st, "x400@example.org", "Web", RB_CS_ACTIVE);
+    rb_record rs[6] = {
+        /* forwarded to an address that is no contact: the subscribed one is disabled */
+        orcpt("forward@gmail.example", "<Subscribed@Example.ORG>", "userunknown", T0),
+        /* an original recipient that names no contact: the final recipient's */
+        orcpt("final@example.org", "gone@example.org", "userunknown", T0),
+        /* both are contacts: the original recipient wins, the final one is left alone */
+        orcpt("target@example.org", "alias@example.org", "userunknown", T0),
+        /* an original recipient that is no address: the final recipient's */
+        orcpt("target@example.org", "not an address", "networkerror", T0),
+        /* a final recipient that is no address (X.400): the original recipient's */
+        orcpt("x400:c=us;a= ;p=corp;o=mail;s=smith", "x400@example.org", "userunknown", T0),
+        /* neither names a contact: unknown, nothing stored */
+        orcpt("nobody@example.org", "nobody-either@example.org", "userunknown", T0),
+    };
+    /* check first: the same decisions as commit, nothing written */
+    plan chk = {0}, p = {0};
+    apply(st, rs, 6, 0, 0, &chk, NULL);
+    assert_int_equal(nevents(st), 0);
+    apply(st, rs, 6, 1, 0, &p, NULL);
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(chk.decisions[i], p.decisions[i]);
+        assert_string_equal(chk.email_norm[i], p.email_norm[i]);
+        assert_string_equal(chk.matched_by[i], p.matched_by[i]);
+    }
+    assert_int_equal(p.decisions[0], RB_DEC_DISABLED);
+    assert_string_equal(p.email_norm[0], "subscribed@example.org");
+    assert_string_equal(p.matched_by[0], "original_recipient");
+    assert_int_equal(get(st, "subscribed@example.org").status, RB_CS_BOUNCED);
+    assert_int_equal(get(st, "subscribed@example.org").for_mailing, 0);
+
+    assert_int_equal(p.decisions[1], RB_DEC_DISABLED);
+    assert_string_equal(p.email_norm[1], "final@example.org");
+    assert_string_equal(p.matched_by[1], "recipient");
+    assert_int_equal(get(st, "final@example.org").status, RB_CS_BOUNCED);
+
+    assert_int_equal(p.decisions[2], RB_DEC_DISABLED);
+    assert_string_equal(p.email_norm[2], "alias@example.org");
+    assert_string_equal(p.matched_by[2], "original_recipient");
+    assert_int_equal(get(st, "alias@example.org").status, RB_CS_BOUNCED);
+
+    assert_int_equal(p.decisions[3], RB_DEC_COUNTED);
+    assert_string_equal(p.matched_by[3], "recipient");
+    rb_contact target = get(st, "target@example.org");
+    assert_int_equal(target.status, RB_CS_ACTIVE);                    /* only the soft bounce counted */
+    assert_int_equal(target.soft_count, 1);
+    assert_int_equal(events_of(st, "target@example.org")->n, 1);
+
+    assert_int_equal(p.decisions[4], RB_DEC_DISABLED);
+    assert_string_equal(p.matched_by[4], "original_recipient");
+    assert_int_equal(get(st, "x400@example.org").status, RB_CS_BOUNCED);
+
+    assert_int_equal(p.decisions[5], RB_DEC_UNKNOWN);
+    assert_string_equal(p.email_norm[5], "nobody@example.org");
+    assert_string_equal(p.matched_by[5], "");
+    assert_int_equal(nevents(st), 5);
+
+    /* one bounce counts once: the same input again, and the same bounces
+     * from an export that did not carry the original recipient */
+    rb_apply_summary sum;
+    apply(st, rs, 6, 1, 0, NULL, &sum);
+    assert_int_equal(sum.n[RB_DEC_DUPLICATE], 5);
+    assert_int_equal(sum.n[RB_DEC_UNKNOWN], 1);
+    rb_record bare[2] = {rs[2], rs[3]};
+    bare[0].original_recipient[0] = bare[1].original_recipient[0] = '\0';
+    memset(&p, 0, sizeof p);
+    apply(st, bare, 2, 1, 0, &p, NULL);
+    assert_int_equal(p.decisions[0], RB_DEC_DUPLICATE);               /* alias's bounce: not target's too */
+    assert_int_equal(p.decisions[1], RB_DEC_DUPLICATE);
+    target = get(st, "target@example.org");
+    assert_int_equal(target.status, RB_CS_ACTIVE);
+    assert_int_equal(target.soft_count, 1);
+    assert_int_equal(nevents(st), 5);
+    rb_store_close(st);
+}
+
 int main(void)
 {
     const char *backend = getenv("REBOUND_TEST_BACKEND");
@@ -624,6 +875,9 @@ int main(void)
         cmocka_unit_test(test_check_equals_commit),
         cmocka_unit_test(test_queue_rebuild),
         cmocka_unit_test(test_field_roundtrip),
+        cmocka_unit_test(test_event_evidence_rule),
+        cmocka_unit_test(test_migrate_v2_events),
+        cmocka_unit_test(test_original_recipient_match),
     };
     int rc = cmocka_run_group_tests_name(backend && !strcmp(backend, "pg") ? "store-postgresql" : "store-sqlite",
                                          tests, NULL, NULL);
