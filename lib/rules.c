@@ -47,8 +47,6 @@ typedef struct {
     char **lit;
     size_t nlit;
     int nofilter;       /* some branch has no literal start */
-    uint16_t (*litgrams)[8];   /* per literal: hashes of its first bigrams */
-    uint8_t *nlitgrams;
     int line;           /* first line */
     int file;           /* index into rb_rules.files */
     int evidence;       /* RB_EV_* */
@@ -72,7 +70,16 @@ struct rb_rules {
     char **files;       /* the files read, relative to the first one's folder */
     size_t nfiles;
     char dir[512];      /* the first file's folder */
+    /* The literal index: every prefilter literal of every rule, bucketed by
+     * its first two (lowercased) bytes.  One pass over a text marks the
+     * rules one of whose literals occurs; the others are not looked at. */
+    uint32_t *boff;     /* NBUCKET + 1 offsets into ents */
+    struct litent { uint32_t rule; uint32_t len; const char *lit; } *ents;
+    uint32_t maxcap;    /* capture groups + 1 of the largest rule */
 };
+/* Literals of three bytes or more are bucketed by their first three bytes,
+ * two-byte ones (rare) by their two bytes, in one table. */
+#define NBUCKET 65536
 
 static const char *const known_reasons[] = {
     "userunknown", "mailboxfull", "hostunknown", "filtered", "blocked", "spamdetected",
@@ -124,8 +131,6 @@ static void rule_free(rule *r)
     free(r->lines);
     free(r->groups);
     free(r->offs);
-    free(r->litgrams);
-    free(r->nlitgrams);
     for (size_t i = 0; i < r->nlit; i++) free(r->lit[i]);
     free(r->lit);
     r->lit = NULL;
@@ -143,6 +148,8 @@ void rb_rules_free(rb_rules *rs)
     free(rs->v);
     for (size_t i = 0; i < rs->nfiles; i++) free(rs->files[i]);
     free(rs->files);
+    free(rs->boff);
+    free(rs->ents);
     free(rs);
 }
 
@@ -183,31 +190,14 @@ static size_t branch_literal(const char *b, size_t n, char *out, size_t outlen)
     return w;
 }
 
-/* Bigrams of lowercased text, hashed into 4096 bits: a literal whose
- * bigrams are not all present cannot occur in the text. */
-#define GRAM(a, b) ((uint16_t)((((unsigned char)(a)) * 131u + (unsigned char)(b)) & 4095u))
-
-static void grams_of_text(const char *low, size_t len, uint64_t bm[64])
+/* The bucket of a literal, or of a text position: its first three bytes
+ * (TRI), or its two bytes for a two-byte literal (DUO, a bucket range of
+ * its own). */
+#define TRI(a, b, c) ((uint32_t)(((((unsigned char)(a)) * 131u + (unsigned char)(b)) * 131u + (unsigned char)(c)) % (NBUCKET - 4096)))
+#define DUO(a, b) ((uint32_t)(NBUCKET - 4096 + ((((unsigned char)(a)) * 131u + (unsigned char)(b)) & 4095u)))
+static uint32_t bucket_of(const char *l, size_t len)
 {
-    memset(bm, 0, 64 * sizeof bm[0]);
-    for (size_t i = 0; i + 1 < len; i++) {
-        uint16_t h = GRAM(low[i], low[i + 1]);
-        bm[h >> 6] |= 1ull << (h & 63);
-    }
-}
-
-static void grams_of_literals(rule *r)
-{
-    if (!r->nlit) return;
-    r->litgrams = calloc(r->nlit, sizeof *r->litgrams);
-    r->nlitgrams = calloc(r->nlit, 1);
-    if (!r->litgrams || !r->nlitgrams) { free(r->litgrams); free(r->nlitgrams); r->litgrams = NULL; r->nlitgrams = NULL; return; }
-    for (size_t k = 0; k < r->nlit; k++) {
-        const char *l = r->lit[k];
-        size_t n = strlen(l), g = 0;
-        for (size_t i = 0; i + 1 < n && g < 8; i++) r->litgrams[k][g++] = GRAM(l[i], l[i + 1]);
-        r->nlitgrams[k] = (uint8_t)g;
-    }
+    return len >= 3 ? TRI(l[0], l[1], l[2]) : DUO(l[0], l[1]);
 }
 
 /* Index just past the group that opens at b[i] ('('), or n if unclosed. */
@@ -660,6 +650,55 @@ static void sort_by_evidence(rb_rules *rs)
     }
 }
 
+static int filtered(const rule *r)
+{
+    return r->re && r->nlit && !r->nofilter;
+}
+
+static int build_index(rb_rules *rs)
+{
+    size_t n = 0;
+    rs->maxcap = 1;
+    for (size_t i = 0; i < rs->n; i++) {
+        if (filtered(&rs->v[i])) n += rs->v[i].nlit;
+        if (rs->v[i].ncapture + 1 > rs->maxcap) rs->maxcap = rs->v[i].ncapture + 1;
+    }
+    rs->boff = calloc(NBUCKET + 1, sizeof *rs->boff);
+    rs->ents = calloc(n ? n : 1, sizeof *rs->ents);
+    if (!rs->boff || !rs->ents) return -1;
+    for (size_t i = 0; i < rs->n; i++)
+        for (size_t k = 0; filtered(&rs->v[i]) && k < rs->v[i].nlit; k++)
+            rs->boff[bucket_of(rs->v[i].lit[k], strlen(rs->v[i].lit[k])) + 1]++;
+    for (size_t b = 0; b < NBUCKET; b++) rs->boff[b + 1] += rs->boff[b];
+    uint32_t *fill = calloc(NBUCKET, sizeof *fill);
+    if (!fill) return -1;
+    for (size_t i = 0; i < rs->n; i++)
+        for (size_t k = 0; filtered(&rs->v[i]) && k < rs->v[i].nlit; k++) {
+            const char *l = rs->v[i].lit[k];
+            uint32_t b = bucket_of(l, strlen(l));
+            struct litent *e = &rs->ents[rs->boff[b] + fill[b]++];
+            e->rule = (uint32_t)i;
+            e->len = (uint32_t)strlen(l);
+            e->lit = l;
+        }
+    free(fill);
+    return 0;
+}
+
+/* Mark in cand[] the rules one of whose literals occurs in low (the text,
+ * ASCII-lowercased). */
+static void mark_candidates(const rb_rules *rs, const char *low, size_t len, uint8_t *cand)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        uint32_t bs[2] = {DUO(low[i], low[i + 1]), i + 2 < len ? TRI(low[i], low[i + 1], low[i + 2]) : 0};
+        for (int k = 0; k < 1 + (i + 2 < len); k++)
+            for (uint32_t j = rs->boff[bs[k]]; j < rs->boff[bs[k] + 1]; j++) {
+                const struct litent *e = &rs->ents[j];
+                if (!cand[e->rule] && e->len <= len - i && memcmp(low + i, e->lit, e->len) == 0) cand[e->rule] = 1;
+            }
+    }
+}
+
 rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
 {
     rb_rules *rs = calloc(1, sizeof *rs);
@@ -678,7 +717,6 @@ rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
             break;
         }
         if (!r->pattern) continue;
-        if (!r->nofilter) grams_of_literals(r);
         int ec;
         PCRE2_SIZE off;
         r->re = pcre2_compile((PCRE2_SPTR)r->pattern->str, PCRE2_ZERO_TERMINATED,
@@ -702,6 +740,11 @@ rb_status rb_rules_load(const char *path, rb_rules **out, rb_error *err)
     }
     if (st != RB_OK) { rb_rules_free(rs); return st; }
     sort_by_evidence(rs);
+    if (build_index(rs) < 0) {
+        rb_rules_free(rs);
+        rb_seterr(err, "out of memory");
+        return RB_ERR_NOMEM;
+    }
     *out = rs;
     return RB_OK;
 }
@@ -728,23 +771,11 @@ static int list_match(const char *list, const glist *g, const char *value)
  * characters), so the match can skip PCRE2's own UTF check.
  * text: the UTF-8 text; low: the same, ASCII-lowercased (for the prefilter).
  * Returns the line of the rule's piece that matched, 0 for none. */
-static int re_match(const rule *r, pcre2_match_data *md, const char *text, const char *low, size_t len,
-                    const uint64_t bm[64], size_t *mstart, size_t *mend)
+static int re_match(const rule *r, pcre2_match_data *md, const char *text, size_t len, int candidate,
+                    size_t *mstart, size_t *mend)
 {
     if (!text || !*text) return 0;
-    if (r->nlit && !r->nofilter) {
-        int any = 0;
-        for (size_t i = 0; i < r->nlit && !any; i++) {
-            if (r->litgrams) {
-                int all = 1;
-                for (size_t g = 0; g < r->nlitgrams[i] && all; g++)
-                    all = (bm[r->litgrams[i][g] >> 6] >> (r->litgrams[i][g] & 63)) & 1;
-                if (!all) continue;   /* a bigram of the literal is missing */
-            }
-            any = memmem(low, len, r->lit[i], strlen(r->lit[i])) != NULL;
-        }
-        if (!any) return 0;   /* no branch can start anywhere in the text */
-    }
+    if (filtered(r) && !candidate) return 0;   /* none of its literals occurs in the text */
     gsize *jitted = (gsize *)&r->jitted;   /* the one field set after loading */
     if (g_once_init_enter(jitted)) {
         pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);   /* else PCRE2's interpreter */
@@ -781,14 +812,6 @@ static const char *valid_utf8(const char *s, char **owned)
     return *owned;
 }
 
-static uint32_t max_capture(const rb_rules *rs)
-{
-    uint32_t m = 1;
-    for (size_t i = 0; i < rs->n; i++)
-        if (rs->v[i].ncapture + 1 > m) m = rs->v[i].ncapture + 1;
-    return m;
-}
-
 /* Walk the table (strongest evidence first); fill up to max hits, stop at
  * the first when max is 1.  Returns the number of hits. */
 static size_t walk(const rb_rules *rs, const rb_record *rec, const char *subject, rb_rule_hit *hits, size_t max)
@@ -801,11 +824,16 @@ static size_t walk(const rb_rules *rs, const rb_record *rec, const char *subject
     subject = valid_utf8(subject, &own_s);
     size_t dlen, slen;
     char *dlow = ascii_lower_copy(diag, &dlen), *slow = ascii_lower_copy(subject, &slen);
-    uint64_t dgram[64], sgram[64];
-    int sgram_done = 0;
-    if (dlow) grams_of_text(dlow, dlen, dgram);
+    uint8_t stackc[2 * 1024];
+    uint8_t *dcand = rs->n <= 1024 ? stackc : calloc(2 * rs->n, 1);
+    if (!dcand) goto out;
+    uint8_t *scand = dcand + rs->n;
+    memset(dcand, 0, 2 * rs->n);
+    int scand_done = 0;
+    if (dlow) mark_candidates(rs, dlow, dlen, dcand);
     for (size_t i = 0; i < rs->n && nhit < max; i++) {
         const rule *r = &rs->v[i];
+        if (r->in == IN_DIAG && filtered(r) && !dcand[i]) continue;
         if (!list_match(r->status, &r->st, rec->status)) continue;
         if (!list_match(r->reply, &r->rp, rec->reply_code)) continue;
         if (!list_match(r->command, &r->cm, rec->smtp_command)) continue;
@@ -813,12 +841,12 @@ static size_t walk(const rb_rules *rs, const rb_record *rec, const char *subject
         int line = r->line, in_subject = 0;
         size_t ms = 0, me = 0;
         if (r->re) {
-            if (!md && !(md = pcre2_match_data_create(max_capture(rs), NULL))) break;
+            if (!md && !(md = pcre2_match_data_create(rs->maxcap, NULL))) break;
             line = 0;
-            if ((r->in == IN_DIAG || r->in == IN_ANY) && dlow) line = re_match(r, md, diag, dlow, dlen, dgram, &ms, &me);
+            if ((r->in == IN_DIAG || r->in == IN_ANY) && dlow) line = re_match(r, md, diag, dlen, dcand[i], &ms, &me);
             if (!line && (r->in == IN_SUBJECT || r->in == IN_ANY) && slow) {
-                if (!sgram_done) { grams_of_text(slow, slen, sgram); sgram_done = 1; }
-                line = re_match(r, md, subject, slow, slen, sgram, &ms, &me);
+                if (!scand_done) { mark_candidates(rs, slow, slen, scand); scand_done = 1; }
+                line = re_match(r, md, subject, slen, scand[i], &ms, &me);
                 in_subject = line != 0;
             }
             if (!line) continue;
@@ -836,6 +864,8 @@ static size_t walk(const rb_rules *rs, const rb_record *rec, const char *subject
             rb_strlcpyn(h->matched, t + ms, n, sizeof h->matched);
         }
     }
+    if (dcand != stackc) free(dcand);
+out:
     if (md) pcre2_match_data_free(md);
     g_free(own_d);
     g_free(own_s);
@@ -877,22 +907,22 @@ int rb__rules_prefilter_sound(const rb_rules *rs, const char *text, char *why, s
 {
     size_t len;
     char *low = ascii_lower_copy(text, &len);
-    if (!low) return 1;
-    uint64_t bm[64];
-    grams_of_text(low, len, bm);
-    pcre2_match_data *md = pcre2_match_data_create(max_capture(rs), NULL);
+    uint8_t *cand = calloc(rs->n ? rs->n : 1, 1);
+    pcre2_match_data *md = pcre2_match_data_create(rs->maxcap, NULL);
     int ok = 1;
-    for (size_t i = 0; md && ok && i < rs->n; i++) {
+    if (low && cand) mark_candidates(rs, low, len, cand);
+    for (size_t i = 0; low && cand && md && ok && i < rs->n; i++) {
         const rule *r = &rs->v[i];
         if (!r->re) continue;
         int full = pcre2_match(r->re, (PCRE2_SPTR)text, len, 0, 0, md, NULL) >= 0;
-        int filtered = re_match(r, md, text, low, len, bm, NULL, NULL) != 0;
-        if (full && !filtered) {
+        int through = re_match(r, md, text, len, cand[i], NULL, NULL) != 0;
+        if (full && !through) {
             snprintf(why, whylen, "%s:%d matches \"%.200s\" but its prefilter says no", rs->files[r->file], r->line, text);
             ok = 0;
         }
     }
     pcre2_match_data_free(md);
+    free(cand);
     free(low);
     return ok;
 }
