@@ -130,12 +130,6 @@ static void orig_at(rb_msg *m, size_t off)
     rb_msg_set_orig(m, m->body + start, m->body_len - start);
 }
 
-static inline void set_all(rb_result *res, size_t first, const char *action)
-{
-    for (size_t i = first; i < res->n; i++)
-        if (!res->recs[i].dsn_action[0]) rb_strlcpy(res->recs[i].dsn_action, action, sizeof res->recs[i].dsn_action);
-}
-
 /* Remove a trailing "(in reply to ... command)" comment. */
 static void cut_in_reply(char *s)
 {

@@ -233,7 +233,13 @@ static void analyse_items(batch *bt)
         it->bounce = res.is_bounce;
         if (res.warning[0]) snprintf(it->errmsg, sizeof it->errmsg, "%.200s: %.300s", it->source, res.warning);
         it->nrec = res.n;
-        if (!res.is_bounce && !res.filtered && bt->all) {
+        if (bt->format == FMT_EXPLAIN && !res.is_bounce) {
+            /* --explain: say what became of a message that gave no record */
+            char line[800];
+            snprintf(line, sizeof line, "== %.500s\n   %.250s\n\n", it->source,
+                     res.filtered ? "left out by --subject-contains / --body-contains" : res.note);
+            rb_buf_puts(&it->out, line);
+        } else if (!res.is_bounce && !res.filtered && bt->all) {
             /* --all: one record that says what the message was */
             rb_result one;
             rb_result_init(&one);

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 scripts/install-deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
 
-passed=0 failed=0
+passed=0 failed=0 skipped=0 skipnames=
 
 # A real PostgreSQL server for the store tests (the same suite runs against
 # SQLite and PostgreSQL).  Its own throwaway cluster on a Unix socket.
@@ -36,6 +36,10 @@ run_suite() {  # $1 build dir, rest: meson setup options
   passed=$((passed + ${ok:-0})); failed=$((failed + ${fl:-0} + ${to:-0}))
   # CI has ../shared and a PostgreSQL server: nothing may skip there
   local sk; sk=$(awk '/^Skipped:/{print $2}' "$dir.test.log")
+  skipped=$((skipped + ${sk:-0}))
+  if [ "${sk:-0}" != 0 ]; then
+    skipnames="$skipnames $(grep -E '^ *[0-9]+/[0-9]+ .* SKIP' "$dir.test.log" | sed -E 's/^ *[0-9]+\/[0-9]+ +//; s/ +SKIP.*//' | sort -u | tr '\n' ' ')($dir)"
+  fi
   if [ "${CI:-}" = true ] && [ "${sk:-0}" != 0 ]; then
     echo "CI: ${sk} test(s) skipped"; grep -B2 -A3 SKIP "$dir/meson-logs/testlog.txt" | head -20; failed=$((failed + sk))
   fi
@@ -87,5 +91,6 @@ else
   cat build-fuzz.build.log | tail -20; echo "fuzz build failed"; failed=$((failed+1))
 fi
 
-echo "$passed passed, $failed failed"
+[ "$skipped" -ne 0 ] && echo "skipped:$skipnames"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

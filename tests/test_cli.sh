@@ -121,6 +121,10 @@ ok has "$T/ex.txt" 'diagnostic "550 <x@example.net>: User unknown"'
 ok has "$T/ex.txt" '=> userunknown *phrase *rules.d/'
 ok has "$T/ex.txt" 'policy *userunknown -> hard, disable'
 "$BIN" analyze --explain -q "$T/uu.eml" | cmp -s - "$T/ex.txt"; ok test $? -eq 0
+# ...and says what became of a message that is no bounce
+printf 'From: a@b.example\nTo: c@d.example\nSubject: hello\n\nhi\n' | "$BIN" explain - > "$T/nb.txt"
+ok has "$T/nb.txt" 'not a bounce'
+
 # weak evidence never disables: a rules table that knows only the reply code
 printf 'userunknown reply=550 command=-\n' > "$T/weak.rules"
 "$BIN" analyze --rules "$T/weak.rules" --format jsonl -q "$T/uu.eml" > "$T/w.jsonl"
