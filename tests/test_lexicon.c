@@ -194,19 +194,18 @@ static GString *build(const row *r, const char *layout)
                                "--B2\nContent-Type: message/rfc822\n\n%s\n--B2--\n",
                                exchanges[k].intro, RCPT, r->text, exchanges[k].admin, exchanges[k].server, RCPT,
                                diag, original);
-    } else if (!strcmp(layout, "plain")) {
-        headers(m, "Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>", "Delivery Status Notification (Failure)",
+    } else if (!strncmp(layout, "plain", 5)) {
+        /* a plain-text notice: English, or Spanish ("plain-es") */
+        int es = !strcmp(layout, "plain-es");
+        headers(m, es ? "MAILER-DAEMON@mx.example.org" : "Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>",
+                es ? "Notificación de estado de entrega (error)" : "Delivery Status Notification (Failure)",
                 "text/plain; charset=utf-8");
-        g_string_append_printf(m, "Content-Transfer-Encoding: 8bit\n\n"
-                                  "Your message to %s could not be delivered.\n\nReason: %s\n\n"
-                                  "----- Original message -----\n\n%s",
-                               RCPT, diag, original);
-    } else if (!strcmp(layout, "plain-es")) {
-        headers(m, "MAILER-DAEMON@mx.example.org", "Notificación de estado de entrega (error)",
-                "text/plain; charset=utf-8");
-        g_string_append_printf(m, "Content-Transfer-Encoding: 8bit\n\n"
-                                  "No se ha podido entregar su mensaje a %s.\n\nMotivo: %s\n\n"
-                                  "----- Mensaje original -----\n\n%s",
+        g_string_append_printf(m, es ? "Content-Transfer-Encoding: 8bit\n\n"
+                                       "No se ha podido entregar su mensaje a %s.\n\nMotivo: %s\n\n"
+                                       "----- Mensaje original -----\n\n%s"
+                                     : "Content-Transfer-Encoding: 8bit\n\n"
+                                       "Your message to %s could not be delivered.\n\nReason: %s\n\n"
+                                       "----- Original message -----\n\n%s",
                                RCPT, diag, original);
     }
     g_string_free(ct, TRUE);
