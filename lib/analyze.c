@@ -92,32 +92,33 @@ static int plaintext_route(const char *decoded_by)
     return strcmp(decoded_by, "fallback") == 0 || strcmp(decoded_by, "verp") == 0;
 }
 
+/* At most soft, and counted rather than disabling. */
+static void soften(rb_policy_entry *out)
+{
+    if (strcmp(out->bounce_type, "hard") == 0) rb_strlcpy(out->bounce_type, "soft", sizeof out->bounce_type);
+    if (strcmp(out->action, "disable") == 0) rb_strlcpy(out->action, "count", sizeof out->action);
+}
+
 int rb_policy_for_record(const rb_ctx *ctx, const rb_record *r, rb_policy_entry *out)
 {
     int named = rb_policy_lookup(ctx, r->reason, out);
-    /* weak evidence never disables: the bounce is counted as a soft one
-     * instead (policy.conf: disable_min_evidence[_plaintext]) */
+    const rb_policy_settings *pst = rb_policy_settings_of(ctx->policy);
+    int ev = rb_evidence_parse(r->evidence);   /* -1: not known (another tool's record) */
     /* a temporary failure (4.x.x, or a 4xx reply without a status) that
      * only the code speaks for is the remote server saying "try again": never
      * hard (seed 001: 4.2.2, 4.3.1, 4.4.7 are soft).  Words that name a
      * lasting cause in a final report ("Domain not found" after the queue
      * gave up) keep their type -- policy.conf temporary_is_soft */
-    const rb_policy_settings *pst = rb_policy_settings_of(ctx->policy);
     int temporary = r->status[0] == '4' || (!r->status[0] && r->reply_code[0] == '4');
-    int ev = rb_evidence_parse(r->evidence);
-    if (pst->temporary_is_soft && temporary && ev < RB_EV_PHRASE && strcmp(out->bounce_type, "hard") == 0) {
-        rb_strlcpy(out->bounce_type, "soft", sizeof out->bounce_type);
-        if (strcmp(out->action, "disable") == 0) rb_strlcpy(out->action, "count", sizeof out->action);
-    }
-    if (strcmp(out->action, "disable") == 0 && r->evidence[0] && strcmp(r->reason, "feedback") != 0) {
-        /* "names no code": no reply code, no status or only a class (X.0.0) */
+    if (pst->temporary_is_soft && temporary && ev < RB_EV_PHRASE) soften(out);
+    /* weak evidence never disables: counted as a soft bounce instead
+     * (policy.conf disable_min_evidence, and _plaintext for a free-text
+     * bounce that names no code: no reply code, no status or only X.0.0) */
+    if (strcmp(out->action, "disable") == 0 && ev >= 0 && strcmp(r->reason, "feedback") != 0) {
         int no_code = !r->reply_code[0] && (!r->status[0] || strcmp(r->status + 1, ".0.0") == 0);
         int min = plaintext_route(r->decoded_by) && no_code ? pst->disable_min_evidence_plaintext
                                                             : pst->disable_min_evidence;
-        if (ev >= 0 && ev < min) {
-            if (strcmp(out->bounce_type, "hard") == 0) rb_strlcpy(out->bounce_type, "soft", sizeof out->bounce_type);
-            rb_strlcpy(out->action, "count", sizeof out->action);
-        }
+        if (ev < min) soften(out);
     }
     if (strcmp(r->dsn_action, "delayed") == 0) {
         if (strcmp(out->bounce_type, "hard") == 0) rb_strlcpy(out->bounce_type, "soft", sizeof out->bounce_type);
