@@ -110,7 +110,7 @@ int rb_policy_for_record(const rb_ctx *ctx, const rb_record *r, rb_policy_entry 
      * lasting cause in a final report ("Domain not found" after the queue
      * gave up) keep their type -- policy.conf temporary_is_soft */
     int temporary = r->status[0] == '4' || (!r->status[0] && r->reply_code[0] == '4');
-    if (pst->temporary_is_soft && temporary && ev < RB_EV_PHRASE) soften(out);
+    if (pst->temporary_is_soft && temporary && ev < RB_EV_PHRASE && strcmp(out->bounce_type, "hard") == 0) soften(out);
     /* weak evidence never disables: counted as a soft bounce instead
      * (policy.conf disable_min_evidence, and _plaintext for a free-text
      * bounce that names no code: no reply code, no status or only X.0.0) */
@@ -125,6 +125,11 @@ int rb_policy_for_record(const rb_ctx *ctx, const rb_record *r, rb_policy_entry 
         if (strcmp(out->action, "disable") == 0 || strcmp(out->action, "count") == 0)
             rb_strlcpy(out->action, "record", sizeof out->action);
     }
+    /* a bounce of mail we never sent (backscatter) or sent through a hacked
+     * account of ours (rebound_guard.h) says nothing about the recipient:
+     * recorded only, never disabling, never counted */
+    if (r->alert[0] && (strcmp(out->action, "disable") == 0 || strcmp(out->action, "count") == 0))
+        rb_strlcpy(out->action, "record", sizeof out->action);
     return named;
 }
 
@@ -213,6 +218,60 @@ static void refine_status(rb_record *r)
         rb_strlcpy(r->status, st, sizeof r->status);
 }
 
+/* The provider from the Received chain of the report itself, read from the
+ * bottom (where it was written) up: the bottom field's "by" host, then the
+ * "from" host of the first field that names a real host -- the provider's
+ * outbound server that handed the report on.  Hosts further up are the
+ * hops to us (our own mail host may well be at a big provider), never
+ * looked at. */
+static int received_provider(rb_msg *m, char *out, size_t outlen)
+{
+    int bottom = 1;
+    for (size_t i = m->nhdrs; i-- > 0;) {
+        const rb_hdr *h = &m->hdrs[i];
+        if (h->nlen != 8 || strncasecmp(h->name, "Received", 8)) continue;
+        char v[1024];
+        rb_strlcpyn(v, h->val, h->vlen, sizeof v);
+        for (char *c = v; *c; c++)
+            if (*c == '\r' || *c == '\n' || *c == '\t') *c = ' ';
+        const char *kw[2] = {"by ", "from "};
+        for (int k = bottom ? 0 : 1; k < 2; k++) {
+            const char *at = NULL;
+            for (const char *q = v; (q = rb_strcasestrn(q, strlen(q), kw[k])); q++)
+                if (q == v || q[-1] == ' ' || q[-1] == ';') { at = q; break; }
+            if (!at) continue;
+            at += strlen(kw[k]);
+            while (*at == ' ') at++;
+            char host[RB_HOST_MAX];
+            size_t n = strcspn(at, " ;()[]");
+            rb_strlcpyn(host, at, n, sizeof host);
+            if (rb_providers_host(m->ctx->providers, host, out, outlen)) return 1;
+            /* a real host name that is no provider's: the report came from
+             * elsewhere; stop before the hops to us */
+            if (k == 1 && strchr(host, '.') && strcasecmp(host, "localhost") && !isdigit((unsigned char)host[0]))
+                return 0;
+        }
+        bottom = 0;
+    }
+    return 0;
+}
+
+/* provider and provider_source: the hosts of the report (Remote-MTA,
+ * Reporting-MTA, its Received chain), else the recipient's domain. */
+static void set_provider(rb_msg *m, rb_record *r)
+{
+    const rb_providers *pv = m->ctx->providers;
+    r->provider_source[0] = '\0';
+    if (rb_providers_host(pv, r->remote_mta, r->provider, sizeof r->provider) ||
+        rb_providers_host(pv, r->reporting_mta, r->provider, sizeof r->provider) ||
+        received_provider(m, r->provider, sizeof r->provider)) {
+        rb_strlcpy(r->provider_source, "ndr", sizeof r->provider_source);
+        return;
+    }
+    if (rb_providers_guess(pv, NULL, r->recipient, r->provider, sizeof r->provider) == RB_PSRC_DOMAIN)
+        rb_strlcpy(r->provider_source, "domain", sizeof r->provider_source);
+}
+
 static void complete(rb_msg *m, rb_record *r, const char *source, const char *by)
 {
     rb_strlcpy(r->source, source, sizeof r->source);
@@ -283,7 +342,7 @@ static void complete(rb_msg *m, rb_record *r, const char *source, const char *by
         }
         if (cls) { r->status[0] = cls; rb_strlcpy(r->status + 1, ".0.0", sizeof r->status - 1); }
     }
-    rb_providers_guess(m->ctx->providers, r->remote_mta, r->recipient, r->provider, sizeof r->provider);
+    set_provider(m, r);
 }
 
 /* The recipient a VERP return path names, from the bounce's envelope. */

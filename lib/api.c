@@ -417,6 +417,7 @@ void rb_api_prepare(const rb_ctx *ctx, rb_api_update *u, const char *source, con
     rb_strlcpy(r->reply_code, u->reply_code, sizeof r->reply_code);
     rb_strlcpy(r->diagnostic, u->status_message, sizeof r->diagnostic);
     rb_strlcpy(r->provider, u->provider, sizeof r->provider);
+    if (u->provider[0]) rb_strlcpy(r->provider_source, "api", sizeof r->provider_source);
     rb_strlcpy(r->decoded_by, "api", sizeof r->decoded_by);
     if (u->date[0]) rb_strlcpy(r->date, u->date, sizeof r->date);
     else {
@@ -619,8 +620,10 @@ static rb_status unsubscribe_part(rb_store *st, rb_api_update *const *u, const s
             c->status = RB_CS_UNSUBSCRIBED;
             c->for_mailing = 0;
             c->quarantine_until = 0;
-            if (x->provider[0]) rb_strlcpy(c->provider, x->provider, sizeof c->provider);
-            rb_strlcpy(c->provider_source, x->provider_source, sizeof c->provider_source);
+            if (x->provider[0]) {   /* the provider's own word: the strongest source */
+                rb_strlcpy(c->provider, x->provider, sizeof c->provider);
+                rb_strlcpy(c->provider_source, x->provider_source, sizeof c->provider_source);
+            }
             c->updated_at = now;
             dirty[j] = 1;
             r->changed = 1;
@@ -1132,5 +1135,87 @@ rb_status rb_api_keys_file_read(const char *path, rb_api_key_cb cb, void *arg, r
     for (size_t j = 0; s == RB_OK && j < nk; j++)
         if (cb(arg, &v[j].k)) break;
     free(v);
+    return s;
+}
+
+/* ---- metrics (GET /metrics, the Prometheus text format 0.0.4) -------------------------------------- */
+int rb_api_prom_label(rb_buf *b, const char *v)
+{
+    /* the format's three escapes; a label value is UTF-8: an invalid byte becomes U+FFFD */
+    const unsigned char *p = (const unsigned char *)(v ? v : "");
+    size_t n = strlen((const char *)p);
+    int rc = rb_buf_puts(b, "\"");
+    for (size_t i = 0; i < n && !rc;) {
+        size_t l = utf8_seq(p + i, n - i);
+        if (!l) { rc |= rb_buf_puts(b, "\xEF\xBF\xBD"); i++; continue; }
+        if (p[i] == '\\') rc |= rb_buf_puts(b, "\\\\");
+        else if (p[i] == '"') rc |= rb_buf_puts(b, "\\\"");
+        else if (p[i] == '\n') rc |= rb_buf_puts(b, "\\n");
+        else rc |= rb_buf_append(b, (const char *)p + i, l);
+        i += l;
+    }
+    rc |= rb_buf_puts(b, "\"");
+    return rc ? -1 : 0;
+}
+
+typedef struct {
+    rb_buf *contacts, *events;
+    int rc;
+} metrics_ctx;
+
+static int metrics_row(void *arg, int ncols, const char *const *vals)
+{
+    metrics_ctx *m = arg;
+    if (ncols < 4 || !vals[0]) return 0;
+    const char *count = vals[3] ? vals[3] : "0";
+    if (vals[0][0] == 'c') {
+        m->rc |= rb_buf_puts(m->contacts, "rebound_contacts{status=");
+        m->rc |= rb_api_prom_label(m->contacts, vals[1]);
+        m->rc |= rb_buf_puts(m->contacts, ",provider=");
+        m->rc |= rb_api_prom_label(m->contacts, vals[2]);
+        m->rc |= rb_buf_puts(m->contacts, "} ");
+        m->rc |= rb_buf_puts(m->contacts, count);
+        m->rc |= rb_buf_puts(m->contacts, "\n");
+    } else {
+        m->rc |= rb_buf_puts(m->events, "rebound_events_total{bounce_type=");
+        m->rc |= rb_api_prom_label(m->events, vals[1]);
+        m->rc |= rb_buf_puts(m->events, "} ");
+        m->rc |= rb_buf_puts(m->events, count);
+        m->rc |= rb_buf_puts(m->events, "\n");
+    }
+    return m->rc != 0;
+}
+
+rb_status rb_api_metrics_store(rb_store *st, rb_buf *out, rb_error *err)
+{
+    /* one statement, one round trip: both tables' aggregates */
+    static const char *sql =
+        "SELECT 'c', status, provider, COUNT(*) FROM contacts GROUP BY status, provider"
+        " UNION ALL SELECT 'e', bounce_type, '', COUNT(*) FROM events GROUP BY bounce_type"
+        " ORDER BY 1, 2, 3";
+    rb_buf c, e;
+    rb_buf_init(&c);
+    rb_buf_init(&e);
+    metrics_ctx m = {&c, &e, 0};
+    rb_status s = st->ops->query(st, sql, 0, NULL, metrics_row, &m, err);
+    if (s == RB_OK && m.rc) {
+        rb_seterr(err, "out of memory");
+        s = RB_ERR_NOMEM;
+    }
+    if (s == RB_OK) {
+        int rc = rb_buf_puts(out, "# HELP rebound_contacts Contacts in the store, by status and provider.\n"
+                                  "# TYPE rebound_contacts gauge\n");
+        if (c.len) rc |= rb_buf_append(out, c.buf, c.len);
+        rc |= rb_buf_puts(out, "# HELP rebound_events_total Bounce events stored (every event ever applied), by "
+                               "bounce type.\n"
+                               "# TYPE rebound_events_total counter\n");
+        if (e.len) rc |= rb_buf_append(out, e.buf, e.len);
+        if (rc) {
+            rb_seterr(err, "out of memory");
+            s = RB_ERR_NOMEM;
+        }
+    }
+    rb_buf_free(&c);
+    rb_buf_free(&e);
     return s;
 }

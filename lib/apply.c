@@ -384,6 +384,20 @@ void rb_event_key(const rb_record *r, const char *email_norm, char *out, size_t 
     g_checksum_free(ck);
 }
 
+void rb_send_key(const char *instance, const char *queue_id, const char *recipient_norm, char *out,
+                 size_t outlen)
+{
+    GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+    const char *parts[] = {"send", instance ? instance : "", queue_id ? queue_id : "",
+                           recipient_norm ? recipient_norm : ""};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        g_checksum_update(ck, (const guchar *)parts[i], (gssize)strlen(parts[i]));
+        g_checksum_update(ck, (const guchar *)"\x1f", 1);
+    }
+    rb_strlcpy(out, g_checksum_get_string(ck), outlen > 33 ? 33 : outlen);
+    g_checksum_free(ck);
+}
+
 /* ---- queueing ------------------------------------------------------------------------- */
 static rb_status flush(rb_apply *a, rb_error *err, int last);
 
@@ -507,6 +521,39 @@ static int soft_in_window(const ov_contact *o, int64_t t, int64_t since, int64_t
     return best;
 }
 
+/* What a provider_source is worth: a guess from the recipient's domain (or
+ * a provider with no source: imported) least, an MX looked up more, the
+ * hosts that handled the mail (the send's relay, the report's own MTAs) and
+ * the provider's own word (the status API, under its key's name) most. */
+static int psrc_rank(const char *provider, const char *src)
+{
+    if (!provider[0]) return 0;
+    if (!src[0] || !strcmp(src, "domain")) return 1;
+    if (!strcmp(src, "mx")) return 2;
+    return 3;
+}
+
+/* The contact keeps the provider of the strongest source; of two as
+ * strong, the later.  A bounce that names no provider, for a contact with
+ * none, leaves the route it came by (ndr, relay, the API's
+ * provider_source), as before provider sources were told apart. */
+static void set_provider(rb_apply *a, rb_contact *c, const rb_record *r, int bounce)
+{
+    /* the record's own source (relay, ndr, domain, mx); the caller's
+     * (the status API's provider_source or key name, --provider-source)
+     * for an "api" record or one that has none */
+    const char *ps = r->provider_source;
+    if ((!ps[0] || !strcmp(ps, "api")) && a->o.provider_source && a->o.provider_source[0]) ps = a->o.provider_source;
+    if (!ps[0]) ps = !strcmp(r->decoded_by, "maillog") ? "relay" : "ndr";   /* records from before provider_source */
+    if (!r->provider[0]) {
+        if (bounce && !c->provider[0]) rb_strlcpy(c->provider_source, ps, sizeof c->provider_source);
+        return;
+    }
+    if (psrc_rank(r->provider, ps) < psrc_rank(c->provider, c->provider_source)) return;
+    rb_strlcpy(c->provider, r->provider, sizeof c->provider);
+    rb_strlcpy(c->provider_source, ps, sizeof c->provider_source);
+}
+
 static void set_last(rb_apply *a, rb_contact *c, const pending *p)
 {
     const rb_record *r = &p->rec;
@@ -515,10 +562,7 @@ static void set_last(rb_apply *a, rb_contact *c, const pending *p)
     snprintf(c->status_code, sizeof c->status_code, "%.7s%s%.50s", r->reply_code, r->reply_code[0] && r->status[0] ? " " : "",
              r->status);
     rb_strlcpy(c->status_message, r->diagnostic, sizeof c->status_message);
-    if (r->provider[0]) rb_strlcpy(c->provider, r->provider, sizeof c->provider);
-    const char *ps = a->o.provider_source;
-    if (!ps) ps = !strcmp(r->decoded_by, "maillog") ? "maillog" : "ndr";
-    rb_strlcpy(c->provider_source, ps, sizeof c->provider_source);
+    set_provider(a, c, r, 1);
     if (p->t > c->last_bounce_at) c->last_bounce_at = p->t;
 }
 
@@ -550,6 +594,20 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
     int64_t qdur = (int64_t)a->ps.quarantine_days * DAY;
     *note = "";
 
+    /* A bounce of mail we never sent, or sent through a hacked account of
+     * ours, says nothing about the recipient: kept as an event, the
+     * contact left as it is (rb_policy_for_record made it "record"); nor
+     * does the delivery of a bounce notice (maillog: from=<>). */
+    if (r->alert[0]) {
+        int bs = strcmp(r->alert, "compromised_account") != 0;
+        if (!strcmp(act, "ignore")) {
+            *note = bs ? "backscatter: not ours, ignored" : "compromised account: ignored";
+            return RB_DEC_IGNORED;
+        }
+        *note = bs ? "backscatter: recorded only" : "compromised account: recorded only";
+        return RB_DEC_RECORDED;
+    }
+
     /* A delivery leaves no event when it changes nothing (a sending server
      * logs one per recipient per mailing), so it may be read again after
      * later bounces: what it does must not depend on that order.  It never
@@ -568,6 +626,7 @@ static int decide(rb_apply *a, ov_contact *o, const pending *p, int64_t *tmp, co
         /* a successful delivery: the soft bounces before it no longer count */
         int changed = 0;
         c->last_delivered_at = t;
+        set_provider(a, c, r, 0);          /* the relay it was delivered to */
         if (t > c->soft_since && c->status != RB_CS_QUARANTINED && !is_disabled(c)) {
             c->soft_since = t;
             if (c->soft_count) changed = 1;
@@ -867,8 +926,9 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
         }
         s = rb_store_events_insert(a->st, a->ev, a->nev, err);
         if (s == RB_OK) s = rb_store_contacts_save(a->st, dirty, nd, err);
-        if (s == RB_OK && a->nsends) s = rb_store_sends_insert(a->st, a->sends, a->nsends, err);
-        if (s == RB_OK) a->sum.sends += a->nsends;
+        size_t stored = 0;
+        if (s == RB_OK && a->nsends) s = rb_store_sends_insert_n(a->st, a->sends, a->nsends, &stored, err);
+        if (s == RB_OK) a->sum.sends += stored;
         free(dirty);
         if (s != RB_OK) goto fail;
         a->since_commit += a->np;

@@ -359,7 +359,7 @@ typedef struct qent {
 #define POLCACHE 64           /* policy cache entries */
 typedef struct {
     uint64_t h;
-    int st, valid;
+    int st, valid, tmp;
     char reason[RB_SHORT_MAX];
     char evidence[16];
     rb_policy_entry pe;
@@ -368,6 +368,7 @@ typedef struct {
     uint64_t h;
     char *key;
     char provider[RB_SHORT_MAX];
+    int src;                    /* RB_PSRC_* */
 } pentry;
 typedef struct {
     uint64_t h;
@@ -665,10 +666,18 @@ static void clear_rec(rb_logrec *lr)
     char *const f[] = {r->source, r->recipient, r->reason, r->status, r->reply_code, r->bounce_type, r->action,
                        r->diagnostic, r->remote_mta, r->reporting_mta, r->provider, r->feedback_type,
                        r->addresser, r->original_message_id, r->original_subject, r->date, r->decoded_by,
-                       r->smtp_command, r->dsn_action, r->original_recipient, r->evidence, r->rule, lr->queue_id, lr->delivery_status, lr->relay, lr->delay,
+                       r->smtp_command, r->dsn_action, r->original_recipient, r->evidence, r->rule, r->provider_source, r->alert, lr->queue_id, lr->delivery_status, lr->relay, lr->delay,
                        lr->delays, lr->to, lr->instance, lr->agent};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) f[i][0] = '\0';
     lr->t = 0;
+}
+
+/* provider_source for a guess: the relay the attempt went to, else the
+ * recipient's domain. */
+static void set_psrc(rb_record *r, int src)
+{
+    rb_strlcpy(r->provider_source, src == RB_PSRC_HOST ? "relay" : src == RB_PSRC_DOMAIN ? "domain" : "",
+               sizeof r->provider_source);
 }
 
 /* Provider by remote host and recipient domain, through a small cache. */
@@ -679,16 +688,18 @@ static void provider_cached(rb_maillog *m, rb_record *r)
     size_t hl = strlen(r->remote_mta), dl = strlen(dom);
     uint64_t h = hash(r->remote_mta, hl) * 31 + hash(dom, dl);
     if (!m->pcache && !(m->pcache = calloc(PCACHE, sizeof *m->pcache))) {
-        rb_providers_guess(m->ctx->providers, r->remote_mta, r->recipient, r->provider, sizeof r->provider);
+        set_psrc(r, rb_providers_guess(m->ctx->providers, r->remote_mta, r->recipient, r->provider, sizeof r->provider));
         return;
     }
     pentry *c = &m->pcache[h & (PCACHE - 1)];
     if (c->key && c->h == h && strlen(c->key) == hl + 1 + dl && memcmp(c->key, r->remote_mta, hl) == 0 &&
         memcmp(c->key + hl + 1, dom, dl) == 0) {
         rb_strlcpy(r->provider, c->provider, sizeof r->provider);
+        set_psrc(r, c->src);
         return;
     }
-    rb_providers_guess(m->ctx->providers, r->remote_mta, r->recipient, r->provider, sizeof r->provider);
+    int src = rb_providers_guess(m->ctx->providers, r->remote_mta, r->recipient, r->provider, sizeof r->provider);
+    set_psrc(r, src);
     char *k = malloc(hl + dl + 2);
     if (!k) return;
     memcpy(k, r->remote_mta, hl);
@@ -698,6 +709,7 @@ static void provider_cached(rb_maillog *m, rb_record *r)
     c->key = k;
     c->h = h;
     rb_strlcpy(c->provider, r->provider, sizeof c->provider);
+    c->src = src;
 }
 
 static const char *const status_names[] = {"sent", "deferred", "bounced", "expired", "undeliverable"};
@@ -781,19 +793,32 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
             rb_strlcpy(r->rule, "deferred", sizeof r->rule);
         }
     }
-    {   /* the policy by (reason, attempt status), through a small cache */
-        uint64_t h = (hash(r->reason, strlen(r->reason)) ^ hash(r->evidence, strlen(r->evidence))) * 8 + (uint64_t)st;
+    {   /* the policy by (reason, evidence, temporary or not, attempt status),
+         * through a small cache: what rb_policy_for_record looks at here */
+        int tmp = r->status[0] == '4' || (!r->status[0] && r->reply_code[0] == '4');
+        uint64_t h = ((hash(r->reason, strlen(r->reason)) ^ hash(r->evidence, strlen(r->evidence))) * 8 + (uint64_t)st) * 2 +
+                     (uint64_t)tmp;
         polentry *pc = &m->polcache[h & (POLCACHE - 1)];
-        if (!pc->valid || pc->h != h || pc->st != st || strcmp(pc->reason, r->reason) || strcmp(pc->evidence, r->evidence)) {
+        if (!pc->valid || pc->h != h || pc->st != st || pc->tmp != tmp || strcmp(pc->reason, r->reason) ||
+            strcmp(pc->evidence, r->evidence)) {
             rb_policy_for_record(m->ctx, r, &pc->pe);
             rb_strlcpy(pc->reason, r->reason, sizeof pc->reason);
             rb_strlcpy(pc->evidence, r->evidence, sizeof pc->evidence);
             pc->h = h;
             pc->st = st;
+            pc->tmp = tmp;
             pc->valid = 1;
         }
         rb_strlcpy(r->bounce_type, pc->pe.bounce_type, sizeof r->bounce_type);
         rb_strlcpy(r->action, pc->pe.action, sizeof r->action);
+    }
+    /* The null sender (from=<>): a bounce notice, not mail we sent -- our
+     * server's own notice to the (often forged) sender of mail that came
+     * in, or one passing through.  Whatever becomes of it says nothing
+     * about a contact: alert backscatter, recorded only (rebound_guard.h) */
+    if (e && e->from && !e->from[0]) {
+        rb_strlcpy(r->alert, "backscatter", sizeof r->alert);
+        if (!strcmp(r->action, "disable") || !strcmp(r->action, "count")) rb_strlcpy(r->action, "record", sizeof r->action);
     }
     provider_cached(m, r);
     return cb ? cb(arg, lr) : 0;
@@ -999,7 +1024,10 @@ rb_status rb_maillog_save_open(const rb_maillog *m, rb_buf *out, int64_t now, in
             snprintf(num, sizeof num, "%lld", (long long)e->t);
             if (rb_buf_puts(out, "open\t") || put_esc(out, e->key) || rb_buf_puts(out, "\t") ||
                 rb_buf_puts(out, num) || rb_buf_puts(out, "\t") || put_esc(out, e->msgid) ||
-                rb_buf_puts(out, "\t") || put_esc(out, e->from) || rb_buf_puts(out, "\n"))
+                rb_buf_puts(out, "\t") ||
+                /* the null sender as <> (a bounce notice), told from a sender not seen yet */
+                (e->from && !e->from[0] ? rb_buf_puts(out, "<>") : put_esc(out, e->from)) ||
+                rb_buf_puts(out, "\n"))
                 goto oom;
             for (const dfr *d = e->deferred; d; d = d->next) {
                 snprintf(num, sizeof num, "%lld", (long long)d->t);
@@ -1051,7 +1079,8 @@ rb_status rb_maillog_load_open(rb_maillog *m, const char *line, rb_error *err)
         qent *e = q_get(m, f[1], strlen(f[1]), strtoll(f[2], NULL, 10));
         if (e) {
             if (f[3][0]) set_str(&e->msgid, f[3], strlen(f[3]));
-            if (f[4][0]) set_str(&e->from, f[4], strlen(f[4]));
+            if (!strcmp(f[4], "<>")) set_str(&e->from, "", 0);
+            else if (f[4][0]) set_str(&e->from, f[4], strlen(f[4]));
         }
     } else if (n == 10 && !strcmp(f[0], "dfr")) {
         qent *e = q_get(m, f[1], strlen(f[1]), 0);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rb_internal.h"
 
@@ -82,35 +83,48 @@ rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err)
     return RB_OK;
 }
 
-void rb_providers_guess(const rb_providers *p, const char *host, const char *rcpt, char *out, size_t outlen)
+/* Does rule kind `host` (1) or domain (0) match subject? */
+static int match(const rb_providers *p, int host, const char *subject, char *out, size_t outlen)
 {
-    out[0] = '\0';
-    if (!p) return;
-    char h[RB_HOST_MAX] = "";
-    if (host && *host) {
-        /* "mx.example.com [192.0.2.1]" -> mx.example.com */
-        rb_strlcpy(h, host, sizeof h);
-        char *sp = strpbrk(h, " [(");
-        if (sp) *sp = '\0';
-        size_t n = strlen(h);
-        while (n && h[n - 1] == '.') h[--n] = '\0';
-    }
-    const char *dom = rcpt ? strrchr(rcpt, '@') : NULL;
-    dom = dom ? dom + 1 : "";
-    for (int pass = 0; pass < 2; pass++) {
-        const char *subject = pass == 0 ? h : dom;
-        if (!*subject) continue;
-        for (size_t i = 0; i < p->n; i++) {
-            if (p->v[i].is_host != (pass == 0)) continue;
-            const prule *r = &p->v[i];
-            size_t sl = strlen(subject);
-            int hit = r->kind == 0   ? strcasecmp(r->glob, subject) == 0
-                      : r->kind == 1 ? sl > r->suffix_len && strcasecmp(subject + sl - r->suffix_len, r->glob + 1) == 0
-                                     : fnmatch(r->glob, subject, FNM_CASEFOLD) == 0;
-            if (hit) {
-                rb_strlcpy(out, p->v[i].provider, outlen);
-                return;
-            }
+    size_t sl = strlen(subject);
+    if (!sl) return 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const prule *r = &p->v[i];
+        if (r->is_host != host) continue;
+        int hit = r->kind == 0   ? strcasecmp(r->glob, subject) == 0
+                  : r->kind == 1 ? sl > r->suffix_len && strcasecmp(subject + sl - r->suffix_len, r->glob + 1) == 0
+                                 : fnmatch(r->glob, subject, FNM_CASEFOLD) == 0;
+        if (hit) {
+            rb_strlcpy(out, r->provider, outlen);
+            return 1;
         }
     }
+    return 0;
+}
+
+int rb_providers_host(const rb_providers *p, const char *host, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (!p || !host) return 0;
+    /* "dns; mx.example.com [192.0.2.1]." -> mx.example.com */
+    while (*host == ' ' || *host == '\t') host++;
+    if (!strncasecmp(host, "dns;", 4)) host += 4;
+    while (*host == ' ' || *host == '\t') host++;
+    char h[RB_HOST_MAX];
+    rb_strlcpy(h, host, sizeof h);
+    char *sp = strpbrk(h, " [(;:\t");
+    if (sp) *sp = '\0';
+    size_t n = strlen(h);
+    while (n && h[n - 1] == '.') h[--n] = '\0';
+    return match(p, 1, h, out, outlen);
+}
+
+int rb_providers_guess(const rb_providers *p, const char *host, const char *rcpt, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (!p) return RB_PSRC_NONE;
+    if (host && *host && rb_providers_host(p, host, out, outlen)) return RB_PSRC_HOST;
+    const char *dom = rcpt ? strrchr(rcpt, '@') : NULL;
+    if (dom && match(p, 0, dom + 1, out, outlen)) return RB_PSRC_DOMAIN;
+    return RB_PSRC_NONE;
 }

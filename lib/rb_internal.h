@@ -200,8 +200,13 @@ const char *rb_policy_lookup_raw(const rb_policy *p, const char *reason,
                                  const char **action);
 const rb_policy_settings *rb_policy_settings_of(const rb_policy *p);
 const char *rb_policy_lookup_known(const rb_policy *p, const char *reason, const char **action, int *named);
-void rb_providers_guess(const rb_providers *p, const char *remote_host,
-                        const char *recipient, char *out, size_t outlen);
+/* The provider by the remote host, else by the recipient's domain: returns
+ * RB_PSRC_HOST or RB_PSRC_DOMAIN for the rule that matched, 0 (out "") for
+ * none.  rb_providers_host: by a host name only. */
+enum { RB_PSRC_NONE = 0, RB_PSRC_HOST = 1, RB_PSRC_DOMAIN = 2 };
+int rb_providers_guess(const rb_providers *p, const char *remote_host,
+                       const char *recipient, char *out, size_t outlen);
+int rb_providers_host(const rb_providers *p, const char *host, char *out, size_t outlen);
 
 /* csv.c's raw line access, for recin.c's JSONL reading: the first byte that
  * is not blank (-1 at the end), and the next whole line. */

@@ -64,6 +64,8 @@ typedef struct {
     char original_recipient[RB_ADDR_MAX]; /* ORCPT / Original-Recipient: the address subscribed */
     char evidence[16];                 /* what the reason rests on: vendor phrase status reply class none */
     char rule[RB_HOST_MAX];            /* the rule that gave the reason: file:line, or module:NAME */
+    char provider_source[RB_SHORT_MAX]; /* where provider came from: relay ndr domain api mx */
+    char alert[RB_SHORT_MAX];          /* "", backscatter, compromised_account */
 } rb_record;
 
 /* How strong the evidence for a reason is, weakest first
@@ -208,7 +210,9 @@ int rb_policy_lookup(const rb_ctx *ctx, const char *reason, rb_policy_entry *out
  * that a delay (dsn_action "delayed": a deferral in the Postfix log, a
  * "delivery delayed" warning) is not a bounce yet -- the sender is still
  * retrying and will report the final failure or expiry -- so it is at most
- * soft and only recorded: never counted, never disabling. */
+ * soft and only recorded: never counted, never disabling.  A record with an
+ * alert (backscatter, compromised_account: rebound_guard.h) is only
+ * recorded too. */
 int rb_policy_for_record(const rb_ctx *ctx, const rb_record *r, rb_policy_entry *out);
 
 /* Policy thresholds (apply uses them) */

@@ -149,6 +149,16 @@ rb_status rb_api_contact_view(rb_store *st, const char *email_norm, size_t max_e
 rb_status rb_api_store_tune(rb_store *st, int writer, rb_error *err);
 rb_status rb_api_store_checkpoint(rb_store *st, long *wal_frames, long *done, rb_error *err);
 
+/* ---- metrics (GET /metrics: the Prometheus text exposition format 0.0.4) ------------- */
+/* Append v as a quoted label value: \ " and newline escaped, an invalid
+ * UTF-8 byte as U+FFFD. */
+int rb_api_prom_label(rb_buf *b, const char *v);
+/* Append the store's families, from one aggregate statement (one round
+ * trip): rebound_contacts{status,provider} (gauge) and
+ * rebound_events_total{bounce_type} (counter: events are never deleted),
+ * each with its # HELP and # TYPE lines.  Nothing is appended on error. */
+rb_status rb_api_metrics_store(rb_store *st, rb_buf *out, rb_error *err);
+
 /* ---- keys ----------------------------------------------------------------------------- */
 #define RB_API_KEY_LEN 47                 /* "rbk_" + 43 */
 #define RB_API_HASH_LEN 64                /* hex SHA-256 */

@@ -103,6 +103,9 @@ typedef struct {
     const char *const *our_domains; /* for the compromised-account check (with the */
     size_t n_our_domains;           /* envelope recipient's domain and its parent) */
     int64_t now;                    /* 0: time(NULL) */
+    int sends_known;                /* the store's sends table holds what we send (maillog runs):
+                                     * even in lenient mode a record whose original Message-ID
+                                     * is not a send to its recipient is backscatter */
 } rb_guard_opts;
 
 typedef struct {
@@ -115,10 +118,34 @@ typedef struct {
     char reason[512];               /* why (the first backscatter reason, else the first reason) */
     int compromised;                /* "Authenticated sender: X" with X one of our addresses */
     char auth_sender[RB_ADDR_MAX];  /* X, whenever the phrase was found */
+    char account[RB_ADDR_MAX];      /* the account a compromised_account alert names */
+    size_t n_alert_backscatter;     /* records given alert "backscatter" */
+    size_t n_alert_compromised;     /* records given alert "compromised_account" */
 } rb_guard_report;
 
-/* Decide for every record of res (a bounce analysed by rb_analyze_message).
- * envelope_rcpt: the address the bounce was delivered to (may be NULL);
+/* Decide for every record of res (a bounce analysed by rb_analyze_message),
+ * and set each record's `alert` field:
+ *   compromised_account  the returned message names one of our addresses as
+ *                        its authenticated sender (Postfix's "(Authenticated
+ *                        sender: X)" in Received:, X-Authenticated-Sender:,
+ *                        X-Authenticated-User:) and the record is not a
+ *                        known send of ours: someone sends with that
+ *                        account's password (seed 002, case 1); or the
+ *                        verdict is backscatter (mail we never sent), its
+ *                        original sender (addresser) is in our domains, and
+ *                        the returned message was submitted with
+ *                        authentication to one of our hosts (a Received:
+ *                        "by OURHOST ... with ESMTPSA"); the account is
+ *                        rep->account;
+ *   backscatter          otherwise, the verdict is backscatter: mail we
+ *                        never sent, whose sender was forged (seed 002,
+ *                        case 2);
+ *   ""                   a known send, or no evidence either way (an alert
+ *                        the record has already is kept).
+ * The policy (rb_policy_for_record) never disables nor counts a record
+ * with an alert: it is recorded only.
+ * envelope_rcpt: the address the bounce was delivered to (may be NULL: then
+ * the message's first X-Original-To: or Delivered-To:, if any);
  * msg/len: the raw message (for "Authenticated sender"; may be NULL); st:
  * the store for the sends lookups (may be NULL: nothing is a known send).
  * verdicts[i] (res->n entries, caller-allocated) gets each record's
@@ -126,10 +153,21 @@ typedef struct {
  * above.  An error only when the store fails. */
 rb_status rb_guard_check(rb_store *st, const rb_guard_opts *o, const char *envelope_rcpt, const char *msg,
                          size_t len, rb_result *res, int *verdicts, rb_guard_report *rep, rb_error *err);
+/* rb_guard_check, then the policy again for every record it gave an alert
+ * (action "record": rb_policy_for_record), for a route that outputs or
+ * applies the records as they are (rebound analyze). */
+rb_status rb_guard_mark(const rb_ctx *ctx, rb_store *st, const rb_guard_opts *o, const char *envelope_rcpt,
+                        const char *msg, size_t len, rb_result *res, rb_guard_report *rep, rb_error *err);
 
 /* The X of the first "Authenticated sender: X" in msg (Postfix writes
- * "(Authenticated sender: X)" into its Received: header).  Returns 1. */
+ * "(Authenticated sender: X)" into its Received: header), else of an
+ * "X-Authenticated-Sender: X" or "X-Authenticated-User: X" header that
+ * holds an address.  Returns 1. */
 int rb_guard_auth_sender(const char *msg, size_t len, char *out, size_t outlen);
+/* The host of the first Received: below the message's own header (in the
+ * returned message) that records an authenticated submission ("by HOST
+ * ... with ESMTPA", ESMTPSA, LMTPA, ...: RFC 3848).  Returns 1. */
+int rb_guard_auth_submission(const char *msg, size_t len, char *out, size_t outlen);
 /* 1 when addr's domain is one of domains, a subdomain of one, or the
  * parent of one, one label up (bounce.example.org -> example.org; never a
  * bare TLD, nor co.uk from bounce.example.co.uk). */

@@ -166,7 +166,7 @@ rb_status rb_store_queue_by_source(rb_store *st, rb_source_cb cb, void *arg, rb_
  * to the send ("accepted with 250, bounced later"), and so that a bounce for
  * a Message-ID we never sent can be told apart as backscatter. */
 typedef struct {
-    char key[40];                             /* dedup key (queue ID + recipient + time) */
+    char key[40];                             /* dedup key (rb_send_key: instance + queue ID + recipient) */
     char queue_id[32];
     char message_id[RB_HOST_MAX];             /* without angle brackets */
     char recipient_norm[RB_ADDR_MAX];
@@ -180,10 +180,15 @@ typedef struct {
 /* Insert sends; rows whose key is stored already are skipped.  Runs in the
  * caller's transaction if one is open. */
 rb_status rb_store_sends_insert(rb_store *st, const rb_send *s, size_t n, rb_error *err);
+/* The same; *stored (if not NULL) gets the number of rows actually added. */
+rb_status rb_store_sends_insert_n(rb_store *st, const rb_send *s, size_t n, size_t *stored, rb_error *err);
 /* *found = 1 if a send with this Message-ID (angle brackets optional) is
  * stored -- to this recipient, when recipient_norm is neither NULL nor "". */
 rb_status rb_store_send_known(rb_store *st, const char *message_id, const char *recipient_norm, int *found,
                               rb_error *err);
+/* *found = 1 if the sends table holds any send at all (rebound maillog has
+ * run): only then can "never sent" be told. */
+rb_status rb_store_sends_any(rb_store *st, int *found, rb_error *err);
 /* The latest sends to a recipient, newest first (limit <= 0: 20). */
 typedef int (*rb_send_cb)(void *arg, const rb_send *s);
 rb_status rb_store_sends_of(rb_store *st, const char *recipient_norm, int limit, rb_send_cb cb, void *arg,
@@ -284,6 +289,11 @@ int rb_time_parse(const char *s, int64_t *t);
  * email_norm: the normalised final recipient (the original recipient only
  * when the record has no usable final one), whichever address matched. */
 void rb_event_key(const rb_record *r, const char *email_norm, char *out, size_t outlen);
+/* The dedup key of a send (32 hex digits + NUL into out[33+]): one row per
+ * (Postfix instance + queue ID, normalised recipient), whatever the time, so
+ * a recipient mailed twice has two rows and a log read again adds none. */
+void rb_send_key(const char *instance, const char *queue_id, const char *recipient_norm, char *out,
+                 size_t outlen);
 
 /* ---- outbox: contact changes pushed to a status API (rebound notify) ---------
  * One row per change and target: a contact's state (status, bounce type, time

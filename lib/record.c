@@ -13,7 +13,7 @@ const char *const rb_record_fields[] = {
     "source", "recipient", "reason", "status", "reply_code", "bounce_type", "action",
     "diagnostic", "remote_mta", "reporting_mta", "provider", "feedback_type", "addresser",
     "original_message_id", "original_subject", "date", "decoded_by", "smtp_command", "dsn_action",
-    "original_recipient", "evidence", "rule",
+    "original_recipient", "evidence", "rule", "provider_source", "alert",
 };
 
 size_t rb_record_nfields(void)
@@ -46,6 +46,8 @@ const char *rb_record_get(const rb_record *r, size_t i)
     case 19: return r->original_recipient;
     case 20: return r->evidence;
     case 21: return r->rule;
+    case 22: return r->provider_source;
+    case 23: return r->alert;
     default: return "";
     }
 }

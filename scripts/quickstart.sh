@@ -3,7 +3,7 @@
 # the main job on the shipped samples with the embedded SQLite store -- the
 # daily workflow of the Impex bounce note:
 #   import the contacts -> the Postfix log -> analyse the bounce mail -> check ->
-#   commit -> rebuild the queue
+#   commit -> rebuild the queue -> the report (build/report.html)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -34,3 +34,6 @@ $R queue rebuild --exclude-source-names 'FacebookAdsJsonCSV,UnsubscribeTakeOutSp
 
 echo; echo "== 7. one contact and its history"
 $R contacts show jan.peeters@contoso-mail.example
+
+echo; echo "== 8. rebound report: the provider view (the example data is of November 2026; default: the last 30 days)"
+$R report --since 2026-11-01 --until 2026-12-01 --html build/report.html

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rebound_guard.h"
 
 #define BATCH_MSGS 512
 #define FMT_EXPLAIN 100           /* --explain: text for people, not records */
@@ -48,14 +49,27 @@ static void help(FILE *f)
             "                             why, and the policy step (also: rebound explain)\n"
             "  --all                      also print a record for messages that are not bounces\n"
             "  --jobs N                   worker processes (default: number of CPUs; 1 for stdin)\n"
+            "  --our-domains LIST         our sending domains (comma-separated): a bounce whose\n"
+            "                             returned message shows one of our addresses as\n"
+            "                             \"Authenticated sender\" gets alert compromised_account\n"
+            "                             and a warning on stderr\n"
+            "  --db URL                   the store: a bounce whose original Message-ID was never\n"
+            "                             sent to its recipient (the sends `rebound maillog` keeps)\n"
+            "                             gets alert backscatter\n"
+            "  --verp-secret-file FILE    signed return paths (rebound verp sign): a bounce to an\n"
+            "                             address that does not verify is backscatter\n"
+            "  --require-known-send       with --db: a bounce that is not a known send is backscatter\n"
+            "                             (also without an original Message-ID)\n"
             "  -q, --quiet                no summary line on stderr\n"
             "  -h, --help                 this help\n\n"
             "Records (JSONL keys / CSV columns, in order): source recipient reason status\n"
             "reply_code bounce_type action diagnostic remote_mta reporting_mta provider\n"
             "feedback_type addresser original_message_id original_subject date decoded_by\n"
-            "smtp_command dsn_action original_recipient evidence rule.  For an mbox, source is PATH#N (N counts from 1).\n\n"
+            "smtp_command dsn_action original_recipient evidence rule provider_source alert.\n"
+            "A record with an alert is never disabling: its action is record.\nFor an mbox, source is PATH#N (N counts from 1).\n\n"
             "Exit status: 0 all input read; 1 some input could not be read (named on\n"
-            "stderr, the rest was analysed); 64 usage; 78 bad rules/policy file.\n",
+            "stderr, the rest was analysed); 64 usage; 66 the --db store cannot be read;\n"
+            "78 bad rules/policy file or VERP secret.\n",
             rb_default_datadir(), rb_default_datadir(), rb_default_datadir());
 }
 
@@ -73,6 +87,9 @@ typedef struct {
     const rb_ctx *ctx;
     const rb_analyze_opts *aopts;
     int format, want_csv, all;
+    const rb_guard_opts *guard;   /* NULL: no backscatter / compromised-account check */
+    const char *db;               /* the store for the sends (opened per process) */
+    rb_store *st;
     item *items;
     size_t n;
     char *arena;         /* the batch's messages, NUL-separated */
@@ -180,12 +197,20 @@ static void explain_records(batch *bt, item *it, const rb_result *res)
         snprintf(line, sizeof line, "   reason        %s (evidence %s%s%s)\n", r->reason, r->evidence[0] ? r->evidence : "-",
                  r->rule[0] ? ", rule " : "", r->rule);
         rb_buf_puts(b, line);
+        if (r->alert[0]) {
+            snprintf(line, sizeof line, "   alert         %s: %s; recorded only, never disabling\n", r->alert,
+                     !strcmp(r->alert, "backscatter") ? "a bounce of mail never sent from here"
+                                                      : "mail sent through one of our accounts by someone else");
+            rb_buf_puts(b, line);
+        }
         rb_policy_entry raw;
         rb_policy_lookup(bt->ctx, r->reason, &raw);
         snprintf(line, sizeof line, "   policy        %s -> %s, %s", r->reason, raw.bounce_type, raw.action);
         rb_buf_puts(b, line);
         if (strcmp(raw.action, r->action) || strcmp(raw.bounce_type, r->bounce_type)) {
-            if (!strcmp(r->dsn_action, "delayed"))
+            if (r->alert[0] && !strcmp(r->action, "record") && !strcmp(raw.bounce_type, r->bounce_type))
+                snprintf(line, sizeof line, "; alert %s: %s, %s\n", r->alert, r->bounce_type, r->action);
+            else if (!strcmp(r->dsn_action, "delayed"))
                 snprintf(line, sizeof line, "; a delay (still retrying): %s, %s\n", r->bounce_type, r->action);
             else
                 snprintf(line, sizeof line, "; evidence %s is too weak to disable (policy.conf "
@@ -232,6 +257,26 @@ static void analyse_items(batch *bt)
         it->filtered = res.filtered;
         it->bounce = res.is_bounce;
         if (res.warning[0]) snprintf(it->errmsg, sizeof it->errmsg, "%.200s: %.300s", it->source, res.warning);
+        if (bt->guard && res.is_bounce && res.n) {
+            /* the store is opened by the process that uses it (a worker
+             * must not share its parent's connection) */
+            rb_guard_report rep;
+            if ((bt->db && !bt->st && rb_store_open(bt->db, &bt->st, &err) != RB_OK) ||
+                rb_guard_mark(bt->ctx, bt->st, bt->guard, NULL, it->data, it->len, &res, &rep, &err) != RB_OK) {
+                it->failed = 1;
+                snprintf(it->errmsg, sizeof it->errmsg, "%.200s: %.300s", it->source, err.msg);
+                continue;
+            }
+            if (rep.n_alert_compromised) {
+                size_t l = strlen(it->errmsg);
+                snprintf(it->errmsg + l, sizeof it->errmsg - l,
+                         "%s%.150s: compromised account %.120s? The bounced message %s, and it is not a send "
+                         "of ours: someone sends mail with its password",
+                         l ? "; " : "", it->source, rep.account,
+                         rep.compromised ? "shows it as \"Authenticated sender\""
+                                         : "was submitted with its address to our own server");
+            }
+        }
         it->nrec = res.n;
         if (bt->format == FMT_EXPLAIN && !res.is_bounce) {
             /* --explain: say what became of a message that gave no record */
@@ -444,14 +489,17 @@ static void stop_workers(wproc *w, int n)
 
 int cmd_analyze(int argc, char **argv)
 {
-    enum { O_FORMAT = 256, O_CSV, O_SUBJ, O_BODY, O_PROG, O_RULES, O_POLICY, O_PROV, O_ALL, O_JOBS, O_EXPLAIN };
+    enum { O_FORMAT = 256, O_CSV, O_SUBJ, O_BODY, O_PROG, O_RULES, O_POLICY, O_PROV, O_ALL, O_JOBS, O_EXPLAIN,
+           O_DOMAINS, O_DB, O_SECRET, O_REQKNOWN };
     static const struct option lo[] = {
         {"format", required_argument, 0, O_FORMAT}, {"write-csv", required_argument, 0, O_CSV},
         {"subject-contains", required_argument, 0, O_SUBJ}, {"body-contains", required_argument, 0, O_BODY},
         {"progress-every", required_argument, 0, O_PROG}, {"rules", required_argument, 0, O_RULES},
         {"policy", required_argument, 0, O_POLICY}, {"providers", required_argument, 0, O_PROV},
         {"all", no_argument, 0, O_ALL}, {"jobs", required_argument, 0, O_JOBS},
-        {"explain", no_argument, 0, O_EXPLAIN},
+        {"explain", no_argument, 0, O_EXPLAIN}, {"our-domains", required_argument, 0, O_DOMAINS},
+        {"db", required_argument, 0, O_DB}, {"verp-secret-file", required_argument, 0, O_SECRET},
+        {"require-known-send", no_argument, 0, O_REQKNOWN},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     int format = isatty(1) ? RB_FMT_TABLE : RB_FMT_JSONL;
@@ -459,7 +507,8 @@ int cmd_analyze(int argc, char **argv)
     const char *subj[argc + 1], *body[argc + 1];   /* each option takes one argv slot at most */
     size_t nsubj = 0, nbody = 0;
     unsigned long every = 0;
-    int all = 0, quiet = 0;
+    int all = 0, quiet = 0, require_known = 0;
+    const char *domains_opt = NULL, *db = NULL, *secret = NULL;
     long jobs = sysconf(_SC_NPROCESSORS_ONLN);
     int c;
     optind = 1;
@@ -484,6 +533,10 @@ int cmd_analyze(int argc, char **argv)
         case O_PROV: providers = optarg; break;
         case O_ALL: all = 1; break;
         case O_EXPLAIN: format = FMT_EXPLAIN; break;
+        case O_DOMAINS: domains_opt = optarg; break;
+        case O_DB: db = optarg; break;
+        case O_SECRET: secret = optarg; break;
+        case O_REQKNOWN: require_known = 1; break;
         case O_JOBS:
             jobs = strtol(optarg, &end, 10);
             if (*end || jobs < 1 || jobs > 64) { fprintf(stderr, "rebound analyze: --jobs takes 1..64\n"); return EX_USAGE_; }
@@ -500,8 +553,43 @@ int cmd_analyze(int argc, char **argv)
         help(stderr);
         return EX_USAGE_;
     }
+    if (require_known && !db) {
+        fprintf(stderr, "rebound analyze: --require-known-send needs --db (the store whose sends are known)\n");
+        return EX_USAGE_;
+    }
+    /* the backscatter / compromised-account guard: configured here, never
+     * read from the environment by the library */
+    static rb_verp_key key;
+    const char *domains[64];
+    size_t ndomains = 0;
+    char *dl = domains_opt ? strdup(domains_opt) : NULL;
+    if (dl) ndomains = split_list(dl, domains, 64);
+    rb_error kerr = {{0}};
+    if (secret && rb_verp_key_load(secret, &key, &kerr) != RB_OK) {
+        fprintf(stderr, "rebound analyze: %s\n", kerr.msg);
+        free(dl);
+        return EX_CONFIG_;
+    }
+    rb_guard_opts gopts = {secret ? &key : NULL, require_known, 60, domains, ndomains, 0, db != NULL};
+    if (db) {
+        /* the store is checked here; every process opens its own */
+        rb_store *st = open_store("analyze", db);
+        int any = 0;
+        if (!st || rb_store_sends_any(st, &any, &kerr) != RB_OK) {
+            if (st) fprintf(stderr, "rebound analyze: %s\n", kerr.msg);
+            if (st) rb_store_close(st);
+            free(dl);
+            return EX_NOINPUT_;
+        }
+        rb_store_close(st);
+        if (!any && !require_known) {
+            gopts.sends_known = 0;
+            fprintf(stderr, "rebound analyze: note: the store holds no sends yet (rebound maillog --commit keeps "
+                            "them): backscatter cannot be told by Message-ID\n");
+        }
+    }
     rb_ctx *ctx = load_ctx(rules, policy, providers);
-    if (!ctx) return EX_CONFIG_;
+    if (!ctx) { free(dl); return EX_CONFIG_; }
 
     FILE *csv = NULL;
     if (csv_path && !(csv = fopen(csv_path, "w"))) {
@@ -535,6 +623,8 @@ int cmd_analyze(int argc, char **argv)
     bt.format = format;
     bt.want_csv = csv != NULL;
     bt.all = all;
+    bt.guard = &gopts;
+    bt.db = db;
     bt.items = calloc(BATCH_MSGS, sizeof *bt.items);
 
     unsigned long nmsg = 0, nbounce = 0, nrec = 0, nerr = 0, nfiltered = 0, nread_err = 0;
@@ -648,6 +738,9 @@ int cmd_analyze(int argc, char **argv)
         rb_buf_free(&bt.items[i].csv);
     }
     free(bt.items);
+    if (bt.st) rb_store_close(bt.st);
+    free(dl);
+    memset(&key, 0, sizeof key);
     rb_reader_free(rd);
     rb_ctx_free(ctx);
     return rc;

@@ -25,6 +25,7 @@ int cmd_verp(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_contacts(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_maillog(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);

@@ -292,7 +292,8 @@ static int contacts_show(rb_store *st, const char *email)
     printf("reason:           %s\n", c.reason);
     printf("status_code:      %s\n", c.status_code);
     printf("status_message:   %s\n", c.status_message);
-    printf("provider:         %s\n", c.provider);
+    if (c.provider[0] && c.provider_source[0]) printf("provider:         %s (%s)\n", c.provider, c.provider_source);
+    else printf("provider:         %s\n", c.provider);
     printf("provider_source:  %s\n", c.provider_source);
     printf("soft_count:       %d (since %s)\n", c.soft_count, c.soft_since ? fmt_time(c.soft_since, t1, sizeof t1) : "the start");
     printf("quarantine_until: %s\n", fmt_time(c.quarantine_until, t2, sizeof t2));

@@ -34,7 +34,8 @@ static void help(FILE *f)
             "  --no-state          read every line of every LOG, remember nothing\n"
             "  --since TIME        report attempts at or after TIME only (ISO 8601 or a date)\n"
             "  --rules F --policy F --providers F   other tables than the installed ones\n"
-            "  --provider-source S stored with the contacts (default: maillog)\n"
+            "  --provider-source S stored with the contacts when a record has none\n"
+            "                      (default: relay, as rebound apply of its records)\n"
             "  --batch N           records per store transaction (default 50000)\n"
             "  --now TIME          the time of this run (for quarantine arithmetic)\n"
             "  -q, --quiet         no summary\n\n"
@@ -83,7 +84,8 @@ static int on_rec(void *arg, const rb_logrec *r)
     else if (rc->fmt == RB_FMT_TABLE) table_row(rc, r);
     if (rc->buf.len > (1u << 18)) flush_out(rc);
     if (rc->ap) {
-        if (!strcmp(r->delivery_status, "sent")) {
+        /* a bounce notice (alert backscatter: from=<>) is no send of ours */
+        if (!strcmp(r->delivery_status, "sent") && !r->rec.alert[0]) {
             rb_send s;
             memset(&s, 0, sizeof s);
             if (!rb_email_normalize(r->rec.recipient, s.recipient_norm, sizeof s.recipient_norm)) goto rec;
@@ -94,16 +96,9 @@ static int on_rec(void *arg, const rb_logrec *r)
             rb_strlcpy(s.provider, r->rec.provider, sizeof s.provider);
             rb_strlcpy(s.reply, r->rec.diagnostic, sizeof s.reply);
             rb_strlcpy(s.source, r->rec.source, sizeof s.source);
-            /* the same attempt read again (a log given twice) is the same key */
-            char k[RB_ADDR_MAX + 96];
-            snprintf(k, sizeof k, "%s|%s|%lld", r->queue_id, s.recipient_norm, (long long)r->t);
-            rb_strlcpy(s.key, k, sizeof s.key);
-            if (strlen(k) >= sizeof s.key) {
-                rb_record tmp;
-                memset(&tmp, 0, sizeof tmp);
-                rb_strlcpy(tmp.recipient, k, sizeof tmp.recipient);
-                rb_event_key(&tmp, s.recipient_norm, s.key, sizeof s.key);
-            }
+            /* one row per (instance + queue ID, recipient): a log read
+             * again is the same key, a recipient mailed twice two keys */
+            rb_send_key(r->instance, r->queue_id, s.recipient_norm, s.key, sizeof s.key);
             if (rb_apply_add_send(rc->ap, &s, rc->err) != RB_OK) { rc->dbfail = 1; return 1; }
         }
     rec:
@@ -140,7 +135,7 @@ int cmd_maillog(int argc, char **argv)
     };
     int fmt = -2, check = 0, commit = 0, nostate = 0, quiet = 0;
     const char *out_path = NULL, *db = NULL, *state_opt = NULL, *rules = NULL, *policy = NULL, *prov = NULL;
-    const char *psrc = "maillog";
+    const char *psrc = NULL;    /* the records' own (relay, domain); relay when none */
     int64_t since = 0, now = 0;
     unsigned long batch = 0;
     int c;

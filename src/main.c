@@ -19,6 +19,7 @@ static const struct {
     {"pipe", cmd_pipe, "Postfix pipe transport: analyse one bounce on stdin and apply it"},
     {"postfix-config", cmd_postfix_config, "print the Postfix set-up for the bounce catch-all"},
     {"queue", cmd_queue, "rebuild, inspect and export the mailing queue"},
+    {"report", cmd_report, "the provider view: bounces, rates and dead addresses, as tables, JSON, CSV or HTML"},
     {"serve", cmd_serve, "the status API: providers report bounces over HTTP"},
     {"verp", cmd_verp, "encode, decode, sign and verify VERP return-path addresses"},
 };

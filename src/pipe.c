@@ -48,7 +48,8 @@ static void help(FILE *f)
             "                         that recipient (rebound maillog), change contacts\n"
             "  --require-known-send   strict without a secret: only known sends count\n"
             "  --our-domains LIST     our sending domains (comma-separated), for the\n"
-            "                         compromised-account warning (\"Authenticated sender\")\n"
+            "                         compromised-account warning (\"Authenticated sender\",\n"
+            "                         or our sender submitted to our own server) and alert\n"
             "  --max-age-days N       signed return paths older than N days are refused (60;\n"
             "                         0 = never)\n"
             "  --max-size BYTES       bigger messages are accepted and logged, not analysed\n"
@@ -248,7 +249,10 @@ static void on_plan(void *arg, const rb_plan_row *row)
     if (d == RB_DEC_DISABLED || d == RB_DEC_QUARANTINED || d == RB_DEC_COUNTED || d == RB_DEC_RECORDED ||
         d == RB_DEC_RESET)
         l->applied++;
-    log_record(l, row->rec, rb_decision_name(d));
+    char what[96];
+    snprintf(what, sizeof what, "%s%s%s%s", rb_decision_name(d), row->rec->alert[0] ? " (alert " : "",
+             row->rec->alert, row->rec->alert[0] ? ")" : "");
+    log_record(l, row->rec, what);
 }
 
 /* The envelope, at the end of every log line: Postfix keeps only the first
@@ -348,7 +352,7 @@ int cmd_pipe(int argc, char **argv)
     size_t ndomains = 0;
     char *dl = o.domains ? strdup(o.domains) : NULL;
     if (dl) ndomains = split_list(dl, domains, MAX_DOMAINS);
-    rb_guard_opts go = {o.secret ? &key : NULL, o.require_known, o.max_age, domains, ndomains, 0};
+    rb_guard_opts go = {o.secret ? &key : NULL, o.require_known, o.max_age, domains, ndomains, 0, 0};
     rb_guard_report rep;
     verdicts = calloc(res.n, sizeof *verdicts);
     rb_status gs = verdicts ? rb_guard_check(st, &go, o.recipient, data, len, &res, verdicts, &rep, &err)
@@ -361,6 +365,10 @@ int cmd_pipe(int argc, char **argv)
     if (rep.compromised) {
         fprintf(stderr, "rebound: WARNING compromised account? The bounced message shows \"Authenticated sender: "
                         "%s\", one of our addresses: someone sends mail with its password;", rep.auth_sender);
+        log_envelope(&o);
+    } else if (rep.n_alert_compromised) {
+        fprintf(stderr, "rebound: WARNING compromised account? %s sent mail we never sent through our own "
+                        "server (authenticated submission): someone sends mail with its password;", rep.account);
         log_envelope(&o);
     }
 

@@ -36,7 +36,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -63,7 +65,18 @@
  * three times the slow (> 40 ms) requests. */
 #define CHECKPOINT_MS 250
 
-enum { R_NONE, R_API, R_HEALTH };
+enum { R_NONE, R_API, R_HEALTH, R_METRICS, R_NROUTES };
+
+/* GET /metrics: the Prometheus text exposition format */
+#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define METRICS_CACHE_MS 5000       /* the store's aggregates are read at most this often, */
+#define METRICS_DUTY 10             /* ... and at most 1/10 of the time (a slow query is cached longer) */
+#define METRICS_CACHE_MAX_MS 300000
+#define M_METHODS 4                 /* GET HEAD POST other */
+#define M_CODES 600
+/* the group-commit write time, seconds: the upper bounds of the histogram's buckets */
+static const double write_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define W_NB (sizeof write_buckets / sizeof write_buckets[0])
 
 typedef struct server server;
 
@@ -134,6 +147,20 @@ struct server {
     atomic_int draining;
     atomic_ullong served;
     atomic_ullong groups, grouped;  /* group commits, updates in them */
+    /* metrics */
+    int metrics_loopback;           /* --metrics-loopback-only */
+    double start_time;              /* CLOCK_REALTIME at start */
+    atomic_ullong http[R_NROUTES][M_METHODS][M_CODES];  /* answered requests */
+    atomic_ullong wbucket[W_NB + 1];                    /* group commits per bucket (last: +Inf) */
+    atomic_ullong wsum_ns;
+    pthread_mutex_t mmu;            /* the store's part, cached: one aggregate query per METRICS_CACHE_MS */
+    rb_buf mcache;
+    int64_t mcache_ms;
+    int mcache_valid, mstore_up;
+    double mquery_s;
+    pthread_t mthread;              /* reads them: metrics_main */
+    int has_mthread, mwant, mrefreshing, mstop;
+    pthread_cond_t mcv, mdone;
     /* the writer's group */
     req *batch[MAX_GROUP];
     rb_api_update *ups[MAX_GROUP];
@@ -164,7 +191,7 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: rebound serve [--db URL] [--listen ADDR:PORT] [--keys FILE] [--threads N]\n"
-            "                     [--max-body BYTES] [--policy FILE] [--rules FILE]\n\n"
+            "                     [--max-body BYTES] [--metrics-loopback-only] [--policy FILE] [--rules FILE]\n\n"
             "The status API: providers report what became of an address, and it goes\n"
             "through the same policy as `rebound apply`.\n\n"
             "  POST /contact/api/email-status/   form-encoded or JSON fields email, status\n"
@@ -173,7 +200,9 @@ static void help(FILE *f)
             "        the key in the X-Contact-Provider-Key header\n"
             "  GET  /contact/api/email-status/?email=ADDR[&events=N]   the contact and its\n"
             "        last N events (20)\n"
-            "  GET  /healthz\n\n"
+            "  GET  /healthz\n"
+            "  GET  /metrics   counters and gauges in the Prometheus text format; the key as\n"
+            "        above (or Authorization: Bearer KEY)\n\n"
             "  --db URL             store: a SQLite file or postgresql://... (default $REBOUND_DB,\n"
             "                       else rebound.db)\n"
             "  --listen ADDR:PORT   where to listen (default 127.0.0.1:8025; [::1]:8025 for IPv6;\n"
@@ -186,6 +215,8 @@ static void help(FILE *f)
             "  --shutdown-timeout S how long SIGTERM waits for requests in flight (default 30)\n"
             "  --event-loop poll|epoll   how each HTTP thread waits (default poll; epoll for\n"
             "                       thousands of connections)\n"
+            "  --metrics-loopback-only   /metrics without a key, for clients on 127.0.0.1 and\n"
+            "                       ::1 only; any other client is refused (403), key or not\n"
             "  --policy FILE, --rules FILE   as for rebound apply\n\n"
             "Keys: `rebound keys add NAME` (one per provider); a missing, wrong or revoked key is\n"
             "401.  One log line per request on standard error.  SIGTERM/SIGINT: stop accepting,\n"
@@ -444,6 +475,16 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
+/* The histogram of the group-commit write time (GET /metrics). */
+static void note_write(server *s, uint64_t ns)
+{
+    double sec = (double)ns / 1e9;
+    size_t b = 0;
+    while (b < W_NB && sec > write_buckets[b]) b++;
+    atomic_fetch_add_explicit(&s->wbucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->wsum_ns, ns, memory_order_relaxed);
+}
+
 static void *writer_main(void *arg)
 {
     server *s = arg;
@@ -487,7 +528,11 @@ static void *writer_main(void *arg)
             st = RB_ERR_DB;
         } else {
             for (size_t i = 0; i < n; i++) ups[i] = batch[i]->u;
+            struct timespec w0, w1;
+            clock_gettime(CLOCK_MONOTONIC, &w0);
             st = rb_api_apply(s->wst, s->ctx, ups, n, (int64_t)time(NULL), res, &err);
+            clock_gettime(CLOCK_MONOTONIC, &w1);
+            note_write(s, (uint64_t)((w1.tv_sec - w0.tv_sec) * 1000000000LL + (w1.tv_nsec - w0.tv_nsec)));
             applied = 1;
             atomic_fetch_add(&s->groups, 1);
             atomic_fetch_add(&s->grouped, n);
@@ -603,13 +648,14 @@ static void *logger_main(void *arg)
 }
 
 /* ---- answers -------------------------------------------------------------------------------- */
-static enum MHD_Result reply(req *r, int code, rb_buf *b, const char *hname, const char *hval)
+static enum MHD_Result reply_typed(req *r, int code, rb_buf *b, const char *ctype, const char *hname,
+                                   const char *hval)
 {
     if (!b->buf && rb_buf_puts(b, "{}\n")) return MHD_NO;
     struct MHD_Response *resp = MHD_create_response_from_buffer(b->len, b->buf, MHD_RESPMEM_MUST_FREE);
     if (!resp) { rb_buf_free(b); return MHD_NO; }
     b->buf = NULL;      /* the response frees it */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (hname) MHD_add_response_header(resp, hname, hval);
     if (atomic_load(&r->srv->draining)) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -617,6 +663,11 @@ static enum MHD_Result reply(req *r, int code, rb_buf *b, const char *hname, con
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)code, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static enum MHD_Result reply(req *r, int code, rb_buf *b, const char *hname, const char *hval)
+{
+    return reply_typed(r, code, b, JSON_TYPE, hname, hval);
 }
 
 static enum MHD_Result reply_error(req *r, int code, const char *field, const char *msg, const char *hname,
@@ -648,6 +699,192 @@ static enum MHD_Result reply_health(req *r)
     rb_buf_init(&b);
     if (rb_buf_puts(&b, buf)) return MHD_NO;
     return reply(r, draining ? 503 : 200, &b, NULL, NULL);
+}
+
+/* ---- GET /metrics: the Prometheus text exposition format 0.0.4 --------------------------------- */
+static const char *const route_paths[R_NROUTES] = {"other", API_PATH, "/healthz", "/metrics"};
+static const char *const method_names[M_METHODS] = {"GET", "HEAD", "POST", "other"};
+
+static int method_index(const char *m)
+{
+    for (int i = 0; i < M_METHODS - 1; i++)
+        if (!strcmp(m, method_names[i])) return i;
+    return M_METHODS - 1;
+}
+
+static int bprintf(rb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bprintf(rb_buf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp) return -1;
+    return rb_buf_append(b, tmp, (size_t)n);
+}
+
+/* The store's counts are read by a thread of its own (metrics_main), from a
+ * connection of its own, when a scrape finds them older than
+ * METRICS_CACHE_MS -- or than METRICS_DUTY times the last read's duration
+ * when that is longer: on a store of millions of events the statement takes
+ * seconds, and scrapes never keep the store busy more than a tenth of the
+ * time.  A scrape serves the numbers read last; it waits for a read it
+ * started (up to METRICS_WAIT_MS) only when there are none yet or the last
+ * read was quick, so a pool thread never waits long, whatever the store. */
+#define METRICS_WAIT_MS 1000
+
+static void *metrics_main(void *arg)
+{
+    server *s = arg;
+    rb_store *st = NULL;
+    pthread_setname_np(pthread_self(), "rb-metrics");
+    pthread_mutex_lock(&s->mmu);
+    for (;;) {
+        while (!s->mwant && !s->mstop) pthread_cond_wait(&s->mcv, &s->mmu);
+        if (s->mstop) break;
+        s->mwant = 0;
+        pthread_mutex_unlock(&s->mmu);
+        rb_buf nb;
+        rb_buf_init(&nb);
+        rb_error err = {{0}};
+        double t0 = now_seconds();
+        rb_status qs = RB_ERR_DB;
+        if (!st && rb_store_open(s->db, &st, &err) != RB_OK) st = NULL;
+        else if (st && rb_api_store_tune(st, 0, &err) != RB_OK) { rb_store_close(st); st = NULL; }
+        if (st) qs = rb_api_metrics_store(st, &nb, &err);
+        if (st && qs != RB_OK) { rb_store_close(st); st = NULL; }   /* opened again next time */
+        pthread_mutex_lock(&s->mmu);
+        s->mquery_s = now_seconds() - t0;
+        rb_buf_free(&s->mcache);        /* never stale numbers: after a failure, none */
+        if (qs == RB_OK) s->mcache = nb;
+        else {
+            rb_buf_free(&nb);
+            rb_buf_init(&s->mcache);
+            if (s->mstore_up || !s->mcache_valid)
+                fprintf(stderr, "rebound serve: /metrics: cannot read the store: %s\n", err.msg);
+        }
+        s->mstore_up = qs == RB_OK;
+        s->mcache_valid = 1;
+        s->mcache_ms = now_ms();        /* from the end of the read: the store rests at least the ttl */
+        s->mrefreshing = 0;
+        pthread_cond_broadcast(&s->mdone);
+    }
+    pthread_mutex_unlock(&s->mmu);
+    if (st) rb_store_close(st);
+    return NULL;
+}
+
+static int metrics_store_part(server *s, rb_buf *b)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->mmu);
+    int64_t ttl = (int64_t)(s->mquery_s * 1000.0 * METRICS_DUTY);
+    if (ttl < METRICS_CACHE_MS) ttl = METRICS_CACHE_MS;
+    if (ttl > METRICS_CACHE_MAX_MS) ttl = METRICS_CACHE_MAX_MS;
+    if (s->has_mthread && !s->mrefreshing && (!s->mcache_valid || now_ms() - s->mcache_ms >= ttl)) {
+        s->mrefreshing = 1;
+        s->mwant = 1;
+        pthread_cond_signal(&s->mcv);
+    }
+    if (s->mrefreshing && (!s->mcache_valid || s->mquery_s < 0.5)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (METRICS_WAIT_MS % 1000) * 1000000L;
+        ts.tv_sec += METRICS_WAIT_MS / 1000 + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        while (s->mrefreshing)
+            if (pthread_cond_timedwait(&s->mdone, &s->mmu, &ts) == ETIMEDOUT) break;
+    }
+    if (s->mcache.len) rc |= rb_buf_append(b, s->mcache.buf, s->mcache.len);
+    rc |= bprintf(b,
+                  "# HELP rebound_store_up Whether the last read of the store's counts succeeded.\n"
+                  "# TYPE rebound_store_up gauge\nrebound_store_up %d\n"
+                  "# HELP rebound_store_query_seconds How long the last read of the store's counts took "
+                  "(read again after %d s, or 10 times this if longer).\n"
+                  "# TYPE rebound_store_query_seconds gauge\nrebound_store_query_seconds %.6f\n"
+                  "# HELP rebound_store_query_age_seconds How old the store's counts shown are.\n"
+                  "# TYPE rebound_store_query_age_seconds gauge\nrebound_store_query_age_seconds %.3f\n",
+                  s->mcache_valid && s->mstore_up, METRICS_CACHE_MS / 1000, s->mquery_s,
+                  s->mcache_valid ? (double)(now_ms() - s->mcache_ms) / 1000.0 : 0.0);
+    pthread_mutex_unlock(&s->mmu);
+    return rc;
+}
+
+static enum MHD_Result reply_metrics(req *r)
+{
+    server *s = r->srv;
+    rb_buf b;
+    rb_buf_init(&b);
+    int rc = metrics_store_part(s, &b);
+
+    rc |= rb_buf_puts(&b, "# HELP rebound_http_requests_total HTTP requests answered, by method, path and status "
+                          "code.\n# TYPE rebound_http_requests_total counter\n");
+    for (int p = 0; p < R_NROUTES; p++)
+        for (int m = 0; m < M_METHODS; m++)
+            for (int c = 100; c < M_CODES; c++) {
+                unsigned long long v = atomic_load_explicit(&s->http[p][m][c], memory_order_relaxed);
+                if (v)
+                    rc |= bprintf(&b, "rebound_http_requests_total{method=\"%s\",path=\"%s\",code=\"%d\"} %llu\n",
+                                  method_names[m], route_paths[p], c, v);
+            }
+
+    /* a bucket is cumulative: every group commit at most that long */
+    rc |= rb_buf_puts(&b, "# HELP rebound_write_group_seconds Time to decide and commit one group of updates "
+                          "(group commit).\n# TYPE rebound_write_group_seconds histogram\n");
+    unsigned long long cum = 0;
+    for (size_t i = 0; i <= W_NB; i++) {
+        cum += atomic_load_explicit(&s->wbucket[i], memory_order_relaxed);
+        if (i < W_NB) rc |= bprintf(&b, "rebound_write_group_seconds_bucket{le=\"%g\"} %llu\n", write_buckets[i], cum);
+        else rc |= bprintf(&b, "rebound_write_group_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    }
+    rc |= bprintf(&b, "rebound_write_group_seconds_sum %.9f\nrebound_write_group_seconds_count %llu\n",
+                  (double)atomic_load(&s->wsum_ns) / 1e9, cum);
+
+    pthread_rwlock_rdlock(&s->klock);
+    size_t nkeys = s->nkeys;
+    pthread_rwlock_unlock(&s->klock);
+    pthread_mutex_lock(&s->mu);
+    size_t q = s->qlen;
+    pthread_mutex_unlock(&s->mu);
+    rc |= bprintf(&b,
+                  "# HELP rebound_write_updates_total Updates decided in group commits.\n"
+                  "# TYPE rebound_write_updates_total counter\nrebound_write_updates_total %llu\n"
+                  "# HELP rebound_write_queue Updates waiting for the writer.\n"
+                  "# TYPE rebound_write_queue gauge\nrebound_write_queue %zu\n",
+                  (unsigned long long)atomic_load(&s->grouped), q);
+    rc |= bprintf(&b,
+                  "# HELP rebound_api_keys Active API keys.\n"
+                  "# TYPE rebound_api_keys gauge\nrebound_api_keys %zu\n"
+                  "# HELP process_start_time_seconds Start time of the process since the Unix epoch in seconds.\n"
+                  "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
+                  nkeys, s->start_time);
+    if (rc) {
+        rb_buf_free(&b);
+        return reply_error(r, 503, "", "out of memory", MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
+    return reply_typed(r, 200, &b, METRICS_TYPE, NULL, NULL);
+}
+
+/* --metrics-loopback-only: the client is this host itself, 127.0.0.1 or ::1. */
+static int client_is_loopback(const req *r)
+{
+    return !strcmp(r->client, "127.0.0.1") || !strcmp(r->client, "::1") || !strcmp(r->client, "::ffff:127.0.0.1");
+}
+
+/* /metrics takes the key in X-Contact-Provider-Key or as "Authorization: Bearer KEY" (Prometheus's
+ * `authorization` setting). */
+static const char *metrics_key(req *r)
+{
+    const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, KEY_HEADER);
+    if (key) return key;
+    const char *a = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (a && !strncasecmp(a, "Bearer ", 7)) {
+        a += 7;
+        while (*a == ' ') a++;
+        return a;
+    }
+    return NULL;
 }
 
 /* ---- GET: the contact and its recent events --------------------------------------------------- */
@@ -770,6 +1007,7 @@ static enum MHD_Result first_call(req *r, const char *url, const char *method)
     server *s = r->srv;
     if (!strcmp(url, API_PATH) || !strcmp(url, "/contact/api/email-status")) r->route = R_API;
     else if (!strcmp(url, "/healthz")) r->route = R_HEALTH;
+    else if (!strcmp(url, "/metrics")) r->route = R_METRICS;
     r->is_post = r->route == R_API && !strcmp(method, MHD_HTTP_METHOD_POST);
     if (!r->is_post) return MHD_YES;
     const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, KEY_HEADER);
@@ -796,6 +1034,19 @@ static enum MHD_Result answer_other(req *r, const char *method)
     if (r->route == R_HEALTH) {
         if (!get) return reply_error(r, 405, "", "use GET", MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         return reply_health(r);
+    }
+    if (r->route == R_METRICS) {
+        if (!get) return reply_error(r, 405, "", "use GET", MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        if (r->srv->metrics_loopback) {
+            if (!client_is_loopback(r))
+                return reply_error(r, 403, "", "/metrics answers 127.0.0.1 and ::1 only (--metrics-loopback-only)",
+                                   NULL, NULL);
+        } else {
+            const char *key = metrics_key(r);
+            if (!authenticate(r->srv, key, r->key))
+                return reply_error(r, 401, KEY_HEADER, key ? "wrong or revoked key" : "missing key", NULL, NULL);
+        }
+        return reply_metrics(r);
     }
     if (!get) return reply_error(r, 405, "", "use GET or POST", MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
     const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, KEY_HEADER);
@@ -890,6 +1141,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
                      r->method, r->path, code, ms, r->key[0] ? r->key : "-");
     if (n > 0) log_line(s, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     atomic_fetch_add(&s->served, 1);
+    if (r->code >= 100 && r->code < M_CODES && r->route >= 0 && r->route < R_NROUTES)
+        atomic_fetch_add_explicit(&s->http[r->route][method_index(r->method)][r->code], 1, memory_order_relaxed);
     free(r->body);
     free(r->u);
     free(r);
@@ -943,20 +1196,21 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
 
 int cmd_serve(int argc, char **argv)
 {
-    enum { O_DB = 256, O_LISTEN, O_THREADS, O_MAXBODY, O_POLICY, O_RULES, O_SHUTDOWN, O_LOOP, O_KEYS };
+    enum { O_DB = 256, O_LISTEN, O_THREADS, O_MAXBODY, O_POLICY, O_RULES, O_SHUTDOWN, O_LOOP, O_KEYS, O_MLOOP };
     static const struct option lo[] = {
         {"db", required_argument, 0, O_DB},           {"listen", required_argument, 0, O_LISTEN},
         {"threads", required_argument, 0, O_THREADS}, {"max-body", required_argument, 0, O_MAXBODY},
         {"policy", required_argument, 0, O_POLICY},   {"rules", required_argument, 0, O_RULES},
         {"shutdown-timeout", required_argument, 0, O_SHUTDOWN}, {"event-loop", required_argument, 0, O_LOOP},
         {"keys", required_argument, 0, O_KEYS},       {"help", no_argument, 0, 'h'},
+        {"metrics-loopback-only", no_argument, 0, O_MLOOP},
         {0, 0, 0, 0},
     };
     const char *db = NULL, *listen_spec = "127.0.0.1:8025", *policy = NULL, *rules = NULL, *keys_file = NULL;
     long threads = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned long long max_body = 65536;
     double shutdown_timeout = 30;
-    int use_epoll = 0;
+    int use_epoll = 0, metrics_loopback = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -967,6 +1221,7 @@ int cmd_serve(int argc, char **argv)
         case O_POLICY: policy = optarg; break;
         case O_RULES: rules = optarg; break;
         case O_KEYS: keys_file = optarg; break;
+        case O_MLOOP: metrics_loopback = 1; break;
         case O_THREADS:
             threads = strtol(optarg, &end, 10);
             if (*end || threads < 1 || threads > 256) {
@@ -1028,6 +1283,16 @@ int cmd_serve(int argc, char **argv)
     s->keys_file = keys_file;
     s->max_body = (size_t)max_body;
     s->shutdown_timeout = shutdown_timeout;
+    s->metrics_loopback = metrics_loopback;
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    }
+    pthread_mutex_init(&s->mmu, NULL);
+    pthread_cond_init(&s->mcv, NULL);
+    pthread_cond_init(&s->mdone, NULL);
+    rb_buf_init(&s->mcache);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->ckpt_cv, NULL);
@@ -1075,6 +1340,7 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     s->has_logger = pthread_create(&s->logger, NULL, logger_main, s) == 0;
+    s->has_mthread = pthread_create(&s->mthread, NULL, metrics_main, s) == 0;
     if (!strcmp(rb_store_backend(s->wst), "sqlite"))
         s->has_checkpointer = pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0;
     /* poll() by default: suspending and resuming a connection (every POST)
@@ -1142,6 +1408,14 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->writer, NULL);
     if (s->has_checkpointer) pthread_join(s->checkpointer, NULL);
+    if (s->has_mthread) {       /* waits for a read of the store's counts in progress */
+        pthread_mutex_lock(&s->mmu);
+        s->mstop = 1;
+        pthread_cond_signal(&s->mcv);
+        pthread_mutex_unlock(&s->mmu);
+        pthread_join(s->mthread, NULL);
+        s->has_mthread = 0;
+    }
     if (s->has_logger) {
         pthread_mutex_lock(&s->lmu);
         s->log_stop = 1;
@@ -1174,6 +1448,10 @@ out:
     pthread_cond_destroy(&s->lcv);
     pthread_mutex_destroy(&s->lmu);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->mmu);
+    pthread_cond_destroy(&s->mcv);
+    pthread_cond_destroy(&s->mdone);
+    rb_buf_free(&s->mcache);
     free(s);
     return rc;
 }

@@ -542,6 +542,28 @@ static void test_key_store(void **state)
     drop_store(st);
 }
 
+/* GET /metrics: label values escaped as the Prometheus text format wants. */
+static void test_prom_label(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *out; } cases[] = {
+        {"business_microsoft", "\"business_microsoft\""},
+        {"", "\"\""},
+        {"we\"ird\\prov", "\"we\\\"ird\\\\prov\""},
+        {"two\nlines", "\"two\\nlines\""},
+        {"caf\xC3\xA9", "\"caf\xC3\xA9\""},
+        {"bad\xFF" "byte", "\"bad\xEF\xBF\xBD" "byte\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rb_buf b;
+        rb_buf_init(&b);
+        assert_int_equal(rb_api_prom_label(&b, cases[i].in), 0);
+        assert_non_null(b.buf);
+        assert_string_equal(b.buf, cases[i].out);
+        rb_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,7 +571,7 @@ int main(void)
         cmocka_unit_test(test_form_errors),   cmocka_unit_test(test_json_errors), cmocka_unit_test(test_date),
         cmocka_unit_test(test_mapping),       cmocka_unit_test(test_json_out),    cmocka_unit_test(test_keys),
         cmocka_unit_test(test_apply_group),   cmocka_unit_test(test_soft_and_deferred),
-        cmocka_unit_test(test_key_store),
+        cmocka_unit_test(test_key_store),     cmocka_unit_test(test_prom_label),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

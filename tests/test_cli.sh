@@ -55,7 +55,7 @@ ok has "$T/all.jsonl" 'not-a-bounce.eml.*not a bounce'
     --write-csv "$T/o.csv" "$SRC/samples" > "$T/f.jsonl"; ok test $? -eq 0
 ok test "$(wc -l < "$T/f.jsonl")" -eq 1
 ok has "$T/f.jsonl" 'jan.peeters@contoso-mail.example'
-ok test "$(head -1 "$T/o.csv" | tr -d '\r')" = "source,recipient,reason,status,reply_code,bounce_type,action,diagnostic,remote_mta,reporting_mta,provider,feedback_type,addresser,original_message_id,original_subject,date,decoded_by,smtp_command,dsn_action,original_recipient,evidence,rule"
+ok test "$(head -1 "$T/o.csv" | tr -d '\r')" = "source,recipient,reason,status,reply_code,bounce_type,action,diagnostic,remote_mta,reporting_mta,provider,feedback_type,addresser,original_message_id,original_subject,date,decoded_by,smtp_command,dsn_action,original_recipient,evidence,rule,provider_source,alert"
 ok test "$(wc -l < "$T/o.csv")" -eq 2
 
 # CSV output has the same records as JSONL
@@ -173,6 +173,105 @@ EOM
 "$BIN" analyze --format jsonl "$T/dsn2.eml" > "$T/d2.jsonl" 2> "$T/e"; ok test $? -eq 0
 ok has "$T/d2.jsonl" '"recipient":"fwd@example.net".*"original_recipient":"subscriber@example.com"'
 ok has "$T/e" 'warning: .*dsn2.eml: Final-Recipient "rfc822; not an address at all" is not a usable address'
+
+# -- backscatter and hacked accounts (seed 002): the guard in the mailbox route.
+# A Postfix DSN: envelope To/X-Original-To $1, final recipient $2, the returned
+# message's Received: lines $3, its From $4 and Message-ID $5.
+returned() {
+cat <<EOM
+From: MAILER-DAEMON@mx.far.example (Mail Delivery System)
+To: $1
+X-Original-To: $1
+Date: Tue, 17 Nov 2026 10:00:03 +0100
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BND"
+
+--BND
+Content-Type: text/plain
+
+Your message could not be delivered.
+
+--BND
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.far.example
+
+Final-Recipient: rfc822; $2
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <$2>: Recipient address rejected: User unknown
+
+--BND
+Content-Type: text/rfc822-headers
+
+$3
+From: $4
+To: $2
+Subject: Cheap pills
+Message-ID: <$5>
+
+--BND--
+EOM
+}
+mkdir -p "$T/guard"
+returned info@example.org victim@example.be 'Received: from dsl-7.botnet.example ([203.0.113.9]) by mx.far.example with SMTP id q1' \
+    info@example.org 20261117.abc@botnet.example > "$T/guard/1-backscatter.eml"
+returned sales@example.org stranger@far.example 'Received: from [198.51.100.7] by mail.example.org (Postfix) with ESMTPSA id 4C2A1E0123
+	(Authenticated sender: sales@example.org)' sales@example.org 20261117.def@mail.example.org > "$T/guard/2-hacked.eml"
+returned newsletter@example.org jan@example.be 'Received: by mail.example.org (Postfix, from userid 1000) id 7F3A2' \
+    newsletter@example.org nl-1@example.org > "$T/guard/3-genuine.eml"
+printf 'email,source\nvictim@example.be,Website\njan@example.be,Website\nstranger@far.example,Website\n' > "$T/guard.csv"
+GDB="$T/guard.db"
+"$BIN" contacts import --db "$GDB" "$T/guard.csv" >/dev/null 2>&1; ok test $? -eq 0
+# no sends yet: said, and nothing is taken for backscatter by its Message-ID
+"$BIN" analyze --db "$GDB" --our-domains example.org --format jsonl "$T/guard" > "$T/g0.jsonl" 2> "$T/g0.err"; ok test $? -eq 0
+ok has "$T/g0.err" 'note: the store holds no sends yet'
+ok has "$T/g0.jsonl" '"recipient":"victim@example.be",.*"action":"disable",.*"alert":""'
+python3 - "$GDB" <<'EOP'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("INSERT INTO sends (key, queue_id, message_id, recipient_norm, sent_at) VALUES ('t1', 'Q1', 'nl-1@example.org', 'jan@example.be', 1800000000)")
+c.commit()
+EOP
+for j in 1 2; do
+    "$BIN" analyze --db "$GDB" --our-domains example.org --jobs $j --format jsonl "$T/guard" > "$T/g.jsonl" 2> "$T/g.err"; ok test $? -eq 0
+    ok test "$(wc -l < "$T/g.jsonl")" -eq 3
+    ok has "$T/g.jsonl" '"recipient":"victim@example.be","reason":"userunknown",.*"bounce_type":"hard","action":"record",.*"alert":"backscatter"'
+    ok has "$T/g.jsonl" '"recipient":"stranger@far.example",.*"action":"record",.*"alert":"compromised_account"'
+    ok has "$T/g.jsonl" '"recipient":"jan@example.be",.*"action":"disable",.*"alert":""'
+    ok has "$T/g.err" 'warning: .*2-hacked.eml: compromised account sales@example.org? .*Authenticated sender'
+    ok test "$(grep -c 'compromised account' "$T/g.err")" -eq 1
+done
+# the hacked account without a store or options: its own envelope domain is ours
+"$BIN" analyze --format jsonl "$T/guard/2-hacked.eml" > "$T/g1.jsonl" 2> "$T/g1.err"; ok test $? -eq 0
+ok has "$T/g1.jsonl" '"alert":"compromised_account"'
+ok has "$T/g1.err" 'compromised account sales@example.org'
+# without --db: the spam run's bounce cannot be told from ours (no evidence): no alert
+"$BIN" analyze --our-domains example.org --format jsonl "$T/guard/1-backscatter.eml" > "$T/g2.jsonl" 2>/dev/null
+ok has "$T/g2.jsonl" '"alert":""'
+# --explain says it
+"$BIN" analyze --db "$GDB" --explain "$T/guard/1-backscatter.eml" > "$T/g.txt" 2>/dev/null
+ok has "$T/g.txt" 'alert         backscatter: a bounce of mail never sent from here; recorded only'
+# apply: the alerts are recorded, never disable; our own send's bounce does
+"$BIN" apply --db "$GDB" --commit "$T/g.jsonl" > "$T/ga.out" 2>&1; ok test $? -eq 0
+for a in victim@example.be stranger@far.example; do
+    ok test "$("$BIN" contacts show --db "$GDB" $a | awk '/^status:/{print $2}')" = active
+    ok test "$("$BIN" contacts show --db "$GDB" $a | grep -c ' recorded ')" -eq 1
+done
+ok test "$("$BIN" contacts show --db "$GDB" jan@example.be | awk '/^status:/{print $2}')" = bounced
+# a signed-VERP secret: a bounce to an address it does not vouch for is backscatter
+head -c 32 /dev/urandom | base64 > "$T/verp.key"
+"$BIN" analyze --verp-secret-file "$T/verp.key" --format jsonl "$T/guard/3-genuine.eml" > "$T/g3.jsonl" 2>/dev/null
+ok has "$T/g3.jsonl" '"action":"record",.*"alert":"backscatter"'
+a=$("$BIN" verp sign --secret-file "$T/verp.key" --domain bounce.example.org jan@example.be)
+sed "s/^X-Original-To: .*/X-Original-To: $a/" "$T/guard/3-genuine.eml" > "$T/signed.eml"
+"$BIN" analyze --verp-secret-file "$T/verp.key" --format jsonl "$T/signed.eml" > "$T/g4.jsonl" 2>/dev/null
+ok has "$T/g4.jsonl" '"action":"disable",.*"alert":""'
+"$BIN" analyze --require-known-send "$T/guard" >/dev/null 2>"$T/g5.err"; ok test $? -eq 64
+ok has "$T/g5.err" 'needs --db'
+"$BIN" analyze --verp-secret-file "$T/nonexistent.key" "$T/guard" >/dev/null 2>"$T/g6.err"; ok test $? -eq 78
+ok has "$T/g6.err" 'nonexistent.key'
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

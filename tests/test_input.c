@@ -405,6 +405,8 @@ static void set_rec(rb_record *r, size_t field, const char *v)
     case 19: size = sizeof r->original_recipient; break;
     case 20: size = sizeof r->evidence; break;
     case 21: size = sizeof r->rule; break;
+    case 22: size = sizeof r->provider_source; break;
+    case 23: size = sizeof r->alert; break;
     default: size = RB_SHORT_MAX;
     }
     rb_strlcpy(dst, v, size);

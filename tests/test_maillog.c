@@ -1077,6 +1077,56 @@ static void reload(rb_maillog *from, rb_maillog *to, int64_t now, int64_t max_ag
     rb_buf_free(&b);
 }
 
+/* A bounce notice (the null sender): not mail we sent, whatever becomes of
+ * it -- alert backscatter, recorded only; also when its queue ID is carried
+ * over a run in the state file.  Our own send's bounce has no alert. */
+static void test_null_sender_backscatter(void **state)
+{
+    (void)state;
+    const char *run1 =
+        "Nov 24 15:00:00 mx1 postfix/cleanup[1]: 6B2C3D4E5F6: message-id=<20261124150000.6B2C3D4E5F6@mx1.example."
+        "org>\n"
+        "Nov 24 15:00:00 mx1 postfix/qmgr[2]: 6B2C3D4E5F6: from=<>, size=4000, nrcpt=1 (queue active)\n"
+        "Nov 24 15:00:01 mx1 postfix/smtp[3]: 6B2C3D4E5F6: to=<dora@example.net>, relay=mx.example.net[192.0.2.20]:25, "
+        "delay=1, delays=0.1/0/0.4/0.5, dsn=4.4.1, status=deferred (connect to mx.example.net[192.0.2.20]:25: "
+        "Connection timed out)\n"
+        "Nov 24 15:00:02 mx1 postfix/cleanup[1]: 7C3D4E5F6A7: message-id=<n-1@lists.example.org>\n"
+        "Nov 24 15:00:02 mx1 postfix/qmgr[2]: 7C3D4E5F6A7: from=<bounces@lists.example.org>, size=4000, nrcpt=1 "
+        "(queue active)\n"
+        "Nov 24 15:00:03 mx1 postfix/smtp[3]: 7C3D4E5F6A7: to=<fay@example.net>, relay=mx.example.net[192.0.2.20]:25, "
+        "delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.net[192.0.2.20] said: 550 5.1.1 "
+        "<fay@example.net>: Recipient address rejected: User unknown (in reply to RCPT TO command))\n"
+        "Nov 24 15:00:03 mx1 postfix/qmgr[2]: 7C3D4E5F6A7: removed\n";
+    const char *run2 =
+        "Nov 24 16:00:01 mx1 postfix/smtp[3]: 6B2C3D4E5F6: to=<dora@example.net>, relay=mx.example.net[192.0.2.20]:25, "
+        "delay=3601, delays=3600/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.net[192.0.2.20] said: 550 5.1.1 "
+        "<dora@example.net>: Recipient address rejected: User unknown (in reply to RCPT TO command))\n"
+        "Nov 24 16:00:01 mx1 postfix/qmgr[2]: 6B2C3D4E5F6: removed\n";
+    rb_maillog *m1 = new_ml(0);
+    rb_logclock c;
+    rb_logclock_init(&c, utc(2026, 11, 25, 0, 0, 0));
+    recs rs = {0};
+    feed_text(m1, &c, run1, "mail.log.1", &rs);
+    assert_int_equal(rs.n, 2);
+    assert_string_equal(rs.v[0].rec.recipient, "dora@example.net");
+    assert_string_equal(rs.v[0].rec.alert, "backscatter");
+    assert_string_equal(rs.v[1].rec.recipient, "fay@example.net");
+    assert_string_equal(rs.v[1].rec.alert, "");
+    assert_string_equal(rs.v[1].rec.action, "disable");
+    rb_maillog *m2 = new_ml(0);
+    reload(m1, m2, utc(2026, 11, 24, 15, 30, 0), 30 * 86400, NULL);
+    recs rs2 = {0};
+    feed_text(m2, &c, run2, "mail.log", &rs2);
+    assert_int_equal(rs2.n, 1);
+    assert_string_equal(rs2.v[0].rec.reason, "userunknown");
+    assert_string_equal(rs2.v[0].rec.alert, "backscatter");
+    assert_string_equal(rs2.v[0].rec.action, "record");
+    recs_free(&rs);
+    recs_free(&rs2);
+    rb_maillog_free(m1);
+    rb_maillog_free(m2);
+}
+
 static void test_open_roundtrip(void **state)
 {
     (void)state;
@@ -1779,6 +1829,7 @@ int main(void)
         cmocka_unit_test(test_feed_memory_bounded),
         cmocka_unit_test(test_feed_long_and_junk),
         cmocka_unit_test(test_open_roundtrip),
+        cmocka_unit_test(test_null_sender_backscatter),
         cmocka_unit_test(test_open_escaping_and_age),
         cmocka_unit_test(test_records_csv),
         cmocka_unit_test(test_logfile_partial_line),

@@ -88,7 +88,8 @@ run_backend() {   # $1 label, $2 store, $3 $4 two more empty stores, $5 state fi
   check "$L run 1 exit 0" [ $rc = 0 ]
   check "$L run 1: 18 records" [ "$(nrec r1.jsonl)" = 18 ]
   check "$L run 1 summary" grep -q "1 file(s), 83 new line(s) (0.0 MB), 81 from Postfix; attempts: 8 sent, 5 deferred, 3 bounced, 1 expired, 1 undeliverable; 2 queue ID(s) still open" <<<"$out"
-  check "$L run 1: sends stored" grep -q "accepted deliveries stored (to tie later NDRs to their send): 8" <<<"$out"
+  # 8 sent, less the bounce notice (from=<>) delivered to bounces@: no send of ours
+  check "$L run 1: sends stored" grep -q "accepted deliveries stored (to tie later NDRs to their send): 7" <<<"$out"
   check "$L state file $ST" [ -s "$ST" ]
   check "$L state: the log" grep -q "^file	.*	12116	.*	logs/mail.log$" "$ST"
   check "$L state: the open queue IDs" [ "$(grep -c '^open	' "$ST")" = 2 ]
@@ -100,7 +101,7 @@ run_backend() {   # $1 label, $2 store, $3 $4 two more empty stores, $5 state fi
   check "$L deferred then delivered -> active" [ "$(state_of "$A" hal@example.net)" = active ]
   check "$L expired -> counted once" grep -q "^soft_count: *1 " <(show "$A" henry@example.net)
   check "$L deferral recorded, never counted" grep -q "^soft_count: *0 " <(show "$A" ivy@gmail.com)
-  check "$L provider_source maillog" grep -q "^provider_source: *maillog" <(show "$A" peter.dufaux@contoso.com)
+  check "$L provider_source relay" grep -q "^provider_source: *relay" <(show "$A" peter.dufaux@contoso.com)
   check "$L provider business_microsoft" grep -q "^provider: *business_microsoft" <(show "$A" peter.dufaux@contoso.com)
   check "$L provider yahoo" grep -q "^provider: *yahoo" <(show "$A" frank@yahoo.com)
   check "$L status code kept" grep -q "^status_code: *550 5.1.10" <(show "$A" peter.dufaux@contoso.com)
@@ -220,8 +221,22 @@ EOF
   check "$L apply takes maillog JSONL: exit 0" [ $rc = 0 ]
   check "$L apply: no rejected row" grep -q "rejected rows: 0" <<<"$out"
   check "$L apply == maillog --commit" cmp -s <(export_of "$B") <(export_of "$C")
-  check "$L apply: maillog as provider source" grep -q "^provider_source: *maillog" <(show "$C" peter.dufaux@contoso.com)
+  check "$L apply: the relay as provider source" grep -q "^provider_source: *relay" <(show "$C" peter.dufaux@contoso.com)
   check "$L apply: the same states" [ "$(state_of "$C" ivy@gmail.com)/$(state_of "$C" frank@yahoo.com)" = bounced/blocked ]
+
+  # -- one address mailed twice: a send row each (one per queue ID and
+  #    recipient), and the log read again adds none (long queue IDs: the
+  #    keys that were once hashed without them)
+  { sent 13:00:00 4Xk3Fz1QbNz9sA1 carl@example.com; sent 14:00:00 4Xk3Fz1QbNz9sA2 carl@example.com; } > twice.log
+  stamp twice.log
+  out=$("$R" maillog --commit --no-state --db "$A" --now $NOW twice.log 2>err); rc=$?
+  check "$L mailed twice: exit 0" [ $rc = 0 ]
+  check "$L mailed twice: 2 sends stored" grep -q "accepted deliveries stored (to tie later NDRs to their send): 2$" <<<"$out"
+  check "$L mailed twice: 2 rows" [ "$(show "$A" carl@example.com | grep -c ' 4Xk3Fz1QbNz9sA[12] ')" = 2 ]
+  out=$("$R" maillog --commit --no-state --db "$A" --now $NOW twice.log 2>err); rc=$?
+  check "$L mailed twice, read again: exit 0" [ $rc = 0 ]
+  check "$L mailed twice, read again: none stored" [ "$(grep -c "accepted deliveries stored" <<<"$out")" = 0 ]
+  check "$L mailed twice, read again: still 2 rows" [ "$(show "$A" carl@example.com | grep -c ' 4Xk3Fz1QbNz9sA[12] ')" = 2 ]
   cd "$work"
 }
 
@@ -252,7 +267,7 @@ stamp_copy "$S/mail-rfc3339.log" rfc3339.log
 
 # formats
 "$R" maillog --format csv mail.log > out.csv 2>/dev/null
-check "csv header: the extra columns" grep -q "^source,recipient,.*,dsn_action,original_recipient,evidence,rule,queue_id,delivery_status,relay,delay,delays,to,instance,agent"$'\r'"$" <(head -1 out.csv)
+check "csv header: the extra columns" grep -q "^source,recipient,.*,dsn_action,original_recipient,evidence,rule,provider_source,alert,queue_id,delivery_status,relay,delay,delays,to,instance,agent"$'\r'"$" <(head -1 out.csv)
 check "csv: a row per attempt" [ "$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1])))-1)' out.csv)" = 18 ]
 "$R" maillog --format table mail.log > out.txt 2>/dev/null
 check "table header" grep -q "^DATE .*QUEUE_ID .*STATUS .*RECIPIENT" out.txt
@@ -369,6 +384,42 @@ if [ -f "$src/examples/mail.log" ] && [ -d "$src/samples" ]; then
   check "and tied to the NDR that came later" grep -q "bounced later: 550 5.1.10 userunknown" show.txt
   check "the contact is disabled" grep -q "^for_mailing: *no" show.txt
 fi
+
+# backscatter in the log (seed 002): spam with a contact's address forged as its
+# sender, to a user we do not have; our server's bounce notice (from=<>) to that
+# address bounces in turn.  Mail we never sent: alert backscatter, recorded only,
+# the contact stays mailed, and the notice is no send of ours.
+cat > bs.log <<'EOF'
+Nov 24 15:00:00 mx1 postfix/smtpd[601]: 5A1B2C3D4E5: client=dsl-7.botnet.example[203.0.113.9]
+Nov 24 15:00:00 mx1 postfix/cleanup[501]: 5A1B2C3D4E5: message-id=<spam-77@botnet.example>
+Nov 24 15:00:00 mx1 postfix/qmgr[502]: 5A1B2C3D4E5: from=<dora@example.net>, size=2100, nrcpt=1 (queue active)
+Nov 24 15:00:00 mx1 postfix/local[504]: 5A1B2C3D4E5: to=<nobody@lists.example.org>, relay=local, delay=0.1, delays=0.05/0/0/0.05, dsn=5.1.1, status=bounced (unknown user: "nobody")
+Nov 24 15:00:00 mx1 postfix/cleanup[501]: 6B2C3D4E5F6: message-id=<20261124150000.6B2C3D4E5F6@mx1.example.org>
+Nov 24 15:00:00 mx1 postfix/bounce[505]: 5A1B2C3D4E5: sender non-delivery notification: 6B2C3D4E5F6
+Nov 24 15:00:00 mx1 postfix/qmgr[502]: 5A1B2C3D4E5: removed
+Nov 24 15:00:00 mx1 postfix/qmgr[502]: 6B2C3D4E5F6: from=<>, size=4000, nrcpt=1 (queue active)
+Nov 24 15:00:01 mx1 postfix/smtp[503]: 6B2C3D4E5F6: to=<dora@example.net>, relay=mx.example.net[192.0.2.20]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.net[192.0.2.20] said: 550 5.1.1 <dora@example.net>: Recipient address rejected: User unknown (in reply to RCPT TO command))
+Nov 24 15:00:01 mx1 postfix/qmgr[502]: 6B2C3D4E5F6: removed
+Nov 24 15:05:00 mx1 postfix/cleanup[501]: 7C3D4E5F6A7: message-id=<20261124150500.7C3D4E5F6A7@mx1.example.org>
+Nov 24 15:05:00 mx1 postfix/qmgr[502]: 7C3D4E5F6A7: from=<>, size=4000, nrcpt=1 (queue active)
+Nov 24 15:05:01 mx1 postfix/smtp[503]: 7C3D4E5F6A7: to=<eve@example.net>, relay=mx.example.net[192.0.2.20]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 99AA)
+Nov 24 15:05:01 mx1 postfix/qmgr[502]: 7C3D4E5F6A7: removed
+EOF
+unknown 15:10:00 8D4E5F6A7B8 fay@example.net >> bs.log
+stamp bs.log
+printf 'email,source\ndora@example.net,Website\neve@example.net,Website\nfay@example.net,Website\n' > bs.csv
+"$R" contacts import --db "$work/bs.db" bs.csv >/dev/null 2>&1
+"$R" maillog --no-state --now $NOW --format jsonl bs.log > bs.jsonl 2>/dev/null
+check "backscatter: the notice's bounce has the alert" [ "$(field_of bs.jsonl dora@example.net bounced alert)" = backscatter ]
+check "backscatter: recorded, not disabling" [ "$(field_of bs.jsonl dora@example.net bounced action)" = record ]
+check "backscatter: the notice delivered has it too" [ "$(field_of bs.jsonl eve@example.net sent alert)" = backscatter ]
+check "backscatter: our own send's bounce has none" [ "$(field_of bs.jsonl fay@example.net bounced alert)" = "" ]
+check "backscatter: and disables" [ "$(field_of bs.jsonl fay@example.net bounced action)" = disable ]
+out=$("$R" maillog --commit --no-state --db "$work/bs.db" --now $NOW bs.log 2>&1)
+check "backscatter --commit: the contact stays mailed" [ "$(state_of "$work/bs.db" dora@example.net)" = active ]
+check "backscatter --commit: an event recorded" grep -q ' recorded ' <(show "$work/bs.db" dora@example.net)
+check "backscatter --commit: a delivered notice is no send" [ "$(show "$work/bs.db" eve@example.net | grep -c 99AA)" = 0 ]
+check "backscatter --commit: our own send's bounce disables" [ "$(state_of "$work/bs.db" fay@example.net)" = bounced ]
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -25,7 +25,7 @@ trap cleanup EXIT
 cd "$work"
 
 head -c 32 /dev/urandom | base64 > verp.key
-printf 'email,source\nvictim@example.be,Website\njan@example.be,Website\nkim@example.be,Website\nverp@example.be,Website\nfwd@example.be,Website\n' > contacts.csv
+printf 'email,source\nvictim@example.be,Website\njan@example.be,Website\nkim@example.be,Website\nverp@example.be,Website\nfwd@example.be,Website\ntwice@example.be,Website\n' > contacts.csv
 
 # A Postfix-style DSN: final recipient $1, original Message-ID $2, envelope To $3,
 # optionally "(Authenticated sender: $4)" in the returned message's Received: header.
@@ -153,6 +153,23 @@ run_backend() {   # $1 label, $2 store URL, $3 the command that adds a row to se
     check "$L known send: legitimate" grep -q '^rebound: legitimate: .*; Message-ID <nl-7@example.org> was sent to jan@example.be' err
     check "$L known send: applied" [ "$(status_of "$DB" jan@example.be)" = bounced ]
 
+    # -- one address mailed twice, both sends stored by rebound maillog: a
+    #    genuine NDR for the second mail is no backscatter
+    for m in 1 2; do
+        echo "Nov 16 1$m:00:00 mx1 postfix/cleanup[501]: 4Xk3Fz1QbNz9sT$m: message-id=<nl-twice-$m@example.org>"
+        echo "Nov 16 1$m:00:00 mx1 postfix/qmgr[502]: 4Xk3Fz1QbNz9sT$m: from=<newsletter@example.org>, size=4321, nrcpt=1 (queue active)"
+        echo "Nov 16 1$m:00:01 mx1 postfix/smtp[503]: 4Xk3Fz1QbNz9sT$m: to=<twice@example.be>, relay=mx.example.be[192.0.2.20]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9A$m)"
+        echo "Nov 16 1$m:00:01 mx1 postfix/qmgr[502]: 4Xk3Fz1QbNz9sT$m: removed"
+    done > twice.log
+    touch -d '2026-11-17 00:00:00 UTC' twice.log
+    out=$("$R" maillog --commit --no-state --db "$DB" --now 2026-11-17T00:00:00Z twice.log 2>&1)
+    check "$L mailed twice: both sends stored" grep -q 'accepted deliveries stored (to tie later NDRs to their send): 2$' <<<"$out"
+    dsn twice@example.be nl-twice-2@example.org > twice.eml
+    "$R" pipe --db "$DB" --require-known-send --recipient bounces@bounce.example.org < twice.eml 2>err; rc=$?
+    check "$L mailed twice, NDR for the second: exit 0" [ $rc = 0 ]
+    check "$L mailed twice, NDR for the second: legitimate" grep -q '^rebound: legitimate: twice@example.be userunknown/hard -> disabled; .*Message-ID <nl-twice-2@example.org> was sent to twice@example.be' err
+    check "$L mailed twice, NDR for the second: applied" [ "$(status_of "$DB" twice@example.be)" = bounced ]
+
     # -- a bounce that names nobody: the VERP recipient (plain and signed) says who
     "$R" pipe --db "$DB" --recipient 'news+verp=example.be@bounce.example.org' < anonymous.eml 2>err; rc=$?
     check "$L plain VERP: exit 0" [ $rc = 0 ]
@@ -173,6 +190,24 @@ run_backend() {   # $1 label, $2 store URL, $3 the command that adds a row to se
     dsn stranger@far.example spam-2@example.org bounces@bounce.example.org joe@isp.example > auth2.eml
     "$R" pipe --db "$DB" --recipient bounces@bounce.example.org --our-domains example.org < auth2.eml 2>err
     check "$L someone else's account: no warning" bash -c "! grep -q WARNING err"
+    # lenient: the hacked account's bounce for a contact of ours is recorded
+    # with alert compromised_account, and never disables it
+    "$R" contacts import --db "$DB" <(printf 'email,source\nvictim2@example.be,Website\n') >/dev/null 2>&1
+    dsn victim2@example.be spam-3@example.org bounces@bounce.example.org sales@example.org > auth3.eml
+    "$R" pipe --db "$DB" --recipient bounces@bounce.example.org --our-domains example.org < auth3.eml 2>err; rc=$?
+    check "$L hacked, lenient: exit 0" [ $rc = 0 ]
+    check "$L hacked, lenient: warning" grep -q 'WARNING compromised account? .*Authenticated sender: sales@example.org' err
+    check "$L hacked, lenient: recorded with the alert" grep -q 'victim2@example.be userunknown/hard -> recorded (alert compromised_account)' err
+    check "$L hacked, lenient: contact unchanged" [ "$(status_of "$DB" victim2@example.be)" = active ]
+    # never sent (--require-known-send), from our domain, submitted with
+    # authentication to our own server (no account in the header): an account
+    dsn victim2@example.be spam-4@example.org bounces@bounce.example.org > sub.eml
+    "$R" pipe --db "$DB" --require-known-send --recipient bounces@bounce.example.org --our-domains example.org \
+        < sub.eml 2>err; rc=$?
+    check "$L submitted to our server: exit 0" [ $rc = 0 ]
+    check "$L submitted to our server: warning naming the sender" grep -q 'WARNING compromised account? newsletter@example.org sent mail we never sent through our own server' err
+    check "$L submitted to our server: not applied" grep -q '^rebound: backscatter: victim2@example.be userunknown/hard -> not applied' err
+    check "$L submitted to our server: contact unchanged" [ "$(status_of "$DB" victim2@example.be)" = active ]
 
     # -- --check writes nothing
     dsn kim2@example.be nl-2@example.org > k2.eml

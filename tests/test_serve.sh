@@ -88,6 +88,176 @@ slow@example.com,Website
 EOF
 for i in $(seq 0 39); do echo "c$i@example.com,Website"; done >> contacts.csv
 
+# ---- GET /metrics: a strict reader of the Prometheus text format 0.0.4 (no promtool needed)
+cat > prom.py <<'PYEOF'
+import math, re, sys
+# A strict reader of the Prometheus text exposition format 0.0.4 (what
+# /metrics must parse as): exits 1 naming the line at the first fault.
+# Usage: prom.py FILE [NAME [LABEL=VALUE]...]: with NAME, prints the sum of
+# the samples of that name whose labels include the ones given.
+NAME = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*')
+LNAME = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*')
+def die(n, msg):
+    print(f"{sys.argv[1]}:{n}: {msg}", file=sys.stderr); sys.exit(1)
+def value(n, s):
+    if s in ('+Inf', 'Inf'): return math.inf
+    if s == '-Inf': return -math.inf
+    if s == 'NaN': return math.nan
+    try: return float(s)
+    except ValueError: die(n, f"not a number: {s!r}")
+def labels(n, s, i):   # s[i] == '{'; returns (dict, index after '}')
+    out = {}; i += 1
+    while True:
+        if s[i] == '}': return out, i + 1
+        m = LNAME.match(s, i)
+        if not m: die(n, "bad label name")
+        k = m.group(); i = m.end()
+        if s[i:i+2] != '="': die(n, f"label {k}: expected =\"")
+        i += 2; v = []
+        while True:
+            if i >= len(s): die(n, "unterminated label value")
+            c = s[i]
+            if c == '"': i += 1; break
+            if c == '\\':
+                e = s[i+1:i+2]
+                if e not in ('\\', '"', 'n'): die(n, f"bad escape \\{e}")
+                v.append('\n' if e == 'n' else e); i += 2; continue
+            if c == '\n': die(n, "raw newline in a label value")
+            v.append(c); i += 1
+        if k in out: die(n, f"label {k} given twice")
+        out[k] = ''.join(v)
+        if s[i] == ',': i += 1
+        elif s[i] != '}': die(n, "expected , or }")
+types, helps, samples, seen, done_fam = {}, {}, [], set(), set()
+cur = None
+def family(name):
+    for suf in ('_bucket', '_sum', '_count'):
+        if name.endswith(suf) and types.get(name[:-len(suf)]) in ('histogram', 'summary'):
+            return name[:-len(suf)]
+    return name
+text = open(sys.argv[1], encoding='utf-8').read()
+if not text.endswith('\n'): die(0, "does not end with a newline")
+for n, line in enumerate(text.split('\n')[:-1], 1):
+    if not line.strip(): continue
+    if line.startswith('#'):
+        p = line.split(None, 3)
+        if len(p) >= 3 and p[1] in ('HELP', 'TYPE'):
+            if not NAME.fullmatch(p[2]): die(n, f"bad metric name {p[2]!r}")
+            d = helps if p[1] == 'HELP' else types
+            if p[2] in d: die(n, f"second {p[1]} for {p[2]}")
+            if p[2] in done_fam: die(n, f"{p[1]} for {p[2]} after its samples")
+            if p[1] == 'TYPE':
+                if len(p) != 4 or p[3] not in ('counter', 'gauge', 'histogram', 'summary', 'untyped'):
+                    die(n, "bad TYPE")
+                if p[3] == 'counter' and not p[2].endswith('_total'): die(n, f"counter {p[2]} without _total")
+            d[p[2]] = p[3] if len(p) == 4 else ''
+        continue
+    m = NAME.match(line)
+    if not m: die(n, "bad metric name")
+    name, i = m.group(), m.end()
+    lab = {}
+    if i < len(line) and line[i] == '{': lab, i = labels(n, line, i)
+    rest = line[i:].split(' ')
+    if rest[0] != '' or len(rest) not in (2, 3): die(n, "expected ' VALUE [TIMESTAMP]'")
+    v = value(n, rest[1])
+    f = family(name)
+    if f not in types: die(n, f"sample of {f} before its TYPE")
+    if f != cur:
+        if f in done_fam: die(n, f"samples of {f} not together")
+        if cur: done_fam.add(cur)
+        cur = f
+    key = (name, tuple(sorted(lab.items())))
+    if key in seen: die(n, f"series given twice: {line}")
+    seen.add(key); samples.append((name, lab, v))
+for f, t in types.items():
+    if t != 'histogram': continue
+    b = [(s[1]['le'], s[2]) for s in samples if s[0] == f + '_bucket']
+    cnt = [s[2] for s in samples if s[0] == f + '_count']
+    if not b or b[-1][0] != '+Inf' or not cnt or b[-1][1] != cnt[0]: die(0, f"{f}: +Inf bucket missing or not _count")
+    if not any(s[0] == f + '_sum' for s in samples): die(0, f"{f}: no _sum")
+    les = [value(0, le) for le, _ in b]
+    if les != sorted(les) or [c for _, c in b] != sorted(c for _, c in b): die(0, f"{f}: buckets not cumulative")
+if len(sys.argv) > 2:
+    want = dict(a.split('=', 1) for a in sys.argv[3:])
+    tot = sum(v for nm, lab, v in samples if nm == sys.argv[2] and all(lab.get(k) == x for k, x in want.items()))
+    print(int(tot) if tot == int(tot) else tot)
+PYEOF
+HAVE_PY=; command -v python3 >/dev/null && HAVE_PY=1
+prom() { python3 prom.py "$@"; }     # prom FILE [NAME [LABEL=VALUE]...]
+METRICSTYPE='text/plain; version=0.0.4; charset=utf-8'
+
+metrics_checks() {   # $1 label, $2 store, $3 key; on the server started by run_backend
+  local L=$1 DB=$2 KEY=$3 a b
+  # not --metrics-loopback-only: a key is needed, even from 127.0.0.1
+  req mt0 GET /metrics
+  check "$L /metrics without a key 401" [ "$(code mt0)" = 401 ]
+  req mt0b GET /metrics -H "X-Contact-Provider-Key: ${KEY}x"
+  check "$L /metrics with a wrong key 401" [ "$(code mt0b)" = 401 ]
+  req mt0c POST /metrics -H "X-Contact-Provider-Key: $KEY" -d x=1
+  check "$L POST /metrics 405" [ "$(code mt0c)" = 405 ]
+  printf 'email,source,provider\nlbl1@example.com,Website,"we""ird\\prov"\nlbl2@example.com,Website,"two\nlines"\n' > lbl.csv
+  "$R" contacts import --db "$DB" lbl.csv >/dev/null 2>&1 || bad "$L import of odd providers"
+  sleep 5.1      # the store's counts are cached for 5 s
+  req mt1 GET /metrics -H "X-Contact-Provider-Key: $KEY"
+  local t1=$SECONDS
+  check "$L /metrics 200" [ "$(code mt1)" = 200 ]
+  check "$L /metrics content type" [ "$(ctype mt1)" = "$METRICSTYPE" ]
+  [ -n "$HAVE_PY" ] || { echo "$L /metrics format checks skipped: python3 is not installed"; return; }
+  cp mt1.json mt1.txt
+  check "$L /metrics parses ($(prom mt1.txt 2>&1))" prom mt1.txt
+  check "$L /metrics: HELP and TYPE for each family" [ "$(grep -c '^# HELP ' mt1.txt)" = "$(grep -c '^# TYPE ' mt1.txt)" ]
+  for fam in rebound_contacts rebound_events_total rebound_http_requests_total rebound_write_group_seconds process_start_time_seconds; do
+    check "$L /metrics has $fam" grep -q "^# TYPE $fam " mt1.txt
+  done
+  check "$L /metrics: label escaping (quote, backslash)" [ "$(prom mt1.txt rebound_contacts 'provider=we"ird\prov' status=active)" = 1 ]
+  check "$L /metrics: label escaping (newline)" [ "$(prom mt1.txt rebound_contacts $'provider=two\nlines')" = 1 ]
+  local direct
+  direct=$("$R" contacts export --db "$DB" | python3 -c "import csv, sys; print(sum(1 for r in csv.DictReader(sys.stdin) if r['status'] == 'bounced'))")
+  check "$L /metrics: bounced contacts = a direct count ($direct)" [ "$(prom mt1.txt rebound_contacts status=bounced)" = "$direct" ]
+  direct=$("$R" contacts export --db "$DB" | python3 -c "import csv, sys; print(sum(1 for r in csv.DictReader(sys.stdin)))")
+  check "$L /metrics: all contacts = a direct count ($direct)" [ "$(prom mt1.txt rebound_contacts)" = "$direct" ]
+  local start; start=$(prom mt1.txt process_start_time_seconds)
+  check "$L /metrics: process start time is recent" python3 -c "import sys, time; sys.exit(not 0 < time.time() - float(sys.argv[1]) < 600)" "$start"
+  # three new bounces, a 404, a 401: the counters move
+  local p200 g404 p401 gm200 groups upd bounced hard
+  p200=$(prom mt1.txt rebound_http_requests_total method=POST path=$API code=200)
+  p401=$(prom mt1.txt rebound_http_requests_total method=POST path=$API code=401)
+  g404=$(prom mt1.txt rebound_http_requests_total method=GET path=other code=404)
+  gm200=$(prom mt1.txt rebound_http_requests_total method=GET path=/metrics code=200)
+  groups=$(prom mt1.txt rebound_write_group_seconds_count)
+  upd=$(prom mt1.txt rebound_write_updates_total)
+  bounced=$(prom mt1.txt rebound_contacts status=bounced)
+  hard=$(prom mt1.txt rebound_events_total bounce_type=hard)
+  check "$L /metrics: earlier POSTs counted" [ "$p200" -ge 20 ]
+  check "$L /metrics: group commits timed" [ "$groups" -ge 1 ]
+  for i in 4 5 6; do
+    req mtp$i POST $API -H "X-Contact-Provider-Key: $KEY" -d email=c$i@example.com -d status=bounced -d bounce_type=hard -d 'status_code=550 5.1.1'
+  done
+  req mtx GET /nope
+  req mty POST $API -d email=c7@example.com -d status=bounced
+  req mt2 GET /metrics -H "Authorization: Bearer $KEY"
+  local t2=$SECONDS
+  check "$L /metrics with Authorization: Bearer 200" [ "$(code mt2)" = 200 ]
+  cp mt2.json mt2.txt
+  check "$L /metrics parses again" prom mt2.txt
+  check "$L /metrics: POST 200 counter +3" [ "$(prom mt2.txt rebound_http_requests_total method=POST path=$API code=200)" = $((p200 + 3)) ]
+  check "$L /metrics: POST 401 counter +1" [ "$(prom mt2.txt rebound_http_requests_total method=POST path=$API code=401)" = $((p401 + 1)) ]
+  check "$L /metrics: 404 counter +1" [ "$(prom mt2.txt rebound_http_requests_total method=GET path=other code=404)" = $((g404 + 1)) ]
+  check "$L /metrics: the scrape itself counted" [ "$(prom mt2.txt rebound_http_requests_total method=GET path=/metrics code=200)" = $((gm200 + 1)) ]
+  a=$(prom mt2.txt rebound_write_group_seconds_count)
+  check "$L /metrics: 1 to 3 more group commits ($groups -> $a)" [ "$a" -gt "$groups" -a "$a" -le $((groups + 3)) ]
+  check "$L /metrics: 3 more updates written" [ "$(prom mt2.txt rebound_write_updates_total)" = $((upd + 3)) ]
+  if [ $((t2 - t1)) -lt 4 ]; then
+    check "$L /metrics: the store's counts are cached" [ "$(prom mt2.txt rebound_contacts status=bounced)" = "$bounced" ]
+  fi
+  sleep 5.1
+  req mt3 GET /metrics -H "X-Contact-Provider-Key: $KEY"
+  cp mt3.json mt3.txt
+  check "$L /metrics: after the cache, 3 more bounced contacts" [ "$(prom mt3.txt rebound_contacts status=bounced)" = $((bounced + 3)) ]
+  check "$L /metrics: ... and 3 more hard events" [ "$(prom mt3.txt rebound_events_total bounce_type=hard)" = $((hard + 3)) ]
+  check "$L /metrics: store up" [ "$(prom mt3.txt rebound_store_up)" = 1 ]
+}
+
 run_backend() {   # $1 label, $2 store URL
   local L=$1 DB=$2 KEY KEY2 n
   echo "== $L"
@@ -235,6 +405,9 @@ run_backend() {   # $1 label, $2 store URL
   done
   ok
 
+  # ---- GET /metrics
+  metrics_checks "$L" "$DB" "$KEY"
+
   # ---- a revoked key stops working within a second or two; requests with it change nothing
   "$R" keys revoke --db "$DB" other >/dev/null
   sleep 1.3
@@ -347,6 +520,41 @@ check "epoll: GET" [ "$(code e2) $(jget e2.json status)" = "200 bounced" ]
 stop_server
 check "epoll: SIGTERM exit 0" [ "$RC" = 0 ]
 "$R" serve --event-loop select >/dev/null 2>&1; check "serve bad --event-loop: 64" [ $? = 64 ]
+
+# ---- /metrics with --metrics-loopback-only: no key from 127.0.0.1 or ::1; 403 from any other address --
+"$R" contacts import --db "$work/m.db" contacts.csv >/dev/null 2>&1
+MKEY=$("$R" keys add --db "$work/m.db" mk 2>/dev/null)
+start_server "$work/m.db" --metrics-loopback-only || bad "loopback-only server did not start"
+req ml1 GET /metrics
+check "loopback-only: 127.0.0.1 without a key 200" [ "$(code ml1)" = 200 ]
+check "loopback-only: content type" [ "$(ctype ml1)" = "$METRICSTYPE" ]
+if [ -n "$HAVE_PY" ]; then cp ml1.json ml1.txt; check "loopback-only: parses" prom ml1.txt; fi
+req ml2 GET /metrics --interface 127.0.0.2
+if [ "$(code ml2)" = 000 ]; then
+  echo "loopback-only: 403 part skipped: cannot connect from 127.0.0.2 ($(cat ml2.err))"
+else
+  check "loopback-only: a client at 127.0.0.2 without a key 403" [ "$(code ml2)" = 403 ]
+  req ml3 GET /metrics --interface 127.0.0.2 -H "X-Contact-Provider-Key: $MKEY"
+  check "loopback-only: a client at 127.0.0.2 with a key 403 too" [ "$(code ml3)" = 403 ]
+  check "loopback-only: 403 is JSON naming the option" grep -q 'metrics-loopback-only' ml3.json
+fi
+req ml4 GET "$API?email=c1@example.com"
+check "loopback-only: the rest of the API still needs the key (401)" [ "$(code ml4)" = 401 ]
+stop_server
+check "loopback-only: SIGTERM exit 0" [ "$RC" = 0 ]
+LOG=$work/serve6.log
+"$R" serve --db "$work/m.db" --listen '[::1]:0' --metrics-loopback-only 2>"$LOG" &
+SP=$!
+for _ in $(seq 100); do grep -q 'listening on' "$LOG" 2>/dev/null && break; kill -0 $SP 2>/dev/null || break; sleep 0.05; done
+PORT6=$(grep -oE 'http://\[::1\]:[0-9]+/' "$LOG" | grep -oE '[0-9]+/$' | tr -d /)
+if [ -n "$PORT6" ]; then
+  curl -sS -g -o ml6.txt -w '%{http_code}' "http://[::1]:$PORT6/metrics" > ml6.code 2>ml6.err
+  check "loopback-only: ::1 without a key 200" [ "$(cat ml6.code)" = 200 ]
+  stop_server
+else
+  echo "loopback-only: the ::1 part skipped: no IPv6 loopback here ($(tail -1 "$LOG"))"
+  kill "$SP" 2>/dev/null; wait "$SP" 2>/dev/null; SP=
+fi
 
 # ---- --keys FILE: the keys a `rebound keys export` wrote, for a server without the api_keys table ----
 "$R" contacts import --db "$work/f.db" contacts.csv >/dev/null 2>&1

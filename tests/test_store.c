@@ -840,6 +840,66 @@ static void test_original_recipient_match(void **state)
     rb_store_close(st);
 }
 
+/* ---- sends: one row per (instance + queue ID, recipient) -------------------------- */
+static int count_send(void *arg, const rb_send *s)
+{
+    (void)s;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static rb_send mksend(const char *instance, const char *qid, const char *mid, const char *rcpt, int64_t t)
+{
+    rb_send s;
+    memset(&s, 0, sizeof s);
+    rb_strlcpy(s.queue_id, qid, sizeof s.queue_id);
+    rb_strlcpy(s.message_id, mid, sizeof s.message_id);
+    assert_true(rb_email_normalize(rcpt, s.recipient_norm, sizeof s.recipient_norm));
+    s.sent_at = t;
+    rb_strlcpy(s.relay, "mx.example.com[192.0.2.10]:25", sizeof s.relay);
+    rb_send_key(instance, qid, s.recipient_norm, s.key, sizeof s.key);
+    return s;
+}
+
+static void test_sends_twice(void **state)
+{
+    (void)state;
+    rb_store *st = fresh_store();
+    rb_error err = {{0}};
+    /* one address mailed twice (two queue IDs), and a queue ID (short
+     * Postfix IDs repeat) seen on another instance: four rows */
+    rb_send s[4] = {mksend("postfix", "4F1A22C0A01", "m1@lists.example.org", "Twice@Example.org", T0),
+                    mksend("postfix", "4F1A22C0A02", "m2@lists.example.org", "twice@example.org", T0 + DAY),
+                    mksend("postfix-out", "4F1A22C0A01", "m3@lists.example.org", "twice@example.org", T0 + 2 * DAY),
+                    mksend("postfix", "4F1A22C0A01", "m1@lists.example.org", "other@example.org", T0)};
+    assert_string_not_equal(s[0].key, s[1].key);
+    assert_string_not_equal(s[0].key, s[2].key);
+    assert_string_not_equal(s[0].key, s[3].key);
+    assert_int_equal(strlen(s[0].key), 32);
+    /* the same attempt read again, whatever its time stamp: the same key */
+    rb_send again = mksend("postfix", "4F1A22C0A01", "m1@lists.example.org", "twice@example.org", T0 + 3600);
+    assert_string_equal(again.key, s[0].key);
+    size_t stored = 99;
+    assert_int_equal(rb_store_begin(st, &err), RB_OK);
+    assert_int_equal(rb_store_sends_insert_n(st, s, 4, &stored, &err), RB_OK);
+    assert_int_equal(rb_store_commit(st, &err), RB_OK);
+    assert_int_equal(stored, 4);
+    assert_int_equal(rb_store_sends_insert_n(st, s, 4, &stored, &err), RB_OK);
+    assert_int_equal(stored, 0);
+    assert_int_equal(rb_store_sends_insert_n(st, &again, 1, &stored, &err), RB_OK);
+    assert_int_equal(stored, 0);
+    int n = 0;
+    assert_int_equal(rb_store_sends_of(st, "twice@example.org", 0, count_send, &n, &err), RB_OK);
+    assert_int_equal(n, 3);
+    /* the second mail is known: its NDR is no backscatter */
+    int found = 0;
+    assert_int_equal(rb_store_send_known(st, "<m2@lists.example.org>", "twice@example.org", &found, &err), RB_OK);
+    assert_int_equal(found, 1);
+    assert_int_equal(rb_store_send_known(st, "m2@lists.example.org", "other@example.org", &found, &err), RB_OK);
+    assert_int_equal(found, 0);
+    rb_store_close(st);
+}
+
 int main(void)
 {
     const char *backend = getenv("REBOUND_TEST_BACKEND");
@@ -878,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_event_evidence_rule),
         cmocka_unit_test(test_migrate_v2_events),
         cmocka_unit_test(test_original_recipient_match),
+        cmocka_unit_test(test_sends_twice),
     };
     int rc = cmocka_run_group_tests_name(backend && !strcmp(backend, "pg") ? "store-postgresql" : "store-sqlite",
                                          tests, NULL, NULL);

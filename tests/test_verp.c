@@ -291,7 +291,7 @@ static void test_forged_dsn_does_not_disable(void **state)
     char url[300];
     rb_store *st = open_fresh("forged", url, sizeof url);
     rb_verp_key k = test_key("0123456789abcdef-secret");
-    rb_guard_opts o = {&k, 0, 60, NULL, 0, T0};
+    rb_guard_opts o = {&k, 0, 60, NULL, 0, T0, 0};
     int v[4];
     rb_guard_report rep = deliver(st, &o, "bounces@bounce.example.org", "victim@example.be", "x@elsewhere.example",
                                   "made-up@attacker.example", v);
@@ -317,7 +317,7 @@ static void test_forged_dsn_does_not_disable(void **state)
     assert_int_equal(contact_status(st, "victim@example.be"), RB_CS_ACTIVE);
 
     /* --require-known-send without a key: strict as well */
-    rb_guard_opts o2 = {NULL, 1, 60, NULL, 0, T0};
+    rb_guard_opts o2 = {NULL, 1, 60, NULL, 0, T0, 0};
     rep = deliver(st, &o2, "bounces@bounce.example.org", "victim@example.be", "x@elsewhere.example",
                   "made-up@attacker.example", v);
     assert_int_equal(rep.verdict, RB_GUARD_BACKSCATTER);
@@ -343,7 +343,7 @@ static void test_own_token_cannot_hit_others(void **state)
     rb_error err = {{0}};
     assert_int_equal(rb_verp_sign(&k, NULL, "bounce.example.org", "attacker@evil.example", T0, a, sizeof a, &err),
                      RB_OK);
-    rb_guard_opts o = {&k, 0, 60, NULL, 0, T0};
+    rb_guard_opts o = {&k, 0, 60, NULL, 0, T0, 0};
     int v[4];
     rb_guard_report rep = deliver(st, &o, a, "victim@example.be", "x@elsewhere.example", "m1@example.org", v);
     assert_int_equal(rep.verdict, RB_GUARD_LEGITIMATE);
@@ -363,7 +363,7 @@ static void test_known_send(void **state)
     rb_store *st = open_fresh("known", url, sizeof url);
     add_send(st, "nl-42@example.org", "jan@example.be");
     rb_verp_key k = test_key("0123456789abcdef-secret");
-    rb_guard_opts o = {&k, 0, 60, NULL, 0, T0};
+    rb_guard_opts o = {&k, 0, 60, NULL, 0, T0, 0};
     int v[4];
     rb_guard_report rep = deliver(st, &o, "bounces@bounce.example.org", "victim@example.be", "x@elsewhere.example",
                                   "nl-42@example.org", v);
@@ -385,7 +385,7 @@ static void test_lenient(void **state)
     (void)state;
     char url[300];
     rb_store *st = open_fresh("lenient", url, sizeof url);
-    rb_guard_opts o = {NULL, 0, 60, NULL, 0, T0};
+    rb_guard_opts o = {NULL, 0, 60, NULL, 0, T0, 0};
     int v[4];
     rb_guard_report rep = deliver(st, &o, "bounces@bounce.example.org", "jan@example.be", "x@elsewhere.example",
                                   "never@example.org", v);
@@ -403,7 +403,7 @@ static void test_lenient(void **state)
     assert_int_equal(rb_guard_check(NULL, &o, NULL, NULL, 0, res, v, &rep, &err), RB_OK);
     assert_int_equal(rep.verdict, RB_GUARD_UNKNOWN);
     rb_verp_key k = test_key("0123456789abcdef-secret");
-    rb_guard_opts os = {&k, 0, 60, NULL, 0, T0};
+    rb_guard_opts os = {&k, 0, 60, NULL, 0, T0, 0};
     assert_int_equal(rb_guard_check(NULL, &os, NULL, NULL, 0, res, v, &rep, &err), RB_OK);
     assert_int_equal(rep.verdict, RB_GUARD_BACKSCATTER);
     assert_non_null(strstr(rep.reason, "no signed return path"));
@@ -416,7 +416,7 @@ static void test_compromised_account(void **state)
     char url[300];
     rb_store *st = open_fresh("auth", url, sizeof url);
     const char *ours[] = {"example.org"};
-    rb_guard_opts o = {NULL, 0, 60, ours, 1, T0};
+    rb_guard_opts o = {NULL, 0, 60, ours, 1, T0, 0};
     int v[4];
     rb_guard_report rep = deliver(st, &o, "bounces@bounce.example.net", "nobody@far.example", "sales@example.org",
                                   "spam-1@example.org", v);
@@ -427,7 +427,7 @@ static void test_compromised_account(void **state)
     assert_false(rep.compromised);
     assert_string_equal(rep.auth_sender, "joe@isp.example");
     /* without --our-domains: the bounce domain and its parent are ours */
-    rb_guard_opts o2 = {NULL, 0, 60, NULL, 0, T0};
+    rb_guard_opts o2 = {NULL, 0, 60, NULL, 0, T0, 0};
     rep = deliver(st, &o2, "bounces@bounce.example.net", "nobody@far.example", "info@example.net", "spam-3@x.example",
                   v);
     assert_true(rep.compromised);
@@ -471,7 +471,7 @@ static void test_multi_record_token(void **state)
              a);
     rb_result *res = test_analyze(msg);
     assert_int_equal(res->n, 2);
-    rb_guard_opts o = {&k, 0, 60, NULL, 0, T0};
+    rb_guard_opts o = {&k, 0, 60, NULL, 0, T0, 0};
     int v[2];
     rb_guard_report rep;
     assert_int_equal(rb_guard_check(NULL, &o, a, msg, strlen(msg), res, v, &rep, &err), RB_OK);
@@ -480,6 +480,212 @@ static void test_multi_record_token(void **state)
     assert_string_equal(res->recs[0].recipient, "victim@example.be");   /* not rewritten */
     assert_int_equal(rep.verdict, RB_GUARD_LEGITIMATE);
     assert_non_null(strstr(rep.reason, "signed return path was for jan@example.be"));
+}
+
+/* ---- alerts: the same guard for every route (rb_guard_mark) ------------------------
+ * Seed 002: a bounce of spam sent with our address as the (forged) sender
+ * is backscatter; one that shows our own user as "Authenticated sender" is
+ * a hacked account; a genuine bounce of our own send is neither.  None of
+ * the first two ever disables. */
+static const char *returned_dsn =
+    "From: MAILER-DAEMON@mx.far.example (Mail Delivery System)\n"
+    "To: %s\n"
+    "X-Original-To: %s\n"
+    "Subject: Undelivered Mail Returned to Sender\n"
+    "Date: Tue, 17 Nov 2026 10:00:03 +0100\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n"
+    "--B\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+    "--B\nContent-Type: message/delivery-status\n\n"
+    "Reporting-MTA: dns; mx.far.example\n\n"
+    "Final-Recipient: rfc822; %s\nAction: failed\nStatus: 5.1.1\n"
+    "Diagnostic-Code: smtp; 550 5.1.1 <%s>: Recipient address rejected: User unknown\n\n"
+    "--B\nContent-Type: text/rfc822-headers\n\n"
+    "%s\n"
+    "From: %s\nTo: %s\nSubject: Cheap pills\nMessage-ID: <%s>\n\n--B--\n";
+
+static rb_result *returned(char *buf, size_t len, const char *env, const char *rcpt, const char *received,
+                           const char *from, const char *mid)
+{
+    snprintf(buf, len, returned_dsn, env, env, rcpt, rcpt, received, from, rcpt, mid);
+    rb_result *res = test_analyze(buf);
+    assert_true(res->is_bounce);
+    assert_int_equal(res->n, 1);
+    return res;
+}
+
+static const char *botnet_rcv = "Received: from dsl-7.botnet.example ([203.0.113.9]) by mx.far.example with SMTP id q1";
+static const char *hacked_rcv =
+    "Received: from [198.51.100.7] by mail.example.org (Postfix) with ESMTPSA id 4C2A1E0123\n"
+    "\t(Authenticated sender: sales@example.org)\n\tfor <qq3@far.example>";
+static const char *submitted_rcv =
+    "Received: from [198.51.100.7] by mail.example.org (Postfix) with ESMTPSA id 4C2A1E0124\n"
+    "\tfor <qq4@far.example>";
+static const char *own_rcv = "Received: by mail.example.org (Postfix, from userid 1000) id 7F3A2";
+
+static int apply_one(rb_store *st, const rb_record *r)
+{
+    int d = -1;
+    rb_error err = {{0}};
+    rb_apply *ap = NULL;
+    rb_apply_opts ao = {1, 0, T0, NULL, NULL, NULL};
+    assert_int_equal(rb_apply_new(st, test_ctx(), &ao, &ap, &err), RB_OK);
+    assert_int_equal(rb_apply_add(ap, r, 0, &err), RB_OK);
+    assert_int_equal(rb_apply_finish(ap, &err), RB_OK);
+    const rb_apply_summary *sum = rb_apply_get_summary(ap);
+    for (int k = 0; k < RB_DEC_N; k++)
+        if (sum->n[k]) d = k;
+    rb_apply_free(ap);
+    return d;
+}
+
+static void test_alert_backscatter_spam_run(void **state)
+{
+    (void)state;
+    char url[300], msg[8192];
+    rb_store *st = open_fresh("alert-bs", url, sizeof url);
+    add_send(st, "nl-1@example.org", "jan@example.be");
+    const char *ours[] = {"example.org"};
+    rb_guard_opts o = {NULL, 0, 60, ours, 1, T0, 1};
+    rb_guard_report rep;
+    rb_error err = {{0}};
+    /* spam from a botnet with info@example.org forged as its sender, to a
+     * contact of ours (the worst case: a real address on our list) */
+    rb_result *res = returned(msg, sizeof msg, "info@example.org", "victim@example.be", botnet_rcv,
+                              "info@example.org", "20261117.abc@botnet.example");
+    assert_string_equal(res->recs[0].action, "disable");          /* what analyze alone says */
+    assert_int_equal(rb_guard_mark(test_ctx(), st, &o, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    const rb_record *r = &res->recs[0];
+    assert_string_equal(r->alert, "backscatter");
+    assert_string_equal(r->reason, "userunknown");
+    assert_string_equal(r->action, "record");
+    assert_int_equal(rep.n_alert_backscatter, 1);
+    assert_int_equal(rep.n_alert_compromised, 0);
+    assert_non_null(strstr(rep.reason, "was never sent"));
+    /* the policy step: never disables, never counts */
+    rb_policy_entry pe;
+    assert_true(rb_policy_for_record(test_ctx(), r, &pe));
+    assert_string_equal(pe.action, "record");
+    /* apply: an event, the contact as it was */
+    assert_int_equal(apply_one(st, r), RB_DEC_RECORDED);
+    assert_int_equal(contact_status(st, "victim@example.be"), RB_CS_ACTIVE);
+    /* a record read back from JSONL/CSV keeps its alert: apply alone holds it too */
+    rb_record copy = *r;
+    rb_strlcpy(copy.action, "disable", sizeof copy.action);
+    rb_strlcpy(copy.date, "2026-11-18T10:00:00Z", sizeof copy.date);
+    assert_int_equal(apply_one(st, &copy), RB_DEC_RECORDED);
+    assert_int_equal(contact_status(st, "victim@example.be"), RB_CS_ACTIVE);
+
+    /* lenient, sends not known (a fresh install): no evidence, no alert */
+    rb_guard_opts fresh = {NULL, 0, 60, ours, 1, T0, 0};
+    res = returned(msg, sizeof msg, "info@example.org", "victim@example.be", botnet_rcv, "info@example.org",
+                   "20261117.abc@botnet.example");
+    assert_int_equal(rb_guard_mark(test_ctx(), st, &fresh, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    assert_string_equal(res->recs[0].alert, "");
+    assert_string_equal(res->recs[0].action, "disable");
+    /* a Message-ID of ours, but never sent to that recipient: forged */
+    res = returned(msg, sizeof msg, "info@example.org", "victim@example.be", botnet_rcv, "info@example.org",
+                   "nl-1@example.org");
+    assert_int_equal(rb_guard_mark(test_ctx(), st, &o, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    assert_string_equal(res->recs[0].alert, "backscatter");
+    assert_non_null(strstr(rep.reason, "is ours but was not sent to victim@example.be"));
+    /* signing configured: a bounce to an unsigned address is backscatter without a store */
+    rb_verp_key k = test_key("0123456789abcdef-secret");
+    rb_guard_opts signd = {&k, 0, 60, ours, 1, T0, 0};
+    res = returned(msg, sizeof msg, "info@example.org", "victim@example.be", botnet_rcv, "info@example.org",
+                   "20261117.abc@botnet.example");
+    assert_int_equal(rb_guard_mark(test_ctx(), NULL, &signd, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    assert_string_equal(res->recs[0].alert, "backscatter");
+    assert_string_equal(res->recs[0].action, "record");
+    rb_store_close(st);
+}
+
+static void test_alert_hacked_account(void **state)
+{
+    (void)state;
+    char url[300], msg[8192];
+    rb_store *st = open_fresh("alert-hacked", url, sizeof url);
+    add_send(st, "nl-1@example.org", "jan@example.be");
+    const char *ours[] = {"example.org"};
+    rb_guard_opts o = {NULL, 0, 60, ours, 1, T0, 0};
+    rb_guard_report rep;
+    rb_error err = {{0}};
+    /* "Authenticated sender: sales@example.org": no store needed */
+    rb_result *res = returned(msg, sizeof msg, "sales@example.org", "victim@example.be", hacked_rcv,
+                              "sales@example.org", "20261117.def@mail.example.org");
+    assert_int_equal(rb_guard_mark(test_ctx(), NULL, &o, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    assert_string_equal(res->recs[0].alert, "compromised_account");
+    assert_string_equal(res->recs[0].action, "record");
+    assert_string_equal(rep.account, "sales@example.org");
+    assert_true(rep.compromised);
+    assert_int_equal(rep.n_alert_compromised, 1);
+    assert_int_equal(apply_one(st, &res->recs[0]), RB_DEC_RECORDED);
+    assert_int_equal(contact_status(st, "victim@example.be"), RB_CS_ACTIVE);
+
+    /* X-Authenticated-Sender (Exim, cPanel) names the account just as well */
+    char hdr[512];
+    snprintf(hdr, sizeof hdr, "%s\nX-Authenticated-Sender: mail.example.org: <office@example.org>", botnet_rcv);
+    res = returned(msg, sizeof msg, "office@example.org", "victim@example.be", hdr, "office@example.org", "x1@y.example");
+    assert_int_equal(rb_guard_mark(test_ctx(), NULL, &o, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    assert_string_equal(res->recs[0].alert, "compromised_account");
+    assert_string_equal(rep.account, "office@example.org");
+    snprintf(hdr, sizeof hdr, "%s\nX-Authenticated-User: office@example.org", botnet_rcv);
+    char who[RB_ADDR_MAX];
+    assert_true(rb_guard_auth_sender(hdr, strlen(hdr), who, sizeof who));
+    assert_string_equal(who, "office@example.org");
+    /* a bare user name names no account we can check */
+    const char *bare = "X-Authenticated-User: office\n";
+    assert_false(rb_guard_auth_sender(bare, strlen(bare), who, sizeof who));
+
+    /* our domain as the sender of mail we never sent, submitted with
+     * authentication to our own server (no account in the header) */
+    rb_guard_opts known = {NULL, 0, 60, ours, 1, T0, 1};
+    res = returned(msg, sizeof msg, "sales@example.org", "victim@example.be", submitted_rcv, "sales@example.org",
+                   "20261117.ghi@mail.example.org");
+    assert_int_equal(rb_guard_mark(test_ctx(), st, &known, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    assert_string_equal(res->recs[0].alert, "compromised_account");
+    assert_string_equal(rep.account, "sales@example.org");
+    assert_false(rep.compromised);
+    /* ... without the sends, "never sent" is not known: no alert */
+    res = returned(msg, sizeof msg, "sales@example.org", "victim@example.be", submitted_rcv, "sales@example.org",
+                   "20261117.ghi@mail.example.org");
+    assert_int_equal(rb_guard_mark(test_ctx(), st, &o, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    assert_string_equal(res->recs[0].alert, "");
+    /* someone else's server: backscatter, not an account of ours */
+    res = returned(msg, sizeof msg, "sales@example.org", "victim@example.be",
+                   "Received: from [198.51.100.7] by smtp.isp.example with ESMTPSA id 1", "sales@example.org",
+                   "20261117.jkl@isp.example");
+    assert_int_equal(rb_guard_mark(test_ctx(), st, &known, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    assert_string_equal(res->recs[0].alert, "backscatter");
+    char host[RB_HOST_MAX];
+    assert_true(rb_guard_auth_submission(msg, strlen(msg), host, sizeof host));
+    assert_string_equal(host, "smtp.isp.example");
+    rb_store_close(st);
+}
+
+static void test_alert_genuine_bounce(void **state)
+{
+    (void)state;
+    char url[300], msg[8192];
+    rb_store *st = open_fresh("alert-genuine", url, sizeof url);
+    add_send(st, "nl-1@example.org", "jan@example.be");
+    const char *ours[] = {"example.org"};
+    rb_guard_opts o = {NULL, 0, 60, ours, 1, T0, 1};
+    rb_guard_report rep;
+    rb_error err = {{0}};
+    /* our own send, even submitted with authentication by our own user */
+    char rcv[512];
+    snprintf(rcv, sizeof rcv, "%s\n%s", own_rcv, hacked_rcv);
+    rb_result *res = returned(msg, sizeof msg, "newsletter@example.org", "jan@example.be", rcv,
+                              "newsletter@example.org", "nl-1@example.org");
+    assert_int_equal(rb_guard_mark(test_ctx(), st, &o, NULL, msg, strlen(msg), res, &rep, &err), RB_OK);
+    assert_string_equal(res->recs[0].alert, "");
+    assert_string_equal(res->recs[0].action, "disable");
+    assert_int_equal(rep.n_alert_backscatter + rep.n_alert_compromised, 0);
+    assert_int_equal(rep.verdict, RB_GUARD_LEGITIMATE);
+    assert_int_equal(apply_one(st, &res->recs[0]), RB_DEC_DISABLED);
+    assert_int_equal(contact_status(st, "jan@example.be"), RB_CS_BOUNCED);
+    rb_store_close(st);
 }
 
 int main(void)
@@ -499,6 +705,9 @@ int main(void)
         cmocka_unit_test(test_lenient),
         cmocka_unit_test(test_compromised_account),
         cmocka_unit_test(test_multi_record_token),
+        cmocka_unit_test(test_alert_backscatter_spam_run),
+        cmocka_unit_test(test_alert_hacked_account),
+        cmocka_unit_test(test_alert_genuine_bounce),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];

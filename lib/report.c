@@ -1,0 +1,623 @@
+/* report.c -- `rebound report`: the provider view, computed through the
+ * store's generic query op with SQL both SQLite and PostgreSQL accept.
+ *
+ * Every query streams its rows (the events and sends one row each, counted
+ * here; the contact side grouped in SQL); in memory are only
+ * the days of the period, the providers, the import sources and the masked
+ * diagnostic texts (at most TEXT_CAP of them, the rest counted as "other").
+ * See rebound-report(1) for what each number means. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rb_internal.h"
+#include "rebound_report.h"
+#include "store_impl.h"
+
+#define DAY 86400
+#define MAX_DAYS 3700
+#define TEXT_CAP 65536
+
+static int64_t i64v(const char *s) { return s ? strtoll(s, NULL, 10) : 0; }
+
+/* ---- providers / sources -------------------------------------------------------- */
+enum { BT_HARD, BT_SOFT, BT_BLOCKED, BT_COMPLAINT, BT_N };
+static const char *const bt_names[BT_N] = {"hard", "soft", "blocked", "complaint"};
+static int bt_index(const char *s)
+{
+    for (int i = 0; i < BT_N; i++)
+        if (s && !strcmp(s, bt_names[i])) return i;
+    return -1;
+}
+
+typedef struct {
+    char name[RB_SOURCE_NAME_MAX];
+    int64_t sent, ndr, events, bt[BT_N], dead, dead_at_since;
+    int64_t *hist, med_lo, med_hi;          /* delays from the 250 to the NDR, in buckets (NB) */
+    int has_lo, has_hi;
+    int64_t contacts, st_bounced, st_complaint, st_blocked, st_quarantined, st_active; /* sources */
+} group;
+
+typedef struct {
+    group *g;
+    size_t n, cap;
+} groups;
+
+static group *grp(groups *gs, const char *name)
+{
+    if (!name) name = "";
+    for (size_t i = 0; i < gs->n; i++)
+        if (!strcmp(gs->g[i].name, name)) return &gs->g[i];
+    if (gs->n == gs->cap) {
+        size_t nc = gs->cap ? gs->cap * 2 : 16;
+        group *ng = realloc(gs->g, nc * sizeof *ng);
+        if (!ng) return NULL;
+        gs->g = ng;
+        gs->cap = nc;
+    }
+    group *g = &gs->g[gs->n++];
+    memset(g, 0, sizeof *g);
+    rb_strlcpy(g->name, name, sizeof g->name);
+    return g;
+}
+
+/* ---- masked texts: a small open-addressing table ---------------------------------- */
+typedef struct {
+    char *text;
+    char reason[RB_SHORT_MAX];
+    int64_t n;
+} text_row;
+
+typedef struct {
+    text_row *t;
+    size_t cap, n;
+    int64_t other;          /* rows beyond TEXT_CAP distinct texts */
+    int with_reason;
+} text_tab;
+
+static uint64_t fnv(const char *a, const char *b)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *a; a++) h = (h ^ (unsigned char)*a) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (; *b; b++) h = (h ^ (unsigned char)*b) * 1099511628211ULL;
+    return h;
+}
+
+static int text_add(text_tab *tt, const char *reason, const char *text, int64_t n)
+{
+    if (!tt->t) {
+        tt->cap = 1024;
+        if (!(tt->t = calloc(tt->cap, sizeof *tt->t))) return -1;
+    }
+    if ((tt->n + 1) * 2 > tt->cap) {
+        if (tt->cap >= TEXT_CAP * 2) goto other;
+        size_t nc = tt->cap * 2;
+        text_row *nt = calloc(nc, sizeof *nt);
+        if (!nt) return -1;
+        for (size_t i = 0; i < tt->cap; i++) {
+            if (!tt->t[i].text) continue;
+            size_t j = fnv(tt->t[i].reason, tt->t[i].text) & (nc - 1);
+            while (nt[j].text) j = (j + 1) & (nc - 1);
+            nt[j] = tt->t[i];
+        }
+        free(tt->t);
+        tt->t = nt;
+        tt->cap = nc;
+    }
+    size_t j = fnv(reason, text) & (tt->cap - 1);
+    while (tt->t[j].text) {
+        if (!strcmp(tt->t[j].text, text) && !strcmp(tt->t[j].reason, reason)) { tt->t[j].n += n; return 0; }
+        j = (j + 1) & (tt->cap - 1);
+    }
+    if (tt->n >= TEXT_CAP) goto other;
+    if (!(tt->t[j].text = strdup(text))) return -1;
+    rb_strlcpy(tt->t[j].reason, reason, sizeof tt->t[j].reason);
+    tt->t[j].n = n;
+    tt->n++;
+    return 0;
+other:
+    tt->other += n;
+    return 0;
+}
+
+static void text_free(text_tab *tt)
+{
+    for (size_t i = 0; tt->t && i < tt->cap; i++) free(tt->t[i].text);
+    free(tt->t);
+}
+
+static int text_cmp(const void *a, const void *b)
+{
+    const text_row *x = a, *y = b;
+    if (!x->text || !y->text) return x->text ? -1 : y->text ? 1 : 0;
+    if (x->n != y->n) return x->n > y->n ? -1 : 1;
+    int c = strcmp(x->text, y->text);
+    return c ? c : strcmp(x->reason, y->reason);
+}
+
+/* (provider, reason) rows: by provider, then the most frequent first */
+static int reason_cmp(const void *a, const void *b)
+{
+    const text_row *x = a, *y = b;
+    if (!x->text || !y->text) return x->text ? -1 : y->text ? 1 : 0;
+    int c = strcmp(x->reason, y->reason);
+    if (c) return c;
+    if (x->n != y->n) return x->n > y->n ? -1 : 1;
+    return strcmp(x->text, y->text);
+}
+
+void rb_report_mask(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (!outlen) return;
+    const char *p = in ? in : "";
+    int space = 0;
+    while (*p && o + 1 < outlen) {
+        /* an address: a run of address characters around an '@' */
+        if (*p == '@') {
+            /* walk back over the local part already written */
+            size_t back = o;
+            while (back > 0 && (isalnum((unsigned char)out[back - 1]) || strchr("._%+-=!#$&'*/?^`{|}~", out[back - 1])))
+                back--;
+            const char *q = p + 1;
+            while (*q && (isalnum((unsigned char)*q) || *q == '.' || *q == '-')) q++;
+            if (back < o && q > p + 1 && memchr(p + 1, '.', (size_t)(q - p - 1))) {
+                int bracketed = back > 0 && out[back - 1] == '<' && *q == '>';
+                o = back;
+                const char *m = bracketed ? "address" : "<address>";
+                for (; *m && o + 1 < outlen; m++) out[o++] = *m;
+                p = q;
+                space = 0;
+                continue;
+            }
+        }
+        if (isspace((unsigned char)*p)) {
+            if (!space && o > 0) out[o++] = ' ';
+            space = 1;
+            p++;
+            continue;
+        }
+        space = 0;
+        out[o++] = *p++;
+    }
+    while (o > 0 && out[o - 1] == ' ') o--;
+    out[o] = '\0';
+}
+
+/* ---- the run ------------------------------------------------------------------------ */
+typedef struct {
+    rb_store *st;
+    int64_t since, until, day0;
+    int ndays;
+    int64_t (*daily)[BT_N + 1];     /* per day: hard soft blocked complaint, sends */
+    int64_t *dead_daily;            /* per day: queued dead contacts dead by the end of it */
+    int64_t dead_before;            /* queued dead contacts dead before since */
+    groups prov, src;
+    text_tab diag, uncl, rsn;       /* rsn: (provider, reason) */
+    int64_t soft[4];                /* counted quarantined disabled other */
+    int oom;
+} run;
+
+static const char *pname(const char *p) { return p && p[0] ? p : "(unknown)"; }
+
+/* EVF: the events of the period and the filters ($1 since, $2 until, $3 provider, $4 source) */
+#define EP "COALESCE(NULLIF(e.provider, ''), c.provider)"
+#define EV_FROM " FROM events e JOIN contacts c ON c.id = e.contact_id"
+#define EVF " WHERE e.event_time >= $1 AND e.event_time < $2 AND ($3 = '' OR " EP " = $3)" \
+            " AND ($4 = '' OR c.source = $4)"
+#define NDR_TYPES "('hard', 'soft', 'blocked', 'complaint')"
+#define SP "COALESCE(NULLIF(s.provider, ''), c.provider, '')"
+/* one row per send of the period: its provider, its time and the first NDR
+ * (hard/soft/blocked) for that recipient after it, unless another send to
+ * the recipient came in between (looked up only for the sends with an NDR) */
+#define SENDS_D \
+    "(SELECT d0.p AS p, d0.sent_at AS sent_at, CASE WHEN d0.ndr IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sends s2" \
+    "  WHERE s2.recipient_norm = d0.rcpt AND s2.sent_at > d0.sent_at AND s2.sent_at <= d0.ndr) THEN d0.ndr END AS ndr" \
+    " FROM (SELECT " SP " AS p, s.sent_at AS sent_at, s.recipient_norm AS rcpt," \
+    " (SELECT MIN(e.event_time) FROM events e WHERE e.contact_id = c.id" \
+    "  AND e.bounce_type IN ('hard', 'soft', 'blocked') AND e.event_time >= s.sent_at) AS ndr" \
+    " FROM sends s LEFT JOIN contacts c ON c.email_norm = s.recipient_norm" \
+    " WHERE s.sent_at >= $1 AND s.sent_at < $2 AND ($3 = '' OR " SP " = $3) AND ($4 = '' OR c.source = $4)) d0) d"
+/* queued contacts disabled by a bounce or complaint, with when they died ($1 provider, $2 source) */
+#define DEAD_D \
+    "(SELECT c.provider AS p, COALESCE((SELECT MIN(e.event_time) FROM events e WHERE e.contact_id = c.id" \
+    "  AND e.decision = 'disabled'), c.last_bounce_at) AS died" \
+    " FROM contacts c JOIN queue q ON q.contact_id = c.id" \
+    " WHERE c.status IN ('bounced', 'complaint') AND ($1 = '' OR c.provider = $1) AND ($2 = '' OR c.source = $2)) d"
+
+static int day_index(run *r, int64_t day)
+{
+    int64_t i = day - r->day0;
+    return (i >= 0 && i < r->ndays) ? (int)i : -1;
+}
+
+/* the delay from the 250 to the NDR, in buckets: to the second below six
+ * hours, to the minute below a week, to the hour up to a year (the median
+ * is exact to that) */
+#define B_SEC 21600
+#define B_MIN (B_SEC + (7 * 1440 - 360))
+#define NB (B_MIN + (365 * 24 - 7 * 24))
+static int bucket(int64_t d)
+{
+    if (d < 0) return 0;
+    if (d < 21600) return (int)d;
+    if (d < 7 * 86400) return B_SEC + (int)((d - 21600) / 60);
+    int64_t b = B_MIN + (d - 7 * 86400) / 3600;
+    return b < NB ? (int)b : NB - 1;
+}
+static int64_t bucket_value(int b)
+{
+    if (b < B_SEC) return b;
+    if (b < B_MIN) return 21600 + (int64_t)(b - B_SEC) * 60;
+    return 7 * 86400 + (int64_t)(b - B_MIN) * 3600;
+}
+
+/* one event of the period: day, provider, bounce type, reason, decision,
+ * source, diagnostic -- streamed, not grouped in SQL (a GROUP BY on the
+ * diagnostic texts would sort every event) */
+static int row_event(void *arg, int n, const char *const *v)
+{
+    run *r = arg;
+    if (n < 7) return 1;
+    int b = bt_index(v[2]);
+    const char *reason = v[3] ? v[3] : "";
+    char m[RB_TEXT_MAX];
+    m[0] = '\0';
+    if (b >= 0) {
+        int d = day_index(r, i64v(v[0]));
+        if (d >= 0) r->daily[d][b]++;
+        group *g = grp(&r->prov, pname(v[1]));
+        group *sg = grp(&r->src, v[5] && v[5][0] ? v[5] : "(none)");
+        if (!g || !sg) { r->oom = 1; return 1; }
+        g->bt[b]++;
+        g->events++;
+        sg->bt[b]++;
+        sg->events++;
+        if (b == BT_SOFT) {
+            const char *dc = v[4] ? v[4] : "";
+            r->soft[!strcmp(dc, "counted") ? 0 : !strcmp(dc, "quarantined") ? 1 : !strcmp(dc, "disabled") ? 2 : 3]++;
+        }
+        if (text_add(&r->rsn, pname(v[1]), reason[0] ? reason : "(none)", 1) < 0) { r->oom = 1; return 1; }
+        rb_report_mask(v[6], m, sizeof m);
+        if (text_add(&r->diag, "", m[0] ? m : "(no diagnostic text)", 1) < 0) { r->oom = 1; return 1; }
+    }
+    if (!strcmp(reason, "onhold") || !strcmp(reason, "undefined")) {
+        if (b < 0) rb_report_mask(v[6], m, sizeof m);
+        if (text_add(&r->uncl, reason, m[0] ? m : "(no diagnostic text)", 1) < 0) { r->oom = 1; return 1; }
+    }
+    return 0;
+}
+
+/* one send of the period: provider, sent_at, the first NDR after it (or NULL) */
+static int row_send(void *arg, int n, const char *const *v)
+{
+    run *r = arg;
+    if (n < 3) return 1;
+    group *g = grp(&r->prov, pname(v[0]));
+    if (!g) { r->oom = 1; return 1; }
+    int64_t sent = i64v(v[1]);
+    int d = day_index(r, sent / DAY);
+    if (d >= 0) r->daily[d][BT_N]++;
+    g->sent++;
+    if (v[2]) {
+        if (!g->hist && !(g->hist = calloc(NB, sizeof *g->hist))) { r->oom = 1; return 1; }
+        g->hist[bucket(i64v(v[2]) - sent)]++;
+        g->ndr++;
+    }
+    return 0;
+}
+
+static void median(group *g)
+{
+    if (!g->hist || g->ndr <= 0) return;
+    int64_t lo = (g->ndr - 1) / 2, hi = g->ndr / 2, seen = 0;
+    for (int b = 0; b < NB; b++) {
+        if (!g->hist[b]) continue;
+        if (!g->has_lo && lo < seen + g->hist[b]) { g->med_lo = bucket_value(b); g->has_lo = 1; }
+        if (!g->has_hi && hi < seen + g->hist[b]) { g->med_hi = bucket_value(b); g->has_hi = 1; break; }
+        seen += g->hist[b];
+    }
+}
+
+static int row_dead(void *arg, int n, const char *const *v)
+{
+    run *r = arg;
+    if (n < 3) return 1;
+    group *g = grp(&r->prov, pname(v[0]));
+    if (!g) { r->oom = 1; return 1; }
+    int64_t day = i64v(v[1]), cnt = i64v(v[2]);
+    g->dead += cnt;
+    if (day < r->day0) { g->dead_at_since += cnt; r->dead_before += cnt; }
+    else {
+        int d = day_index(r, day);
+        if (d >= 0) r->dead_daily[d] += cnt;
+    }
+    return 0;
+}
+
+static int row_i64(void *arg, int n, const char *const *v)
+{
+    if (n > 0) *(int64_t *)arg = i64v(v[0]);
+    return 0;
+}
+
+static int row_src(void *arg, int n, const char *const *v)
+{
+    run *r = arg;
+    if (n < 8) return 1;
+    group *g = grp(&r->src, v[0] && v[0][0] ? v[0] : "(none)");
+    if (!g) { r->oom = 1; return 1; }
+    g->contacts += i64v(v[1]);
+    g->st_active += i64v(v[2]);
+    g->st_bounced += i64v(v[3]);
+    g->st_complaint += i64v(v[4]);
+    g->st_blocked += i64v(v[5]);
+    g->st_quarantined += i64v(v[6]);
+    g->dead += i64v(v[7]);
+    return 0;
+}
+
+static json_t *rate(int64_t num, int64_t den)
+{
+    return den > 0 ? json_real((double)num / (double)den) : json_null();
+}
+
+static void day_label(int64_t day, char *buf, size_t len)
+{
+    time_t t = (time_t)(day * DAY);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d", &tm);
+}
+
+static void time_label(int64_t t0, char *buf, size_t len)
+{
+    time_t t = (time_t)t0;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int prov_cmp(const void *a, const void *b)
+{
+    const group *x = a, *y = b;
+    int64_t vx = x->sent + x->events + x->dead, vy = y->sent + y->events + y->dead;
+    if (vx != vy) return vx > vy ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static json_t *texts_json(text_tab *tt, int top, int with_reason, int64_t *total)
+{
+    json_t *a = json_array();
+    if (!a) return NULL;
+    *total = tt->other;
+    if (!tt->t) return a;
+    qsort(tt->t, tt->cap, sizeof *tt->t, text_cmp);
+    for (size_t i = 0; i < tt->n; i++) {
+        *total += tt->t[i].n;
+        if ((int)i >= top) continue;
+        json_t *o = json_object();
+        if (with_reason) json_object_set_new(o, "reason", json_string(tt->t[i].reason));
+        json_object_set_new(o, "text", json_string(tt->t[i].text));
+        json_object_set_new(o, "count", json_integer(tt->t[i].n));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+#define Q(sql, np, p, cb) \
+    do { if ((s = st->ops->query(st, sql, np, p, cb, &r, err)) != RB_OK) goto done; \
+         if (r.oom) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto done; } } while (0)
+
+rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, rb_error *err)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    rb_status s = RB_OK;
+    json_t *j = NULL;
+    *out = NULL;
+    if (o->until <= o->since) { rb_seterr(err, "report: the period is empty (until is not after since)"); return RB_ERR_ARG; }
+    r.st = st;
+    r.since = o->since;
+    r.until = o->until;
+    r.day0 = o->since / DAY;
+    int64_t nd = (o->until - 1) / DAY - r.day0 + 1;
+    if (nd > MAX_DAYS) { rb_seterr(err, "report: the period is longer than %d days", MAX_DAYS); return RB_ERR_ARG; }
+    r.ndays = (int)nd;
+    int top = o->top > 0 ? o->top : 20;
+    r.daily = calloc((size_t)r.ndays, sizeof *r.daily);
+    r.dead_daily = calloc((size_t)r.ndays, sizeof *r.dead_daily);
+    if (!r.daily || !r.dead_daily) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto done; }
+
+    char a1[32], a2[32];
+    snprintf(a1, sizeof a1, "%lld", (long long)o->since);
+    snprintf(a2, sizeof a2, "%lld", (long long)o->until);
+    const char *prov = o->provider ? o->provider : "", *src = o->source ? o->source : "";
+    const char *p4[] = {a1, a2, prov, src};
+    const char *p2[] = {prov, src};
+
+    Q("SELECT e.event_time / 86400, " EP ", e.bounce_type, e.reason, e.decision, c.source, e.diagnostic" EV_FROM EVF
+      " AND (e.bounce_type IN " NDR_TYPES " OR e.reason IN ('onhold', 'undefined'))", 4, p4, row_event);
+    Q("SELECT p, sent_at, ndr FROM " SENDS_D, 4, p4, row_send);
+    for (size_t i = 0; i < r.prov.n; i++) median(&r.prov.g[i]);
+    Q("SELECT p, died / 86400, COUNT(*) FROM " DEAD_D " GROUP BY 1, 2", 2, p2, row_dead);
+    int64_t released = 0, in_quarantine = 0;
+    if ((s = st->ops->query(st,
+                            "SELECT COUNT(*) FROM contacts c WHERE c.soft_since >= $1 AND c.soft_since < $2"
+                            " AND ($3 = '' OR c.provider = $3) AND ($4 = '' OR c.source = $4)"
+                            " AND EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id"
+                            " AND e.decision = 'quarantined' AND e.event_time <= c.soft_since)",
+                            4, p4, row_i64, &released, err)) != RB_OK)
+        goto done;
+    if ((s = st->ops->query(st,
+                            "SELECT COUNT(*) FROM contacts c WHERE c.status = 'quarantined'"
+                            " AND ($1 = '' OR c.provider = $1) AND ($2 = '' OR c.source = $2)",
+                            2, p2, row_i64, &in_quarantine, err)) != RB_OK)
+        goto done;
+    Q("SELECT c.source, COUNT(*),"
+      " SUM(CASE WHEN c.status = 'active' THEN 1 ELSE 0 END),"
+      " SUM(CASE WHEN c.status = 'bounced' THEN 1 ELSE 0 END),"
+      " SUM(CASE WHEN c.status = 'complaint' THEN 1 ELSE 0 END),"
+      " SUM(CASE WHEN c.status = 'blocked' THEN 1 ELSE 0 END),"
+      " SUM(CASE WHEN c.status = 'quarantined' THEN 1 ELSE 0 END),"
+      " SUM(CASE WHEN q.contact_id IS NOT NULL AND c.status IN ('bounced', 'complaint') THEN 1 ELSE 0 END)"
+      " FROM contacts c LEFT JOIN queue q ON q.contact_id = c.id"
+      " WHERE ($1 = '' OR c.provider = $1) AND ($2 = '' OR c.source = $2) GROUP BY 1", 2, p2, row_src);
+    /* ---- the document ---- */
+    j = json_object();
+    char b1[40], b2[40];
+    json_t *period = json_object();
+    time_label(o->since, b1, sizeof b1);
+    time_label(o->until, b2, sizeof b2);
+    json_object_set_new(period, "since", json_string(b1));
+    json_object_set_new(period, "until", json_string(b2));
+    json_object_set_new(period, "days", json_integer(r.ndays));
+    json_object_set_new(j, "period", period);
+    time_label(o->now ? o->now : (int64_t)time(NULL), b1, sizeof b1);
+    json_object_set_new(j, "generated", json_string(b1));
+    json_object_set_new(j, "store", json_string(rb_store_backend(st)));
+    json_t *filters = json_object();
+    json_object_set_new(filters, "provider", json_string(prov));
+    json_object_set_new(filters, "source", json_string(src));
+    json_object_set_new(j, "filters", filters);
+
+    int64_t tot[BT_N + 1] = {0};
+    json_t *daily = json_array();
+    for (int d = 0; d < r.ndays; d++) {
+        json_t *x = json_object();
+        day_label(r.day0 + d, b1, sizeof b1);
+        json_object_set_new(x, "day", json_string(b1));
+        json_object_set_new(x, "sends", json_integer(r.daily[d][BT_N]));
+        for (int b = 0; b < BT_N; b++) json_object_set_new(x, bt_names[b], json_integer(r.daily[d][b]));
+        for (int b = 0; b <= BT_N; b++) tot[b] += r.daily[d][b];
+        json_array_append_new(daily, x);
+    }
+
+    if (r.prov.n) qsort(r.prov.g, r.prov.n, sizeof *r.prov.g, prov_cmp);
+    int64_t t_ndr = 0, t_dead = 0, t_dead_since = 0;
+    json_t *provs = json_array();
+    for (size_t i = 0; i < r.prov.n; i++) {
+        group *g = &r.prov.g[i];
+        json_t *x = json_object();
+        json_object_set_new(x, "provider", json_string(g->name));
+        json_object_set_new(x, "sent", json_integer(g->sent));
+        json_object_set_new(x, "accepted_then_ndr", json_integer(g->ndr));
+        json_object_set_new(x, "accepted_then_ndr_share", rate(g->ndr, g->sent));
+        json_object_set_new(x, "median_queued_to_ndr_seconds",
+                            g->ndr > 0 && g->has_hi ? json_integer((g->med_lo + g->med_hi) / 2) : json_null());
+        json_object_set_new(x, "bounces", json_integer(g->events));
+        for (int b = 0; b < BT_N; b++) json_object_set_new(x, bt_names[b], json_integer(g->bt[b]));
+        json_object_set_new(x, "hard_rate", rate(g->bt[BT_HARD], g->sent));
+        json_object_set_new(x, "block_rate", rate(g->bt[BT_BLOCKED], g->sent));
+        json_object_set_new(x, "dead_in_queue", json_integer(g->dead));
+        json_object_set_new(x, "dead_in_queue_at_since", json_integer(g->dead_at_since));
+        json_array_append_new(provs, x);
+        t_ndr += g->ndr;
+        t_dead += g->dead;
+        t_dead_since += g->dead_at_since;
+    }
+
+    json_t *dead = json_array();
+    int64_t run_dead = r.dead_before;
+    for (int d = 0; d < r.ndays; d++) {
+        run_dead += r.dead_daily[d];
+        json_t *x = json_object();
+        day_label(r.day0 + d, b1, sizeof b1);
+        json_object_set_new(x, "day", json_string(b1));
+        json_object_set_new(x, "dead_in_queue", json_integer(run_dead));
+        json_array_append_new(dead, x);
+    }
+
+    json_t *totals = json_object();
+    json_object_set_new(totals, "sends", json_integer(tot[BT_N]));
+    int64_t allb = 0;
+    for (int b = 0; b < BT_N; b++) { json_object_set_new(totals, bt_names[b], json_integer(tot[b])); allb += tot[b]; }
+    json_object_set_new(totals, "bounces", json_integer(allb));
+    json_object_set_new(totals, "accepted_then_ndr", json_integer(t_ndr));
+    json_object_set_new(totals, "accepted_then_ndr_share", rate(t_ndr, tot[BT_N]));
+    json_object_set_new(totals, "hard_rate", rate(tot[BT_HARD], tot[BT_N]));
+    json_object_set_new(totals, "block_rate", rate(tot[BT_BLOCKED], tot[BT_N]));
+    json_object_set_new(totals, "dead_in_queue", json_integer(t_dead));
+    json_object_set_new(totals, "dead_in_queue_at_since", json_integer(t_dead_since));
+    json_object_set_new(j, "totals", totals);
+    json_object_set_new(j, "daily", daily);
+    json_object_set_new(j, "providers", provs);
+    json_object_set_new(j, "dead_in_queue_daily", dead);
+    json_t *reasons = json_array();
+    if (r.rsn.t) {
+        qsort(r.rsn.t, r.rsn.cap, sizeof *r.rsn.t, reason_cmp);
+        for (size_t k = 0; k < r.rsn.n; k++) {
+            json_t *x = json_object();
+            json_object_set_new(x, "provider", json_string(r.rsn.t[k].reason));
+            json_object_set_new(x, "reason", json_string(r.rsn.t[k].text));
+            json_object_set_new(x, "count", json_integer(r.rsn.t[k].n));
+            json_array_append_new(reasons, x);
+        }
+    }
+    json_object_set_new(j, "reasons", reasons);
+
+    int64_t dt = 0, ut = 0;
+    json_t *diag = texts_json(&r.diag, top, 0, &dt);
+    json_t *dobj = json_object();
+    json_object_set_new(dobj, "total", json_integer(dt));
+    json_object_set_new(dobj, "distinct", json_integer((json_int_t)r.diag.n));
+    json_object_set_new(dobj, "top", diag);
+    json_object_set_new(j, "diagnostics", dobj);
+
+    if (r.src.n) qsort(r.src.g, r.src.n, sizeof *r.src.g, prov_cmp);
+    json_t *srcs = json_array();
+    for (size_t i = 0; i < r.src.n; i++) {
+        group *g = &r.src.g[i];
+        json_t *x = json_object();
+        json_object_set_new(x, "source", json_string(g->name));
+        json_object_set_new(x, "contacts", json_integer(g->contacts));
+        json_object_set_new(x, "active", json_integer(g->st_active));
+        json_object_set_new(x, "bounced", json_integer(g->st_bounced));
+        json_object_set_new(x, "complaint", json_integer(g->st_complaint));
+        json_object_set_new(x, "blocked", json_integer(g->st_blocked));
+        json_object_set_new(x, "quarantined", json_integer(g->st_quarantined));
+        json_object_set_new(x, "disabled_share", rate(g->st_bounced + g->st_complaint, g->contacts));
+        json_object_set_new(x, "bounces", json_integer(g->events));
+        for (int b = 0; b < BT_N; b++) {
+            char k[32];
+            snprintf(k, sizeof k, "%s_bounces", bt_names[b]);
+            json_object_set_new(x, k, json_integer(g->bt[b]));
+        }
+        json_object_set_new(x, "dead_in_queue", json_integer(g->dead));
+        json_array_append_new(srcs, x);
+    }
+    json_object_set_new(j, "sources", srcs);
+
+    json_t *soft = json_object();
+    json_object_set_new(soft, "soft_bounces", json_integer(r.soft[0] + r.soft[1] + r.soft[2] + r.soft[3]));
+    json_object_set_new(soft, "counted", json_integer(r.soft[0]));
+    json_object_set_new(soft, "quarantined", json_integer(r.soft[1]));
+    json_object_set_new(soft, "disabled", json_integer(r.soft[2]));
+    json_object_set_new(soft, "other", json_integer(r.soft[3]));
+    json_object_set_new(soft, "released", json_integer(released));
+    json_object_set_new(soft, "in_quarantine_now", json_integer(in_quarantine));
+    json_object_set_new(j, "soft_pipeline", soft);
+
+    json_t *uncl = texts_json(&r.uncl, top, 1, &ut);
+    json_t *uobj = json_object();
+    json_object_set_new(uobj, "total", json_integer(ut));
+    json_object_set_new(uobj, "distinct", json_integer((json_int_t)r.uncl.n));
+    json_object_set_new(uobj, "top", uncl);
+    json_object_set_new(j, "unclassified", uobj);
+    *out = j;
+    j = NULL;
+done:
+    json_decref(j);
+    for (size_t i = 0; i < r.prov.n; i++) free(r.prov.g[i].hist);
+    free(r.daily);
+    free(r.dead_daily);
+    free(r.prov.g);
+    free(r.src.g);
+    text_free(&r.diag);
+    text_free(&r.uncl);
+    text_free(&r.rsn);
+    return s;
+}

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# rebound report end to end: a store built from the quick start's data
+# (examples/contacts.csv, examples/mail.log via maillog --commit, samples/ via
+# analyze + apply --commit), its numbers (terminal, JSON, CSV) checked against
+# direct SQL counts, on SQLite and (when REBOUND_TEST_PG names a server)
+# PostgreSQL; the HTML page opened in a real headless Chromium
+# (tests/report-html-check.py).  $1: where to keep the artefacts (the
+# screenshot), default the work directory.
+set -uo pipefail
+R=${REBOUND_BIN:?}
+SRC=${REBOUND_SRCDIR:?}
+ART=${1:-}
+pass=0 fail=0
+ok()  { pass=$((pass+1)); }
+bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+eq() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+
+work=$(mktemp -d /tmp/rebound-report.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+[ -n "$ART" ] || ART=$work
+mkdir -p "$ART"
+
+SINCE=2026-11-01 UNTIL=2026-12-01
+S0=1793491200 U0=1796083200   # the same, in seconds
+
+# j FILE PATH: a value of the JSON (null -> "null")
+j() { python3 -c 'import json,sys
+v=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): v = v[int(k)] if isinstance(v, list) else v[k]
+print("null" if v is None else v)' "$1" "$2"; }
+
+run_backend() {
+  local L=$1 DB=$2 sql
+  if [ "$L" = sqlite ]; then sql() { sqlite3 "$DB" "$1"; }; else sql() { psql -qAt "$DB" -c "$1"; }; fi
+  export REBOUND_DB=$DB
+  "$R" contacts import "$SRC/examples/contacts.csv" >/dev/null || bad "$L import"
+  "$R" maillog --commit --state "$work/$L.state" "$SRC/examples/mail.log" >/dev/null 2>&1 || bad "$L maillog"
+  # the queue is rebuilt before the bounces are applied: the contacts they
+  # disable are dead addresses still in the queue until the next rebuild
+  "$R" queue rebuild >/dev/null || bad "$L queue rebuild"
+  "$R" analyze -q --write-csv "$work/$L-bounces.csv" "$SRC/samples/" >/dev/null 2>&1
+  "$R" apply --commit "$work/$L-bounces.csv" >/dev/null || bad "$L apply"
+
+  "$R" report --since $SINCE --until $UNTIL --format json > "$L.json"; check "$L report json exits 0" [ $? = 0 ]
+  python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$L.json"; check "$L json parses" [ $? = 0 ]
+  local W="BETWEEN $S0 AND $((U0 - 1))"
+  eq "$L sends" "$(j $L.json totals.sends)" "$(sql "SELECT COUNT(*) FROM sends WHERE sent_at $W")"
+  for t in hard soft blocked complaint; do
+    eq "$L $t" "$(j $L.json totals.$t)" "$(sql "SELECT COUNT(*) FROM events WHERE bounce_type = '$t' AND event_time $W")"
+  done
+  eq "$L bounces" "$(j $L.json totals.bounces)" \
+     "$(sql "SELECT COUNT(*) FROM events WHERE bounce_type IN ('hard','soft','blocked','complaint') AND event_time $W")"
+  local dead
+  dead=$(sql "SELECT COUNT(*) FROM contacts c JOIN queue q ON q.contact_id = c.id WHERE c.status IN ('bounced','complaint')")
+  eq "$L dead in queue" "$(j $L.json totals.dead_in_queue)" "$dead"
+  check "$L some dead addresses queued" [ "$dead" -gt 0 ]
+  eq "$L dead curve ends at the total" "$(j $L.json dead_in_queue_daily.29.dead_in_queue)" "$dead"
+  local atn
+  atn=$(sql "SELECT COUNT(*) FROM sends s JOIN contacts c ON c.email_norm = s.recipient_norm WHERE s.sent_at $W
+             AND EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id AND e.bounce_type IN ('hard','soft','blocked')
+             AND e.event_time >= s.sent_at)")
+  eq "$L accepted then NDR" "$(j $L.json totals.accepted_then_ndr)" "$atn"
+  check "$L an accepted-then-NDR send (jan.peeters)" [ "$atn" -ge 1 ]
+  local med
+  med=$(sql "SELECT MIN(e.event_time) - s.sent_at FROM sends s JOIN contacts c ON c.email_norm = s.recipient_norm
+             JOIN events e ON e.contact_id = c.id WHERE c.email_norm = 'jan.peeters@contoso-mail.example'
+             AND e.event_time >= s.sent_at GROUP BY s.id, s.sent_at")
+  python3 - "$L.json" "$med" <<'PY' || bad "$L median delay of business_microsoft"
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = [x for x in d["providers"] if x["accepted_then_ndr"]]
+sys.exit(0 if p and p[0]["median_queued_to_ndr_seconds"] == int(sys.argv[2]) else 1)
+PY
+  # per source: contacts and bounced now, from the contacts table
+  python3 - "$L.json" > "$L-src.txt" <<'PY'
+import json, sys
+for s in sorted(json.load(open(sys.argv[1]))["sources"], key=lambda s: s["source"]):
+    print("%s|%d|%d|%d" % (s["source"], s["contacts"], s["bounced"], s["hard_bounces"]))
+PY
+  sql "SELECT c.source, COUNT(*), SUM(CASE WHEN c.status = 'bounced' THEN 1 ELSE 0 END),
+       (SELECT COUNT(*) FROM events e JOIN contacts c2 ON c2.id = e.contact_id WHERE c2.source = c.source
+        AND e.bounce_type = 'hard' AND e.event_time $W)
+       FROM contacts c GROUP BY c.source ORDER BY c.source" > "$L-src-sql.txt"
+  check "$L per source = SQL" cmp -s "$L-src.txt" "$L-src-sql.txt"
+  # reasons add up; soft pipeline adds up
+  eq "$L reasons add up" "$(python3 -c 'import json,sys; print(sum(r["count"] for r in json.load(open(sys.argv[1]))["reasons"]))' $L.json)" \
+     "$(j $L.json totals.bounces)"
+  eq "$L soft pipeline" "$(j $L.json soft_pipeline.soft_bounces)" "$(j $L.json totals.soft)"
+  eq "$L top diagnostics total" "$(j $L.json diagnostics.total)" "$(j $L.json totals.bounces)"
+  check "$L diagnostics masked" bash -c "! grep -q '@[a-z0-9.-]*example' <(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"diagnostics\"])' $L.json)"
+  eq "$L unclassified" "$(j $L.json unclassified.total)" \
+     "$(sql "SELECT COUNT(*) FROM events WHERE reason IN ('onhold','undefined') AND event_time $W")"
+
+  # filters
+  "$R" report --since $SINCE --until $UNTIL --provider google --format json > "$L-g.json"
+  eq "$L --provider google blocked" "$(j $L-g.json totals.blocked)" \
+     "$(sql "SELECT COUNT(*) FROM events e JOIN contacts c ON c.id = e.contact_id WHERE e.bounce_type = 'blocked'
+             AND COALESCE(NULLIF(e.provider, ''), c.provider) = 'google' AND e.event_time $W")"
+  eq "$L --provider google hard" "$(j $L-g.json totals.hard)" "0"
+  "$R" report --since $SINCE --until $UNTIL --source Website --format json > "$L-w.json"
+  eq "$L --source Website hard" "$(j $L-w.json totals.hard)" \
+     "$(sql "SELECT COUNT(*) FROM events e JOIN contacts c ON c.id = e.contact_id WHERE e.bounce_type = 'hard'
+             AND c.source = 'Website' AND e.event_time $W")"
+  eq "$L --source Website: one source" "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["sources"]))' $L-w.json)" 1
+
+  # CSV: the same numbers
+  "$R" report --since $SINCE --until $UNTIL --format csv > "$L.csv"
+  check "$L csv header" grep -qx 'section,key,metric,value' "$L.csv"
+  for t in sends hard soft blocked bounces dead_in_queue accepted_then_ndr; do
+    check "$L csv totals $t" grep -qx "totals,,$t,$(j $L.json totals.$t)" "$L.csv"
+  done
+  check "$L csv per provider" grep -q "^providers,business_microsoft,accepted_then_ndr,1$" "$L.csv"
+  # terminal
+  "$R" report --since $SINCE --until $UNTIL > "$L.txt"
+  check "$L table totals" grep -q "sends $(j $L.json totals.sends)   bounces $(j $L.json totals.bounces) (hard $(j $L.json totals.hard)," "$L.txt"
+  check "$L table: no colour when not a terminal" bash -c "! grep -q $'\033' $L.txt"
+  check "$L table per provider" grep -Eq "^  business_microsoft +1 +1 +100.0%" "$L.txt"
+  # the same report from JSON and HTML (the HTML file is written alongside)
+  "$R" report --since $SINCE --until $UNTIL --format json --html "$L.html" > "$L-2.json"
+  check "$L html written" [ -s "$L.html" ]
+  check "$L json with --html unchanged" cmp -s <(grep -v generated "$L.json") <(grep -v generated "$L-2.json")
+  check "$L html: no other host" bash -c "! grep -Eqi '(src|href)=|url\\(|@import' $L.html"
+  check "$L html: no script" bash -c "! grep -qi '<script' $L.html"
+
+  # a second, earlier send to the same recipient: the NDR belongs to the later
+  # send only (the earlier one was followed by another send before it)
+  sql "INSERT INTO sends (key, queue_id, message_id, recipient_norm, sent_at, relay, provider, reply, source)
+       SELECT 'test-earlier', 'QEARLY', 'earlier@test.example', recipient_norm, sent_at - 3600, relay, provider, reply, 'test'
+       FROM sends WHERE recipient_norm = 'jan.peeters@contoso-mail.example'" >/dev/null
+  "$R" report --since $SINCE --until $UNTIL --format json > "$L-resend.json"
+  eq "$L re-send: one more send" "$(j $L-resend.json totals.sends)" "$(( $(j $L.json totals.sends) + 1 ))"
+  eq "$L re-send: accepted then NDR unchanged" "$(j $L-resend.json totals.accepted_then_ndr)" "$atn"
+  python3 - "$L-resend.json" <<'PY' || bad "$L re-send: business_microsoft 2 sent, 1 accepted then NDR"
+import json, sys
+p = [x for x in json.load(open(sys.argv[1]))["providers"] if x["provider"] == "business_microsoft"][0]
+sys.exit(0 if (p["sent"], p["accepted_then_ndr"], p["accepted_then_ndr_share"]) == (2, 1, 0.5) else 1)
+PY
+}
+
+run_backend sqlite "$work/r.db"
+
+# ---- the HTML page in a real Chromium ---------------------------------------------------
+CHROME=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$CHROME" ]; then
+  python3 "$SRC/tests/report-html-check.py" "$CHROME" sqlite.html sqlite-2.json "$ART/report-screenshot.png"; rc=$?
+  if [ $rc = 77 ]; then echo "HTML check skipped: chromium does not start"; else check "html in chromium" [ $rc = 0 ]; fi
+else
+  echo "HTML check skipped: chromium is not installed (contrib/debian-packages.txt)"
+fi
+
+if [ -n "${REBOUND_TEST_PG:-}" ]; then
+  base=${REBOUND_TEST_PG%%\?*}; query=${REBOUND_TEST_PG#*\?}
+  [ "$query" = "$REBOUND_TEST_PG" ] && query=
+  psql -q "$REBOUND_TEST_PG" -c "DROP DATABASE IF EXISTS rebound_report" -c "CREATE DATABASE rebound_report" >/dev/null 2>&1 ||
+    bad "cannot create PostgreSQL database rebound_report"
+  run_backend postgresql "${base%/*}/rebound_report${query:+?$query}"
+  # both stores give the same report
+  check "sqlite and postgresql reports equal" cmp -s <(grep -v -e generated -e '"store"' sqlite.json) \
+    <(grep -v -e generated -e '"store"' postgresql.json)
+else
+  echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+fi
+
+# ---- the default period, usage errors -----------------------------------------------------
+export REBOUND_DB=$work/r.db
+"$R" report --now 2026-11-30T12:00:00Z --format json > d.json
+eq "default period: 30 days back" "$(j d.json period.since)" "2026-10-31T12:00:00Z"
+eq "default period: until now" "$(j d.json period.until)" "2026-11-30T12:00:00Z"
+"$R" report --since yesterdayish >/dev/null 2>err; rc=$?
+check "bad --since: 64" [ $rc = 64 ]
+check "bad --since named" grep -q "yesterdayish" err
+"$R" report --since 2026-12-01 --until 2026-11-01 >/dev/null 2>&1; check "until before since: 64" [ $? = 64 ]
+"$R" report --format xml >/dev/null 2>&1; check "bad format: 64" [ $? = 64 ]
+"$R" report --html /nonexistent-dir/r.html >/dev/null 2>err; rc=$?
+check "unwritable html: 73" [ $rc = 73 ]
+check "unwritable html named" grep -q /nonexistent-dir/r.html err
+"$R" report --db /nonexistent-dir/x.db >/dev/null 2>&1; check "no store: 75" [ $? = 75 ]
+"$R" report --help | grep -q usage; check "report --help" [ $? = 0 ]
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
