@@ -472,29 +472,17 @@ static int write_html(const char *path, json_t *r)
         }
         fprintf(f, "</tr>\n");
     }
-    fprintf(f, "</tbody><tfoot><tr><td>total</td><td>");
-    num(f, json_object_get(t, "sends"), "totals.sends");
-    fprintf(f, "</td><td>");
-    num(f, json_object_get(t, "accepted_then_ndr"), "totals.accepted_then_ndr");
-    fprintf(f, "</td><td>");
-    num(f, json_object_get(t, "accepted_then_ndr_share"), "totals.accepted_then_ndr_share");
-    fprintf(f, "</td><td></td><td>");
-    num(f, json_object_get(t, "hard"), "totals.hard");
-    fprintf(f, "</td><td>");
-    num(f, json_object_get(t, "hard_rate"), "totals.hard_rate");
-    fprintf(f, "</td><td>");
-    num(f, json_object_get(t, "blocked"), "totals.blocked");
-    fprintf(f, "</td><td>");
-    num(f, json_object_get(t, "block_rate"), "totals.block_rate");
-    fprintf(f, "</td><td>");
-    num(f, json_object_get(t, "soft"), "totals.soft");
-    fprintf(f, "</td><td>");
-    num(f, json_object_get(t, "complaint"), "totals.complaint");
-    fprintf(f, "</td><td>");
-    num(f, json_object_get(t, "dead_in_queue"), "totals.dead_in_queue");
-    fprintf(f, "</td><td>");
-    num(f, json_object_get(t, "dead_in_queue_at_since"), "totals.dead_in_queue_at_since");
-    fprintf(f, "</td></tr></tfoot></table></div>\n<p class=\"note\">Sent: deliveries the Postfix log shows accepted "
+    /* the totals row, column by column (NULL: the median, which has no total) */
+    static const char *const tcols[] = {"sends", "accepted_then_ndr", "accepted_then_ndr_share", NULL, "hard",
+                                        "hard_rate", "blocked", "block_rate", "soft", "complaint", "dead_in_queue",
+                                        "dead_in_queue_at_since"};
+    fprintf(f, "</tbody><tfoot><tr><td>total</td>");
+    for (size_t c = 0; c < sizeof tcols / sizeof tcols[0]; c++) {
+        fprintf(f, "<td>");
+        if (tcols[c]) num(f, json_object_get(t, tcols[c]), "totals.%s", tcols[c]);
+        fprintf(f, "</td>");
+    }
+    fprintf(f, "</tr></tfoot></table></div>\n<p class=\"note\">Sent: deliveries the Postfix log shows accepted "
                "(250). Accepted, then NDR: such a send followed by a bounce (hard, soft or blocked) for the same "
                "recipient before the next send to it; the median is the time from the 250 to that bounce. Rates are "
                "per send. Dead in queue: contacts disabled by a hard bounce or a complaint that are still in the "
