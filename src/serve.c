@@ -679,16 +679,23 @@ static enum MHD_Result reply_error(req *r, int code, const char *field, const ch
     return reply(r, code, &b, hname, hval);
 }
 
+/* The number of keys and of updates waiting for the writer, each under its lock. */
+static void key_and_queue_counts(server *s, size_t *nkeys, size_t *queued)
+{
+    pthread_rwlock_rdlock(&s->klock);
+    *nkeys = s->nkeys;
+    pthread_rwlock_unlock(&s->klock);
+    pthread_mutex_lock(&s->mu);
+    *queued = s->qlen;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static enum MHD_Result reply_health(req *r)
 {
     server *s = r->srv;
     int draining = atomic_load(&s->draining);
-    pthread_rwlock_rdlock(&s->klock);
-    size_t nkeys = s->nkeys;
-    pthread_rwlock_unlock(&s->klock);
-    pthread_mutex_lock(&s->mu);
-    size_t q = s->qlen;
-    pthread_mutex_unlock(&s->mu);
+    size_t nkeys, q;
+    key_and_queue_counts(s, &nkeys, &q);
     char buf[256];
     snprintf(buf, sizeof buf,
              "{\"status\":\"%s\",\"keys\":%zu,\"queued\":%zu,\"served\":%llu,\"group_commits\":%llu,"
@@ -841,12 +848,8 @@ static enum MHD_Result reply_metrics(req *r)
     rc |= bprintf(&b, "rebound_write_group_seconds_sum %.9f\nrebound_write_group_seconds_count %llu\n",
                   (double)atomic_load(&s->wsum_ns) / 1e9, cum);
 
-    pthread_rwlock_rdlock(&s->klock);
-    size_t nkeys = s->nkeys;
-    pthread_rwlock_unlock(&s->klock);
-    pthread_mutex_lock(&s->mu);
-    size_t q = s->qlen;
-    pthread_mutex_unlock(&s->mu);
+    size_t nkeys, q;
+    key_and_queue_counts(s, &nkeys, &q);
     rc |= bprintf(&b,
                   "# HELP rebound_write_updates_total Updates decided in group commits.\n"
                   "# TYPE rebound_write_updates_total counter\nrebound_write_updates_total %llu\n"
