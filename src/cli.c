@@ -69,50 +69,55 @@ int parse_format(const char *s)
     return -1;
 }
 
-/* Run from a build tree (build/src/rebound) before `meson install`: the
- * data files are then in the source tree's data/, two levels up. */
-static const char *build_tree_datadir(char *buf, size_t len)
+/* The data directory: --datadir, $REBOUND_DATADIR or [data] dir (resolved
+ * by shared_finish), else the one compiled in -- or, run from a build tree
+ * (build/src/rebound) before `meson install`, the source tree's data/ two
+ * levels up. */
+const char *data_dir(void)
 {
-    if (getenv("REBOUND_DATADIR")) return NULL;
+    static char tree[2048];
+    if (opt_shared.datadir && *opt_shared.datadir) return opt_shared.datadir;
+    const char *e = getenv("REBOUND_DATADIR");   /* commands that do not call shared_finish */
+    if (e && *e) return e;
+    if (tree[0]) return tree;
     char probe[4096];
     snprintf(probe, sizeof probe, "%s/rules.conf", rb_default_datadir());
-    if (access(probe, R_OK) == 0) return NULL;
+    if (access(probe, R_OK) == 0) return rb_default_datadir();
     char exe[1900];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return NULL;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash) return NULL;
-    *slash = '\0';
-    static const char *const ups[] = {"/../../data", "/../data"};
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(buf, len, "%s%s", exe, ups[i]);
-        snprintf(probe, sizeof probe, "%s/rules.conf", buf);
-        if (access(probe, R_OK) == 0) return buf;
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        static const char *const ups[] = {"/../../data", "/../data"};
+        for (size_t i = 0; slash && i < 2; i++) {
+            snprintf(tree, sizeof tree, "%s%s", exe, ups[i]);
+            snprintf(probe, sizeof probe, "%s/rules.conf", tree);
+            if (access(probe, R_OK) == 0) return tree;
+        }
+        tree[0] = '\0';
     }
-    return NULL;
+    return rb_default_datadir();
 }
 
 rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers)
 {
-    char dd[2048], rp[2200], pp[2200], vp[2200];
-    const char *tree = build_tree_datadir(dd, sizeof dd);
-    if (tree) {
-        snprintf(rp, sizeof rp, "%s/rules.conf", tree);
-        snprintf(pp, sizeof pp, "%s/policy.conf", tree);
-        snprintf(vp, sizeof vp, "%s/providers.conf", tree);
-        if (!rules) rules = rp;
-        if (!policy) policy = pp;
-        if (!providers) providers = vp;
-    }
-    rb_ctx_opts o = {rules, policy, providers};
+    char rp[2200], pp[2200], vp[2200];
+    const char *dd = data_dir();
+    if (!rules) rules = opt_shared.rules;
+    if (!policy) policy = opt_shared.policy;
+    if (!providers) providers = opt_shared.providers;
+    snprintf(rp, sizeof rp, "%s/rules.conf", dd);
+    snprintf(pp, sizeof pp, "%s/policy.conf", dd);
+    snprintf(vp, sizeof vp, "%s/providers.conf", dd);
+    rb_ctx_opts o = {rules ? rules : rp, policy ? policy : pp, providers ? providers : vp};
     rb_ctx *ctx = NULL;
     rb_error err = {{0}};
     if (rb_ctx_new(&o, &ctx, &err) != RB_OK) {
         fprintf(stderr, "rebound: %s\n", err.msg);
         if (!rules && !policy)
-            fprintf(stderr, "rebound: (data directory %s; set REBOUND_DATADIR or use --rules/--policy)\n",
-                    rb_default_datadir());
+            fprintf(stderr, "rebound: (data directory %s; use --datadir, REBOUND_DATADIR, [data] dir in the "
+                            "configuration file, or --rules/--policy)\n", dd);
         return NULL;
     }
     return ctx;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "options.h"
 #include "rebound.h"
 
 /* sysexits(3) codes the commands use */
@@ -50,6 +51,9 @@ void progress_finish(progress *p, unsigned long n);
 
 /* Parse "jsonl" / "csv" / "table"; returns -1 if unknown. */
 int parse_format(const char *s);
+
+/* The data directory in use (see cli.c). */
+const char *data_dir(void);
 
 /* Load rules/policy/providers, printing the error. Returns NULL on failure. */
 rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers);

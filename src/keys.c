@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,24 +128,27 @@ static int export_keys(rb_store *st, const char *output)
 
 int cmd_keys(int argc, char **argv)
 {
-    enum { O_DB = 256, O_OUTPUT };
-    static const struct option lo[] = {
-        {"db", required_argument, 0, O_DB}, {"output", required_argument, 0, O_OUTPUT},
-        {"help", no_argument, 0, 'h'},      {0, 0, 0, 0},
+    const char *output = NULL;
+    const opt_desc opts[] = {
+        {OPT_STRING, "output", 'o', &output},
+        {OPT_INHERIT, .inherit = shared_store_options},
+        {0},
     };
-    const char *db = NULL, *output = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        switch (c) {
-        case O_DB: db = optarg; break;
-        case O_OUTPUT: output = optarg; break;
-        case 'h': help(stdout); return 0;
-        default: help(stderr); return EX_USAGE_;
-        }
+    char **pos;
+    int npos = opt_parse("keys", opts, argc, argv, &pos);
+    if (npos == OPT_HELP) { help(stdout); return 0; }
+    if (npos < 0) return EX_USAGE_;
+    if (npos == 0) {
+        fprintf(stderr, "rebound keys: no subcommand (add, list, revoke, export; see `rebound keys --help`)\n");
+        return EX_USAGE_;
     }
-    if (optind >= argc) { help(stderr); return EX_USAGE_; }
-    const char *sub = argv[optind++];
+    int rcf = shared_finish("keys");
+    if (rcf) return rcf;
+    const char *db = opt_shared.db;
+    int next = 0;
+    argc = npos;
+    argv = pos;
+    const char *sub = argv[next++];
     int want_name = !strcmp(sub, "add") || !strcmp(sub, "revoke");
     if (!want_name && strcmp(sub, "list") != 0 && strcmp(sub, "export") != 0) {
         fprintf(stderr, "rebound keys: unknown subcommand '%s' (add, list, revoke, export)\n", sub);
@@ -156,11 +158,11 @@ int cmd_keys(int argc, char **argv)
         fprintf(stderr, "rebound keys %s: --output is for export\n", sub);
         return EX_USAGE_;
     }
-    if (argc - optind != want_name) {
+    if (argc - next != want_name) {
         fprintf(stderr, "rebound keys %s: %s\n", sub, want_name ? "expected one NAME" : "takes no arguments");
         return EX_USAGE_;
     }
-    const char *name = want_name ? argv[optind] : NULL;
+    const char *name = want_name ? argv[next] : NULL;
     if (name && !rb_api_name_valid(name)) {
         fprintf(stderr, "rebound keys: invalid name '%s': 1 to %d characters of A-Z a-z 0-9 . _ - : +\n", name,
                 RB_API_NAME_MAX - 1);

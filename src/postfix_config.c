@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,34 +91,6 @@ static void regex_escape(const char *s, char *out, size_t outlen)
         out[n++] = (char)tolower((unsigned char)*s);
     }
     out[n] = '\0';
-}
-
-/* The data directory this binary reads: $REBOUND_DATADIR, the installed
- * one, or the source tree's data/ next to a build tree. */
-static const char *find_datadir(char *buf, size_t len)
-{
-    const char *e = getenv("REBOUND_DATADIR");
-    if (e && *e) return e;
-    char probe[PATH_MAX + 32];
-    snprintf(probe, sizeof probe, "%s/rules.conf", REBOUND_DATADIR);
-    if (access(probe, R_OK) == 0) return REBOUND_DATADIR;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            static const char *const ups[] = {"/../../data", "/../data"};
-            for (size_t i = 0; i < 2; i++) {
-                char d[PATH_MAX + 16];
-                snprintf(d, sizeof d, "%s%s", exe, ups[i]);
-                snprintf(probe, sizeof probe, "%s/rules.conf", d);
-                if (access(probe, R_OK) == 0 && realpath(d, buf) && strlen(buf) < len) return buf;
-            }
-        }
-    }
-    return REBOUND_DATADIR;
 }
 
 static void emit_setup(FILE *f, const cfg *c, int as_script)
@@ -273,28 +246,31 @@ int cmd_postfix_config(int argc, char **argv)
     cfg c = {"bounce.example.org", "rebound", "/var/lib/rebound/rebound.db", "bounce", "/etc/rebound/verp.key",
              "rebound", NULL, NULL, 0, "", ""};
     const char *write_dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { help(stdout); return 0; }
-        if (!strcmp(a, "--shared-domain")) { c.shared = 1; continue; }
-        if (!strcmp(a, "--no-secret")) { c.secret = NULL; continue; }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "rebound postfix-config: unknown option or missing value: %s\n", a);
-            help(stderr);
-            return EX_USAGE_;
-        }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--domain")) c.domain = v;
-        else if (!strcmp(a, "--user")) c.user = v;
-        else if (!strcmp(a, "--db")) c.db = v;
-        else if (!strcmp(a, "--prefix")) c.prefix = v;
-        else if (!strcmp(a, "--verp-secret-file")) c.secret = v;
-        else if (!strcmp(a, "--transport")) c.transport = v;
-        else if (!strcmp(a, "--bin")) c.bin = v;
-        else if (!strcmp(a, "--datadir")) c.datadir = v;
-        else if (!strcmp(a, "--write-dir")) write_dir = v;
-        else { fprintf(stderr, "rebound postfix-config: unknown option %s\n", a); help(stderr); return EX_USAGE_; }
+    int shared = 0, no_secret = 0;
+    const opt_desc opts[] = {
+        {OPT_STRING, "domain", 0, &c.domain},
+        {OPT_STRING, "user", 0, &c.user},
+        {OPT_STRING, "db", 0, &c.db},
+        {OPT_STRING, "prefix", 0, &c.prefix},
+        {OPT_STRING, "verp-secret-file", 0, &c.secret},
+        {OPT_FLAG, "no-secret", 0, &no_secret},
+        {OPT_FLAG, "shared-domain", 0, &shared},
+        {OPT_STRING, "transport", 0, &c.transport},
+        {OPT_STRING, "bin", 0, &c.bin},
+        {OPT_STRING, "datadir", 0, &c.datadir},
+        {OPT_STRING, "write-dir", 0, &write_dir},
+        {0},
+    };
+    char **pos;
+    int npos = opt_parse("postfix-config", opts, argc, argv, &pos);
+    if (npos == OPT_HELP) { help(stdout); return 0; }
+    if (npos < 0) return EX_USAGE_;
+    if (npos > 0) {
+        fprintf(stderr, "rebound postfix-config: unexpected argument '%s' (see `rebound postfix-config --help`)\n", pos[0]);
+        return EX_USAGE_;
     }
+    if (no_secret) c.secret = NULL;
+    c.shared = shared;
     char exe[PATH_MAX], dd[PATH_MAX];
     if (!c.bin) {
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -302,7 +278,8 @@ int cmd_postfix_config(int argc, char **argv)
         else exe[n] = '\0';
         c.bin = exe;
     }
-    if (!c.datadir) c.datadir = find_datadir(dd, sizeof dd);
+    /* the data directory this binary reads, as an absolute path for master.cf */
+    if (!c.datadir) c.datadir = realpath(data_dir(), dd) ? dd : data_dir();
     const char *bad = NULL;
     if (!valid_host(c.domain)) bad = "--domain: a host name (letters, digits, '.', '-')";
     else if (!valid_name(c.user, "_-") || !strcmp(c.user, "root") || !strcmp(c.user, "postfix"))
@@ -318,6 +295,10 @@ int cmd_postfix_config(int argc, char **argv)
     if (!write_dir) {
         emit_all(stdout, &c);
         return 0;
+    }
+    if (g_mkdir_with_parents(write_dir, 0755) != 0) {
+        fprintf(stderr, "rebound postfix-config: --write-dir %s: %s\n", write_dir, g_strerror(errno));
+        return 73;
     }
     if (write_file(write_dir, "main.cf", emit_main, &c, 0) || write_file(write_dir, "master.cf", emit_master, &c, 0) ||
         write_file(write_dir, "rebound_transport", emit_transport, &c, 0) ||

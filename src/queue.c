@@ -1,5 +1,4 @@
 /* queue.c -- `rebound queue rebuild|stats|export`: the mailing cycle. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,45 +68,41 @@ static int export_row(void *arg, const rb_contact *c)
 
 int cmd_queue(int argc, char **argv)
 {
-    enum { O_DB = 256, O_EXCL, O_FORMAT, O_OUT, O_NOW };
-    static const struct option lo[] = {
-        {"db", required_argument, 0, O_DB},         {"exclude-source-names", required_argument, 0, O_EXCL},
-        {"format", required_argument, 0, O_FORMAT}, {"output", required_argument, 0, O_OUT},
-        {"now", required_argument, 0, O_NOW},       {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         help(argc < 2 ? stderr : stdout);
         return argc < 2 ? EX_USAGE_ : 0;
     }
     const char *sub = argv[1];
     if (strcmp(sub, "rebuild") && strcmp(sub, "stats") && strcmp(sub, "export")) {
-        fprintf(stderr, "rebound queue: unknown subcommand '%s' (rebuild, stats, export)\n", sub);
+        fprintf(stderr, "rebound queue: unknown subcommand '%s' (rebuild, stats, export; see `rebound queue --help`)\n", sub);
         return EX_USAGE_;
     }
-    const char *db = NULL, *out = NULL;
+    const char *out = NULL;
     char *excl = NULL;
     int plain = 0;
     int64_t now = (int64_t)time(NULL);
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "h", lo, NULL)) != -1) {
-        switch (c) {
-        case O_DB: db = optarg; break;
-        case O_EXCL: excl = optarg; break;
-        case O_OUT: out = optarg; break;
-        case O_FORMAT:
-            if (!strcmp(optarg, "plain")) plain = 1;
-            else if (strcmp(optarg, "csv")) { fprintf(stderr, "rebound queue: --format csv or plain\n"); return EX_USAGE_; }
-            break;
-        case O_NOW:
-            if (!rb_time_parse(optarg, &now)) { fprintf(stderr, "rebound queue: --now: cannot read '%s' as a time\n", optarg); return EX_USAGE_; }
-            break;
-        case 'h': help(stdout); return 0;
-        default: help(stderr); return EX_USAGE_;
-        }
+    static const opt_keyword formats[] = {{"csv", 0}, {"plain", 1}, {0}};
+    const opt_desc opts[] = {
+        {OPT_STRING, "exclude-source-names", 0, &excl},
+        {OPT_KEYWORD, "format", 0, &plain, formats},
+        {OPT_STRING, "output", 'o', &out},
+        {OPT_TIME, "now", 0, &now},
+        {OPT_INHERIT, .inherit = shared_store_options},
+        {0},
+    };
+    char cmdname[32];
+    snprintf(cmdname, sizeof cmdname, "queue %s", sub);
+    char **pos;
+    int npos = opt_parse(cmdname, opts, argc - 1, argv + 1, &pos);
+    if (npos == OPT_HELP) { help(stdout); return 0; }
+    if (npos < 0) return EX_USAGE_;
+    if (npos > 0) {
+        fprintf(stderr, "rebound queue %s: unexpected argument '%s' (see `rebound queue --help`)\n", sub, pos[0]);
+        return EX_USAGE_;
     }
-    if (optind < argc - 1) { help(stderr); return EX_USAGE_; }
+    int rcf = shared_finish(cmdname);
+    if (rcf) return rcf;
+    const char *db = opt_shared.db;
     const char *ex[256];
     size_t nex = excl ? split_list(excl, ex, 256) : 0;
 

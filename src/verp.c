@@ -30,12 +30,14 @@ static void help(FILE *f)
             "64 usage; 66 the secret file cannot be read.\n");
 }
 
-/* Shared options of sign and verify. */
+/* The options of sign and verify (one table: --domain and --prefix are
+ * sign's, --max-age-days verify's). */
 typedef struct {
     const char *secret, *domain, *prefix;
     int64_t now;
-    int max_age;
-    int first;       /* first positional argument */
+    long max_age;
+    char **args;     /* the positional arguments */
+    int nargs;
 } opts;
 
 static int parse(int argc, char **argv, opts *o, int sign)
@@ -43,45 +45,36 @@ static int parse(int argc, char **argv, opts *o, int sign)
     memset(o, 0, sizeof *o);
     o->max_age = 60;
     o->prefix = "bounce";
-    int i = 2;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--")) { i++; break; }
-        if (a[0] != '-') break;
-        if (i + 1 >= argc) { fprintf(stderr, "rebound verp: %s needs a value\n", a); return -1; }
-        const char *v = argv[++i];
-        if (!strcmp(a, "--secret-file")) o->secret = v;
-        else if (sign && !strcmp(a, "--domain")) o->domain = v;
-        else if (sign && !strcmp(a, "--prefix")) o->prefix = v;
-        else if (!strcmp(a, "--now")) {
-            if (!rb_time_parse(v, &o->now)) {
-                fprintf(stderr, "rebound verp: --now: cannot read '%s' as a time\n", v);
-                return -1;
-            }
-        } else if (!sign && !strcmp(a, "--max-age-days")) {
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || n < 0 || n > 1000) {
-                fprintf(stderr, "rebound verp: --max-age-days takes 0..1000\n");
-                return -1;
-            }
-            o->max_age = (int)n;
-        } else {
-            fprintf(stderr, "rebound verp: unknown option %s\n", a);
-            return -1;
-        }
+    const opt_desc sign_opts[] = {
+        {OPT_STRING, "secret-file", 0, &o->secret},
+        {OPT_STRING, "domain", 0, &o->domain},
+        {OPT_STRING, "prefix", 0, &o->prefix},
+        {OPT_TIME, "now", 0, &o->now},
+        {0},
+    };
+    const opt_desc verify_opts[] = {
+        {OPT_STRING, "secret-file", 0, &o->secret},
+        {OPT_TIME, "now", 0, &o->now},
+        {OPT_LONG, "max-age-days", 0, &o->max_age, .min = 0, .max = 1000},
+        {0},
+    };
+    o->nargs = opt_parse(sign ? "verp sign" : "verp verify", sign ? sign_opts : verify_opts, argc - 1, argv + 1,
+                         &o->args);
+    if (o->nargs < 0) return -1;
+    const char *miss = !o->secret ? "--secret-file FILE is required"
+                       : sign && !o->domain ? "--domain DOMAIN is required"
+                       : o->nargs == 0 ? (sign ? "no RECIPIENT given" : "no ADDRESS given") : NULL;
+    if (miss) {
+        fprintf(stderr, "rebound verp %s: %s (see `rebound verp --help`)\n", sign ? "sign" : "verify", miss);
+        return -1;
     }
-    o->first = i;
-    if (!o->secret) { fprintf(stderr, "rebound verp: --secret-file FILE is required\n"); return -1; }
-    if (sign && !o->domain) { fprintf(stderr, "rebound verp: --domain DOMAIN is required\n"); return -1; }
-    if (i >= argc) { fprintf(stderr, "rebound verp: no %s given\n", sign ? "RECIPIENT" : "ADDRESS"); return -1; }
     return 0;
 }
 
 static int sign_or_verify(int argc, char **argv, int sign)
 {
     opts o;
-    if (parse(argc, argv, &o, sign) < 0) { help(stderr); return EX_USAGE_; }
+    if (parse(argc, argv, &o, sign) < 0) return EX_USAGE_;
     rb_verp_key key;
     rb_error err = {{0}};
     if (rb_verp_key_load(o.secret, &key, &err) != RB_OK) {
@@ -89,10 +82,11 @@ static int sign_or_verify(int argc, char **argv, int sign)
         return EX_NOINPUT_;
     }
     int rc = 0;
-    for (int i = o.first; i < argc; i++) {
+    for (int j = 0; j < o.nargs; j++) {
+        const char *arg = o.args[j];
         char out[RB_ADDR_MAX * 2];
         if (sign) {
-            if (rb_verp_sign(&key, o.prefix, o.domain, argv[i], o.now, out, sizeof out, &err) != RB_OK) {
+            if (rb_verp_sign(&key, o.prefix, o.domain, arg, o.now, out, sizeof out, &err) != RB_OK) {
                 fprintf(stderr, "rebound verp: %s\n", err.msg);
                 rc = 1;
                 continue;
@@ -103,18 +97,18 @@ static int sign_or_verify(int argc, char **argv, int sign)
                                 "promises 64 (most MTAs take longer ones)\n", out, (int)(at - out));
             printf("%s\n", out);
         } else {
-            int c = rb_verp_verify(&key, argv[i], o.now, o.max_age, out, sizeof out);
+            int c = rb_verp_verify(&key, arg, o.now, (int)o.max_age, out, sizeof out);
             if (c == RB_VERP_VALID) {
                 printf("%s\n", out);
             } else {
                 rc = 1;
                 if (c == RB_VERP_NOT_SIGNED)
                     fprintf(stderr, "rebound verp: %s: not a signed return path (PREFIX-user=domain-TAG@host)\n",
-                            argv[i]);
+                            arg);
                 else if (c == RB_VERP_EXPIRED)
-                    fprintf(stderr, "rebound verp: %s: signature expired (older than %d days)\n", argv[i], o.max_age);
+                    fprintf(stderr, "rebound verp: %s: signature expired (older than %ld days)\n", arg, o.max_age);
                 else
-                    fprintf(stderr, "rebound verp: %s: forged: the signature does not verify\n", argv[i]);
+                    fprintf(stderr, "rebound verp: %s: forged: the signature does not verify\n", arg);
             }
         }
     }
@@ -141,14 +135,21 @@ int cmd_verp(int argc, char **argv)
         return rc;
     }
     if (!strcmp(argv[1], "encode")) {
-        const char *prefix = "bounce", *domain = NULL, *rcpt = NULL;
-        for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "--prefix") && i + 1 < argc) prefix = argv[++i];
-            else if (!strcmp(argv[i], "--domain") && i + 1 < argc) domain = argv[++i];
-            else if (argv[i][0] != '-' && !rcpt) rcpt = argv[i];
-            else { help(stderr); return EX_USAGE_; }
+        const char *prefix = "bounce", *domain = NULL;
+        const opt_desc eopts[] = {
+            {OPT_STRING, "prefix", 0, &prefix},
+            {OPT_STRING, "domain", 0, &domain},
+            {0},
+        };
+        char **pos;
+        int npos = opt_parse("verp encode", eopts, argc - 1, argv + 1, &pos);
+        if (npos < 0) return EX_USAGE_;
+        if (!domain || npos != 1) {
+            fprintf(stderr, "rebound verp encode: %s (see `rebound verp --help`)\n",
+                    !domain ? "--domain DOMAIN is required" : "expected one RECIPIENT");
+            return EX_USAGE_;
         }
-        if (!domain || !rcpt) { help(stderr); return EX_USAGE_; }
+        const char *rcpt = pos[0];
         char out[RB_ADDR_MAX];
         if (!rb_verp_encode(prefix, domain, rcpt, out, sizeof out)) {
             fprintf(stderr, "rebound verp: %s: not an e-mail address\n", rcpt);
