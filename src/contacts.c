@@ -1,5 +1,4 @@
 /* contacts.c -- `rebound contacts import|show|export`: the contact list. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +124,8 @@ static int contacts_import(rb_store *st, const char *path, const char *dflt_sour
     size_t nf;
     int r, rc = EX_OK_, header = 0;
     int64_t now = (int64_t)time(NULL);
+    progress prog;
+    progress_init(&prog, opt_shared.quiet ? 0 : opt_shared.progress_every, "rows");
     if (!im.cs || !im.inserted) { fprintf(stderr, "rebound contacts import: out of memory\n"); rc = EX_SOFTWARE_; goto out; }
     while ((r = rb_csv_next(csv, &f, &nf, &line, &err)) != 0) {
         if (r == -1) {
@@ -156,6 +157,7 @@ static int contacts_import(rb_store *st, const char *path, const char *dflt_sour
             continue;
         }
         rows++;
+        progress_update(&prog, rows, 0, 0);
         if (nf != ncols) {
             fprintf(stderr, "rebound contacts import: %s:%lu: %zu fields, the header has %zu\n", path, line, nf, ncols);
             rejected++;
@@ -217,8 +219,10 @@ static int contacts_import(rb_store *st, const char *path, const char *dflt_sour
         fprintf(stderr, "rebound contacts import: %s\n", err.msg);
         rc = EX_TEMPFAIL_;
     }
-    printf("%s: %lu rows: %lu new contacts, %lu already in the store (kept as they are), %lu rejected\n", path, rows,
-           im.added, im.present, rejected);
+    progress_finish(&prog, rows);
+    if (!opt_shared.quiet)
+        printf("%s: %lu rows: %lu new contacts, %lu already in the store (kept as they are), %lu rejected\n", path,
+               rows, im.added, im.present, rejected);
     if (rc == EX_OK_ && rejected) rc = EX_FAIL;
 out:
     free(im.cs);
@@ -381,47 +385,40 @@ static int contacts_export(rb_store *st, const char *out, const char *status)
 
 int cmd_contacts(int argc, char **argv)
 {
-    enum { O_DB = 256, O_SOURCE, O_BATCH, O_STATUS, O_OUT };
-    static const struct option lo[] = {
-        {"db", required_argument, 0, O_DB},         {"source", required_argument, 0, O_SOURCE},
-        {"batch", required_argument, 0, O_BATCH},   {"status", required_argument, 0, O_STATUS},
-        {"output", required_argument, 0, O_OUT},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         help(argc < 2 ? stderr : stdout);
         return argc < 2 ? EX_USAGE_ : 0;
     }
     const char *sub = argv[1];
     if (strcmp(sub, "import") && strcmp(sub, "show") && strcmp(sub, "export")) {
-        fprintf(stderr, "rebound contacts: unknown subcommand '%s' (import, show, export)\n", sub);
+        fprintf(stderr, "rebound contacts: unknown subcommand '%s' (import, show, export; see `rebound contacts --help`)\n", sub);
         return EX_USAGE_;
     }
-    const char *db = NULL, *source = NULL, *status = NULL, *out = NULL;
+    const char *source = NULL, *status = NULL, *out = NULL;
     unsigned long batch = 50000;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "h", lo, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case O_DB: db = optarg; break;
-        case O_SOURCE: source = optarg; break;
-        case O_STATUS: status = optarg; break;
-        case O_OUT: out = optarg; break;
-        case O_BATCH:
-            batch = strtoul(optarg, &end, 10);
-            if (*end || batch < 1 || batch > 10000000) { fprintf(stderr, "rebound contacts: --batch takes 1..10000000\n"); return EX_USAGE_; }
-            break;
-        case 'h': help(stdout); return 0;
-        default: help(stderr); return EX_USAGE_;
-        }
-    }
-    int nargs = argc - 1 - optind;
-    char **args = argv + 1 + optind;
+    const opt_desc opts[] = {
+        {OPT_STRING, "source", 0, &source},
+        {OPT_STRING, "status", 0, &status},
+        {OPT_STRING, "output", 'o', &out},
+        {OPT_ULONG, "batch", 0, &batch, .min = 1, .max = 10000000},
+        {OPT_INHERIT, .inherit = shared_store_options},
+        {OPT_INHERIT, .inherit = shared_progress_options},
+        {0},
+    };
+    char cmdname[32];
+    snprintf(cmdname, sizeof cmdname, "contacts %s", sub);
+    char **args;
+    int nargs = opt_parse(cmdname, opts, argc - 1, argv + 1, &args);
+    if (nargs == OPT_HELP) { help(stdout); return 0; }
+    if (nargs < 0) return EX_USAGE_;
     if ((!strcmp(sub, "export") && nargs != 0) || (strcmp(sub, "export") && nargs != 1)) {
-        help(stderr);
+        fprintf(stderr, "rebound contacts %s: %s (see `rebound contacts --help`)\n", sub,
+                !strcmp(sub, "export") ? "takes no arguments" : nargs ? "expected one argument" : "no FILE given");
         return EX_USAGE_;
     }
+    int rcf = shared_finish(cmdname);
+    if (rcf) return rcf;
+    const char *db = opt_shared.db;
     rb_store *st = open_store("contacts", db);
     if (!st) return EX_TEMPFAIL_;
     int rc;
