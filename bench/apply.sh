@@ -219,7 +219,7 @@ IDEM_MSGS=()
 run_backend() {
     local b=$1 url=$2 small_url=$3
     echo "-- $b --"
-    timed "contacts import" "$b" "$CONTACTS" -- "$REBOUND" contacts import --db "$url" "$CSV" || return 1
+    timed "contacts import" "$b" "$CONTACTS" -- "$REBOUND" contacts import --create --db "$url" "$CSV" || return 1
     grep -q " $CONTACTS new contacts" "$LOG.out" || {
         echo "apply.sh: $b: the import did not add $CONTACTS contacts: $(head -n 1 "$LOG.out")" >&2; FAILED=1; return 1; }
 

@@ -123,7 +123,7 @@ timed() {   # label, then the command: prints "label  seconds  peak-RSS"
 
 run() {   # backend, url, contacts, events, sends
   local b=$1 url=$2 c=$3 e=$4 s=$5 t0 t1
-  "$REBOUND" report --db "$url" --format json --since 2026-11-01 --until 2026-12-01 >/dev/null || return 1
+  "$REBOUND" init --db "$url" >/dev/null || return 1
   t0=$(date +%s.%N)
   if [ "$b" = sqlite ]; then fill_sql sqlite $c $e $s | sqlite3 "$url" >/dev/null || return 1
   else fill_sql postgresql $c $e $s | psql -q -v ON_ERROR_STOP=1 "$url" >/dev/null || return 1; fi

@@ -86,7 +86,7 @@ echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at s
 # ---- the store: contacts and a key ------------------------------------------------------------
 rm -f bench.db bench.db-wal bench.db-shm
 awk -v n="$CONTACTS" 'BEGIN { print "email,source"; for (i = 0; i < n; i++) printf "user%d@example%d.com,Newsletter\n", i, i % 500 }' > contacts.csv
-"$REBOUND" contacts import --db bench.db contacts.csv > /dev/null || die "contacts import failed"
+"$REBOUND" contacts import --create --db bench.db contacts.csv > /dev/null || die "contacts import failed"
 KEY=$("$REBOUND" keys add --db bench.db bench 2>/dev/null) || die "keys add failed"
 
 # ---- wrk scripts --------------------------------------------------------------------------------

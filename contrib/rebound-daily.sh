@@ -100,6 +100,12 @@ fi
 day=$(date -u +%Y%m%d)
 say "start: store $REBOUND_DB, work files in $WORK_DIR"
 
+# ---- 0. the store must be there (rebound init makes it; no step creates
+# one, so a wrong REBOUND_DB stops here instead of filling an empty store)
+run store "$REBOUND" queue stats > /dev/null
+rc=$?
+[ $rc = 0 ] || stop store $rc
+
 # ---- 1. the Postfix logs
 if [ -n "$MAILLOG_FILES" ]; then
   # shellcheck disable=SC2206

@@ -27,6 +27,7 @@ typedef enum {
     RB_ERR_EMPTY,     /* input holds nothing to analyse (0-byte file, ...) */
     RB_ERR_ARG,       /* caller error */
     RB_ERR_DB,        /* store failure */
+    RB_ERR_NOSTORE,   /* the store does not exist (and was not to be created) */
 } rb_status;
 
 typedef struct {

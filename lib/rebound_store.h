@@ -89,8 +89,23 @@ typedef struct {
 /* ---- the store ---------------------------------------------------------------- */
 typedef struct rb_store rb_store;
 
-/* Open (and create / migrate) the store named by url; NULL or "" means the
- * REBOUND_DB environment variable, else "rebound.db". */
+/* How a store is opened.  A store is created only when asked (`rebound
+ * init`, `contacts import --create`): a mistyped URL or a cron job in the
+ * wrong directory must not quietly start an empty list. */
+typedef struct {
+    int create;            /* create a store that is not there */
+    double lock_timeout;   /* seconds to wait for another writer (SQLite busy
+                            * timeout, PostgreSQL lock_timeout); 0: 30 s */
+} rb_store_opts;
+
+/* Open and migrate the store named by url: a SQLite path ("file.db",
+ * "sqlite:file.db", "sqlite:///abs/file.db") or a PostgreSQL URL
+ * ("postgresql://...", "postgres://...").  Any other "scheme:" is
+ * RB_ERR_CONFIG.  A store that does not exist (SQLite: no such file;
+ * PostgreSQL: no schema_version table) is RB_ERR_NOSTORE unless
+ * opts->create.  opts may be NULL (no create, default timeout). */
+rb_status rb_store_open_opts(const char *url, const rb_store_opts *opts, rb_store **out, rb_error *err);
+/* rb_store_open_opts(url, NULL, ...): an existing store only. */
 rb_status rb_store_open(const char *url, rb_store **out, rb_error *err);
 void rb_store_close(rb_store *st);
 const char *rb_store_backend(const rb_store *st);     /* "sqlite" / "postgresql" */

@@ -154,7 +154,7 @@ static int version_row(void *arg, int ncols, const char *const *vals)
 }
 
 /* Migrate up to version target (the latest but in tests). */
-static rb_status migrate(rb_store *st, int target, rb_error *err)
+static rb_status migrate(rb_store *st, int target, int create, rb_error *err)
 {
     int is_pg = st->ops == &rb_store_pg_ops;
     /* Up to date already (the usual case): no DDL, no lock, so a role
@@ -166,6 +166,11 @@ static rb_status migrate(rb_store *st, int target, rb_error *err)
         have == target) {
         st->schema_version = have;
         return RB_OK;
+    }
+    if (!create && have <= 0) {
+        /* SQLite: an empty file; PostgreSQL: a database without our schema */
+        rb_seterr(err, "%s: no rebound store there (no schema)", st->url);
+        return RB_ERR_NOSTORE;
     }
     rb_status s;
     for (;;) {
@@ -253,23 +258,41 @@ static int is_pg_url(const char *url)
            !strncmp(url, "postgresql:", 11);
 }
 
-static rb_status open_store(const char *url, int target, rb_store **out, rb_error *err)
+/* "mysql:x.db", "http://...": a scheme we do not know.  A Windows-style
+ * "C:\\x" cannot occur here; a path with a ':' after a '/' is a path. */
+static int unknown_scheme(const char *url)
 {
+    const char *colon = strchr(url, ':');
+    if (!colon || colon == url) return 0;
+    for (const char *p = url; p < colon; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
+              *p == '-' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+static rb_status open_store(const char *url, int target, const rb_store_opts *opts, rb_store **out, rb_error *err)
+{
+    static const rb_store_opts defaults;
+    if (!opts) opts = &defaults;
     *out = NULL;
-    if (!url || !*url) url = getenv("REBOUND_DB");
     if (!url || !*url) url = "rebound.db";
     rb_store *st = calloc(1, sizeof *st);
     if (!st) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
     rb_store_mask_url(url, st->url, sizeof st->url);
     if (is_pg_url(url)) {
         st->ops = &rb_store_pg_ops;
-    } else {
+    } else if (!strncmp(url, "sqlite:", 7) || !unknown_scheme(url)) {
         st->ops = &rb_store_sqlite_ops;
         if (!strncmp(url, "sqlite:", 7)) url += 7;
         if (!strncmp(url, "//", 2)) url += 2;     /* sqlite:///path */
+    } else {
+        rb_seterr(err, "%s: unknown kind of store (a SQLite path, sqlite:PATH, or postgresql://...)", st->url);
+        free(st);
+        return RB_ERR_CONFIG;
     }
-    rb_status s = st->ops->open(st, url, err);
-    if (s == RB_OK) s = migrate(st, target, err);
+    rb_status s = st->ops->open(st, url, opts, err);
+    if (s == RB_OK) s = migrate(st, target, opts->create, err);
     if (s != RB_OK) {
         if (st->h) st->ops->close(st);
         free(st);
@@ -279,14 +302,20 @@ static rb_status open_store(const char *url, int target, rb_store **out, rb_erro
     return RB_OK;
 }
 
+rb_status rb_store_open_opts(const char *url, const rb_store_opts *opts, rb_store **out, rb_error *err)
+{
+    return open_store(url, rb_store_latest_schema_version(), opts, out, err);
+}
+
 rb_status rb_store_open(const char *url, rb_store **out, rb_error *err)
 {
-    return open_store(url, rb_store_latest_schema_version(), out, err);
+    return open_store(url, rb_store_latest_schema_version(), NULL, out, err);
 }
 
 rb_status rb_store_open_upto(const char *url, int version, rb_store **out, rb_error *err)
 {
-    return open_store(url, version, out, err);
+    static const rb_store_opts create = {1, 0};
+    return open_store(url, version, &create, out, err);
 }
 
 void rb_store_close(rb_store *st)

@@ -23,7 +23,7 @@ typedef int (*rb_row_cb)(void *arg, int ncols, const char *const *vals);
 
 typedef struct rb_store_ops {
     const char *name;
-    rb_status (*open)(rb_store *st, const char *url, rb_error *err);   /* sets st->h */
+    rb_status (*open)(rb_store *st, const char *url, const rb_store_opts *o, rb_error *err);   /* sets st->h */
     void (*close)(rb_store *st);
     /* One or more statements without parameters (migrations, BEGIN, ...). */
     rb_status (*exec)(rb_store *st, const char *sql, rb_error *err);
@@ -73,7 +73,7 @@ void rb_event_from_row(rb_event *e, const char *const *vals);
 
 /* Open the store migrated up to `version` only, not to the latest (tests:
  * a store of an older schema, made by the migrations that made it). */
-rb_status rb_store_open_upto(const char *url, int version, rb_store **out, rb_error *err);
+rb_status rb_store_open_upto(const char *url, int version, rb_store **out, rb_error *err);   /* creates */
 
 /* Mask the password of a postgresql:// URL for messages. */
 void rb_store_mask_url(const char *url, char *out, size_t outlen);

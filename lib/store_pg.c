@@ -366,7 +366,7 @@ static void quiet_notices(void *arg, const char *message)
     (void)message;
 }
 
-static rb_status pg_open(rb_store *st, const char *url, rb_error *err)
+static rb_status pg_open(rb_store *st, const char *url, const rb_store_opts *o, rb_error *err)
 {
     pg_handle *h = calloc(1, sizeof *h);
     if (!h) return nomem(err);
@@ -383,7 +383,13 @@ static rb_status pg_open(rb_store *st, const char *url, rb_error *err)
     } else if (PQsetClientEncoding(h->conn, "UTF8") != 0) {
         s = db_error(st, err, "cannot set the client encoding to UTF8", NULL);
     } else {
-        PGresult *res = PQexec(h->conn, "SET client_min_messages = warning");
+        /* the caller's lock wait (the pipe transport gives up sooner and
+         * lets Postfix retry); the server's default otherwise */
+        char sql[128] = "SET client_min_messages = warning";
+        if (o->lock_timeout > 0 && o->lock_timeout <= 3600)
+            snprintf(sql, sizeof sql, "SET client_min_messages = warning; SET lock_timeout = %d",
+                     (int)(o->lock_timeout * 1000));
+        PGresult *res = PQexec(h->conn, sql);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) s = db_error(st, err, "cannot set up the session", res);
         PQclear(res);
     }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rb_internal.h"
 #include "store_impl.h"
@@ -69,27 +70,26 @@ static sqlite3_stmt *prep(rb_store *st, const char *sql, rb_error *err)
     return s;
 }
 
-static rb_status sq_open(rb_store *st, const char *path, rb_error *err)
+static rb_status sq_open(rb_store *st, const char *path, const rb_store_opts *o, rb_error *err)
 {
+    /* a store that is not there is created only when asked: sqlite3 would
+     * make an empty file of any mistyped name */
+    if (!o->create && access(path, F_OK) != 0) {
+        rb_seterr(err, "%s: no such store", st->url);
+        return RB_ERR_NOSTORE;
+    }
     sq *h = calloc(1, sizeof *h);
     if (!h) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
     st->h = h;
-    int rc = sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(path, &h->db,
+                             SQLITE_OPEN_READWRITE | (o->create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rb_seterr(err, "%s: cannot open database: %s", st->url, h->db ? sqlite3_errmsg(h->db) : "out of memory");
         return RB_ERR_DB;
     }
-    /* How long to wait for another writer: 30 s, or $REBOUND_LOCK_TIMEOUT
-     * seconds (the pipe transport wants to give up sooner and let Postfix
-     * retry the message later). */
-    int busy_ms = 30000;
-    const char *lt = getenv("REBOUND_LOCK_TIMEOUT");
-    if (lt && *lt) {
-        char *end;
-        double v = strtod(lt, &end);
-        if (*end == '\0' && v >= 0 && v <= 3600) busy_ms = (int)(v * 1000);
-    }
+    /* How long to wait for another writer: 30 s, or what the caller says
+     * (the pipe transport gives up sooner and lets Postfix retry later). */
+    int busy_ms = o->lock_timeout > 0 && o->lock_timeout <= 3600 ? (int)(o->lock_timeout * 1000) : 30000;
     sqlite3_busy_timeout(h->db, busy_ms);
     char *msg = NULL;
     rc = sqlite3_exec(h->db,

@@ -13,7 +13,8 @@ R=build/src/rebound
 export REBOUND_DB=build/quickstart.db
 rm -f "$REBOUND_DB" "$REBOUND_DB-wal" "$REBOUND_DB-shm" "$REBOUND_DB.maillog-state"
 
-echo "== 1. rebound contacts import examples/contacts.csv   (store: $REBOUND_DB, SQLite; built at $R)"
+echo "== 1. rebound init, then contacts import examples/contacts.csv   (store: $REBOUND_DB, SQLite; built at $R)"
+$R init
 $R contacts import examples/contacts.csv
 
 echo; echo "== 2. rebound maillog --commit examples/mail.log   (the sending server's Postfix log)"

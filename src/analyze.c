@@ -579,7 +579,7 @@ int cmd_analyze(int argc, char **argv)
             if (st) fprintf(stderr, "rebound analyze: %s\n", kerr.msg);
             if (st) rb_store_close(st);
             free(dl);
-            return EX_NOINPUT_;
+            return st ? EX_NOINPUT_ : store_exit();
         }
         rb_store_close(st);
         if (!any && !require_known) {

@@ -139,7 +139,7 @@ int cmd_apply(int argc, char **argv)
     rb_ctx *ctx = load_ctx(rules, policy, NULL);
     if (!ctx) return EX_CONFIG_;
     rb_store *st = open_store("apply", db);
-    if (!st) { rb_ctx_free(ctx); return EX_TEMPFAIL_; }
+    if (!st) { rb_ctx_free(ctx); return store_exit(); }
 
     plan_ctx pc = {NULL, "", 0, commit};
     if (csv_path) {

@@ -123,15 +123,57 @@ rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers)
     return ctx;
 }
 
-rb_store *open_store(const char *cmd, const char *url)
+static int last_store_exit = EX_TEMPFAIL_;
+
+int store_exit(void)
+{
+    return last_store_exit;
+}
+
+/* The store URL: --db, else $REBOUND_DB (also for commands that have not
+ * run shared_finish), else [store] url, else rebound.db. */
+static const char *store_url(const char *url)
+{
+    if (url && *url) return url;
+    if (opt_shared.db && *opt_shared.db) return opt_shared.db;
+    const char *e = getenv("REBOUND_DB");
+    return e && *e ? e : "rebound.db";
+}
+
+/* $REBOUND_LOCK_TIMEOUT (seconds), or 0 for the store's default. */
+double lock_timeout_env(void)
+{
+    const char *lt = getenv("REBOUND_LOCK_TIMEOUT");
+    if (!lt || !*lt) return 0;
+    char *end;
+    double v = strtod(lt, &end);
+    return *end == '\0' && v > 0 && v <= 3600 ? v : 0;
+}
+
+rb_store *open_store_opts(const char *cmd, const char *url, int create, double lock_timeout)
 {
     rb_store *st = NULL;
     rb_error err = {{0}};
-    if (rb_store_open(url, &st, &err) != RB_OK) {
-        fprintf(stderr, "rebound %s: %s\n", cmd, err.msg);
-        return NULL;
+    url = store_url(url);
+    rb_store_opts o = {create, lock_timeout > 0 ? lock_timeout : lock_timeout_env()};
+    rb_status s = rb_store_open_opts(url, &o, &st, &err);
+    if (s == RB_OK) return st;
+    fprintf(stderr, "rebound %s: %s\n", cmd, err.msg);
+    if (s == RB_ERR_NOSTORE) {
+        fprintf(stderr, "rebound %s: create the store with `rebound init --db %s` (or give the right --db, "
+                        "$REBOUND_DB or [store] url)\n", cmd, url);
+        last_store_exit = EX_NOINPUT_;
+    } else if (s == RB_ERR_CONFIG) {
+        last_store_exit = EX_CONFIG_;
+    } else {
+        last_store_exit = EX_TEMPFAIL_;
     }
-    return st;
+    return NULL;
+}
+
+rb_store *open_store(const char *cmd, const char *url)
+{
+    return open_store_opts(cmd, url, 0, 0);
 }
 
 const char *fmt_time(int64_t t, char *buf, size_t len)

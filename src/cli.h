@@ -21,6 +21,7 @@
 typedef int (*cmd_fn)(int argc, char **argv);
 
 int cmd_analyze(int argc, char **argv);
+int cmd_init(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_verp(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
@@ -58,10 +59,18 @@ const char *data_dir(void);
 /* Load rules/policy/providers, printing the error. Returns NULL on failure. */
 rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers);
 
-/* Open the store (--db URL, else $REBOUND_DB, else rebound.db), printing
- * the error with the command's name.  NULL on failure. */
+/* Open an existing store (--db URL, else $REBOUND_DB, else [store] url,
+ * else rebound.db), printing the error with the command's name and how to
+ * create a missing one.  NULL on failure; store_exit() says the status. */
 #include "rebound_store.h"
 rb_store *open_store(const char *cmd, const char *url);
+/* The same, creating the store when create is set; lock_timeout seconds
+ * (0: $REBOUND_LOCK_TIMEOUT, else the store's default). */
+rb_store *open_store_opts(const char *cmd, const char *url, int create, double lock_timeout);
+/* The exit status for the last open_store failure: 66 no store, 78 a bad
+ * URL, 75 anything else (locked, down: try again). */
+int store_exit(void);
+double lock_timeout_env(void);
 
 /* "2026-06-23T10:00:00Z" (UTC) into buf; "" for 0. */
 const char *fmt_time(int64_t t, char *buf, size_t len);

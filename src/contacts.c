@@ -11,7 +11,8 @@
 static void help(FILE *f)
 {
     fprintf(f,
-            "usage: rebound contacts import [--db URL] [--source NAME] [--batch N] FILE.csv\n"
+            "usage: rebound contacts import [--db URL] [--create] [--source NAME] [--batch N]\n"
+            "                              [--progress-every N] [-q] FILE.csv\n"
             "       rebound contacts show [--db URL] EMAIL\n"
             "       rebound contacts export [--db URL] [--status STATUS] [--output FILE]\n\n"
             "import  reads a CSV with a header row: email (or email_address, address) and\n"
@@ -25,8 +26,11 @@ static void help(FILE *f)
             "show    the contact and the history of bounces applied to it: for each, what\n"
             "        its reason rests on (evidence) and the rule that gave it\n"
             "export  every contact as CSV (to standard output or --output)\n\n"
-            "  --batch N   import: rows per transaction (default 50000)\n\n"
-            "Exit status: 0 ok; 1 rows rejected / contact not found; 64 usage; 66 no input;\n"
+            "  --create    import: create the store if it is not there (as rebound init)\n"
+            "  --batch N   import: rows per transaction (default 50000)\n"
+            "  --progress-every N, -q   import: a progress line every N rows; no summary\n\n"
+            "Exit status: 0 ok; 1 rows rejected / contact not found; 64 usage; 65 the CSV\n"
+            "has no email or source column; 66 no input, or no store (rebound init);\n"
             "75 store failure.\n");
 }
 
@@ -396,7 +400,9 @@ int cmd_contacts(int argc, char **argv)
     }
     const char *source = NULL, *status = NULL, *out = NULL;
     unsigned long batch = 50000;
+    int create = 0;
     const opt_desc opts[] = {
+        {OPT_FLAG, "create", 0, &create},
         {OPT_STRING, "source", 0, &source},
         {OPT_STRING, "status", 0, &status},
         {OPT_STRING, "output", 'o', &out},
@@ -419,8 +425,12 @@ int cmd_contacts(int argc, char **argv)
     int rcf = shared_finish(cmdname);
     if (rcf) return rcf;
     const char *db = opt_shared.db;
-    rb_store *st = open_store("contacts", db);
-    if (!st) return EX_TEMPFAIL_;
+    if (create && strcmp(sub, "import")) {
+        fprintf(stderr, "rebound contacts %s: --create is for import (see `rebound contacts --help`)\n", sub);
+        return EX_USAGE_;
+    }
+    rb_store *st = open_store_opts(cmdname, db, create, 0);
+    if (!st) return store_exit();
     int rc;
     if (!strcmp(sub, "import")) rc = contacts_import(st, args[0], source, batch);
     else if (!strcmp(sub, "show")) rc = contacts_show(st, args[0]);

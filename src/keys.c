@@ -169,7 +169,7 @@ int cmd_keys(int argc, char **argv)
         return EX_USAGE_;
     }
     rb_store *st = open_store("keys", db);
-    if (!st) return EX_TEMPFAIL_;
+    if (!st) return store_exit();
     rb_error err = {{0}};
     int rc = 0;
     int64_t now = (int64_t)time(NULL);

@@ -234,7 +234,7 @@ int cmd_maillog(int argc, char **argv)
         goto out;
     }
     if (applying) {
-        if (!(st = open_store("maillog", db))) { rc = EX_TEMPFAIL_; goto out; }
+        if (!(st = open_store("maillog", db))) { rc = store_exit(); goto out; }
         rb_apply_opts ao = {commit, batch, now, psrc, NULL, NULL};
         if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {
             fprintf(stderr, "rebound maillog: %s\n", err.msg);

@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"analyze", cmd_analyze, "read bounce mail and say who bounced, why, and what to do"},
     {"apply", cmd_apply, "apply analysed bounces to the contacts (--check, then --commit)"},
+    {"init", cmd_init, "create the store (every other command needs one that exists)"},
     {"explain", cmd_explain, "why a bounce got its reason: the rules that matched, the policy step"},
     {"contacts", cmd_contacts, "import, show and export contacts"},
     {"keys", cmd_keys, "add, list and revoke the status API's keys"},

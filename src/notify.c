@@ -631,7 +631,7 @@ int cmd_notify(int argc, char **argv)
     if (!now) now = (int64_t)time(NULL);
 
     rb_store *st = open_store("notify", db);
-    if (!st) return EX_TEMPFAIL_;
+    if (!st) return store_exit();
     rb_error err = {{0}};
     int rc = EX_OK_;
 

@@ -54,8 +54,8 @@ static void help(FILE *f)
             "                         0 = never)\n"
             "  --max-size BYTES       bigger messages are accepted and logged, not analysed\n"
             "                         (50M; K, M, G suffixes)\n"
-            "  --lock-timeout S       wait at most S seconds for a locked store (SQLite; PostgreSQL's\n"
-            "                         lock_timeout unless PGOPTIONS is set), then exit 75\n"
+            "  --lock-timeout S       wait at most S seconds for a locked store (SQLite's busy wait,\n"
+            "                         PostgreSQL's lock_timeout), then exit 75\n"
             "                         (default $REBOUND_LOCK_TIMEOUT, else 10)\n"
             "  --check                decide and log, write nothing\n"
             "  --rules/--policy/--providers FILE   as for rebound analyze\n\n"
@@ -279,16 +279,10 @@ int cmd_pipe(int argc, char **argv)
     if (pr == 1) { help(stdout); return 0; }
     if (pr < 0) return EX_TEMPFAIL_;
     /* a locked store: give up soon and let Postfix retry, rather than sit
-     * in the transport for the library's default 30 s */
-    if (o.lock) setenv("REBOUND_LOCK_TIMEOUT", o.lock, 1);
-    else setenv("REBOUND_LOCK_TIMEOUT", "10", 0);
-    /* the same bound for PostgreSQL's row locks (libpq reads PGOPTIONS),
-     * unless the administrator set options of their own */
-    if (!getenv("PGOPTIONS")) {
-        char pgo[64];
-        snprintf(pgo, sizeof pgo, "-c lock_timeout=%.0f", strtod(getenv("REBOUND_LOCK_TIMEOUT"), NULL) * 1000);
-        setenv("PGOPTIONS", pgo, 1);
-    }
+     * in the transport for the library's default 30 s; the same bound for
+     * SQLite's busy wait and PostgreSQL's lock_timeout */
+    double lock = o.lock ? strtod(o.lock, NULL) : lock_timeout_env();
+    if (!(lock > 0)) lock = 10;
 
     rb_verp_key key;
     rb_error err = {{0}};
@@ -344,7 +338,7 @@ int cmd_pipe(int argc, char **argv)
     }
 
     /* a bounce: the store decides from here on, and a store failure is 75 */
-    if (!(st = open_store("pipe", o.db))) {
+    if (!(st = open_store_opts("pipe", o.db, 0, lock))) {
         rc = tempfail(&o, "the store cannot be opened (see the line above)");
         goto out;
     }

@@ -117,6 +117,9 @@ static void emit_setup(FILE *f, const cfg *c, int as_script)
         fprintf(f, "%s[ -s %s ] || (umask 027; head -c 32 /dev/urandom | base64 > %s)\n", p, c->secret, c->secret);
         fprintf(f, "%schgrp %s %s && chmod 0640 %s\n", p, c->user, c->secret, c->secret);
     }
+    /* the pipe never creates a store (it answers 75 until there is one) */
+    if (sqlite) fprintf(f, "%srunuser -u %s -- %s init --db %s\n", p, c->user, c->bin, c->db);
+    else fprintf(f, "%s%s init --db '%s'\n", p, c->bin, c->db);
     fprintf(f, "%s# the pipe user must be able to run %s and read %s\n", p, c->bin, c->datadir);
     if (sqlite)
         fprintf(f, "%s# run other rebound commands on this store as %s too (runuser -u %s -- rebound ...):\n"

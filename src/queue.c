@@ -107,7 +107,7 @@ int cmd_queue(int argc, char **argv)
     size_t nex = excl ? split_list(excl, ex, 256) : 0;
 
     rb_store *st = open_store("queue", db);
-    if (!st) return EX_TEMPFAIL_;
+    if (!st) return store_exit();
     rb_error err = {{0}};
     rb_queue_stats q;
     int rc = EX_OK_;

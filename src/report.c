@@ -681,7 +681,7 @@ int cmd_report(int argc, char **argv)
     if ((o.until - o.since) / 86400 > 3650) { fprintf(stderr, "rebound report: the period is longer than 10 years\n"); return EX_USAGE_; }
 
     rb_store *st = open_store("report", db);
-    if (!st) return EX_TEMPFAIL_;
+    if (!st) return store_exit();
     rb_error err = {{0}};
     json_t *r = NULL;
     if (rb_report_build(st, &o, &r, &err) != RB_OK) {

@@ -1311,7 +1311,7 @@ int cmd_serve(int argc, char **argv)
         rc = EX_CONFIG_;
         goto out;
     }
-    if (!(s->wst = open_store("serve", db))) { rc = EX_TEMPFAIL_; goto out; }
+    if (!(s->wst = open_store("serve", db))) { rc = store_exit(); goto out; }
     if (rb_api_store_tune(s->wst, 1, &err) != RB_OK) {
         fprintf(stderr, "rebound serve: %s\n", err.msg);
         rc = EX_TEMPFAIL_;

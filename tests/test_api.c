@@ -288,7 +288,7 @@ static rb_store *fresh_store(void)
     unlink(dbpath);
     rb_store *st = NULL;
     rb_error err = {{0}};
-    if (rb_store_open(dbpath, &st, &err) != RB_OK) fail_msg("open: %s", err.msg);
+    if (rb_store_open_opts(dbpath, &(rb_store_opts){.create = 1}, &st, &err) != RB_OK) fail_msg("open: %s", err.msg);
     return st;
 }
 

@@ -65,10 +65,10 @@ run_backend() {   # $1 label, $2 url A, $3 and $4 two more empty stores (the cra
   local L=$1 A=$2 B=$3 C=$4 out rc
   echo "== $L"
   # -- contacts import: rejected rows with line numbers, the rest stored
-  "$R" contacts import --db "$A" status.csv >out 2>err; rc=$?
+  "$R" contacts import --create --db "$A" status.csv >out 2>err; rc=$?
   check "$L import: a row without source is rejected" grep -q 'status.csv:3: rejected.*no source' err
   check "$L import: the status column" grep -q "1 new contacts" out
-  out=$("$R" contacts import --db "$A" contacts.csv 2>err); rc=$?
+  out=$("$R" contacts import --create --db "$A" contacts.csv 2>err); rc=$?
   check "$L import exit 1 with a rejected row" [ $rc = 1 ]
   check "$L import counts" grep -q "7 rows: 5 new contacts, 1 already in the store (kept as they are), 1 rejected" <<<"$out"
   check "$L import names the line" grep -q 'contacts.csv:6: ' err
@@ -124,7 +124,7 @@ run_backend() {   # $1 label, $2 url A, $3 and $4 two more empty stores (the cra
   # -- the original recipient (the subscribed address) first, then the final one
   check "$L analyze reports the original recipient" [ "$FWD_ORIG" = oud-adres@mailhost.example.be ]
   check "$L analyze reports evidence and rule ($FWD_EVIDENCE, $FWD_RULE)" [ -n "$FWD_EVIDENCE" -a -n "$FWD_RULE" ]
-  "$R" contacts import --db "$A" fwd-contacts.csv >/dev/null 2>&1
+  "$R" contacts import --create --db "$A" fwd-contacts.csv >/dev/null 2>&1
   "$R" apply --db "$A" --write-csv fwd-plan.csv fwd.jsonl fallback.jsonl >/dev/null 2>&1
   check "$L plan header names the matched address" grep -q ',note,original_recipient,matched_by$' fwd-plan.csv
   check "$L plan: forwarded bounce matched by the original recipient" \
@@ -172,8 +172,8 @@ with open("big.jsonl", "w") as f:
         f.write('{"recipient":"user%d@example%d.com","reason":"%s","status":"%s","date":"2026-09-%02dT%02d:00:00Z","diagnostic":"n%d"}\n'
                 % (i, i % 50, r, "5.1.1" if r == "userunknown" else "4.4.1", 1 + day % 30, day % 24, n % 9000))
 EOF
-  "$R" contacts import --db "$B" big-contacts.csv >/dev/null 2>&1
-  "$R" contacts import --db "$C" big-contacts.csv >/dev/null 2>&1
+  "$R" contacts import --create --db "$B" big-contacts.csv >/dev/null 2>&1
+  "$R" contacts import --create --db "$C" big-contacts.csv >/dev/null 2>&1
   "$R" apply --commit -q --db "$B" --now 2026-11-01 --batch 500 big.jsonl 2>/dev/null
   "$R" apply --commit -q --db "$C" --now 2026-11-01 --batch 500 --progress-every 2000 big.jsonl 2>progress.txt &
   local pid=$! waited=0
@@ -192,10 +192,11 @@ EOF
     bad "$L the commit finished before it could be killed (make the input bigger)"
   fi
 
-  # -- a store that cannot be written: exit 75, and a clear message
+  # -- a store that is not there: exit 66, a clear message, and no file made
   "$R" apply --commit --db /nonexistent-dir/rebound.db bounces.jsonl >/dev/null 2>err; rc=$?
-  check "$L unwritable store exits 75" [ $rc = 75 ]
-  check "$L unwritable store named" grep -q '/nonexistent-dir/rebound.db' err
+  check "$L missing store exits 66" [ $rc = 66 ]
+  check "$L missing store named" grep -q '/nonexistent-dir/rebound.db' err
+  check "$L missing store: says how to create one" grep -q 'rebound init --db' err
 }
 
 run_backend sqlite "$work/a.db" "$work/b.db" "$work/c.db"
@@ -217,6 +218,7 @@ fi
 "$R" apply >/dev/null 2>&1; check "apply without input: 64" [ $? = 64 ]
 "$R" apply --check --commit x >/dev/null 2>&1; check "apply --check --commit: 64" [ $? = 64 ]
 "$R" apply --db "$work/u.db" /nonexistent.csv >/dev/null 2>&1; check "apply missing input: 66" [ $? = 66 ]
+"$R" init --db "$work/m.db" >/dev/null
 out=$("$R" apply --db "$work/m.db" /nonexistent.csv "$work/bounces.jsonl" 2>"$work/err"); rc=$?
 check "apply: an unreadable input among others: 66" [ $rc = 66 ]
 check "apply: the unreadable input is named" grep -q "/nonexistent.csv" "$work/err"

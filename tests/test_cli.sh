@@ -223,7 +223,7 @@ returned newsletter@example.org jan@example.be 'Received: by mail.example.org (P
     newsletter@example.org nl-1@example.org > "$T/guard/3-genuine.eml"
 printf 'email,source\nvictim@example.be,Website\njan@example.be,Website\nstranger@far.example,Website\n' > "$T/guard.csv"
 GDB="$T/guard.db"
-"$BIN" contacts import --db "$GDB" "$T/guard.csv" >/dev/null 2>&1; ok test $? -eq 0
+"$BIN" contacts import --create --db "$GDB" "$T/guard.csv" >/dev/null 2>&1; ok test $? -eq 0
 # no sends yet: said, and nothing is taken for backscatter by its Message-ID
 "$BIN" analyze --db "$GDB" --our-domains example.org --format jsonl "$T/guard" > "$T/g0.jsonl" 2> "$T/g0.err"; ok test $? -eq 0
 ok has "$T/g0.err" 'note: the store holds no sends yet'
@@ -272,6 +272,67 @@ ok has "$T/g4.jsonl" '"action":"disable",.*"alert":""'
 ok has "$T/g5.err" 'needs --db'
 "$BIN" analyze --verp-secret-file "$T/nonexistent.key" "$T/guard" >/dev/null 2>"$T/g6.err"; ok test $? -eq 78
 ok has "$T/g6.err" 'nonexistent.key'
+
+# ---- a store is made only by `rebound init` (or contacts import --create)
+cd "$T"
+for cmd in "queue stats" "contacts export" "keys list" "report" "apply --check $SRC/samples/../examples/contacts.csv"; do
+  # shellcheck disable=SC2086
+  "$BIN" $cmd --db "$T/typo.db" > /dev/null 2> "$T/st.err"; rc=$?
+  ok test "$rc" -eq 66
+  ok has "$T/st.err" "rebound init --db $T/typo.db"
+  ok test ! -e "$T/typo.db"
+done
+env -u REBOUND_DB "$BIN" queue stats > /dev/null 2>&1; ok test $? -eq 66
+ok test ! -e "$T/rebound.db"                       # no store made in the working directory
+"$BIN" queue stats --db mysql:foo.db > /dev/null 2> "$T/st.err"; ok test $? -eq 78
+ok has "$T/st.err" "unknown kind of store"
+ok test ! -e "$T/mysql:foo.db"
+"$BIN" init --db "$T/made.db" > "$T/init.out"; ok test $? -eq 0
+ok has "$T/init.out" "created store (sqlite), schema version"
+"$BIN" init --db "$T/made.db" > "$T/init.out"; ok test $? -eq 0
+ok has "$T/init.out" "already there"
+"$BIN" queue stats --db "$T/made.db" > /dev/null; ok test $? -eq 0
+printf 'email,source\na@example.be,Web\n' > "$T/one.csv"
+"$BIN" contacts import --db "$T/new.db" "$T/one.csv" > /dev/null 2>&1; ok test $? -eq 66
+"$BIN" contacts import --create --db "$T/new.db" "$T/one.csv" > /dev/null 2>&1; ok test $? -eq 0
+"$BIN" contacts show --create --db "$T/new.db" a@example.be > /dev/null 2>&1; ok test $? -eq 64
+cd - > /dev/null
+
+# ---- options: one table per command; an unknown option is one line and 64
+for c in init analyze apply contacts queue report maillog serve keys notify verp postfix-config; do
+  case $c in contacts|queue) sub=$([ $c = contacts ] && echo show || echo stats) ;; verp) sub=decode ;; *) sub= ;; esac
+  # shellcheck disable=SC2086
+  "$BIN" $c $sub --no-such-option x > /dev/null 2> "$T/opt.err"; rc=$?
+  ok test "$rc" -eq 64
+  ok test "$(wc -l < "$T/opt.err")" -eq 1
+  ok has "$T/opt.err" "no-such-option"
+  ok has "$T/opt.err" "see \`rebound $c --help\`"
+done
+"$BIN" queue stats --db "$T/made.db" --now > /dev/null 2> "$T/opt.err"; ok test $? -eq 64
+ok has "$T/opt.err" "needs a value"
+"$BIN" contacts import --batch 0 --db "$T/made.db" "$T/one.csv" > /dev/null 2> "$T/opt.err"; ok test $? -eq 64
+ok has "$T/opt.err" "batch"
+
+# ---- the configuration file: the command line wins over the environment,
+# which wins over the file; an unknown setting is refused
+printf '[store]\nurl = %s\n' "$T/made.db" > "$T/rebound.conf"
+"$BIN" contacts import --create --db "$T/other.db" "$T/one.csv" > /dev/null 2>&1
+env -u REBOUND_DB REBOUND_CONFIG="$T/rebound.conf" "$BIN" queue stats > "$T/cf.out"; ok test $? -eq 0
+ok has "$T/cf.out" "contacts:            0"          # made.db: empty
+env -u REBOUND_DB "$BIN" queue stats --config "$T/rebound.conf" > "$T/cf.out"; ok test $? -eq 0
+ok has "$T/cf.out" "contacts:            0"
+REBOUND_DB="$T/other.db" "$BIN" queue stats --config "$T/rebound.conf" > "$T/cf.out"; ok test $? -eq 0
+ok has "$T/cf.out" "contacts:            1"          # the environment beats the file
+REBOUND_DB="$T/made.db" "$BIN" queue stats --db "$T/other.db" --config "$T/rebound.conf" > "$T/cf.out"
+ok has "$T/cf.out" "contacts:            1"          # the command line beats both
+printf '[store]\nurl = %s\n[mail]\nour-domain = example.org\n' "$T/made.db" > "$T/bad.conf"
+"$BIN" queue stats --config "$T/bad.conf" > /dev/null 2> "$T/cf.err"; ok test $? -eq 78
+ok has "$T/cf.err" "unknown setting 'our-domain' in \[mail\]"
+"$BIN" queue stats --config "$T/none.conf" > /dev/null 2> "$T/cf.err"; ok test $? -eq 78
+ok has "$T/cf.err" "none.conf"
+# postfix-config --write-dir makes the directory
+"$BIN" postfix-config --write-dir "$T/pf/a/b" > /dev/null; ok test $? -eq 0
+ok test -s "$T/pf/a/b/master.cf"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

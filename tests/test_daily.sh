@@ -56,7 +56,7 @@ check "rebound-daily.env: the commented defaults are valid assignments" bash -n 
 
 # ---- the reference: the steps by hand, as README's daily workflow
 EX='FacebookAdsJsonCSV,UnsubscribeTakeOutSpamBlocked,Test,MailTester'
-"$R" contacts import --db ref.db "$SRC/examples/contacts.csv" >/dev/null 2>&1 || bad "reference import"
+"$R" contacts import --create --db ref.db "$SRC/examples/contacts.csv" >/dev/null 2>&1 || bad "reference import"
 "$R" maillog --commit --db ref.db "$SRC/examples/mail.log" >/dev/null 2>&1 || bad "reference maillog"
 "$R" analyze --write-csv ref.csv "$SRC/samples" >/dev/null 2>&1
 "$R" apply --commit --db ref.db ref.csv >/dev/null 2>&1 || bad "reference apply"
@@ -64,7 +64,7 @@ EX='FacebookAdsJsonCSV,UnsubscribeTakeOutSpamBlocked,Test,MailTester'
 "$R" queue export --db ref.db --output ref-cycle.csv >/dev/null 2>&1 || bad "reference queue export"
 
 # ---- the contact server, for notify: a real rebound serve on loopback
-"$R" contacts import --db cs.db "$SRC/examples/contacts.csv" >/dev/null 2>&1
+"$R" contacts import --create --db cs.db "$SRC/examples/contacts.csv" >/dev/null 2>&1
 "$R" keys add --db cs.db sender > notify.key 2>/dev/null || bad "keys add"
 "$R" serve --db cs.db --listen 127.0.0.1:0 2> serve.log &
 SP=$!
@@ -76,7 +76,7 @@ PORT=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' serve.log | grep -oE '[0-9]+/$' | 
 HAVE_REPORT=
 "$R" report --help >/dev/null 2>&1 && HAVE_REPORT=1
 mkdir logs && cp "$SRC/examples/mail.log" logs/mail.log
-"$R" contacts import --db d.db "$SRC/examples/contacts.csv" >/dev/null 2>&1
+"$R" contacts import --create --db d.db "$SRC/examples/contacts.csv" >/dev/null 2>&1
 cat > daily.env <<EOF
 REBOUND=$R
 REBOUND_DB=$work/d.db
@@ -136,8 +136,9 @@ check "daily again: the queue unchanged" cmp -s ref-cycle.csv cycle.csv
 # ---- failures: a store that cannot be opened stops the run at once
 sed "s|^REBOUND_DB=.*|REBOUND_DB=/nonexistent-dir/x.db|" daily.env > bad.env
 bash "$D" --config bad.env > /dev/null 2> bad.err; rc=$?
-check "daily, store unavailable: exit 75 ($rc)" [ $rc = 75 ]
-check "daily, store unavailable: says it stops" grep -q '\[maillog\] failed (exit 75): stopping' bad.err
+check "daily, store missing: exit 66 ($rc)" [ $rc = 66 ]
+check "daily, store missing: says it stops" grep -q '\[store\] failed (exit 66): stopping' bad.err
+check "daily, store missing: no store made" [ ! -e /nonexistent-dir/x.db ]
 check "daily, store unavailable: the queue is not rebuilt" bash -c "! grep -q '\[queue\]' bad.err"
 sed "s|^MAILLOG_FILES=.*|MAILLOG_FILES=$work/nologs/mail.log*|" daily.env > nolog.env
 bash "$D" --config nolog.env > /dev/null 2> nolog.err; rc=$?

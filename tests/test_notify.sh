@@ -128,7 +128,7 @@ run_backend() {   # $1 label, $2 store URL
   DB=$2
   : > log.jsonl; mode '{"mode": "ok"}'
   start_server || { bad "$L: the test server did not start"; return; }
-  "$R" contacts import --db "$DB" contacts.csv >/dev/null 2>&1 || bad "$L import"
+  "$R" contacts import --create --db "$DB" contacts.csv >/dev/null 2>&1 || bad "$L import"
   "$R" apply --commit -q --db "$DB" --now 2026-11-02 first.jsonl >/dev/null 2>&1 || bad "$L apply"
   echo "== $L (server on port $P)"
 
@@ -381,9 +381,9 @@ fi
 # ---- end to end: notify -> rebound serve --------------------------------------------------
 if "$R" serve --help >/dev/null 2>&1 && "$R" keys --help >/dev/null 2>&1; then
   echo "== notify -> rebound serve"
-  "$R" contacts import --db sender.db contacts.csv >/dev/null 2>&1
+  "$R" contacts import --create --db sender.db contacts.csv >/dev/null 2>&1
   "$R" apply --commit -q --db sender.db --now 2026-11-02 first.jsonl >/dev/null 2>&1
-  "$R" contacts import --db receiver.db contacts.csv >/dev/null 2>&1
+  "$R" contacts import --create --db receiver.db contacts.csv >/dev/null 2>&1
   skey=$("$R" keys add sender --db receiver.db 2>/dev/null | grep -oE '[A-Za-z0-9_-]{20,}' | tail -1)
   sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$R" serve --db receiver.db --listen "127.0.0.1:$sport" >serve.log 2>&1 &
@@ -447,7 +447,7 @@ check "bad --status named" grep -q "unknown status 'nonsense'" err
 head -c 300 /dev/urandom | tr -d '\n' > junk.key; printf '\001\n' >> junk.key
 "$R" notify --url http://127.0.0.1:9/ --key-file junk.key >/dev/null 2>err; check "binary key file: 64" [ $? = 64 ]
 check "binary key file: named" grep -q "junk.key: the first line holds no usable key" err
-"$R" notify --url http://127.0.0.1:9/ --key x --db /nonexistent-dir/x.db >/dev/null 2>&1; check "store unavailable: 75" [ $? = 75 ]
+"$R" notify --url http://127.0.0.1:9/ --key x --db /nonexistent-dir/x.db >/dev/null 2>&1; check "missing store: 66" [ $? = 66 ]
 "$R" notify --help | grep -q "usage: rebound notify"; check "notify --help" [ $? = 0 ]
 
 echo "$pass passed, $fail failed"

@@ -95,7 +95,7 @@ nevents() { "$R" contacts show --db "$1" "$2" 2>/dev/null | grep -cE '^[0-9]{4}-
 run_backend() {   # $1 label, $2 store URL, $3 the command that adds a row to sends (mid rcpt)
     local L=$1 DB=$2 addsend=$3 out rc a t
     echo "== $L"
-    "$R" contacts import --db "$DB" contacts.csv >/dev/null 2>&1 || bad "$L import"
+    "$R" contacts import --create --db "$DB" contacts.csv >/dev/null 2>&1 || bad "$L import"
 
     # -- not a bounce: accepted (0), logged, nothing changed
     "$R" pipe --db "$DB" --sender jan@example.be --recipient bounces@bounce.example.org < notbounce.eml >out 2>err; rc=$?
@@ -192,7 +192,7 @@ run_backend() {   # $1 label, $2 store URL, $3 the command that adds a row to se
     check "$L someone else's account: no warning" bash -c "! grep -q WARNING err"
     # lenient: the hacked account's bounce for a contact of ours is recorded
     # with alert compromised_account, and never disables it
-    "$R" contacts import --db "$DB" <(printf 'email,source\nvictim2@example.be,Website\n') >/dev/null 2>&1
+    "$R" contacts import --create --db "$DB" <(printf 'email,source\nvictim2@example.be,Website\n') >/dev/null 2>&1
     dsn victim2@example.be spam-3@example.org bounces@bounce.example.org sales@example.org > auth3.eml
     "$R" pipe --db "$DB" --recipient bounces@bounce.example.org --our-domains example.org < auth3.eml 2>err; rc=$?
     check "$L hacked, lenient: exit 0" [ $rc = 0 ]
@@ -211,7 +211,7 @@ run_backend() {   # $1 label, $2 store URL, $3 the command that adds a row to se
 
     # -- --check writes nothing
     dsn kim2@example.be nl-2@example.org > k2.eml
-    "$R" contacts import --db "$DB" <(printf 'email,source\nkim2@example.be,Website\n') >/dev/null 2>&1
+    "$R" contacts import --create --db "$DB" <(printf 'email,source\nkim2@example.be,Website\n') >/dev/null 2>&1
     "$R" pipe --check --db "$DB" --recipient bounces@bounce.example.org < k2.eml 2>err; rc=$?
     check "$L --check: exit 0, says so" grep -q '^rebound: unverified (--check: nothing written): kim2@example.be userunknown/hard -> disabled' err
     check "$L --check: nothing written" [ "$(status_of "$DB" kim2@example.be)" = active ]

@@ -47,7 +47,7 @@ D=$LAB_RCPT_DOMAIN
 printf 'email,source\n' > contacts.csv
 for u in ok unknown full block ms; do echo "$u@$D,Website" >> contacts.csv; done
 DB=$work/store.db
-"$R" contacts import --db "$DB" contacts.csv > /dev/null
+"$R" contacts import --create --db "$DB" contacts.csv > /dev/null
 check "contacts imported" [ $? = 0 ]
 
 # ---- mail through the lab --------------------------------------------------------------
@@ -172,7 +172,7 @@ if [ -n "${REBOUND_TEST_PG:-}" ]; then
     psql -q "$REBOUND_TEST_PG" -c "DROP DATABASE IF EXISTS rebound_pf_maillog" \
         -c "CREATE DATABASE rebound_pf_maillog" >/dev/null 2>&1 || bad "cannot create PostgreSQL database"
     PGDB="${base%/*}/rebound_pf_maillog${query:+?$query}"
-    "$R" contacts import --db "$PGDB" contacts.csv > /dev/null
+    "$R" contacts import --create --db "$PGDB" contacts.csv > /dev/null
     check "pg: contacts imported" [ $? = 0 ]
     commit_and_check pg "$PGDB" "$work/pg.state"
 else

@@ -91,7 +91,7 @@ re() { sed 's/[.+]/\\&/g' <<<"$1"; }   # an address as an ERE
 D=example.test
 printf 'email,source\npipe-a@%s,Website\npipe-b@%s,Website\npipe-c@%s,Website\nquiet@%s,Website\n' $D $D $D $D > contacts.csv
 chmod 644 contacts.csv
-as_pipe contacts import --db "$DB" contacts.csv > /dev/null
+as_pipe contacts import --create --db "$DB" contacts.csv > /dev/null
 check "contacts imported (as $PIPE_USER)" [ $? = 0 ]
 state_of() {  # $1 db, $2 address -> "status for_mailing reason"
     as_pipe contacts show --db "$1" "$2" | awk -F': *' '/^status:/{s=$2} /^for_mailing:/{f=$2} /^reason:/{r=$2} END{print s, f, r}'
@@ -225,7 +225,7 @@ check "no message bounced by the pipe transport" bash -c "! grep -E 'relay=rebou
 
 # ---- 5. PostgreSQL store through the same transport -----------------------------------------
 if [ -n "$PGURL" ]; then
-    as_pipe contacts import --db "$PGURL" contacts.csv > /dev/null
+    as_pipe contacts import --create --db "$PGURL" contacts.csv > /dev/null
     check "pg: contacts imported" [ $? = 0 ]
     P=pipe-a@$D
     dsn "$P" "dsn4.$$@mx.example.test" "bounce+pipe-a=$D@pgbounce.test" | inject "bounce+pipe-a=$D@pgbounce.test"

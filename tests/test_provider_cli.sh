@@ -73,7 +73,7 @@ check "analyze: no provider known" [ "$(field a.jsonl jan.peeters@contoso-mail.e
 run_backend() {   # $1 label, $2 store
   local L=$1 DB=$2 out
   echo "== $L"
-  "$R" contacts import --db "$DB" contacts.csv >/dev/null 2>&1 || bad "$L import"
+  "$R" contacts import --create --db "$DB" contacts.csv >/dev/null 2>&1 || bad "$L import"
   # the quick start: the send's relay (maillog), then the NDR that names no provider
   cp "$SRC/examples/mail.log" mail.log; touch -d '2026-11-25 00:00:00 UTC' mail.log
   "$R" maillog --commit --no-state -q --db "$DB" --now 2026-11-25T00:00:00Z mail.log >/dev/null 2>&1 || bad "$L maillog"

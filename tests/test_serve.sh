@@ -196,7 +196,7 @@ metrics_checks() {   # $1 label, $2 store, $3 key; on the server started by run_
   req mt0c POST /metrics -H "X-Contact-Provider-Key: $KEY" -d x=1
   check "$L POST /metrics 405" [ "$(code mt0c)" = 405 ]
   printf 'email,source,provider\nlbl1@example.com,Website,"we""ird\\prov"\nlbl2@example.com,Website,"two\nlines"\n' > lbl.csv
-  "$R" contacts import --db "$DB" lbl.csv >/dev/null 2>&1 || bad "$L import of odd providers"
+  "$R" contacts import --create --db "$DB" lbl.csv >/dev/null 2>&1 || bad "$L import of odd providers"
   sleep 5.1      # the store's counts are cached for 5 s
   req mt1 GET /metrics -H "X-Contact-Provider-Key: $KEY"
   local t1=$SECONDS
@@ -261,7 +261,7 @@ metrics_checks() {   # $1 label, $2 store, $3 key; on the server started by run_
 run_backend() {   # $1 label, $2 store URL
   local L=$1 DB=$2 KEY KEY2 n
   echo "== $L"
-  "$R" contacts import --db "$DB" contacts.csv >/dev/null 2>&1 || bad "$L import"
+  "$R" contacts import --create --db "$DB" contacts.csv >/dev/null 2>&1 || bad "$L import"
 
   # ---- keys
   KEY=$("$R" keys add --db "$DB" impex 2>keys.err)
@@ -460,7 +460,7 @@ fi
 
 # ---- a store locked by another writer: 503 with Retry-After, nothing written; then it works --
 if command -v python3 >/dev/null; then
-  "$R" contacts import --db "$work/l.db" contacts.csv >/dev/null 2>&1
+  "$R" contacts import --create --db "$work/l.db" contacts.csv >/dev/null 2>&1
   LKEY=$("$R" keys add --db "$work/l.db" lock 2>/dev/null)
   REBOUND_LOCK_TIMEOUT=1 start_server "$work/l.db" || bad "locked-store server did not start"
   rm -f locked
@@ -492,13 +492,14 @@ fi
 "$R" serve --threads 0 >/dev/null 2>&1; check "serve bad --threads: 64" [ $? = 64 ]
 "$R" serve --max-body 12x >/dev/null 2>&1; check "serve bad --max-body: 64" [ $? = 64 ]
 "$R" keys frob >/dev/null 2>&1; check "keys unknown subcommand: 64" [ $? = 64 ]
-"$R" keys list --db /nonexistent-dir/x.db >/dev/null 2>&1; check "keys: store cannot be opened: 75" [ $? = 75 ]
-"$R" serve --db /nonexistent-dir/x.db --listen 127.0.0.1:0 >/dev/null 2>&1; check "serve: store cannot be opened: 75" [ $? = 75 ]
+"$R" keys list --db /nonexistent-dir/x.db >/dev/null 2>&1; check "keys: missing store: 66" [ $? = 66 ]
+"$R" serve --db /nonexistent-dir/x.db --listen 127.0.0.1:0 >/dev/null 2>&1; check "serve: missing store: 66" [ $? = 66 ]
 printf 'set mailboxfull hard\nuserunknown hard disable\n* soft count\n' > policy.conf
 "$R" serve --db "$work/p.db" --policy policy.conf --listen 127.0.0.1:0 >/dev/null 2>err.txt
 check "serve: a policy without the API's reasons: 78" [ $? = 78 ]
 check "serve: ... names the reason" grep -q "no reason 'suppressed'" err.txt
 # a port in use: 69; no keys: a warning
+"$R" init --db "$work/n.db" >/dev/null
 start_server "$work/n.db" || bad "server without keys did not start"
 check "no keys: warned" grep -q 'no active keys' "$LOG"
 "$R" serve --db "$work/n.db" --listen "127.0.0.1:$PORT" >/dev/null 2>err.txt
@@ -509,7 +510,7 @@ stop_server
 check "SIGTERM on an idle server: exit 0" [ "$RC" = 0 ]
 
 # ---- the other event loop: epoll ------------------------------------------------------------------
-"$R" contacts import --db "$work/e.db" contacts.csv >/dev/null 2>&1
+"$R" contacts import --create --db "$work/e.db" contacts.csv >/dev/null 2>&1
 EKEY=$("$R" keys add --db "$work/e.db" ep 2>/dev/null)
 start_server "$work/e.db" --event-loop epoll || bad "epoll server did not start"
 check "epoll: announced" grep -q 'epoll' "$LOG"
@@ -522,7 +523,7 @@ check "epoll: SIGTERM exit 0" [ "$RC" = 0 ]
 "$R" serve --event-loop select >/dev/null 2>&1; check "serve bad --event-loop: 64" [ $? = 64 ]
 
 # ---- /metrics with --metrics-loopback-only: no key from 127.0.0.1 or ::1; 403 from any other address --
-"$R" contacts import --db "$work/m.db" contacts.csv >/dev/null 2>&1
+"$R" contacts import --create --db "$work/m.db" contacts.csv >/dev/null 2>&1
 MKEY=$("$R" keys add --db "$work/m.db" mk 2>/dev/null)
 start_server "$work/m.db" --metrics-loopback-only || bad "loopback-only server did not start"
 req ml1 GET /metrics
@@ -557,8 +558,8 @@ else
 fi
 
 # ---- --keys FILE: the keys a `rebound keys export` wrote, for a server without the api_keys table ----
-"$R" contacts import --db "$work/f.db" contacts.csv >/dev/null 2>&1
-"$R" contacts import --db "$work/g.db" contacts.csv >/dev/null 2>&1
+"$R" contacts import --create --db "$work/f.db" contacts.csv >/dev/null 2>&1
+"$R" contacts import --create --db "$work/g.db" contacts.csv >/dev/null 2>&1
 FKEY=$("$R" keys add --db "$work/f.db" filekey 2>/dev/null)
 FKEY2=$("$R" keys add --db "$work/f.db" filekez 2>/dev/null)   # a name as long: same file size below
 GKEY=$("$R" keys add --db "$work/g.db" tablekey 2>/dev/null)    # in the serving store's table, not in the file

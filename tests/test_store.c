@@ -38,7 +38,7 @@ static rb_store *fresh_store_at(int version)
     const char *pg = getenv("REBOUND_TEST_PG");
     if (pg && *pg) {
         snprintf(db_url, sizeof db_url, "%s", pg);
-        if (rb_store_open(db_url, &st, &err) != RB_OK) fail_msg("open %s: %s", db_url, err.msg);
+        if (rb_store_open_opts(db_url, &(rb_store_opts){.create = 1}, &st, &err) != RB_OK) fail_msg("open %s: %s", db_url, err.msg);
         /* empty it: drop everything, reopen, so the migrations run again */
         if (st->ops->exec(st, "DROP TABLE IF EXISTS outbox, api_keys, sends, queue, events, contacts, schema_version CASCADE", &err) != RB_OK)
             fail_msg("drop: %s", err.msg);
@@ -46,7 +46,7 @@ static rb_store *fresh_store_at(int version)
     } else {
         snprintf(db_url, sizeof db_url, "%s/t%d.db", tmpdir, ++test_no);
     }
-    rb_status s = version ? rb_store_open_upto(db_url, version, &st, &err) : rb_store_open(db_url, &st, &err);
+    rb_status s = version ? rb_store_open_upto(db_url, version, &st, &err) : rb_store_open_opts(db_url, &(rb_store_opts){.create = 1}, &st, &err);
     if (s != RB_OK) fail_msg("open %s: %s", db_url, err.msg);
     return st;
 }
@@ -187,7 +187,29 @@ static void test_open_errors(void **state)
     (void)state;
     rb_store *st = NULL;
     rb_error err = {{0}};
-    assert_int_equal(rb_store_open("/nonexistent-dir/x/rebound.db", &st, &err), RB_ERR_DB);
+    /* a store is created only when asked: a missing one is an error and
+     * no file appears; an unknown scheme is a configuration error */
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/not-there.db", tmpdir[0] ? tmpdir : "/tmp");
+    unlink(missing);
+    assert_int_equal(rb_store_open(missing, &st, &err), RB_ERR_NOSTORE);
+    assert_int_equal(access(missing, F_OK), -1);
+    assert_int_equal(rb_store_open("mysql:foo.db", &st, &err), RB_ERR_CONFIG);
+    assert_int_equal(access("mysql:foo.db", F_OK), -1);
+    assert_int_equal(rb_store_open_opts(missing, &(rb_store_opts){.create = 1}, &st, &err), RB_OK);   /* asked: created */
+    rb_store_close(st);
+    assert_int_equal(rb_store_open(missing, &st, &err), RB_OK);
+    rb_store_close(st);
+    const char *pg = getenv("REBOUND_TEST_PG");
+    if (pg && *pg) {
+        /* PostgreSQL: the database is there but holds no rebound schema */
+        assert_int_equal(rb_store_open_opts(pg, &(rb_store_opts){.create = 1}, &st, &err), RB_OK);
+        assert_int_equal(st->ops->exec(st, "DROP TABLE IF EXISTS outbox, api_keys, sends, queue, events, contacts, "
+                                           "schema_version CASCADE", &err), RB_OK);
+        rb_store_close(st);
+        assert_int_equal(rb_store_open(pg, &st, &err), RB_ERR_NOSTORE);
+    }
+    assert_int_equal(rb_store_open_opts("/nonexistent-dir/x/rebound.db", &(rb_store_opts){.create = 1}, &st, &err), RB_ERR_DB);
     assert_non_null(strstr(err.msg, "/nonexistent-dir/x/rebound.db"));
     assert_int_equal(rb_store_open("postgresql://user:s3cret@127.0.0.1:1/none?connect_timeout=2", &st, &err),
                      RB_ERR_DB);

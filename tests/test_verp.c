@@ -221,7 +221,7 @@ static rb_store *open_fresh(const char *name, char *url, size_t len)
     unlink(url);
     rb_store *st = NULL;
     rb_error err = {{0}};
-    if (rb_store_open(url, &st, &err) != RB_OK) fail_msg("open %s: %s", url, err.msg);
+    if (rb_store_open_opts(url, &(rb_store_opts){.create = 1}, &st, &err) != RB_OK) fail_msg("open %s: %s", url, err.msg);
     rb_contact cs[3];
     memset(cs, 0, sizeof cs);
     const char *emails[] = {"victim@example.be", "attacker@evil.example", "jan@example.be"};
