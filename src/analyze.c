@@ -60,6 +60,7 @@ static void help(FILE *f)
             "                             address that does not verify is backscatter\n"
             "  --require-known-send       with --db: a bounce that is not a known send is backscatter\n"
             "                             (also without an original Message-ID)\n"
+            "  --datadir DIR              the data files' directory (--config FILE: see rebound(1))\n"
             "  -q, --quiet                no summary line on stderr\n"
             "  -h, --help                 this help\n\n"
             "Records (JSONL keys / CSV columns, in order): source recipient reason status\n"
@@ -70,7 +71,7 @@ static void help(FILE *f)
             "Exit status: 0 all input read; 1 some input could not be read (named on\n"
             "stderr, the rest was analysed); 64 usage; 66 the --db store cannot be read;\n"
             "78 bad rules/policy file or VERP secret.\n",
-            rb_default_datadir(), rb_default_datadir(), rb_default_datadir());
+            data_dir(), data_dir(), data_dir());
 }
 
 typedef struct {
@@ -489,68 +490,55 @@ static void stop_workers(wproc *w, int n)
 
 int cmd_analyze(int argc, char **argv)
 {
-    enum { O_FORMAT = 256, O_CSV, O_SUBJ, O_BODY, O_PROG, O_RULES, O_POLICY, O_PROV, O_ALL, O_JOBS, O_EXPLAIN,
-           O_DOMAINS, O_DB, O_SECRET, O_REQKNOWN };
-    static const struct option lo[] = {
-        {"format", required_argument, 0, O_FORMAT}, {"write-csv", required_argument, 0, O_CSV},
-        {"subject-contains", required_argument, 0, O_SUBJ}, {"body-contains", required_argument, 0, O_BODY},
-        {"progress-every", required_argument, 0, O_PROG}, {"rules", required_argument, 0, O_RULES},
-        {"policy", required_argument, 0, O_POLICY}, {"providers", required_argument, 0, O_PROV},
-        {"all", no_argument, 0, O_ALL}, {"jobs", required_argument, 0, O_JOBS},
-        {"explain", no_argument, 0, O_EXPLAIN}, {"our-domains", required_argument, 0, O_DOMAINS},
-        {"db", required_argument, 0, O_DB}, {"verp-secret-file", required_argument, 0, O_SECRET},
-        {"require-known-send", no_argument, 0, O_REQKNOWN},
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-    };
     int format = isatty(1) ? RB_FMT_TABLE : RB_FMT_JSONL;
-    const char *csv_path = NULL, *rules = NULL, *policy = NULL, *providers = NULL;
-    const char *subj[argc + 1], *body[argc + 1];   /* each option takes one argv slot at most */
-    size_t nsubj = 0, nbody = 0;
-    unsigned long every = 0;
-    int all = 0, quiet = 0, require_known = 0;
-    const char *domains_opt = NULL, *db = NULL, *secret = NULL;
+    const char *csv_path = NULL;
+    const char *subj_v[argc + 1], *body_v[argc + 1];   /* each value takes one argv slot at least */
+    opt_list subjl = {subj_v, 0, (size_t)argc}, bodyl = {body_v, 0, (size_t)argc};
+    int all = 0, require_known = 0, explain = 0;
+    const char *domains_opt = NULL, *secret = NULL;
     long jobs = sysconf(_SC_NPROCESSORS_ONLN);
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case O_FORMAT:
-            if ((format = parse_format(optarg)) < 0) {
-                fprintf(stderr, "rebound analyze: unknown format '%s' (jsonl, csv, table)\n", optarg);
-                return EX_USAGE_;
-            }
-            break;
-        case O_CSV: csv_path = optarg; break;
-        case O_SUBJ: subj[nsubj++] = optarg; break;
-        case O_BODY: body[nbody++] = optarg; break;
-        case O_PROG:
-            every = strtoul(optarg, &end, 10);
-            if (*end || !every) { fprintf(stderr, "rebound analyze: --progress-every needs a positive number\n"); return EX_USAGE_; }
-            break;
-        case O_RULES: rules = optarg; break;
-        case O_POLICY: policy = optarg; break;
-        case O_PROV: providers = optarg; break;
-        case O_ALL: all = 1; break;
-        case O_EXPLAIN: format = FMT_EXPLAIN; break;
-        case O_DOMAINS: domains_opt = optarg; break;
-        case O_DB: db = optarg; break;
-        case O_SECRET: secret = optarg; break;
-        case O_REQKNOWN: require_known = 1; break;
-        case O_JOBS:
-            jobs = strtol(optarg, &end, 10);
-            if (*end || jobs < 1 || jobs > 64) { fprintf(stderr, "rebound analyze: --jobs takes 1..64\n"); return EX_USAGE_; }
-            break;
-        case 'q': quiet = 1; break;
-        case 'h': help(stdout); return 0;
-        default: help(stderr); return EX_USAGE_;
-        }
+    /* --db here only for the backscatter guard: its own row, so neither
+     * $REBOUND_DB nor the configuration file turns the guard on unasked */
+    const char *db = NULL;
+    static const opt_keyword formats[] = {{"jsonl", RB_FMT_JSONL}, {"json", RB_FMT_JSONL}, {"csv", RB_FMT_CSV},
+                                          {"table", RB_FMT_TABLE}, {0}};
+    const opt_desc opts[] = {
+        {OPT_KEYWORD, "format", 0, &format, formats},
+        {OPT_STRING, "write-csv", 0, &csv_path},
+        {OPT_LIST, "subject-contains", 0, &subjl},
+        {OPT_LIST, "body-contains", 0, &bodyl},
+        {OPT_FLAG, "all", 0, &all},
+        {OPT_LONG, "jobs", 'j', &jobs, .min = 1, .max = 64},
+        {OPT_FLAG, "explain", 0, &explain},
+        {OPT_STRING, "our-domains", 0, &domains_opt},
+        {OPT_STRING, "verp-secret-file", 0, &secret},
+        {OPT_FLAG, "require-known-send", 0, &require_known},
+        {OPT_STRING, "db", 0, &db},
+        {OPT_INHERIT, .inherit = shared_options},
+        {0},
+    };
+    char **pos;
+    int npos = opt_parse("analyze", opts, argc, argv, &pos);
+    if (npos == OPT_HELP) {
+        shared_finish("analyze");        /* the data directory it will really use */
+        help(stdout);
+        return 0;
     }
+    if (npos < 0) return EX_USAGE_;
+    int rcf = shared_finish("analyze");
+    if (rcf) return rcf;
+    if (explain) format = FMT_EXPLAIN;
+    if (!domains_opt) domains_opt = config_get("mail", "our-domains");
+    if (!secret) secret = config_get("mail", "verp-secret-file");
+    const char *const *subj = subj_v, *const *body = body_v;
+    size_t nsubj = subjl.n, nbody = bodyl.n;
+    unsigned long every = opt_shared.progress_every;
+    int quiet = opt_shared.quiet;
+    const char *rules = NULL, *policy = NULL, *providers = NULL;
     if (jobs < 1) jobs = 1;
     if (jobs > 64) jobs = 64;
-    if (optind >= argc) {
-        fprintf(stderr, "rebound analyze: no PATH given (use - for standard input)\n\n");
-        help(stderr);
+    if (npos == 0) {
+        fprintf(stderr, "rebound analyze: no PATH given (use - for standard input; see `rebound analyze --help`)\n");
         return EX_USAGE_;
     }
     if (require_known && !db) {
@@ -599,7 +587,7 @@ int cmd_analyze(int argc, char **argv)
     }
     rb_reader *rd = NULL;
     rb_error err = {{0}};
-    if (rb_reader_open((const char *const *)argv + optind, (size_t)(argc - optind), &rd, &err) != RB_OK) {
+    if (rb_reader_open((const char *const *)pos, (size_t)npos, &rd, &err) != RB_OK) {
         fprintf(stderr, "rebound analyze: %s\n", err.msg);
         if (csv) fclose(csv);
         rb_ctx_free(ctx);
@@ -632,8 +620,8 @@ int cmd_analyze(int argc, char **argv)
     progress_init(&pg, every, "messages");
 
     /* standard input can be read only once: it is analysed in this process */
-    for (int i = optind; i < argc; i++)
-        if (!strcmp(argv[i], "-")) jobs = 1;
+    for (int i = 0; i < npos; i++)
+        if (!strcmp(pos[i], "-")) jobs = 1;
     wproc procs[64];
     int nproc = 0;
     if (jobs > 1) {

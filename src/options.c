@@ -49,7 +49,7 @@ static void find_long(const opt_desc *opts, const char *name, size_t len, lookup
             continue;
         }
         if (strncmp(o->name, name, len)) continue;
-        if (o->name[len] == '\0') l->exact = o;
+        if (o->name[len] == '\0') { if (!l->exact) l->exact = o; }   /* a command's own row before inherited ones */
         else if (!l->prefix || l->prefix != o) { l->prefix = o; l->nprefix++; }
     }
 }
