@@ -1,6 +1,5 @@
 /* apply.c -- `rebound apply`: decide what the bounces mean for the contacts,
  * report it (--check, the default), or do it (--commit). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,54 +87,39 @@ static void on_row(void *arg, const rb_plan_row *row)
 
 int cmd_apply(int argc, char **argv)
 {
-    enum { O_CHECK = 256, O_COMMIT, O_DB, O_POLICY, O_RULES, O_CSV, O_PROG, O_BATCH, O_NOW, O_PSRC };
-    static const struct option lo[] = {
-        {"check", no_argument, 0, O_CHECK}, {"check-db", no_argument, 0, O_CHECK},
-        {"commit", no_argument, 0, O_COMMIT}, {"db", required_argument, 0, O_DB},
-        {"policy", required_argument, 0, O_POLICY}, {"rules", required_argument, 0, O_RULES},
-        {"write-csv", required_argument, 0, O_CSV}, {"progress-every", required_argument, 0, O_PROG},
-        {"batch", required_argument, 0, O_BATCH}, {"now", required_argument, 0, O_NOW},
-        {"provider-source", required_argument, 0, O_PSRC}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-    };
-    int commit = 0, quiet = 0, nmodes = 0;
-    const char *db = NULL, *policy = NULL, *rules = NULL, *csv_path = NULL, *psrc = NULL;
-    unsigned long every = 0, batch = 0;
+    int check = 0, commit = 0;
+    const char *csv_path = NULL, *psrc = NULL;
+    unsigned long batch = 0;
     int64_t now = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case O_CHECK: commit = 0; nmodes++; break;
-        case O_COMMIT: commit = 1; nmodes++; break;
-        case O_DB: db = optarg; break;
-        case O_POLICY: policy = optarg; break;
-        case O_RULES: rules = optarg; break;
-        case O_CSV: csv_path = optarg; break;
-        case O_PSRC: psrc = optarg; break;
-        case O_PROG:
-            every = strtoul(optarg, &end, 10);
-            if (*end || !every) { fprintf(stderr, "rebound apply: --progress-every needs a positive number\n"); return EX_USAGE_; }
-            break;
-        case O_BATCH:
-            batch = strtoul(optarg, &end, 10);
-            if (*end || batch < 1 || batch > 10000000) { fprintf(stderr, "rebound apply: --batch takes 1..10000000\n"); return EX_USAGE_; }
-            break;
-        case O_NOW:
-            if (!rb_time_parse(optarg, &now)) { fprintf(stderr, "rebound apply: --now: cannot read '%s' as a time\n", optarg); return EX_USAGE_; }
-            break;
-        case 'q': quiet = 1; break;
-        case 'h': help(stdout); return 0;
-        default: help(stderr); return EX_USAGE_;
-        }
-    }
-    if (nmodes > 1) { fprintf(stderr, "rebound apply: give --check or --commit, not both\n"); return EX_USAGE_; }
-    if (optind >= argc) {
-        fprintf(stderr, "rebound apply: no INPUT given (the CSV or JSONL of rebound analyze; - for standard input)\n\n");
-        help(stderr);
+    const opt_desc opts[] = {
+        {OPT_FLAG, "check", 0, &check},
+        {OPT_FLAG, "check-db", 0, &check},
+        {OPT_FLAG, "commit", 0, &commit},
+        {OPT_STRING, "write-csv", 0, &csv_path},
+        {OPT_ULONG, "batch", 0, &batch, .min = 1, .max = 10000000},
+        {OPT_TIME, "now", 0, &now},
+        {OPT_STRING, "provider-source", 0, &psrc},
+        {OPT_INHERIT, .inherit = shared_options},
+        {0},
+    };
+    char **pos;
+    int npos = opt_parse("apply", opts, argc, argv, &pos);
+    if (npos == OPT_HELP) { help(stdout); return 0; }
+    if (npos < 0) return EX_USAGE_;
+    if (check && commit) {
+        fprintf(stderr, "rebound apply: give --check or --commit, not both (see `rebound apply --help`)\n");
         return EX_USAGE_;
     }
+    if (npos == 0) {
+        fprintf(stderr, "rebound apply: no INPUT given (the CSV or JSONL of rebound analyze; - for standard input; "
+                        "see `rebound apply --help`)\n");
+        return EX_USAGE_;
+    }
+    int rcf = shared_finish("apply");
+    if (rcf) return rcf;
+    const char *db = opt_shared.db, *policy = NULL, *rules = NULL;
+    unsigned long every = opt_shared.progress_every;
+    int quiet = opt_shared.quiet;
     rb_ctx *ctx = load_ctx(rules, policy, NULL);
     if (!ctx) return EX_CONFIG_;
     rb_store *st = open_store("apply", db);
@@ -173,19 +157,19 @@ int cmd_apply(int argc, char **argv)
     int unreadable = 0, dbfail = 0;
     /* the bar: bytes of all inputs together (as stored; compressed for .gz) */
     uint64_t all_bytes = 0, prev_bytes = 0;
-    for (int i = optind; i < argc; i++) {
+    for (int i = 0; i < npos; i++) {
         struct stat sb;
-        if (strcmp(argv[i], "-") != 0 && stat(argv[i], &sb) == 0 && S_ISREG(sb.st_mode)) all_bytes += (uint64_t)sb.st_size;
-        else if (!strcmp(argv[i], "-")) { all_bytes = 0; break; }      /* stdin: size unknown */
+        if (strcmp(pos[i], "-") != 0 && stat(pos[i], &sb) == 0 && S_ISREG(sb.st_mode)) all_bytes += (uint64_t)sb.st_size;
+        else if (!strcmp(pos[i], "-")) { all_bytes = 0; break; }      /* stdin: size unknown */
     }
-    for (int i = optind; i < argc && !dbfail; i++) {
+    for (int i = 0; i < npos && !dbfail; i++) {
         rb_recin *in = NULL;
-        if (rb_recin_open(argv[i], &in, &err) != RB_OK) {
+        if (rb_recin_open(pos[i], &in, &err) != RB_OK) {
             fprintf(stderr, "rebound apply: %s\n", err.msg);
             unreadable++;
             continue;
         }
-        pc.path = argv[i];
+        pc.path = pos[i];
         unsigned long line;
         int r;
         while ((r = rb_recin_next(in, rec, &line, &err)) != 0) {

@@ -1,7 +1,6 @@
 /* maillog.c -- rebound maillog: read Postfix logs, one record per delivery
  * attempt; with --check / --commit, apply them to the contacts as apply
  * does.  Incremental: a state file remembers how far each log was read. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,8 @@ static void help(FILE *f)
             "                      (default: relay, as rebound apply of its records)\n"
             "  --batch N           records per store transaction (default 50000)\n"
             "  --now TIME          the time of this run (for quarantine arithmetic)\n"
-            "  -q, --quiet         no summary\n\n"
+            "  --progress-every N  a progress line on stderr every N lines (a bar on a terminal)\n"
+            "  -q, --quiet         no summary, no progress\n\n"
             "Give the whole rotated set (/var/log/mail.log*): it is read oldest first, and\n"
             "each file is known by its first line, so mail.log -> mail.log.1 -> .2.gz\n"
             "rotations never make a line read twice or skipped.  The live file's last\n"
@@ -120,81 +120,47 @@ static void default_state(const char *db, char *out, size_t len)
 
 int cmd_maillog(int argc, char **argv)
 {
-    enum { O_FMT = 256, O_OUT, O_CHECK, O_COMMIT, O_DB, O_STATE, O_NOSTATE, O_SINCE, O_RULES, O_POLICY, O_PROV,
-           O_PSRC, O_BATCH, O_NOW };
-    static const struct option lo[] = {
-        {"format", required_argument, 0, O_FMT},   {"output", required_argument, 0, O_OUT},
-        {"check", no_argument, 0, O_CHECK},        {"commit", no_argument, 0, O_COMMIT},
-        {"db", required_argument, 0, O_DB},        {"state", required_argument, 0, O_STATE},
-        {"no-state", no_argument, 0, O_NOSTATE},   {"since", required_argument, 0, O_SINCE},
-        {"rules", required_argument, 0, O_RULES},  {"policy", required_argument, 0, O_POLICY},
-        {"providers", required_argument, 0, O_PROV}, {"provider-source", required_argument, 0, O_PSRC},
-        {"batch", required_argument, 0, O_BATCH},  {"now", required_argument, 0, O_NOW},
-        {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    int fmt = -2, check = 0, commit = 0, nostate = 0, quiet = 0;
-    const char *out_path = NULL, *db = NULL, *state_opt = NULL, *rules = NULL, *policy = NULL, *prov = NULL;
+    int fmt = -2, check = 0, commit = 0, nostate = 0;
+    const char *out_path = NULL, *state_opt = NULL;
     const char *psrc = NULL;    /* the records' own (relay, domain); relay when none */
     int64_t since = 0, now = 0;
     unsigned long batch = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case O_FMT:
-            if ((fmt = parse_format(optarg)) < 0) {
-                fprintf(stderr, "rebound maillog: --format is jsonl, csv or table\n");
-                return EX_USAGE_;
-            }
-            break;
-        case O_OUT: out_path = optarg; break;
-        case O_CHECK: check = 1; break;
-        case O_COMMIT: commit = 1; break;
-        case O_DB: db = optarg; break;
-        case O_STATE: state_opt = optarg; break;
-        case O_NOSTATE: nostate = 1; break;
-        case O_SINCE:
-            if (!rb_time_parse(optarg, &since)) {
-                fprintf(stderr, "rebound maillog: --since: cannot read '%s' as a time\n", optarg);
-                return EX_USAGE_;
-            }
-            break;
-        case O_NOW:
-            if (!rb_time_parse(optarg, &now)) {
-                fprintf(stderr, "rebound maillog: --now: cannot read '%s' as a time\n", optarg);
-                return EX_USAGE_;
-            }
-            break;
-        case O_RULES: rules = optarg; break;
-        case O_POLICY: policy = optarg; break;
-        case O_PROV: prov = optarg; break;
-        case O_PSRC: psrc = optarg; break;
-        case O_BATCH:
-            batch = strtoul(optarg, &end, 10);
-            if (*end || batch < 1 || batch > 10000000) {
-                fprintf(stderr, "rebound maillog: --batch takes 1..10000000\n");
-                return EX_USAGE_;
-            }
-            break;
-        case 'q': quiet = 1; break;
-        case 'h': help(stdout); return 0;
-        default: help(stderr); return EX_USAGE_;
-        }
-    }
-    if (check && commit) { fprintf(stderr, "rebound maillog: give --check or --commit, not both\n"); return EX_USAGE_; }
-    if (nostate && state_opt) { fprintf(stderr, "rebound maillog: --state and --no-state contradict\n"); return EX_USAGE_; }
-    if (optind >= argc) {
-        fprintf(stderr, "rebound maillog: no LOG given (e.g. /var/log/mail.log*; - for standard input)\n\n");
-        help(stderr);
+    static const opt_keyword formats[] = {{"jsonl", RB_FMT_JSONL}, {"json", RB_FMT_JSONL}, {"csv", RB_FMT_CSV},
+                                          {"table", RB_FMT_TABLE}, {0}};
+    const opt_desc opts[] = {
+        {OPT_KEYWORD, "format", 0, &fmt, formats},
+        {OPT_STRING, "output", 'o', &out_path},
+        {OPT_FLAG, "check", 0, &check},
+        {OPT_FLAG, "commit", 0, &commit},
+        {OPT_STRING, "state", 0, &state_opt},
+        {OPT_FLAG, "no-state", 0, &nostate},
+        {OPT_TIME, "since", 0, &since},
+        {OPT_TIME, "now", 0, &now},
+        {OPT_STRING, "provider-source", 0, &psrc},
+        {OPT_ULONG, "batch", 0, &batch, .min = 1, .max = 10000000},
+        {OPT_INHERIT, .inherit = shared_options},
+        {0},
+    };
+    char **pos;
+    int npos = opt_parse("maillog", opts, argc, argv, &pos);
+    if (npos == OPT_HELP) { help(stdout); return 0; }
+    if (npos < 0) return EX_USAGE_;
+    const char *bad = check && commit ? "give --check or --commit, not both"
+                      : nostate && state_opt ? "--state and --no-state contradict"
+                      : npos == 0 ? "no LOG given (e.g. /var/log/mail.log*; - for standard input)" : NULL;
+    if (bad) {
+        fprintf(stderr, "rebound maillog: %s (see `rebound maillog --help`)\n", bad);
         return EX_USAGE_;
     }
+    int rcf = shared_finish("maillog");
+    if (rcf) return rcf;
+    const char *db = opt_shared.db;
+    int quiet = opt_shared.quiet;
     int applying = check || commit;
     /* records go to the output unless we apply and no format was asked for */
     if (fmt == -2) fmt = applying ? -1 : RB_FMT_JSONL;
 
-    rb_ctx *ctx = load_ctx(rules, policy, prov);
+    rb_ctx *ctx = load_ctx(NULL, NULL, NULL);
     if (!ctx) return EX_CONFIG_;
     int rc = EX_OK_;
     rb_error err = {{0}};
@@ -249,14 +215,17 @@ int cmd_maillog(int argc, char **argv)
                 "DSN", "REASON", "TYPE", "RELAY");
 
     /* oldest first */
-    size_t nlogs = (size_t)(argc - optind);
+    size_t nlogs = (size_t)npos;
     const char **logs = malloc(nlogs * sizeof *logs);
     if (!logs) { fprintf(stderr, "rebound maillog: out of memory\n"); rc = EX_SOFTWARE_; goto out; }
-    for (size_t i = 0; i < nlogs; i++) logs[i] = argv[optind + (int)i];
+    for (size_t i = 0; i < nlogs; i++) logs[i] = pos[i];
     rb_logfiles_sort(logs, nlogs);
 
     int unreadable = 0;
-    uint64_t long_lines = 0, files_read = 0, bytes_new = 0;
+    uint64_t long_lines = 0, files_read = 0, bytes_new = 0, lines_read = 0;
+    /* progress: lines read, looked at every 4096 lines (no clock per line) */
+    progress prog;
+    progress_init(&prog, quiet ? 0 : opt_shared.progress_every, "lines");
     for (size_t i = 0; i < nlogs && !r.dbfail; i++) {
         rb_logfile *lf = NULL;
         if (rb_logfile_open(logs[i], &lf, &err) != RB_OK) {
@@ -304,6 +273,7 @@ int cmd_maillog(int argc, char **argv)
         int k;
         while ((k = rb_logfile_next(lf, &line, &len, &lineno, &long_lines, &err)) == 1) {
             if (rb_maillog_feed(ml, &clock, line, len, logs[i], lineno, on_rec, &r)) break;
+            if (!(++lines_read & 4095) && prog.every) progress_update(&prog, (unsigned long)lines_read, 0, 0);
         }
         if (k < 0) {
             fprintf(stderr, "rebound maillog: %s\n", err.msg);
@@ -344,6 +314,7 @@ int cmd_maillog(int argc, char **argv)
         rc = EX_TEMPFAIL_;
         goto out;
     }
+    progress_finish(&prog, (unsigned long)lines_read);
     const rb_maillog_stats *ms = rb_maillog_get_stats(ml);
     long_lines += ms->skipped_long;
     if (long_lines)
