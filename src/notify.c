@@ -10,7 +10,6 @@
  * status API treats a repeat of the same event as a no-op. */
 #include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +52,8 @@ static void help(FILE *f)
             "  --show-failed        list the rows given up on (CSV) and exit\n"
             "  --now TIME           the time to use for 'now' (ISO 8601), for tests\n"
             "  -v, --verbose        a line per row sent\n"
-            "  -q, --quiet          no summary\n\n"
+            "  --progress-every N   a progress line on stderr every N rows\n"
+            "  -q, --quiet          no summary, no progress\n\n"
             "A failed request is retried after 1 min, then 2, 4, ... (at most 6 h; a\n"
             "Retry-After header is honoured); 4xx answers other than 408/429 are refusals\n"
             "and not retried.  The run stops early when the server cannot be reached or\n"
@@ -503,86 +503,56 @@ static void deliver(run *r, rb_outbox_item *items, size_t got)
 
 int cmd_notify(int argc, char **argv)
 {
-    enum { O_URL = 256, O_KEY, O_KEYFILE, O_STATUS, O_BTYPE, O_LIMIT, O_DB, O_DRY, O_TIMEOUT, O_MAXATT, O_NOW,
-           O_RETRY, O_SHOWF };
-    static const struct option lo[] = {
-        {"url", required_argument, 0, O_URL},         {"key", required_argument, 0, O_KEY},
-        {"key-file", required_argument, 0, O_KEYFILE}, {"status", required_argument, 0, O_STATUS},
-        {"bounce-type", required_argument, 0, O_BTYPE}, {"limit", required_argument, 0, O_LIMIT},
-        {"db", required_argument, 0, O_DB},           {"dry-run", no_argument, 0, O_DRY},
-        {"timeout", required_argument, 0, O_TIMEOUT}, {"max-attempts", required_argument, 0, O_MAXATT},
-        {"now", required_argument, 0, O_NOW},         {"retry-failed", no_argument, 0, O_RETRY},
-        {"show-failed", no_argument, 0, O_SHOWF},     {"verbose", no_argument, 0, 'v'},
-        {"quiet", no_argument, 0, 'q'},               {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *url = NULL, *key_file = NULL, *db = NULL;
+    const char *url = NULL, *key_file = NULL, *key_arg = NULL;
     char *status_arg = NULL, *btype_arg = NULL;
     static char key[KEY_MAX + 2];
-    int have_key = 0, dry = 0, retry_failed = 0, show_failed = 0, verbose = 0, quiet = 0, max_attempts = 10;
-    size_t limit = 1000;
+    int have_key = 0, dry = 0, retry_failed = 0, show_failed = 0, verbose = 0;
+    unsigned long limit = 1000;
+    long max_attempts = 10;
     double timeout = 30;
     int64_t now = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "vqh", lo, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case O_URL: url = optarg; break;
-        case O_KEY:
-            snprintf(key, sizeof key, "%s", optarg);
-            /* out of the process list (ps shows argv) */
-            memset(optarg, 'x', strlen(optarg));
-            have_key = 1;
-            break;
-        case O_KEYFILE: key_file = optarg; break;
-        case O_STATUS: status_arg = optarg; break;
-        case O_BTYPE: btype_arg = optarg; break;
-        case O_DB: db = optarg; break;
-        case O_DRY: dry = 1; break;
-        case O_RETRY: retry_failed = 1; break;
-        case O_SHOWF: show_failed = 1; break;
-        case O_LIMIT: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || !v || v > 10000000 || optarg[0] == '-') {
-                fprintf(stderr, "rebound notify: --limit takes 1..10000000\n");
-                return EX_USAGE_;
-            }
-            limit = v;
-            break;
-        }
-        case O_TIMEOUT:
-            timeout = strtod(optarg, &end);
-            if (*end || end == optarg || !(timeout >= 0.1 && timeout <= 3600)) {
-                fprintf(stderr, "rebound notify: --timeout takes 0.1..3600 seconds\n");
-                return EX_USAGE_;
-            }
-            break;
-        case O_MAXATT: {
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 1000) {
-                fprintf(stderr, "rebound notify: --max-attempts takes 1..1000\n");
-                return EX_USAGE_;
-            }
-            max_attempts = (int)v;
-            break;
-        }
-        case O_NOW:
-            if (!rb_time_parse(optarg, &now)) {
-                fprintf(stderr, "rebound notify: --now: cannot read '%s' as a time\n", optarg);
-                return EX_USAGE_;
-            }
-            break;
-        case 'v': verbose = 1; break;
-        case 'q': quiet = 1; break;
-        case 'h': help(stdout); return 0;
-        default: help(stderr); return EX_USAGE_;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "rebound notify: unexpected argument '%s'\n", argv[optind]);
+    const opt_desc opts[] = {
+        {OPT_STRING, "url", 0, &url},
+        {OPT_STRING, "key", 0, &key_arg},
+        {OPT_STRING, "key-file", 0, &key_file},
+        {OPT_STRING, "status", 0, &status_arg},
+        {OPT_STRING, "bounce-type", 0, &btype_arg},
+        {OPT_ULONG, "limit", 0, &limit, .min = 1, .max = 10000000},
+        {OPT_FLAG, "dry-run", 0, &dry},
+        {OPT_DOUBLE, "timeout", 0, &timeout},
+        {OPT_LONG, "max-attempts", 0, &max_attempts, .min = 1, .max = 1000},
+        {OPT_TIME, "now", 0, &now},
+        {OPT_FLAG, "retry-failed", 0, &retry_failed},
+        {OPT_FLAG, "show-failed", 0, &show_failed},
+        {OPT_FLAG, "verbose", 'v', &verbose},
+        {OPT_INHERIT, .inherit = shared_store_options},
+        {OPT_INHERIT, .inherit = shared_progress_options},
+        {0},
+    };
+    char **pos;
+    int npos = opt_parse("notify", opts, argc, argv, &pos);
+    if (npos == OPT_HELP) { help(stdout); return 0; }
+    if (npos < 0) return EX_USAGE_;
+    if (npos > 0) {
+        fprintf(stderr, "rebound notify: unexpected argument '%s' (see `rebound notify --help`)\n", pos[0]);
         return EX_USAGE_;
     }
+    if (key_arg) {
+        snprintf(key, sizeof key, "%s", key_arg);
+        memset((char *)key_arg, 'x', strlen(key_arg));    /* out of the process list (ps shows argv) */
+        have_key = 1;
+    }
+    if (!(timeout >= 0.1 && timeout <= 3600)) {
+        fprintf(stderr, "rebound notify: --timeout takes 0.1 to 3600 seconds (see `rebound notify --help`)\n");
+        return EX_USAGE_;
+    }
+    int rcf = shared_finish("notify");
+    if (rcf) return rcf;
+    const char *db = opt_shared.db;
+    int quiet = opt_shared.quiet;
+    if (!url) url = config_get("notify", "url");
+    const char *env_key = getenv("REBOUND_NOTIFY_KEY");
+    if (!key_file && !have_key && !(env_key && *env_key)) key_file = config_get("notify", "key-file");
     if (!url) {
         fprintf(stderr, "rebound notify: --url is required (the status API, e.g. "
                         "https://contacts.example.org/contact/api/email-status/)\n");
@@ -701,6 +671,8 @@ int cmd_notify(int argc, char **argv)
     r.lease_until = now + (int64_t)(RB_OUTBOX_CLAIM_MAX * per) + 60;
     double t0 = now_seconds();
     int64_t after_due = 0, after_id = 0;
+    progress prog;
+    progress_init(&prog, quiet ? 0 : opt_shared.progress_every, "rows");
     while (!r.stop && !r.store_failed && !stop_signal && (size_t)r.tried < limit) {
         /* a page of due ids, then claim and post them a group at a time */
         size_t want = limit - (size_t)r.tried, np = 0;
@@ -719,9 +691,11 @@ int cmd_notify(int argc, char **argv)
                 break;
             }
             deliver(&r, items, got);
+            progress_update(&prog, (unsigned long)r.tried, 0, 0);
         }
     }
     double el = now_seconds() - t0;
+    progress_finish(&prog, (unsigned long)r.tried);
     http_free(&h);
     memset(key, 0, sizeof key);
     curl_global_cleanup();
