@@ -132,9 +132,11 @@ int rb_notify_decide(rb_outbox_item *it, const rb_notify_result *r, int64_t now,
         return RB_NO_SENT;
     }
     set_error(it, what, r->detail);
-    if ((c >= 300 && c < 400) || c == 401 || c == 403) {
-        /* a redirect or a refused key: the URL or the key is wrong, for
-         * every row alike */
+    if ((c >= 300 && c < 400) || c == 401 || c == 403 || c == 404 || c == 405 || c == 410 || c == 415) {
+        /* a redirect, a refused key, no such path, a method or body the
+         * endpoint does not take: the URL or the key is wrong, for every
+         * row alike -- stop and leave the rows pending, rather than mark
+         * each one failed */
         it->next_attempt_at = now;
         return RB_NO_STOP;
     }

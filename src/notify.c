@@ -728,7 +728,7 @@ int cmd_notify(int argc, char **argv)
         fprintf(stderr, "rebound notify: interrupted; what was sent is recorded, the rest is left for the next run\n");
         rc = EX_TEMPFAIL_;
     } else if (r.rc == EX_CONFIG_) {
-        fprintf(stderr, "rebound notify: stopped: %s (check --url and the key); nothing was lost\n", r.why);
+        fprintf(stderr, "rebound notify: stopped: %s from %s (check --url and the key); nothing was lost, the rows stay pending\n", r.why, shown);
         rc = EX_CONFIG_;
     } else if (r.rc) {
         fprintf(stderr, "rebound notify: stopped: %s\n", r.why);

@@ -331,6 +331,22 @@ EOF
   check "$L max-attempts: not tried again" [ "$(count m1@example.com 502)" = 2 ]
   mode '{"mode": "ok"}'
 
+  # -- a wrong URL path (404): the run stops at once with 78, every row stays
+  # pending (none marked failed), and the right URL delivers them
+  bounce 2026-11-17T09:00:00Z p1@example.com
+  bounce 2026-11-17T09:00:01Z p2@example.com
+  bounce 2026-11-17T09:00:02Z p3@example.com
+  "$R" notify --url "${URL%/contact/api/email-status/}/wrong/path/" --db "$DB" --key-file key.txt --now "$(at 119)" \
+    >out 2>err; rc=$?
+  check "$L wrong path: exit 78 ($rc)" [ $rc = 78 ]
+  check "$L wrong path: says so once, naming the URL" grep -q "stopped: HTTP 404.* from http://127.0.0.1:[0-9]*/wrong/path/" err
+  check "$L wrong path: no row given up" bash -c "! grep -q 'given up' err"
+  check "$L wrong path: rows kept ($(grep '^left:' out))" [ "$(awk '/^left:/{print $2}' out)" -ge 3 ]
+  "$R" notify --url "$URL" --db "$DB" --show-failed > failed.csv
+  check "$L wrong path: nothing failed" [ "$(grep -c 'p[123]@example.com' failed.csv)" = 0 ]
+  run --now "$(at 119)"
+  check "$L wrong path, then the right one: p1..p3 delivered" [ "$(count p2@example.com accepted)" = 1 ]
+
   # -- a refused key: exit 78, nothing counted, then the right key delivers
   bounce 2026-11-17T10:00:00Z w1@example.com
   printf 'wrong-key\n' > wrong.txt
