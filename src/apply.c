@@ -1,5 +1,6 @@
 /* apply.c -- `rebound apply`: decide what the bounces mean for the contacts,
  * report it (--check, the default), or do it (--commit). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,18 @@ static void on_row(void *arg, const rb_plan_row *row)
     fprintf(f, ",%s\n", row->matched_by ? row->matched_by : "");
 }
 
+/* Does the record say anything about a bounce: a reason, a status code
+ * (2.x.x-5.x.x: a contact list's "status" column says "active"), a reply
+ * code, or a diagnostic text? */
+static int has_evidence(const rb_record *r)
+{
+    const char *s = r->status;
+    int code = (s[0] == '2' || s[0] == '4' || s[0] == '5') && s[1] == '.' && isdigit((unsigned char)s[2]);
+    const char *c = r->reply_code;
+    int reply = (c[0] >= '2' && c[0] <= '5') && isdigit((unsigned char)c[1]) && isdigit((unsigned char)c[2]) && !c[3];
+    return r->reason[0] || code || reply || r->diagnostic[0];
+}
+
 int cmd_apply(int argc, char **argv)
 {
     int check = 0, commit = 0;
@@ -154,7 +167,7 @@ int cmd_apply(int argc, char **argv)
     /* An input that cannot be read (or stops being readable: a truncated
      * .gz) is reported and the others are still applied; what was read of
      * it counts.  A store failure stops everything. */
-    int unreadable = 0, dbfail = 0;
+    int unreadable = 0, dbfail = 0, contact_lists = 0;
     /* the bar: bytes of all inputs together (as stored; compressed for .gz) */
     uint64_t all_bytes = 0, prev_bytes = 0;
     for (int i = 0; i < npos; i++) {
@@ -172,9 +185,31 @@ int cmd_apply(int argc, char **argv)
         pc.path = pos[i];
         unsigned long line;
         int r;
+        /* A row that names no reason, status, reply code or diagnostic is no
+         * bounce: rejected, never a made-up soft bounce.  Until a row with
+         * evidence shows up, the rejected lines are only noted: a file
+         * without any (a contact list) gets one message, not one a row. */
+        unsigned long noev = 0, noev_lines[20], evidence_rows = 0;
         while ((r = rb_recin_next(in, rec, &line, &err)) != 0) {
             if (r == -1) { fprintf(stderr, "rebound apply: %s\n", err.msg); bad_rows++; continue; }
             if (r < -1) { fprintf(stderr, "rebound apply: %s\n", err.msg); unreadable++; break; }
+            if (!has_evidence(rec)) {
+                if (evidence_rows)
+                    fprintf(stderr, "rebound apply: %s:%lu: no reason, status, reply code or diagnostic: rejected\n",
+                            pos[i], line);
+                else if (noev < 20)
+                    noev_lines[noev] = line;
+                noev++;
+                bad_rows++;
+                continue;
+            }
+            if (!evidence_rows++ && noev) {
+                for (unsigned long k = 0; k < noev && k < 20; k++)
+                    fprintf(stderr, "rebound apply: %s:%lu: no reason, status, reply code or diagnostic: rejected\n",
+                            pos[i], noev_lines[k]);
+                if (noev > 20) fprintf(stderr, "rebound apply: %s: ... and %lu more such rows before line %lu\n",
+                                       pos[i], noev - 20, line);
+            }
             if (rb_apply_add(ap, rec, line, &err) != RB_OK) {
                 fprintf(stderr, "rebound apply: %s\n", err.msg);
                 dbfail = 1;
@@ -186,6 +221,12 @@ int cmd_apply(int argc, char **argv)
                 rb_recin_progress(in, &done, &total);
                 progress_update(&pg, n, all_bytes ? prev_bytes + done : 0, all_bytes);
             }
+        }
+        if (noev && !evidence_rows) {
+            fprintf(stderr, "rebound apply: %s: this looks like a contact list (no row has a reason, status, reply "
+                            "code or diagnostic): did you mean `rebound contacts import`?  Nothing of it was applied.\n",
+                    pos[i]);
+            contact_lists++;
         }
         uint64_t done, total;
         rb_recin_progress(in, &done, &total);
@@ -204,8 +245,8 @@ int cmd_apply(int argc, char **argv)
                 commit ? "the transactions committed before the failure stay applied" : "nothing was written");
         rc = EX_TEMPFAIL_;
     } else {
-        if (!quiet) print_apply_summary(rb_apply_get_summary(ap), commit, bad_rows, st);
-        rc = unreadable ? EX_NOINPUT_ : bad_rows || pc.rejected ? EX_FAIL : EX_OK_;
+        if (!quiet && !(contact_lists && !n)) print_apply_summary(rb_apply_get_summary(ap), commit, bad_rows, st);
+        rc = unreadable ? EX_NOINPUT_ : contact_lists ? EX_DATAERR_ : bad_rows || pc.rejected ? EX_FAIL : EX_OK_;
     }
 out:
     rb_apply_free(ap);

@@ -214,6 +214,25 @@ else
   echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
+# ---- input without bounce evidence --------------------------------------------------------
+# a contact list given to apply: refused whole (65), nothing stored; a row
+# without evidence among bounces: rejected with its line number
+"$R" init --db "$work/ev.db" >/dev/null
+"$R" contacts import --db "$work/ev.db" "$REBOUND_SRCDIR/examples/contacts.csv" >/dev/null 2>&1
+"$R" apply --commit --db "$work/ev.db" "$REBOUND_SRCDIR/examples/contacts.csv" >"$work/out" 2>"$work/err"; rc=$?
+check "apply of a contact list: 65 ($rc)" [ $rc = 65 ]
+check "apply of a contact list: says so" grep -q "contacts.csv: this looks like a contact list.*rebound contacts import" "$work/err"
+check "apply of a contact list: one line" [ "$(wc -l < "$work/err")" = 1 ]
+"$R" contacts export --db "$work/ev.db" > "$work/ev.csv"
+check "apply of a contact list: no contact touched" bash -c "! grep -q ',soft,\|,bounced,' '$work/ev.csv'"
+check "apply of a contact list: no event stored" [ "$(sqlite3 "$work/ev.db" 'SELECT COUNT(*) FROM events')" = 0 ]
+printf 'email,reason,status\njan.peeters@contoso-mail.example,,\noud-adres@mailhost.example.be,userunknown,5.1.1\nx@y.be,,active\n' > "$work/mix.csv"
+"$R" apply --commit -q --db "$work/ev.db" "$work/mix.csv" >/dev/null 2>"$work/err"; rc=$?
+check "apply: rows without evidence: exit 1 ($rc)" [ $rc = 1 ]
+check "apply: row without evidence named (line 2)" grep -q "mix.csv:2: no reason, status, reply code or diagnostic: rejected" "$work/err"
+check "apply: row without evidence named (line 4)" grep -q "mix.csv:4: no reason" "$work/err"
+check "apply: the bounce among them applied" [ "$(sqlite3 "$work/ev.db" 'SELECT COUNT(*) FROM events')" = 1 ]
+
 # ---- usage errors ------------------------------------------------------------------------
 "$R" apply >/dev/null 2>&1; check "apply without input: 64" [ $? = 64 ]
 "$R" apply --check --commit x >/dev/null 2>&1; check "apply --check --commit: 64" [ $? = 64 ]
