@@ -2,7 +2,6 @@
  * terminal, as JSON or CSV for other tools, or as one self-contained HTML
  * page with inline SVG charts.  The numbers come from rb_report_build()
  * (lib/report.c) as one JSON document; every output is drawn from it. */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -608,73 +607,42 @@ static int write_html(const char *path, json_t *r)
     return 0;
 }
 
-static int parse_when(const char *s, int64_t *t)
-{
-    if (rb_time_parse(s, t)) return 1;
-    char buf[64];
-    if (strlen(s) == 10) {
-        snprintf(buf, sizeof buf, "%sT00:00:00Z", s);
-        return rb_time_parse(buf, t);
-    }
-    return 0;
-}
-
 int cmd_report(int argc, char **argv)
 {
-    enum { O_DB = 256, O_SINCE, O_UNTIL, O_PROVIDER, O_SOURCE, O_FORMAT, O_HTML, O_TOP, O_NOW };
-    static const struct option lo[] = {
-        {"db", required_argument, 0, O_DB},         {"since", required_argument, 0, O_SINCE},
-        {"until", required_argument, 0, O_UNTIL},   {"provider", required_argument, 0, O_PROVIDER},
-        {"source", required_argument, 0, O_SOURCE}, {"format", required_argument, 0, O_FORMAT},
-        {"html", required_argument, 0, O_HTML},     {"top", required_argument, 0, O_TOP},
-        {"now", required_argument, 0, O_NOW},       {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *db = NULL, *html = NULL, *format = "table";
+    const char *html = NULL, *provider = NULL, *source = NULL;
     rb_report_opts o = {0};
-    int64_t since = 0, until = 0;
-    int have_since = 0, have_until = 0, c;
-    o.now = (int64_t)time(NULL);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        switch (c) {
-        case O_DB: db = optarg; break;
-        case O_SINCE:
-        case O_UNTIL:
-        case O_NOW: {
-            int64_t t;
-            if (!parse_when(optarg, &t)) {
-                fprintf(stderr, "rebound report: --%s: cannot read '%s' as a time (2026-11-01, 2026-11-01T10:00:00Z, "
-                                "or seconds since the epoch)\n", c == O_SINCE ? "since" : c == O_UNTIL ? "until" : "now", optarg);
-                return EX_USAGE_;
-            }
-            if (c == O_SINCE) { since = t; have_since = 1; }
-            else if (c == O_UNTIL) { until = t; have_until = 1; }
-            else o.now = t;
-            break;
-        }
-        case O_PROVIDER: o.provider = optarg; break;
-        case O_SOURCE: o.source = optarg; break;
-        case O_FORMAT:
-            if (strcmp(optarg, "table") && strcmp(optarg, "json") && strcmp(optarg, "csv")) {
-                fprintf(stderr, "rebound report: --format table, json or csv\n");
-                return EX_USAGE_;
-            }
-            format = optarg;
-            break;
-        case O_HTML: html = optarg; break;
-        case O_TOP: {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || n < 1 || n > 100000) { fprintf(stderr, "rebound report: --top: a number from 1 to 100000\n"); return EX_USAGE_; }
-            o.top = (int)n;
-            break;
-        }
-        case 'h': help(stdout); return 0;
-        default: help(stderr); return EX_USAGE_;
-        }
+    int64_t since = 0, until = 0, now = (int64_t)time(NULL);
+    int have_since = 0, have_until = 0, fmt = 0;
+    unsigned long top = 0;
+    static const opt_keyword formats[] = {{"table", 0}, {"json", 1}, {"csv", 2}, {0}};
+    const opt_desc opts[] = {
+        {OPT_TIME, "since", 0, &since, .given = &have_since},
+        {OPT_TIME, "until", 0, &until, .given = &have_until},
+        {OPT_TIME, "now", 0, &now},
+        {OPT_STRING, "provider", 0, &provider},
+        {OPT_STRING, "source", 0, &source},
+        {OPT_KEYWORD, "format", 0, &fmt, formats},
+        {OPT_STRING, "html", 0, &html},
+        {OPT_ULONG, "top", 0, &top, .min = 1, .max = 100000},
+        {OPT_INHERIT, .inherit = shared_store_options},
+        {0},
+    };
+    char **pos;
+    int npos = opt_parse("report", opts, argc, argv, &pos);
+    if (npos == OPT_HELP) { help(stdout); return 0; }
+    if (npos < 0) return EX_USAGE_;
+    if (npos > 0) {
+        fprintf(stderr, "rebound report: unexpected argument '%s' (see `rebound report --help`)\n", pos[0]);
+        return EX_USAGE_;
     }
-    if (optind < argc) { fprintf(stderr, "rebound report: unexpected argument '%s'\n", argv[optind]); return EX_USAGE_; }
+    int rcf = shared_finish("report");
+    if (rcf) return rcf;
+    const char *db = opt_shared.db;
+    const char *format = fmt == 1 ? "json" : fmt == 2 ? "csv" : "table";
+    o.now = now;
+    o.provider = provider;
+    o.source = source;
+    o.top = (int)top;
     o.until = have_until ? until : o.now;
     o.since = have_since ? since : o.until - 30 * 86400;
     if (o.until <= o.since) { fprintf(stderr, "rebound report: --until must be after --since\n"); return EX_USAGE_; }

@@ -26,7 +26,6 @@
  * file is reported and the keys read before are kept.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -44,6 +43,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "cli.h"
@@ -79,6 +79,17 @@ static const double write_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025
 #define W_NB (sizeof write_buckets / sizeof write_buckets[0])
 
 typedef struct server server;
+
+/* One open connection, for the head deadline: a client that does not
+ * finish a request's line and headers within --head-timeout of connecting
+ * (or of its previous answer) is cut off, so slow clients cannot hold the
+ * descriptors while they trickle a header line now and then. */
+typedef struct conn_track {
+    int fd;
+    _Atomic int64_t waiting_ms;     /* waiting for a request head since (ms); 0 while one is handled */
+    int cut;                        /* shut down by the reaper */
+    struct conn_track *prev, *next;
+} conn_track;
 
 /* One request, from its headers to its log line. */
 typedef struct req {
@@ -142,6 +153,16 @@ struct server {
     pthread_cond_t lcv;
     pthread_t logger;
     int has_logger, log_stop;
+    /* connections: the head deadline (reaper_main) */
+    pthread_mutex_t cmu;            /* the list; held while a descriptor is shut down, so that
+                                     * MHD's close (after the CLOSED notice) cannot race it */
+    conn_track *conns;
+    pthread_t reaper;
+    int has_reaper, reaper_stop;
+    pthread_cond_t rcv;
+    int64_t head_timeout_ms;
+    atomic_ullong head_cut;         /* connections cut at the head deadline */
+    atomic_long nconns;
     /* state */
     atomic_int active;              /* requests between their first call and their completion */
     atomic_int draining;
@@ -191,7 +212,9 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: rebound serve [--db URL] [--listen ADDR:PORT] [--keys FILE] [--threads N]\n"
-            "                     [--max-body BYTES] [--metrics-loopback-only] [--policy FILE] [--rules FILE]\n\n"
+            "                     [--max-body BYTES] [--max-connections N] [--per-ip-limit N]\n"
+            "                     [--head-timeout S] [--idle-timeout S] [--metrics-loopback-only]\n"
+            "                     [--policy FILE] [--rules FILE]\n\n"
             "The status API: providers report what became of an address, and it goes\n"
             "through the same policy as `rebound apply`.\n\n"
             "  POST /contact/api/email-status/   form-encoded or JSON fields email, status\n"
@@ -217,7 +240,16 @@ static void help(FILE *f)
             "                       thousands of connections)\n"
             "  --metrics-loopback-only   /metrics without a key, for clients on 127.0.0.1 and\n"
             "                       ::1 only; any other client is refused (403), key or not\n"
-            "  --policy FILE, --rules FILE   as for rebound apply\n\n"
+            "  --max-connections N  open connections at most (default: what the descriptor limit,\n"
+            "                       raised to its hard limit, leaves after 32 + 5 per thread for\n"
+            "                       the server itself; at most 10000)\n"
+            "  --per-ip-limit N     open connections per client address (default 64; 0: no limit;\n"
+            "                       behind a proxy all clients share its address: raise it)\n"
+            "  --head-timeout S     a request's line and headers must arrive within S seconds of\n"
+            "                       the connection opening or of the previous answer (default 10)\n"
+            "  --idle-timeout S     a connection silent for S seconds is closed (default 30)\n"
+            "  --policy FILE, --rules FILE, --datadir DIR   as for rebound apply\n"
+            "  --config FILE        the configuration file (see rebound(1))\n\n"
             "Keys: `rebound keys add NAME` (one per provider); a missing, wrong or revoked key is\n"
             "401.  One log line per request on standard error.  SIGTERM/SIGINT: stop accepting,\n"
             "finish the requests in flight, exit 0.  SIGHUP: re-read the keys.\n\n"
@@ -862,6 +894,13 @@ static enum MHD_Result reply_metrics(req *r)
                   "# HELP process_start_time_seconds Start time of the process since the Unix epoch in seconds.\n"
                   "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
                   nkeys, s->start_time);
+    rc |= bprintf(&b,
+                  "# HELP rebound_http_connections Open HTTP connections.\n"
+                  "# TYPE rebound_http_connections gauge\nrebound_http_connections %ld\n"
+                  "# HELP rebound_http_head_timeouts_total Connections cut because a request's line and headers "
+                  "did not arrive within --head-timeout.\n"
+                  "# TYPE rebound_http_head_timeouts_total counter\nrebound_http_head_timeouts_total %llu\n",
+                  atomic_load(&s->nconns), (unsigned long long)atomic_load(&s->head_cut));
     if (rc) {
         rb_buf_free(&b);
         return reply_error(r, 503, "", "out of memory", MHD_HTTP_HEADER_RETRY_AFTER, "1");
@@ -1058,6 +1097,80 @@ static enum MHD_Result answer_other(req *r, const char *method)
     return handle_get(r);
 }
 
+/* ---- connections and the head deadline ------------------------------------------------ */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A request's head has arrived (busy) or its answer is done (not busy). */
+static void conn_busy(struct MHD_Connection *conn, int busy)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_track *ct = ci ? ci->socket_context : NULL;
+    if (ct) atomic_store(&ct->waiting_ms, busy ? 0 : mono_ms());
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code)
+{
+    server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_track *ct = calloc(1, sizeof *ct);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ct || !ci) { free(ct); *socket_context = NULL; return; }
+        ct->fd = ci->connect_fd;
+        atomic_store(&ct->waiting_ms, mono_ms());
+        pthread_mutex_lock(&s->cmu);
+        ct->next = s->conns;
+        if (s->conns) s->conns->prev = ct;
+        s->conns = ct;
+        pthread_mutex_unlock(&s->cmu);
+        atomic_fetch_add(&s->nconns, 1);
+        *socket_context = ct;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_track *ct = *socket_context;
+        if (!ct) return;
+        pthread_mutex_lock(&s->cmu);
+        if (ct->prev) ct->prev->next = ct->next;
+        else s->conns = ct->next;
+        if (ct->next) ct->next->prev = ct->prev;
+        pthread_mutex_unlock(&s->cmu);
+        atomic_fetch_sub(&s->nconns, 1);
+        free(ct);
+        *socket_context = NULL;
+    }
+}
+
+/* Twice a second: shut down the connections whose request head is overdue.
+ * shutdown() rather than close(): the descriptor stays MHD's, which sees
+ * the end of the stream and cleans up in its own thread. */
+static void *reaper_main(void *arg)
+{
+    server *s = arg;
+    pthread_mutex_lock(&s->cmu);
+    while (!s->reaper_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 500000000L;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&s->rcv, &s->cmu, &ts);
+        int64_t now = mono_ms();
+        for (conn_track *ct = s->conns; ct; ct = ct->next) {
+            int64_t w = atomic_load(&ct->waiting_ms);
+            if (w && !ct->cut && now - w > s->head_timeout_ms) {
+                shutdown(ct->fd, SHUT_RDWR);
+                ct->cut = 1;
+                atomic_fetch_add(&s->head_cut, 1);
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->cmu);
+    return NULL;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                const char *version, const char *upload_data, size_t *upload_data_size,
                                void **con_cls)
@@ -1071,6 +1184,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         r->srv = s;
         r->conn = conn;
         r->t0 = now_seconds();
+        conn_busy(conn, 1);
         clean_copy(r->method, sizeof r->method, method);
         clean_copy(r->path, sizeof r->path, url);
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -1126,9 +1240,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     server *s = cls;
     req *r = *con_cls;
+    conn_busy(conn, 0);     /* the next request's head is due from now */
     if (!r) return;
     double ms = (now_seconds() - r->t0) * 1000.0;
     struct timespec ts;
@@ -1199,70 +1313,70 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
 
 int cmd_serve(int argc, char **argv)
 {
-    enum { O_DB = 256, O_LISTEN, O_THREADS, O_MAXBODY, O_POLICY, O_RULES, O_SHUTDOWN, O_LOOP, O_KEYS, O_MLOOP };
-    static const struct option lo[] = {
-        {"db", required_argument, 0, O_DB},           {"listen", required_argument, 0, O_LISTEN},
-        {"threads", required_argument, 0, O_THREADS}, {"max-body", required_argument, 0, O_MAXBODY},
-        {"policy", required_argument, 0, O_POLICY},   {"rules", required_argument, 0, O_RULES},
-        {"shutdown-timeout", required_argument, 0, O_SHUTDOWN}, {"event-loop", required_argument, 0, O_LOOP},
-        {"keys", required_argument, 0, O_KEYS},       {"help", no_argument, 0, 'h'},
-        {"metrics-loopback-only", no_argument, 0, O_MLOOP},
-        {0, 0, 0, 0},
+    const char *listen_spec = "127.0.0.1:8025", *keys_file = NULL;
+    unsigned long threads = (unsigned long)sysconf(_SC_NPROCESSORS_ONLN), max_body = 65536;
+    unsigned long max_conns = 0, per_ip = 64;
+    double shutdown_timeout = 30, head_timeout = 10, idle_timeout = 30;
+    int use_epoll = 0, metrics_loopback = 0, conns_given = 0;
+    static const opt_keyword loops[] = {{"poll", 0}, {"epoll", 1}, {0}};
+    const opt_desc opts[] = {
+        {OPT_STRING, "listen", 0, &listen_spec},
+        {OPT_STRING, "keys", 0, &keys_file},
+        {OPT_ULONG, "threads", 0, &threads, .min = 1, .max = 256},
+        {OPT_ULONG, "max-body", 0, &max_body, .min = 64, .max = 1L << 30},
+        {OPT_DOUBLE, "shutdown-timeout", 0, &shutdown_timeout},
+        {OPT_KEYWORD, "event-loop", 0, &use_epoll, loops},
+        {OPT_FLAG, "metrics-loopback-only", 0, &metrics_loopback},
+        {OPT_ULONG, "max-connections", 0, &max_conns, .min = 16, .max = 1000000, .given = &conns_given},
+        {OPT_ULONG, "per-ip-limit", 0, &per_ip, .min = 0, .max = 1000000},
+        {OPT_DOUBLE, "head-timeout", 0, &head_timeout},
+        {OPT_DOUBLE, "idle-timeout", 0, &idle_timeout},
+        {OPT_INHERIT, .inherit = shared_store_options},
+        {OPT_STRING, "datadir", 0, &opt_shared.datadir},
+        {OPT_STRING, "rules", 0, &opt_shared.rules},
+        {OPT_STRING, "policy", 0, &opt_shared.policy},
+        {0},
     };
-    const char *db = NULL, *listen_spec = "127.0.0.1:8025", *policy = NULL, *rules = NULL, *keys_file = NULL;
-    long threads = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned long long max_body = 65536;
-    double shutdown_timeout = 30;
-    int use_epoll = 0, metrics_loopback = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case O_DB: db = optarg; break;
-        case O_LISTEN: listen_spec = optarg; break;
-        case O_POLICY: policy = optarg; break;
-        case O_RULES: rules = optarg; break;
-        case O_KEYS: keys_file = optarg; break;
-        case O_MLOOP: metrics_loopback = 1; break;
-        case O_THREADS:
-            threads = strtol(optarg, &end, 10);
-            if (*end || threads < 1 || threads > 256) {
-                fprintf(stderr, "rebound serve: --threads: a number from 1 to 256\n");
-                return EX_USAGE_;
-            }
-            break;
-        case O_MAXBODY:
-            errno = 0;
-            max_body = strtoull(optarg, &end, 10);
-            if (errno || *end || max_body < 64 || max_body > (1ULL << 30) || optarg[0] == '-') {
-                fprintf(stderr, "rebound serve: --max-body: a number of bytes from 64 to 1073741824\n");
-                return EX_USAGE_;
-            }
-            break;
-        case O_SHUTDOWN:
-            shutdown_timeout = strtod(optarg, &end);
-            if (*end || shutdown_timeout < 0 || shutdown_timeout > 3600) {
-                fprintf(stderr, "rebound serve: --shutdown-timeout: seconds, 0 to 3600\n");
-                return EX_USAGE_;
-            }
-            break;
-        case O_LOOP:
-            if (!strcmp(optarg, "epoll")) use_epoll = 1;
-            else if (!strcmp(optarg, "poll")) use_epoll = 0;
-            else {
-                fprintf(stderr, "rebound serve: --event-loop: poll or epoll\n");
-                return EX_USAGE_;
-            }
-            break;
-        case 'h': help(stdout); return 0;
-        default: help(stderr); return EX_USAGE_;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "rebound serve: unexpected argument '%s'\n", argv[optind]);
-        help(stderr);
+    char **pos;
+    int npos = opt_parse("serve", opts, argc, argv, &pos);
+    if (npos == OPT_HELP) { help(stdout); return 0; }
+    if (npos < 0) return EX_USAGE_;
+    if (npos > 0) {
+        fprintf(stderr, "rebound serve: unexpected argument '%s' (see `rebound serve --help`)\n", pos[0]);
         return EX_USAGE_;
+    }
+    if (shutdown_timeout > 3600 || head_timeout < 0.5 || head_timeout > 3600 || idle_timeout < 1 || idle_timeout > 86400) {
+        fprintf(stderr, "rebound serve: --shutdown-timeout 0 to 3600 s, --head-timeout 0.5 to 3600 s, "
+                        "--idle-timeout 1 to 86400 s (see `rebound serve --help`)\n");
+        return EX_USAGE_;
+    }
+    int rcf = shared_finish("serve");
+    if (rcf) return rcf;
+    const char *db = opt_shared.db;
+    /* Each connection is a descriptor: the total is what the descriptor limit
+     * leaves once the server's own are counted (the listening socket, two per
+     * HTTP thread for MHD's wake-up pipe, the store's file, WAL and
+     * shared-memory index for the writer and for each thread's read
+     * connection, the keys file, logs): 32 + 5 per thread.  The soft limit is
+     * raised to the hard one first (1024 is the usual soft default, the one
+     * a slow-client flood used to exhaust). */
+    unsigned long headroom = 32 + 5 * threads, fdmax = 1024;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+        if (rl.rlim_cur < want) {
+            rl.rlim_cur = want;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        fdmax = rl.rlim_cur == RLIM_INFINITY ? 1048576 : (unsigned long)rl.rlim_cur;
+    }
+    unsigned long room = fdmax > headroom + 16 ? fdmax - headroom : 16;
+    if (!conns_given) max_conns = room < 10000 ? room : 10000;
+    else if (max_conns > room) {
+        fprintf(stderr, "rebound serve: --max-connections %lu is more than the descriptor limit (%lu) leaves "
+                        "after %lu for the server itself: %lu used\n", max_conns, fdmax, headroom, room);
+        max_conns = room;
     }
     if (threads < 1) threads = 1;
     struct sockaddr_storage ss;
@@ -1302,10 +1416,13 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_init(&s->lmu, NULL);
     pthread_cond_init(&s->lcv, NULL);
     pthread_mutex_init(&s->rmu, NULL);
+    pthread_mutex_init(&s->cmu, NULL);
+    pthread_cond_init(&s->rcv, NULL);
+    s->head_timeout_ms = (int64_t)(head_timeout * 1000);
     pthread_rwlock_init(&s->klock, NULL);
     int rc = 0;
     rb_error err = {{0}};
-    if (!(s->ctx = load_ctx(rules, policy, NULL))) { rc = EX_CONFIG_; goto out; }
+    if (!(s->ctx = load_ctx(NULL, NULL, NULL))) { rc = EX_CONFIG_; goto out; }
     if (rb_api_check_policy(s->ctx, &err) != RB_OK) {
         fprintf(stderr, "rebound serve: %s\n", err.msg);
         rc = EX_CONFIG_;
@@ -1343,6 +1460,7 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     s->has_logger = pthread_create(&s->logger, NULL, logger_main, s) == 0;
+    s->has_reaper = pthread_create(&s->reaper, NULL, reaper_main, s) == 0;
     s->has_mthread = pthread_create(&s->mthread, NULL, metrics_main, s) == 0;
     if (!strcmp(rb_store_backend(s->wst), "sqlite"))
         s->has_checkpointer = pthread_create(&s->checkpointer, NULL, checkpointer_main, s) == 0;
@@ -1356,8 +1474,11 @@ int cmd_serve(int argc, char **argv)
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
                             (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-                            (unsigned)1024, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(idle_timeout + 0.5),
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conns,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_ip,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!s->d) {
         fprintf(stderr, "rebound serve: cannot listen on %s (in use, or not an address of this host?)\n",
                 listen_spec);
@@ -1367,10 +1488,13 @@ int cmd_serve(int argc, char **argv)
         char host[INET6_ADDRSTRLEN] = "?";
         if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
         else inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-        fprintf(stderr, "rebound serve: listening on http://%s%s%s:%u/ (%ld threads, %s, %s store, %zu keys%s%s)\n",
+        char perip[48] = "no per-address limit";
+        if (per_ip) snprintf(perip, sizeof perip, "%lu per address", per_ip);
+        fprintf(stderr, "rebound serve: listening on http://%s%s%s:%u/ (%lu threads, %s, %s store, %zu keys%s%s; "
+                        "%lu connections, %s, request head within %g s)\n",
                 v6 ? "[" : "", host, v6 ? "]" : "", di ? (unsigned)di->port : 0, threads,
                 use_epoll ? "epoll" : "poll", rb_store_backend(s->wst), s->nkeys, keys_file ? " from " : "",
-                keys_file ? keys_file : "");
+                keys_file ? keys_file : "", max_conns, perip, head_timeout);
         for (;;) {
             int sig = 0;
             if (sigwait(&sigs, &sig) != 0) continue;
@@ -1403,6 +1527,14 @@ int cmd_serve(int argc, char **argv)
         }
         MHD_stop_daemon(s->d);
         s->d = NULL;
+    }
+    if (s->has_reaper) {
+        pthread_mutex_lock(&s->cmu);
+        s->reaper_stop = 1;
+        pthread_cond_signal(&s->rcv);
+        pthread_mutex_unlock(&s->cmu);
+        pthread_join(s->reaper, NULL);
+        s->has_reaper = 0;
     }
     pthread_mutex_lock(&s->mu);
     s->stop = 1;
@@ -1446,6 +1578,8 @@ out:
     free(s->keys);
     pthread_rwlock_destroy(&s->klock);
     pthread_mutex_destroy(&s->rmu);
+    pthread_mutex_destroy(&s->cmu);
+    pthread_cond_destroy(&s->rcv);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->ckpt_cv);
     pthread_cond_destroy(&s->lcv);

@@ -125,12 +125,19 @@ int cmd_verp(int argc, char **argv)
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { help(stdout); return 0; }
     if (!strcmp(argv[1], "decode")) {
-        if (argc < 3) { help(stderr); return EX_USAGE_; }
+        const opt_desc dopts[] = {{0}};
+        char **pos;
+        int npos = opt_parse("verp decode", dopts, argc - 1, argv + 1, &pos);
+        if (npos < 0) return EX_USAGE_;
+        if (npos == 0) {
+            fprintf(stderr, "rebound verp decode: no ADDRESS given (see `rebound verp --help`)\n");
+            return EX_USAGE_;
+        }
         int rc = 0;
-        for (int i = 2; i < argc; i++) {
+        for (int i = 0; i < npos; i++) {
             char out[RB_ADDR_MAX];
-            if (rb_verp_decode(argv[i], out, sizeof out)) printf("%s\n", out);
-            else { fprintf(stderr, "rebound verp: %s: not a VERP address (PREFIX+user=domain@host)\n", argv[i]); rc = 1; }
+            if (rb_verp_decode(pos[i], out, sizeof out)) printf("%s\n", out);
+            else { fprintf(stderr, "rebound verp: %s: not a VERP address (PREFIX+user=domain@host)\n", pos[i]); rc = 1; }
         }
         return rc;
     }
@@ -160,7 +167,7 @@ int cmd_verp(int argc, char **argv)
     }
     if (!strcmp(argv[1], "sign")) return sign_or_verify(argc, argv, 1);
     if (!strcmp(argv[1], "verify")) return sign_or_verify(argc, argv, 0);
-    fprintf(stderr, "rebound verp: unknown subcommand '%s'\n", argv[1]);
-    help(stderr);
+    fprintf(stderr, "rebound verp: unknown subcommand '%s' (decode, encode, sign, verify; see `rebound verp --help`)\n",
+            argv[1]);
     return EX_USAGE_;
 }
