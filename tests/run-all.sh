@@ -5,7 +5,8 @@
 #   3. builds and runs them again under ASan + UBSan,
 #   4. builds the libFuzzer targets and runs each briefly on the samples
 #      and the corpus.
-# Ends with "N passed, N failed" (test programs) and exits non-zero on any
+# Ends with "N passed, N failed, N skipped" (test programs, and the parts of
+# a test that could not run here, each named) and exits non-zero on any
 # failure.  FUZZ_SECONDS (default 60) sets the fuzzing time per target.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,16 @@ run_suite() {  # $1 build dir, rest: meson setup options
   skipped=$((skipped + ${sk:-0}))
   if [ "${sk:-0}" != 0 ]; then
     skipnames="$skipnames $(grep -E '^ *[0-9]+/[0-9]+ .* SKIP' "$dir.test.log" | sed -E 's/^ *[0-9]+\/[0-9]+ +//; s/ +SKIP.*//' | sort -u | tr '\n' ' ')($dir)"
+  fi
+  # parts of a passing test that could not run here (no IPv6 loopback, no
+  # chromium, no PostgreSQL): each test says "SKIP-PART: what and why"
+  local parts np
+  parts=$(grep -h '^SKIP-PART: ' "$dir/meson-logs/testlog.txt" 2>/dev/null | sed 's/^SKIP-PART: //' | sort -u)
+  if [ -n "$parts" ]; then
+    np=$(printf '%s\n' "$parts" | wc -l)
+    skipped=$((skipped + np))
+    skipnames="$skipnames $(printf '%s\n' "$parts" | sed 's/:.*//' | tr '\n' ';' | sed 's/;$//; s/;/; /g') ($dir)"
+    printf '%s\n' "$parts" | sed 's/^/  part skipped: /'
   fi
   if [ "${CI:-}" = true ] && [ "${sk:-0}" != 0 ]; then
     echo "CI: ${sk} test(s) skipped"; grep -B2 -A3 SKIP "$dir/meson-logs/testlog.txt" | head -20; failed=$((failed + sk))

@@ -211,7 +211,7 @@ if [ -n "${REBOUND_TEST_PG:-}" ]; then
   mk() { echo "${base%/*}/$1${query:+?$query}"; }
   run_backend postgresql "$(mk rebound_cli_a)" "$(mk rebound_cli_b)" "$(mk rebound_cli_c)"
 else
-  echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+  echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
 # ---- input without bounce evidence --------------------------------------------------------

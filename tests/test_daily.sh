@@ -43,7 +43,7 @@ if command -v systemd-analyze >/dev/null; then
   systemd-analyze verify --man=no units/rebound-daily.service units/rebound-daily.timer > verify.out 2>&1
   check "systemd-analyze verify: clean ($(cat verify.out))" [ $? = 0 -a ! -s verify.out ]
 else
-  echo "systemd-analyze verify skipped: systemd-analyze is not installed"
+  echo "SKIP-PART: systemd-analyze verify skipped: systemd-analyze is not installed"
 fi
 # every setting the script reads is listed, with its default, in the env file
 for v in $(grep -oE '^(export )?[A-Z_]+=\$\{[A-Z_]+' "$D" | sed -E 's/^export //; s/=.*//'); do

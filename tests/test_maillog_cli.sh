@@ -254,7 +254,7 @@ if [ -n "${REBOUND_TEST_PG:-}" ]; then
   run_backend postgresql "$(mk rebound_ml_a)" "$(mk rebound_ml_b)" "$(mk rebound_ml_c)" \
     "$work/postgresql/rebound-maillog.state"
 else
-  echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+  echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
 # ---- no store ------------------------------------------------------------------------------

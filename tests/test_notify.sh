@@ -391,7 +391,7 @@ if [ -n "${REBOUND_TEST_PG:-}" ]; then
   rm -f all.out all.err
   run_backend postgresql "${pbase%/*}/rebound_notify${query:+?$query}"
 else
-  echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+  echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
 # ---- end to end: notify -> rebound serve --------------------------------------------------
@@ -444,7 +444,7 @@ EOF
   check "serve: complaint on the server" grep -q "^status: *complaint" show.txt
   kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null
 else
-  echo "notify -> rebound serve skipped: this build has no 'rebound serve' / 'rebound keys'"
+  echo "SKIP-PART: notify -> rebound serve skipped: this build has no 'rebound serve' / 'rebound keys'"
 fi
 
 # ---- usage --------------------------------------------------------------------------------

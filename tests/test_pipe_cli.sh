@@ -303,7 +303,7 @@ EOF
     }
     run_backend postgresql "$PGURL" pg_send
 else
-    echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+    echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
 # ---- what never needs a store ------------------------------------------------------------
@@ -398,7 +398,7 @@ if command -v postmap >/dev/null && command -v postconf >/dev/null; then
     check "postconf reads the main.cf lines" [ "$(postconf -c pfc -h rebound_destination_recipient_limit 2>/dev/null)" = 1 ]
     check "postconf reads the master.cf service" bash -c "postconf -c pfc -M rebound/unix 2>/dev/null | grep -qF 'user=rebound argv=' && postconf -c pfc -M rebound/unix | grep -qF '$realbin pipe'"
 else
-    echo "postmap/postconf not installed: the Postfix table checks skipped"
+    echo "SKIP-PART: postmap/postconf not installed: the Postfix table checks skipped"
 fi
 
 echo "$pass passed, $fail failed"

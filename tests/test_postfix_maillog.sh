@@ -176,7 +176,7 @@ if [ -n "${REBOUND_TEST_PG:-}" ]; then
     check "pg: contacts imported" [ $? = 0 ]
     commit_and_check pg "$PGDB" "$work/pg.state"
 else
-    echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+    echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
 # ---- the log grows: the third run reads only the new lines ------------------------------------

@@ -234,7 +234,7 @@ if [ -n "$PGURL" ]; then
     check "pg: pipe-a bounced ($(state_of "$PGURL" $P))" [ "$(state_of "$PGURL" $P)" = "bounced no userunknown" ]
     check "pg: pipe-b untouched" [ "$(state_of "$PGURL" $B)" = "active yes " ]
 else
-    echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+    echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
 if [ "$fail" -ne 0 ]; then

@@ -110,7 +110,7 @@ if [ -n "${REBOUND_TEST_PG:-}" ]; then
     bad "cannot create PostgreSQL database rebound_provider_cli"
   run_backend postgresql "${base%/*}/rebound_provider_cli${query:+?$query}"
 else
-  echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+  echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
 echo "$pass passed, $fail failed"

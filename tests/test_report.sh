@@ -145,9 +145,9 @@ run_backend sqlite "$work/r.db"
 CHROME=$(command -v chromium || command -v chromium-browser || true)
 if [ -n "$CHROME" ]; then
   python3 "$SRC/tests/report-html-check.py" "$CHROME" sqlite.html sqlite-2.json "$ART/report-screenshot.png"; rc=$?
-  if [ $rc = 77 ]; then echo "HTML check skipped: chromium does not start"; else check "html in chromium" [ $rc = 0 ]; fi
+  if [ $rc = 77 ]; then echo "SKIP-PART: HTML check skipped: chromium does not start"; else check "html in chromium" [ $rc = 0 ]; fi
 else
-  echo "HTML check skipped: chromium is not installed (contrib/debian-packages.txt)"
+  echo "SKIP-PART: HTML check skipped: chromium is not installed (contrib/debian-packages.txt)"
 fi
 
 if [ -n "${REBOUND_TEST_PG:-}" ]; then
@@ -160,7 +160,7 @@ if [ -n "${REBOUND_TEST_PG:-}" ]; then
   check "sqlite and postgresql reports equal" cmp -s <(grep -v -e generated -e '"store"' sqlite.json) \
     <(grep -v -e generated -e '"store"' postgresql.json)
 else
-  echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+  echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
 # ---- the default period, usage errors -----------------------------------------------------

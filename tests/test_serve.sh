@@ -202,7 +202,7 @@ metrics_checks() {   # $1 label, $2 store, $3 key; on the server started by run_
   local t1=$SECONDS
   check "$L /metrics 200" [ "$(code mt1)" = 200 ]
   check "$L /metrics content type" [ "$(ctype mt1)" = "$METRICSTYPE" ]
-  [ -n "$HAVE_PY" ] || { echo "$L /metrics format checks skipped: python3 is not installed"; return; }
+  [ -n "$HAVE_PY" ] || { echo "SKIP-PART: $L /metrics format checks skipped: python3 is not installed"; return; }
   cp mt1.json mt1.txt
   check "$L /metrics parses ($(prom mt1.txt 2>&1))" prom mt1.txt
   check "$L /metrics: HELP and TYPE for each family" [ "$(grep -c '^# HELP ' mt1.txt)" = "$(grep -c '^# TYPE ' mt1.txt)" ]
@@ -455,7 +455,7 @@ if [ -n "${REBOUND_TEST_PG:-}" ]; then
     bad "cannot create PostgreSQL database rebound_serve_test"
   fi
 else
-  echo "PostgreSQL part skipped: REBOUND_TEST_PG is not set"
+  echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
 # ---- a store locked by another writer: 503 with Retry-After, nothing written; then it works --
@@ -482,7 +482,7 @@ c.execute('ROLLBACK')" "$work/l.db" &
   check "after the lock: 200, and the refused request had written nothing" [ "$(code lk2) $(jget lk2.json decision)" = "200 disabled" ]
   stop_server
 else
-  echo "locked-store part skipped: python3 is not installed"
+  echo "SKIP-PART: locked-store part skipped: python3 is not installed"
 fi
 
 # ---- usage, configuration, listening ---------------------------------------------------------
@@ -532,7 +532,7 @@ check "loopback-only: content type" [ "$(ctype ml1)" = "$METRICSTYPE" ]
 if [ -n "$HAVE_PY" ]; then cp ml1.json ml1.txt; check "loopback-only: parses" prom ml1.txt; fi
 req ml2 GET /metrics --interface 127.0.0.2
 if [ "$(code ml2)" = 000 ]; then
-  echo "loopback-only: 403 part skipped: cannot connect from 127.0.0.2 ($(cat ml2.err))"
+  echo "SKIP-PART: loopback-only: 403 part skipped: cannot connect from 127.0.0.2 ($(cat ml2.err))"
 else
   check "loopback-only: a client at 127.0.0.2 without a key 403" [ "$(code ml2)" = 403 ]
   req ml3 GET /metrics --interface 127.0.0.2 -H "X-Contact-Provider-Key: $MKEY"
@@ -553,7 +553,7 @@ if [ -n "$PORT6" ]; then
   check "loopback-only: ::1 without a key 200" [ "$(cat ml6.code)" = 200 ]
   stop_server
 else
-  echo "loopback-only: the ::1 part skipped: no IPv6 loopback here ($(tail -1 "$LOG"))"
+  echo "SKIP-PART: loopback-only: the ::1 part skipped: no IPv6 loopback here ($(tail -1 "$LOG"))"
   kill "$SP" 2>/dev/null; wait "$SP" 2>/dev/null; SP=
 fi
 
@@ -712,7 +712,7 @@ PY
   check "slow clients: SIGTERM exit 0" [ "$RC" = 0 ]
   check "slow clients: the limits announced" grep -q '64 per address, request head within 3 s' "$LOG"
 else
-  echo "slow-client part skipped: python3 is not installed"
+  echo "SKIP-PART: slow-client part skipped: python3 is not installed"
 fi
 
 echo "$pass passed, $fail failed"
