@@ -205,22 +205,33 @@ static const char *pname(const char *p) { return p && p[0] ? p : "(unknown)"; }
 
 /* EVF: the events of the period and the filters ($1 since, $2 until, $3 provider, $4 source) */
 #define EP "COALESCE(NULLIF(e.provider, ''), c.provider)"
-#define EV_FROM " FROM events e JOIN contacts c ON c.id = e.contact_id"
+/* "+e.contact_id": scan the events of the period and look each contact up
+ * by its key (not every contact, then its events: a third slower) */
+#define EV_FROM " FROM events e JOIN contacts c ON c.id = +e.contact_id"
 #define EVF " WHERE e.event_time >= $1 AND e.event_time < $2 AND ($3 = '' OR " EP " = $3)" \
             " AND ($4 = '' OR c.source = $4)"
 #define NDR_TYPES "('hard', 'soft', 'blocked', 'complaint')"
 #define SP "COALESCE(NULLIF(s.provider, ''), c.provider, '')"
 /* one row per send of the period: its provider, its time and the first NDR
  * (hard/soft/blocked) for that recipient after it, unless another send to
- * the recipient came in between (looked up only for the sends with an NDR) */
+ * the recipient came in between.  One pass: the sends and the NDRs since
+ * the start of the period, merged per recipient in time order (a send
+ * before an NDR of the same second); a send's NDR is the row right after
+ * it when that row is an NDR.  (A correlated look-up per send was twice as
+ * slow: three index searches for every send.)  The provider and source
+ * come from the contact when the send has none; the filters apply after
+ * the merge, so a send of another provider still stands between. */
 #define SENDS_D \
-    "(SELECT d0.p AS p, d0.sent_at AS sent_at, CASE WHEN d0.ndr IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sends s2" \
-    "  WHERE s2.recipient_norm = d0.rcpt AND s2.sent_at > d0.sent_at AND s2.sent_at <= d0.ndr) THEN d0.ndr END AS ndr" \
-    " FROM (SELECT " SP " AS p, s.sent_at AS sent_at, s.recipient_norm AS rcpt," \
-    " (SELECT MIN(e.event_time) FROM events e WHERE e.contact_id = c.id" \
-    "  AND e.bounce_type IN ('hard', 'soft', 'blocked') AND e.event_time >= s.sent_at) AS ndr" \
-    " FROM sends s LEFT JOIN contacts c ON c.email_norm = s.recipient_norm" \
-    " WHERE s.sent_at >= $1 AND s.sent_at < $2 AND ($3 = '' OR " SP " = $3) AND ($4 = '' OR c.source = $4)) d0) d"
+    "(SELECT p, t AS sent_at, ndr FROM (SELECT k, t, p, src," \
+    "  CASE WHEN LEAD(k) OVER w = 1 THEN LEAD(t) OVER w END AS ndr FROM (" \
+    "  SELECT s.recipient_norm AS r, s.sent_at AS t, 0 AS k," \
+    "   COALESCE(NULLIF(s.provider, ''), (SELECT c.provider FROM contacts c WHERE c.email_norm = s.recipient_norm), '') AS p," \
+    "   CASE WHEN $4 = '' THEN '' ELSE (SELECT c.source FROM contacts c WHERE c.email_norm = s.recipient_norm) END AS src" \
+    "  FROM sends s WHERE s.sent_at >= $1" \
+    "  UNION ALL SELECT c.email_norm, e.event_time, 1, '', ''" \
+    "  FROM events e, contacts c WHERE c.id = +e.contact_id AND e.bounce_type IN ('hard', 'soft', 'blocked')" \
+    "  AND e.event_time >= $1) x WINDOW w AS (PARTITION BY r ORDER BY t, k)) y" \
+    " WHERE k = 0 AND t < $2 AND ($3 = '' OR p = $3) AND ($4 = '' OR src = $4)) d"
 /* queued contacts disabled by a bounce or complaint, with when they died ($1 provider, $2 source) */
 #define DEAD_D \
     "(SELECT c.provider AS p, COALESCE((SELECT MIN(e.event_time) FROM events e WHERE e.contact_id = c.id" \
