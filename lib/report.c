@@ -371,6 +371,18 @@ static int row_src(void *arg, int n, const char *const *v)
     return 0;
 }
 
+/* What a bounce rate is measured against: the sends the mail log recorded
+ * (accepted by the next hop), plus the bounces that follow no recorded
+ * send -- refused during the SMTP dialogue, or sent while the log was not
+ * read.  Every hard, soft or blocked bounce is then one of the attempts,
+ * so a rate never passes 100 %, also when only the bounce mailbox is read
+ * (no sends at all: the rate is over the bounces themselves). */
+static int64_t attempts(int64_t sent, const int64_t *bt, int64_t ndr)
+{
+    int64_t unmatched = bt[BT_HARD] + bt[BT_SOFT] + bt[BT_BLOCKED] - ndr;
+    return sent + (unmatched > 0 ? unmatched : 0);
+}
+
 static json_t *rate(int64_t num, int64_t den)
 {
     return den > 0 ? json_real((double)num / (double)den) : json_null();
@@ -508,7 +520,7 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     }
 
     if (r.prov.n) qsort(r.prov.g, r.prov.n, sizeof *r.prov.g, prov_cmp);
-    int64_t t_ndr = 0, t_dead = 0, t_dead_since = 0;
+    int64_t t_ndr = 0, t_att = 0, t_dead = 0, t_dead_since = 0;
     json_t *provs = json_array();
     for (size_t i = 0; i < r.prov.n; i++) {
         group *g = &r.prov.g[i];
@@ -521,12 +533,15 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
                             g->ndr > 0 && g->has_hi ? json_integer((g->med_lo + g->med_hi) / 2) : json_null());
         json_object_set_new(x, "bounces", json_integer(g->events));
         for (int b = 0; b < BT_N; b++) json_object_set_new(x, bt_names[b], json_integer(g->bt[b]));
-        json_object_set_new(x, "hard_rate", rate(g->bt[BT_HARD], g->sent));
-        json_object_set_new(x, "block_rate", rate(g->bt[BT_BLOCKED], g->sent));
+        int64_t att = attempts(g->sent, g->bt, g->ndr);
+        json_object_set_new(x, "attempts", json_integer(att));
+        json_object_set_new(x, "hard_rate", rate(g->bt[BT_HARD], att));
+        json_object_set_new(x, "block_rate", rate(g->bt[BT_BLOCKED], att));
         json_object_set_new(x, "dead_in_queue", json_integer(g->dead));
         json_object_set_new(x, "dead_in_queue_at_since", json_integer(g->dead_at_since));
         json_array_append_new(provs, x);
         t_ndr += g->ndr;
+        t_att += att;
         t_dead += g->dead;
         t_dead_since += g->dead_at_since;
     }
@@ -549,8 +564,9 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     json_object_set_new(totals, "bounces", json_integer(allb));
     json_object_set_new(totals, "accepted_then_ndr", json_integer(t_ndr));
     json_object_set_new(totals, "accepted_then_ndr_share", rate(t_ndr, tot[BT_N]));
-    json_object_set_new(totals, "hard_rate", rate(tot[BT_HARD], tot[BT_N]));
-    json_object_set_new(totals, "block_rate", rate(tot[BT_BLOCKED], tot[BT_N]));
+    json_object_set_new(totals, "attempts", json_integer(t_att));
+    json_object_set_new(totals, "hard_rate", rate(tot[BT_HARD], t_att));
+    json_object_set_new(totals, "block_rate", rate(tot[BT_BLOCKED], t_att));
     json_object_set_new(totals, "dead_in_queue", json_integer(t_dead));
     json_object_set_new(totals, "dead_in_queue_at_since", json_integer(t_dead_since));
     json_object_set_new(j, "totals", totals);

@@ -163,6 +163,20 @@ else
   echo "SKIP-PART: PostgreSQL part skipped: REBOUND_TEST_PG is not set"
 fi
 
+# ---- rates when the mail log was not read: bounces without sends never pass 100 % ----------
+printf 'email,source\nh1@example.net,Web\nh2@example.net,Web\nb1@example.net,Web\n' > nosend.csv
+"$R" contacts import --create --db "$work/ns.db" nosend.csv >/dev/null 2>&1
+printf 'recipient,reason,status,date\nh1@example.net,userunknown,5.1.1,2026-11-10T10:00:00Z\nh2@example.net,userunknown,5.1.1,2026-11-11T10:00:00Z\nb1@example.net,blocked,5.7.1,2026-11-12T10:00:00Z\n' > nosend-b.csv
+"$R" apply --commit --db "$work/ns.db" nosend-b.csv >/dev/null 2>&1
+"$R" report --db "$work/ns.db" --since $SINCE --until $UNTIL --format json > ns.json
+eq "no sends: attempts are the bounces" "$(j ns.json totals.attempts)" 3
+eq "no sends: hard rate 2/3" "$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["totals"]["hard_rate"], 4))' ns.json)" 0.6667
+check "no sends: no rate above 100 %" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+rates = [d["totals"]] + d["providers"]
+sys.exit(0 if all(0 <= (x[k] or 0) <= 1 for x in rates for k in ("hard_rate", "block_rate", "accepted_then_ndr_share")) else 1)' ns.json
+
 # ---- the default period, usage errors -----------------------------------------------------
 export REBOUND_DB=$work/r.db
 "$R" report --now 2026-11-30T12:00:00Z --format json > d.json
