@@ -903,6 +903,7 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
             rb_strlcpy(e->source, p->rec.source, sizeof e->source);
             rb_strlcpy(e->evidence, p->rec.evidence, sizeof e->evidence);
             rb_strlcpy(e->rule, p->rec.rule, sizeof e->rule);
+            rb_strlcpy(e->alert, p->rec.alert, sizeof e->alert);
         }
     counted:
         count(a, p, d);

@@ -84,6 +84,7 @@ typedef struct {
     char evidence[16];                        /* what the reason rests on: vendor phrase status reply class none
                                                * ("" for events stored before schema version 3) */
     char rule[RB_HOST_MAX];                   /* the rule that gave the reason: rules.d/20-mta.conf:41, module:NAME */
+    char alert[RB_SHORT_MAX];                 /* "", backscatter, compromised_account (schema version 4) */
 } rb_event;
 
 /* ---- the store ---------------------------------------------------------------- */

@@ -197,6 +197,9 @@ typedef struct {
     int64_t dead_before;            /* queued dead contacts dead before since */
     groups prov, src;
     text_tab diag, uncl, rsn;       /* rsn: (provider, reason) */
+    text_tab alp;                   /* alerts: (alert, provider) */
+    int64_t (*al_daily)[2];         /* per day: backscatter, compromised_account */
+    int64_t al[2];
     int64_t soft[4];                /* counted quarantined disabled other */
     int oom;
 } run;
@@ -230,7 +233,7 @@ static const char *pname(const char *p) { return p && p[0] ? p : "(unknown)"; }
     "  FROM sends s WHERE s.sent_at >= $1" \
     "  UNION ALL SELECT c.email_norm, e.event_time, 1, '', ''" \
     "  FROM events e, contacts c WHERE c.id = +e.contact_id AND e.bounce_type IN ('hard', 'soft', 'blocked')" \
-    "  AND e.event_time >= $1) x WINDOW w AS (PARTITION BY r ORDER BY t, k)) y" \
+    "  AND e.alert = '' AND e.event_time >= $1) x WINDOW w AS (PARTITION BY r ORDER BY t, k)) y" \
     " WHERE k = 0 AND t < $2 AND ($3 = '' OR p = $3) AND ($4 = '' OR src = $4)) d"
 /* queued contacts disabled by a bounce or complaint, with when they died ($1 provider, $2 source) */
 #define DEAD_D \
@@ -349,6 +352,20 @@ static int row_dead(void *arg, int n, const char *const *v)
     return 0;
 }
 
+/* events recorded under an alert: day, alert, provider, count */
+static int row_alert(void *arg, int n, const char *const *v)
+{
+    run *r = arg;
+    if (n < 4 || !v[1]) return 1;
+    int k = !strcmp(v[1], "compromised_account") ? 1 : 0;
+    int64_t cnt = i64v(v[3]);
+    int d = day_index(r, i64v(v[0]));
+    if (d >= 0) r->al_daily[d][k] += cnt;
+    r->al[k] += cnt;
+    if (text_add(&r->alp, k ? "compromised_account" : "backscatter", pname(v[2]), cnt) < 0) { r->oom = 1; return 1; }
+    return 0;
+}
+
 static int row_i64(void *arg, int n, const char *const *v)
 {
     if (n > 0) *(int64_t *)arg = i64v(v[0]);
@@ -453,7 +470,8 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     int top = o->top > 0 ? o->top : 20;
     r.daily = calloc((size_t)r.ndays, sizeof *r.daily);
     r.dead_daily = calloc((size_t)r.ndays, sizeof *r.dead_daily);
-    if (!r.daily || !r.dead_daily) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto done; }
+    r.al_daily = calloc((size_t)r.ndays, sizeof *r.al_daily);
+    if (!r.daily || !r.dead_daily || !r.al_daily) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto done; }
 
     char a1[32], a2[32];
     snprintf(a1, sizeof a1, "%lld", (long long)o->since);
@@ -463,7 +481,10 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     const char *p2[] = {prov, src};
 
     Q("SELECT e.event_time / 86400, " EP ", e.bounce_type, e.reason, e.decision, c.source, e.diagnostic" EV_FROM EVF
-      " AND (e.bounce_type IN " NDR_TYPES " OR e.reason IN ('onhold', 'undefined'))", 4, p4, row_event);
+      " AND e.alert = '' AND (e.bounce_type IN " NDR_TYPES " OR e.reason IN ('onhold', 'undefined'))", 4, p4, row_event);
+    /* bounces under an alert say nothing about their recipients: counted apart */
+    Q("SELECT e.event_time / 86400, e.alert, " EP ", COUNT(*)" EV_FROM EVF " AND e.alert <> '' GROUP BY 1, 2, 3", 4, p4,
+      row_alert);
     Q("SELECT p, sent_at, ndr FROM " SENDS_D, 4, p4, row_send);
     for (size_t i = 0; i < r.prov.n; i++) median(&r.prov.g[i]);
     Q("SELECT p, died / 86400, COUNT(*) FROM " DEAD_D " GROUP BY 1, 2", 2, p2, row_dead);
@@ -628,6 +649,31 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     json_object_set_new(soft, "in_quarantine_now", json_integer(in_quarantine));
     json_object_set_new(j, "soft_pipeline", soft);
 
+    json_t *al = json_object(), *ald = json_array();
+    int64_t at = 0;
+    json_object_set_new(al, "backscatter", json_integer(r.al[0]));
+    json_object_set_new(al, "compromised_account", json_integer(r.al[1]));
+    for (int d = 0; d < r.ndays; d++) {
+        json_t *x = json_object();
+        day_label(r.day0 + d, b1, sizeof b1);
+        json_object_set_new(x, "day", json_string(b1));
+        json_object_set_new(x, "backscatter", json_integer(r.al_daily[d][0]));
+        json_object_set_new(x, "compromised_account", json_integer(r.al_daily[d][1]));
+        json_array_append_new(ald, x);
+    }
+    json_object_set_new(al, "daily", ald);
+    json_t *alp = texts_json(&r.alp, top, 1, &at);
+    /* texts_json names its pair "reason" and "text": here the alert and the provider */
+    for (size_t i = 0; i < json_array_size(alp); i++) {
+        json_t *x = json_array_get(alp, i);
+        json_object_set(x, "alert", json_object_get(x, "reason"));
+        json_object_set(x, "provider", json_object_get(x, "text"));
+        json_object_del(x, "reason");
+        json_object_del(x, "text");
+    }
+    json_object_set_new(al, "by_provider", alp);
+    json_object_set_new(j, "alerts", al);
+
     json_t *uncl = texts_json(&r.uncl, top, 1, &ut);
     json_t *uobj = json_object();
     json_object_set_new(uobj, "total", json_integer(ut));
@@ -641,10 +687,12 @@ done:
     for (size_t i = 0; i < r.prov.n; i++) free(r.prov.g[i].hist);
     free(r.daily);
     free(r.dead_daily);
+    free(r.al_daily);
     free(r.prov.g);
     free(r.src.g);
     text_free(&r.diag);
     text_free(&r.uncl);
     text_free(&r.rsn);
+    text_free(&r.alp);
     return s;
 }

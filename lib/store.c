@@ -9,7 +9,8 @@
  *   queue     the mailing cycle: contact ids in mailing order;
  *   schema_version  one row per migration applied.
  * Version 2 adds sends, api_keys and outbox; version 3 adds the evidence and
- * the rule of each event's reason (see the migrations below).
+ * the rule of each event's reason; version 4 its alert (see the migrations
+ * below).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,12 +134,19 @@ typedef struct {
     "ALTER TABLE events ADD COLUMN evidence TEXT NOT NULL DEFAULT '';" \
     "ALTER TABLE events ADD COLUMN rule TEXT NOT NULL DEFAULT '';"
 
+/* Version 4: the alert an event was recorded under (backscatter: a bounce
+ * of mail we never sent; compromised_account: of mail sent through a
+ * hacked account of ours), so the report can show them; such an event
+ * never changed its contact.  '' for events stored before. */
+#define V4_BODY "ALTER TABLE events ADD COLUMN alert TEXT NOT NULL DEFAULT '';"
+
 static const migration migrations[] = {
     {1,
      CONTACTS_BODY("INTEGER PRIMARY KEY") EVENTS_BODY("INTEGER PRIMARY KEY") QUEUE_BODY,
      CONTACTS_BODY("BIGSERIAL PRIMARY KEY") EVENTS_BODY("BIGSERIAL PRIMARY KEY") QUEUE_BODY},
     {2, V2_BODY("INTEGER PRIMARY KEY"), V2_BODY("BIGSERIAL PRIMARY KEY")},
     {3, V3_BODY, V3_BODY},
+    {4, V4_BODY, V4_BODY},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -439,6 +447,7 @@ void rb_event_from_row(rb_event *e, const char *const *v)
     txt(e->source, sizeof e->source, v[12]);
     txt(e->evidence, sizeof e->evidence, v[13]);
     txt(e->rule, sizeof e->rule, v[14]);
+    txt(e->alert, sizeof e->alert, v[15]);
 }
 
 /* ---- iteration -------------------------------------------------------------------- */

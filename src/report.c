@@ -122,6 +122,12 @@ static void print_table(json_t *r)
     json_t *d = json_object_get(r, "diagnostics");
     printf("\n%sTop diagnostic texts%s (%lld bounces, %lld distinct texts)\n", B(), N(), I(d, "total"), I(d, "distinct"));
     json_array_foreach(json_object_get(d, "top"), i, x) printf("  %7lld  %.110s\n", I(x, "count"), S(x, "text"));
+    json_t *al = json_object_get(r, "alerts");
+    printf("\n%sAlerts%s (bounces that say nothing about their recipient; no contact changed)\n", B(), N());
+    printf("  backscatter (mail we never sent) %lld; compromised account (sent through a hacked account of ours) %lld\n",
+           I(al, "backscatter"), I(al, "compromised_account"));
+    json_array_foreach(json_object_get(al, "by_provider"), i, x)
+        printf("  %7lld  %-20s %s\n", I(x, "count"), S(x, "alert"), S(x, "provider"));
     json_t *u = json_object_get(r, "unclassified");
     printf("\n%sUnclassified diagnostics%s (onhold/undefined: %lld, %lld distinct texts) -- rules to add\n", B(), N(),
            I(u, "total"), I(u, "distinct"));
@@ -577,6 +583,26 @@ static int write_html(const char *path, json_t *r)
         num(f, json_object_get(sp, sk[s]), "soft_pipeline.%s", sk[s]);
     }
     fprintf(f, "</p></section>\n");
+
+    /* alerts */
+    json_t *al = json_object_get(r, "alerts");
+    fprintf(f, "<section><h2>Alerts</h2><p class=\"note\">Bounces that say nothing about their recipient, recorded "
+               "without changing any contact: backscatter (a bounce of mail we never sent) ");
+    num(f, json_object_get(al, "backscatter"), "alerts.backscatter");
+    fprintf(f, ", compromised account (mail sent through a hacked account of ours; look at that account) ");
+    num(f, json_object_get(al, "compromised_account"), "alerts.compromised_account");
+    fprintf(f, ".</p>\n");
+    th(f, (const char *const[]){"bounces", "alert", "provider"}, 3);
+    json_array_foreach(json_object_get(al, "by_provider"), i, x) {
+        fprintf(f, "<tr><td>");
+        num(f, json_object_get(x, "count"), "alerts.by_provider.%zu.count", i);
+        fprintf(f, "</td><td>");
+        esc(f, S(x, "alert"));
+        fprintf(f, "</td><td>");
+        esc(f, S(x, "provider"));
+        fprintf(f, "</td></tr>\n");
+    }
+    fprintf(f, "</tbody></table></div></section>\n");
 
     /* unclassified */
     json_t *u = json_object_get(r, "unclassified");

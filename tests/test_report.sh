@@ -164,13 +164,23 @@ else
 fi
 
 # ---- rates when the mail log was not read: bounces without sends never pass 100 % ----------
-printf 'email,source\nh1@example.net,Web\nh2@example.net,Web\nb1@example.net,Web\n' > nosend.csv
+printf 'email,source\nh1@example.net,Web\nh2@example.net,Web\nb1@example.net,Web\nx1@example.net,Web\nx2@example.net,Web\n' > nosend.csv
 "$R" contacts import --create --db "$work/ns.db" nosend.csv >/dev/null 2>&1
 printf 'recipient,reason,status,date\nh1@example.net,userunknown,5.1.1,2026-11-10T10:00:00Z\nh2@example.net,userunknown,5.1.1,2026-11-11T10:00:00Z\nb1@example.net,blocked,5.7.1,2026-11-12T10:00:00Z\n' > nosend-b.csv
+# two bounces under alerts: kept apart from the bounce figures, shown as alerts
+printf 'recipient,reason,status,date,alert\nx1@example.net,userunknown,5.1.1,2026-11-13T10:00:00Z,backscatter\nx2@example.net,userunknown,5.1.1,2026-11-14T10:00:00Z,compromised_account\n' > alerts.csv
+"$R" apply --commit --db "$work/ns.db" alerts.csv >/dev/null 2>&1
 "$R" apply --commit --db "$work/ns.db" nosend-b.csv >/dev/null 2>&1
 "$R" report --db "$work/ns.db" --since $SINCE --until $UNTIL --format json > ns.json
 eq "no sends: attempts are the bounces" "$(j ns.json totals.attempts)" 3
 eq "no sends: hard rate 2/3" "$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["totals"]["hard_rate"], 4))' ns.json)" 0.6667
+eq "alerts: backscatter" "$(j ns.json alerts.backscatter)" 1
+eq "alerts: compromised account" "$(j ns.json alerts.compromised_account)" 1
+eq "alerts: not among the bounces" "$(j ns.json totals.bounces)" 3
+eq "alerts: = SQL" "$(sqlite3 "$work/ns.db" "SELECT COUNT(*) FROM events WHERE alert <> ''")" 2
+eq "alerts: contacts unchanged" "$(sqlite3 "$work/ns.db" "SELECT status FROM contacts WHERE email_norm LIKE 'x%' ORDER BY 1" | tr '\n' ' ')" "active active "
+"$R" report --db "$work/ns.db" --since $SINCE --until $UNTIL > ns.txt
+check "alerts: in the table" grep -q "backscatter (mail we never sent) 1; compromised account" ns.txt
 check "no sends: no rate above 100 %" python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))

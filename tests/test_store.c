@@ -710,7 +710,7 @@ static void test_event_evidence_rule(void **state)
 static void test_migrate_v2_events(void **state)
 {
     (void)state;
-    assert_int_equal(rb_store_latest_schema_version(), 3);
+    assert_int_equal(rb_store_latest_schema_version(), 4);
     rb_store *st = fresh_store_at(2);
     assert_int_equal(rb_store_schema_version(st), 2);
     rb_error err = {{0}};
@@ -733,8 +733,8 @@ static void test_migrate_v2_events(void **state)
                      RB_OK);
     rb_store_close(st);
 
-    assert_int_equal(rb_store_open(db_url, &st, &err), RB_OK);          /* migrates to 3 */
-    assert_int_equal(rb_store_schema_version(st), 3);
+    assert_int_equal(rb_store_open(db_url, &st, &err), RB_OK);          /* migrates to 4 */
+    assert_int_equal(rb_store_schema_version(st), 4);
     const events *g = events_of(st, "old@example.com");
     assert_int_equal(g->n, 1);
     assert_string_equal(g->ev[0].key, key);
@@ -742,6 +742,7 @@ static void test_migrate_v2_events(void **state)
     assert_string_equal(g->ev[0].diagnostic, "old diagnostic");
     assert_string_equal(g->ev[0].evidence, "");
     assert_string_equal(g->ev[0].rule, "");
+    assert_string_equal(g->ev[0].alert, "");
 
     /* the old bounce again (now with evidence, rule and its ORCPT): applied before */
     strcpy(old.evidence, "status");
@@ -764,8 +765,20 @@ static void test_migrate_v2_events(void **state)
 
     /* opening again: nothing to migrate, the data is kept */
     assert_int_equal(rb_store_open(db_url, &st, &err), RB_OK);
-    assert_int_equal(rb_store_schema_version(st), 3);
+    assert_int_equal(rb_store_schema_version(st), 4);
     assert_int_equal(nevents(st), 2);
+
+    /* a bounce under an alert (version 4): recorded with it, the contact unchanged */
+    add_contact(st, "hacked@example.com", "Web", RB_CS_ACTIVE);
+    rb_record bs = rec("hacked@example.com", "userunknown", T0 + 2 * DAY);
+    strcpy(bs.alert, "compromised_account");
+    plan p2 = {0};
+    apply(st, &bs, 1, 1, 0, &p2, NULL);
+    assert_int_equal(p2.decisions[0], RB_DEC_RECORDED);
+    g = events_of(st, "hacked@example.com");
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->ev[0].alert, "compromised_account");
+    assert_int_equal(get(st, "hacked@example.com").status, RB_CS_ACTIVE);
     rb_store_close(st);
 }
 
