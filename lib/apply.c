@@ -457,6 +457,19 @@ rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb
         if (!p->invalid && !r->date[0]) p->t = a->o.now;
         /* keyed on the final recipient whatever matches (see rb_event_key) */
         if (!p->invalid) rb_event_key(r, rcpt_ok ? p->rcpt_norm : p->orig_norm, p->key, sizeof p->key);
+        /* --resolve-mx: a custom domain's provider from its MX hosts (after
+         * the key, which it must not change) */
+        const char *at = strrchr(p->email_norm, '@');
+        if (!p->invalid && a->o.mx && !r->provider[0] && at) {
+            char prov[RB_SHORT_MAX];
+            int f = rb_mx_provider(a->o.mx, a->st, a->ctx->providers, at + 1, a->o.commit, a->o.now, prov,
+                                   sizeof prov, err);
+            if (f < 0) return RB_ERR_DB;
+            if (f > 0) {
+                rb_strlcpy(r->provider, prov, sizeof r->provider);
+                rb_strlcpy(r->provider_source, "mx", sizeof r->provider_source);
+            }
+        }
     }
     if (a->np == a->batch) return flush(a, err, 0);
     return RB_OK;

@@ -208,6 +208,14 @@ int rb_providers_guess(const rb_providers *p, const char *remote_host,
                        const char *recipient, char *out, size_t outlen);
 int rb_providers_host(const rb_providers *p, const char *host, char *out, size_t outlen);
 
+/* mx.c: the provider of domain's MX hosts into out: 1 found, 0 none (or a
+ * temporary DNS failure), -1 a store error.  write: keep new answers in
+ * the store's mx_cache (a committing run). */
+struct rb_mx;
+struct rb_store;
+int rb_mx_provider(struct rb_mx *mx, struct rb_store *st, const rb_providers *pv, const char *domain, int write,
+                   int64_t now, char *out, size_t outlen, rb_error *err);
+
 /* csv.c's raw line access, for recin.c's JSONL reading: the first byte that
  * is not blank (-1 at the end), and the next whole line. */
 struct rb_csv;

@@ -90,6 +90,19 @@ typedef struct {
 /* ---- the store ---------------------------------------------------------------- */
 typedef struct rb_store rb_store;
 
+/* ---- MX look-up: the provider of a custom domain, cached in the store (mx.c) ----
+ * server: "ADDR[:PORT]" (IPv4) to ask instead of /etc/resolv.conf's, or NULL. */
+typedef struct rb_mx rb_mx;
+typedef struct {
+    unsigned long queried;          /* DNS questions asked */
+    unsigned long cached;           /* answers taken from the store's mx_cache */
+    unsigned long found;            /* domains whose MX named a provider */
+    unsigned long failed;           /* temporary DNS failures (not cached) */
+} rb_mx_stats;
+rb_status rb_mx_new(const char *server, rb_mx **out, rb_error *err);
+void rb_mx_free(rb_mx *mx);
+const rb_mx_stats *rb_mx_get_stats(const rb_mx *mx);
+
 /* How a store is opened.  A store is created only when asked (`rebound
  * init`, `contacts import --create`): a mistyped URL or a cron job in the
  * wrong directory must not quietly start an empty list. */
@@ -265,6 +278,8 @@ typedef struct {
     const char *provider_source;    /* stored with the contact; NULL: "ndr" or "maillog" */
     rb_plan_cb plan_cb;
     void *plan_arg;
+    struct rb_mx *mx;               /* --resolve-mx: a record without a provider gets its domain's
+                                     * MX provider (rb_mx_new); NULL: off */
 } rb_apply_opts;
 
 /* Summary: records by bounce type and reason, and by decision. */

@@ -9,8 +9,8 @@
  *   queue     the mailing cycle: contact ids in mailing order;
  *   schema_version  one row per migration applied.
  * Version 2 adds sends, api_keys and outbox; version 3 adds the evidence and
- * the rule of each event's reason; version 4 its alert (see the migrations
- * below).
+ * the rule of each event's reason; version 4 its alert; version 5 the MX
+ * cache (see the migrations below).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +140,15 @@ typedef struct {
  * never changed its contact.  '' for events stored before. */
 #define V4_BODY "ALTER TABLE events ADD COLUMN alert TEXT NOT NULL DEFAULT '';"
 
+/* Version 5: what a custom domain's MX hosts say of its provider
+ * (--resolve-mx, mx.c), a week per answer; '' when they name none. */
+#define V5_BODY \
+    "CREATE TABLE mx_cache (" \
+    " domain TEXT PRIMARY KEY," \
+    " provider TEXT NOT NULL DEFAULT ''," \
+    " mx TEXT NOT NULL DEFAULT ''," \
+    " checked_at BIGINT NOT NULL);"
+
 static const migration migrations[] = {
     {1,
      CONTACTS_BODY("INTEGER PRIMARY KEY") EVENTS_BODY("INTEGER PRIMARY KEY") QUEUE_BODY,
@@ -147,6 +156,7 @@ static const migration migrations[] = {
     {2, V2_BODY("INTEGER PRIMARY KEY"), V2_BODY("BIGSERIAL PRIMARY KEY")},
     {3, V3_BODY, V3_BODY},
     {4, V4_BODY, V4_BODY},
+    {5, V5_BODY, V5_BODY},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 

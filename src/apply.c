@@ -36,6 +36,9 @@ static void help(FILE *f)
             "  --now TIME           the time to use for 'now' (ISO 8601), for undated records\n"
             "  --provider-source S  the contacts' provider source for records that give\n"
             "                       none (default: ndr, or relay for maillog records)\n"
+            "  --resolve-mx         a record with no provider: its domain's MX hosts name it\n"
+            "                       (providers.conf host rows; cached a week in the store)\n"
+            "  --dns-server A[:P]   the DNS server to ask (IPv4; default: /etc/resolv.conf's)\n"
             "  -q, --quiet          no summary\n\n"
             "Policy: hard bounce -> disabled (status bounced); soft bounce -> counted, 3\n"
             "within 30 days (set soft_threshold / soft_window_days) -> quarantined for 14 days\n"
@@ -112,6 +115,7 @@ int cmd_apply(int argc, char **argv)
         {OPT_ULONG, "batch", 0, &batch, .min = 1, .max = 10000000},
         {OPT_TIME, "now", 0, &now},
         {OPT_STRING, "provider-source", 0, &psrc},
+        {OPT_INHERIT, .inherit = shared_mx_options},
         {OPT_INHERIT, .inherit = shared_options},
         {0},
     };
@@ -150,10 +154,12 @@ int cmd_apply(int argc, char **argv)
               "event_time,quarantine_until,status,reply_code,diagnostic,source,note,original_recipient,matched_by\n",
               pc.plan);
     }
-    rb_apply_opts ao = {commit, batch, now, psrc, on_row, &pc};
     rb_apply *ap = NULL;
     rb_error err = {{0}};
-    int rc = EX_OK_;
+    int rc = EX_OK_, mxrc;
+    rb_mx *mx = open_mx("apply", &mxrc);
+    rb_apply_opts ao = {commit, batch, now, psrc, on_row, &pc, mx};
+    if (mxrc) { rc = mxrc; goto out; }
     unsigned long bad_rows = 0, n = 0;
     if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {
         fprintf(stderr, "rebound apply: %s\n", err.msg);
@@ -250,6 +256,8 @@ int cmd_apply(int argc, char **argv)
     }
 out:
     rb_apply_free(ap);
+    mx_summary("apply", mx);
+    rb_mx_free(mx);
     if (pc.plan && fclose(pc.plan) != 0) {
         fprintf(stderr, "rebound apply: %s: %m\n", csv_path);
         if (rc == EX_OK_) rc = EX_FAIL;

@@ -176,6 +176,33 @@ rb_store *open_store(const char *cmd, const char *url)
     return open_store_opts(cmd, url, 0, 0);
 }
 
+rb_mx *open_mx(const char *cmd, int *rc)
+{
+    *rc = 0;
+    if (!opt_shared.resolve_mx) {
+        if (opt_shared.dns_server)
+            fprintf(stderr, "rebound %s: note: --dns-server is used only with --resolve-mx\n", cmd);
+        return NULL;
+    }
+    rb_mx *mx = NULL;
+    rb_error err = {{0}};
+    rb_status s = rb_mx_new(opt_shared.dns_server, &mx, &err);
+    if (s != RB_OK) {
+        fprintf(stderr, "rebound %s: %s\n", cmd, err.msg);
+        *rc = s == RB_ERR_ARG ? EX_USAGE_ : EX_CONFIG_;
+        return NULL;
+    }
+    return mx;
+}
+
+void mx_summary(const char *cmd, const rb_mx *mx)
+{
+    if (!mx || opt_shared.quiet) return;
+    const rb_mx_stats *s = rb_mx_get_stats(mx);
+    fprintf(stderr, "rebound %s: MX look-ups: %lu asked, %lu from the cache, %lu named a provider, "
+                    "%lu failed for now (asked again next run)\n", cmd, s->queried, s->cached, s->found, s->failed);
+}
+
 const char *fmt_time(int64_t t, char *buf, size_t len)
 {
     if (!t) { if (len) buf[0] = '\0'; return buf; }

@@ -64,6 +64,12 @@ rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers);
  * create a missing one.  NULL on failure; store_exit() says the status. */
 #include "rebound_store.h"
 rb_store *open_store(const char *cmd, const char *url);
+
+/* --resolve-mx: the MX resolver (NULL when not asked for, or on an error:
+ * then *rc is 64 for a bad --dns-server); mx_summary() prints its figures
+ * on standard error. */
+rb_mx *open_mx(const char *cmd, int *rc);
+void mx_summary(const char *cmd, const rb_mx *mx);
 /* The same, creating the store when create is set; lock_timeout seconds
  * (0: $REBOUND_LOCK_TIMEOUT, else the store's default). */
 rb_store *open_store_opts(const char *cmd, const char *url, int create, double lock_timeout);

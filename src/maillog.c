@@ -35,6 +35,8 @@ static void help(FILE *f)
             "  --rules F --policy F --providers F   other tables than the installed ones\n"
             "  --provider-source S stored with the contacts when a record has none\n"
             "                      (default: relay, as rebound apply of its records)\n"
+            "  --resolve-mx        a record with no provider: its domain's MX hosts name it\n"
+            "  --dns-server A[:P]  the DNS server for --resolve-mx (IPv4)\n"
             "  --batch N           records per store transaction (default 50000)\n"
             "  --now TIME          the time of this run (for quarantine arithmetic)\n"
             "  --progress-every N  a progress line on stderr every N lines (a bar on a terminal)\n"
@@ -137,6 +139,7 @@ int cmd_maillog(int argc, char **argv)
         {OPT_TIME, "since", 0, &since},
         {OPT_TIME, "now", 0, &now},
         {OPT_STRING, "provider-source", 0, &psrc},
+        {OPT_INHERIT, .inherit = shared_mx_options},
         {OPT_ULONG, "batch", 0, &batch, .min = 1, .max = 10000000},
         {OPT_INHERIT, .inherit = shared_options},
         {0},
@@ -166,6 +169,7 @@ int cmd_maillog(int argc, char **argv)
     rb_error err = {{0}};
     rb_store *st = NULL;
     rb_apply *ap = NULL;
+    rb_mx *mx = NULL;
     rb_maillog *ml = NULL;
     rb_logstate *state = NULL;
     run_ctx r = {fmt, stdout, {0}, NULL, &err, 0, since, 0};
@@ -201,7 +205,9 @@ int cmd_maillog(int argc, char **argv)
     }
     if (applying) {
         if (!(st = open_store("maillog", db))) { rc = store_exit(); goto out; }
-        rb_apply_opts ao = {commit, batch, now, psrc, NULL, NULL};
+        int mxrc;
+        if (!(mx = open_mx("maillog", &mxrc)) && mxrc) { rc = mxrc; goto out; }
+        rb_apply_opts ao = {commit, batch, now, psrc, NULL, NULL, mx};
         if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {
             fprintf(stderr, "rebound maillog: %s\n", err.msg);
             rc = EX_SOFTWARE_;
@@ -343,6 +349,8 @@ out:
     if (r.out && r.out != stdout && fclose(r.out) != 0 && rc == EX_OK_) rc = EX_FAIL;
     rb_buf_free(&r.buf);
     rb_apply_free(ap);
+    mx_summary("maillog", mx);
+    rb_mx_free(mx);
     rb_store_close(st);
     rb_logstate_free(state);
     rb_maillog_free(ml);

@@ -24,6 +24,12 @@ const opt_desc shared_progress_options[] = {
     {0},
 };
 
+const opt_desc shared_mx_options[] = {
+    {OPT_FLAG, "resolve-mx", 0, &opt_shared.resolve_mx},
+    {OPT_STRING, "dns-server", 0, &opt_shared.dns_server},
+    {0},
+};
+
 const opt_desc shared_options[] = {
     {OPT_INHERIT, .inherit = shared_store_options},
     {OPT_STRING, "datadir", 0, &opt_shared.datadir},

@@ -89,6 +89,8 @@ typedef struct {
     const char *rules, *policy, *providers;   /* --rules ..., [data] rules ... */
     int quiet;                  /* -q, --quiet */
     unsigned long progress_every;   /* --progress-every N */
+    int resolve_mx;                 /* --resolve-mx */
+    const char *dns_server;         /* --dns-server ADDR[:PORT] */
 } shared_opts;
 
 extern shared_opts opt_shared;
@@ -99,6 +101,8 @@ extern const opt_desc shared_options[];
 extern const opt_desc shared_store_options[];
 /* -q --progress-every: long-running commands */
 extern const opt_desc shared_progress_options[];
+/* --resolve-mx --dns-server: commands that set contacts' providers */
+extern const opt_desc shared_mx_options[];
 
 /* Read the configuration file (if any) and the environment into
  * opt_shared.  Returns 0, or 78 (EX_CONFIG) after printing the error. */

@@ -100,7 +100,69 @@ run_backend() {   # $1 label, $2 store
   out=$("$R" notify --url http://127.0.0.1:9/status --db "$DB" --dry-run --now 2026-11-25T00:00:00Z 2>/dev/null)
   check "$L notify --dry-run: jan with provider and source" grep -q '^[0-9]*,jan.peeters@contoso-mail.example,bounced,hard,.*,business_microsoft,relay,' <<<"$out"
   check "$L notify --dry-run: bob" grep -q '^[0-9]*,bob@fabrikam.example,bounced,hard,.*,business_microsoft,ndr,' <<<"$out"
+  [ -n "$DNSPORT" ] && mx_checks "$L" "$DB"
 }
+
+# --resolve-mx against a dnsmasq on loopback that knows three custom domains:
+# acme-corp.example (Exchange Online), shop.example (Google Workspace, two MX),
+# nomx.example (no such domain); gone.example it refuses (no upstream): a
+# temporary failure, not cached
+DNSPORT= DNSPID=
+start_dns() {
+  command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || return 1
+  local dm i; dm=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
+  for i in 1 2 3 4 5; do
+    DNSPORT=$((20000 + RANDOM % 30000))
+    "$dm" --keep-in-foreground --no-resolv --no-hosts --no-poll --pid-file= --conf-file=/dev/null \
+      --user="$(id -un)" --listen-address=127.0.0.1 --bind-interfaces --port=$DNSPORT \
+      --mx-host=acme-corp.example,acme-corp-example.mail.protection.outlook.com,10 \
+      --mx-host=shop.example,alt1.aspmx.l.google.com,10 --mx-host=shop.example,aspmx.l.google.com,5 \
+      --local=/nomx.example/ --log-queries --log-facility="$work/dns.log" 2>"$work/dns.err" &
+    DNSPID=$!
+    sleep 0.3
+    kill -0 $DNSPID 2>/dev/null && return 0
+  done
+  DNSPORT=
+  return 1
+}
+mx_checks() {   # $1 label, $2 store
+  local L=$1 DB=$2
+  printf 'email,source\na@acme-corp.example,Web\nb@shop.example,Web\nc@nomx.example,Web\nd@gone.example,Web\ne@acme-corp.example,Web\nf@acme-corp.example,Web\n' > mx-c.csv
+  "$R" contacts import --db "$DB" mx-c.csv >/dev/null 2>&1
+  printf 'recipient,reason,status,date\n' > mx-b.csv
+  for a in a@acme-corp.example b@shop.example c@nomx.example d@gone.example; do
+    printf '%s,userunknown,5.1.1,2026-11-10T10:00:00Z\n' $a >> mx-b.csv
+  done
+  # without --resolve-mx: no look-up
+  "$R" apply --check --db "$DB" --now 2026-11-25T00:00:00Z mx-b.csv >/dev/null 2>mx.err
+  check "$L no --resolve-mx: no DNS" bash -c "! grep -q 'MX look-ups' mx.err"
+  : > "$work/dns.log"
+  "$R" apply --commit --db "$DB" --now 2026-11-25T00:00:00Z --resolve-mx --dns-server 127.0.0.1:$DNSPORT mx-b.csv >/dev/null 2>mx.err
+  check "$L --resolve-mx: exit 0" [ $? = 0 ]
+  check "$L mx: Exchange Online tenant" [ "$(prov "$DB" a@acme-corp.example)" = "business_microsoft (mx)" ]
+  check "$L mx: Google Workspace (best MX first)" [ "$(prov "$DB" b@shop.example)" = "google (mx)" ]
+  check "$L mx: no such domain: none" bash -c "[ -z \"\$(\"$R\" contacts show --db '$DB' c@nomx.example 2>/dev/null | sed -n 's/^provider: *//p' | cut -d' ' -f1)\" ]"
+  check "$L mx: the figures ($(cat mx.err))" grep -q 'MX look-ups: 4 asked, 0 from the cache, 2 named a provider, 1 failed' mx.err
+  # the second run asks DNS only for what failed; a new contact of a known domain comes from the cache
+  printf 'recipient,reason,status,date\ne@acme-corp.example,mailboxfull,4.2.2,2026-11-11T10:00:00Z\nd@gone.example,mailboxfull,4.2.2,2026-11-11T10:00:00Z\n' > mx-b2.csv
+  : > "$work/dns.log"
+  "$R" apply --commit --db "$DB" --now 2026-11-25T00:00:00Z --resolve-mx --dns-server 127.0.0.1:$DNSPORT mx-b2.csv >/dev/null 2>mx.err
+  check "$L mx cache: a known domain from the store ($(cat mx.err))" grep -q '1 asked, 1 from the cache, 1 named' mx.err
+  check "$L mx cache: e from the cache" [ "$(prov "$DB" e@acme-corp.example)" = "business_microsoft (mx)" ]
+  check "$L mx cache: DNS not asked for acme-corp.example" bash -c "! grep -q 'query\[MX\] acme-corp.example' '$work/dns.log'"
+  # a check run reads the cache, writes nothing to it
+  printf 'recipient,reason,status,date\nf@acme-corp.example,userunknown,5.1.1,2026-11-12T10:00:00Z\n' > mx-b3.csv
+  "$R" apply --check --db "$DB" --now 2026-11-25T00:00:00Z --resolve-mx --dns-server 127.0.0.1:$DNSPORT mx-b3.csv >/dev/null 2>mx.err
+  check "$L mx --check: from the cache" grep -q '0 asked, 1 from the cache' mx.err
+  # a bad --dns-server is a usage error
+  "$R" apply --check --db "$DB" --resolve-mx --dns-server nonsense mx-b3.csv >/dev/null 2>mx.err
+  check "$L mx: bad --dns-server: 64" [ $? = 64 ]
+  check "$L mx: ... named" grep -q "DNS server 'nonsense'" mx.err
+}
+if ! start_dns; then
+  echo "SKIP-PART: --resolve-mx part skipped: dnsmasq (Debian dnsmasq-base) is not installed or did not start: $(cat "$work/dns.err" 2>/dev/null)"
+fi
+trap '[ -n "$DNSPID" ] && kill $DNSPID 2>/dev/null; rm -rf "$work"' EXIT
 
 run_backend sqlite "$work/a.db"
 if [ -n "${REBOUND_TEST_PG:-}" ]; then
