@@ -60,6 +60,7 @@ static int alias_field(const char *name)
 {
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
         if (strcasecmp(name, aliases[i].name) == 0) return aliases[i].field;
+    if (rb_csv_name_is_email(name)) return F_RECIPIENT;     /* e-mail, e-mailadres, courriel... */
     return -1;
 }
 
@@ -126,16 +127,24 @@ struct rb_recin {
     size_t scratch_cap;
 };
 
+int rb__csv_decode(rb_csv *c, int on, rb_error *err);
+
 rb_status rb_recin_open(const char *path, rb_recin **out, rb_error *err)
+{
+    return rb_recin_open_opts(path, NULL, out, err);
+}
+
+rb_status rb_recin_open_opts(const char *path, const rb_csv_opts *opts, rb_recin **out, rb_error *err)
 {
     *out = NULL;
     rb_recin *in = calloc(1, sizeof *in);
     if (!in) { rb_seterr(err, "%s: out of memory", path ? path : "?"); return RB_ERR_NOMEM; }
     in->status_code_col = -1;
-    rb_status st = rb_csv_open(path, &in->csv, err);
+    rb_status st = rb_csv_open_opts(path, opts, &in->csv, err);
     if (st != RB_OK) { free(in); return st; }
     in->name = strcmp(path, "-") == 0 ? "stdin" : rb_csv_path(in->csv);
 
+    rb__csv_decode(in->csv, 0, err);   /* JSONL: bytes as they are, jansson judges them */
     int b = rb__csv_peek(in->csv, err);
     if (b == -2) { rb_recin_free(in); return RB_ERR_IO; }
     if (b == -1 || b == '{') {         /* empty input reads as (empty) JSONL */
@@ -143,6 +152,7 @@ rb_status rb_recin_open(const char *path, rb_recin **out, rb_error *err)
         *out = in;
         return RB_OK;
     }
+    if (rb__csv_decode(in->csv, 1, err) < 0) { rb_recin_free(in); return RB_ERR_IO; }
 
     const char *const *hdr;
     size_t n;
@@ -186,8 +196,12 @@ rb_status rb_recin_open(const char *path, rb_recin **out, rb_error *err)
         }
     }
     if (!taken[F_RECIPIENT]) {
+        rb_csv_info ci;
+        rb_csv_get_info(in->csv, &ci);
+        char note[300];
+        rb_csv_header_note(ci.delimiter, hdr, n, note, sizeof note);
         rb_seterr(err, "%s:%lu: the CSV header has no recipient column "
-                  "(recipient, email, email_address, address or recipient_email)", in->name, line);
+                  "(recipient, email, email_address, address or recipient_email) (%s)", in->name, line, note);
         rb_recin_free(in);
         return RB_ERR_PARSE;
     }
@@ -198,6 +212,12 @@ rb_status rb_recin_open(const char *path, rb_recin **out, rb_error *err)
 void rb_recin_progress(const rb_recin *in, uint64_t *done, uint64_t *total)
 {
     rb_csv_progress(in->csv, done, total);
+}
+
+void rb_recin_get_info(const rb_recin *in, rb_csv_info *info)
+{
+    rb_csv_get_info(in->csv, info);
+    if (in->jsonl) info->delimiter = 0, info->sniffed = 0;
 }
 
 const char *rb_recin_format(const rb_recin *in)

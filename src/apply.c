@@ -34,6 +34,8 @@ static void help(FILE *f)
             "  --progress-every N   a progress line every N records (a live bar on a terminal)\n"
             "  --batch N            records per transaction (default 50000)\n"
             "  --now TIME           the time to use for 'now' (ISO 8601), for undated records\n"
+            "  --delimiter D        CSV: , ; tab, or auto (the default: guessed from the\n"
+            "                       header row)\n"
             "  --provider-source S  the contacts' provider source for records that give\n"
             "                       none (default: ndr, or relay for maillog records)\n"
             "  --resolve-mx         a record with no provider: its domain's MX hosts name it\n"
@@ -45,8 +47,11 @@ static void help(FILE *f)
             "(quarantine_days), then disabled if it bounces again during the\n"
             "quarantine; blocked (policy/spam) -> recorded, never disables; complaint ->\n"
             "disabled as a complaint.  A bounce is never stored as an unsubscribe.\n\n"
+            "CSV may use , ; or TAB; a file that is not UTF-8 is read as Windows-1252 (said on\n"
+            "stderr), one with a UTF-16 byte order mark as UTF-16.\n\n"
             "Exit status: 0 done; 1 some rows were rejected (each reported with its line);\n"
-            "64 usage; 66 an input cannot be read; 75 the store failed (nothing of the\n"
+            "64 usage; 65 bad input: a CSV header without a recipient column, or a contact\n"
+            "list; 66 an input cannot be read; 75 the store failed (nothing of the\n"
             "failed batch was written: run again); 78 bad policy/rules.\n");
 }
 
@@ -107,7 +112,12 @@ int cmd_apply(int argc, char **argv)
     const char *csv_path = NULL, *psrc = NULL;
     unsigned long batch = 0;
     int64_t now = 0;
+    int delim = 0;
+    static const opt_keyword delims[] = {
+        {"auto", 0}, {"tab", '\t'}, {"comma", ','}, {"semicolon", ';'}, {",", ','}, {";", ';'}, {0},
+    };
     const opt_desc opts[] = {
+        {OPT_KEYWORD, "delimiter", 0, &delim, .keywords = delims},
         {OPT_FLAG, "check", 0, &check},
         {OPT_FLAG, "check-db", 0, &check},
         {OPT_FLAG, "commit", 0, &commit},
@@ -173,7 +183,8 @@ int cmd_apply(int argc, char **argv)
     /* An input that cannot be read (or stops being readable: a truncated
      * .gz) is reported and the others are still applied; what was read of
      * it counts.  A store failure stops everything. */
-    int unreadable = 0, dbfail = 0, contact_lists = 0;
+    int unreadable = 0, dbfail = 0, contact_lists = 0, bad_headers = 0;
+    rb_csv_opts copts = {(char)delim};
     /* the bar: bytes of all inputs together (as stored; compressed for .gz) */
     uint64_t all_bytes = 0, prev_bytes = 0;
     for (int i = 0; i < npos; i++) {
@@ -183,11 +194,14 @@ int cmd_apply(int argc, char **argv)
     }
     for (int i = 0; i < npos && !dbfail; i++) {
         rb_recin *in = NULL;
-        if (rb_recin_open(pos[i], &in, &err) != RB_OK) {
+        rb_status os = rb_recin_open_opts(pos[i], &copts, &in, &err);
+        if (os != RB_OK) {
             fprintf(stderr, "rebound apply: %s\n", err.msg);
-            unreadable++;
+            if (os == RB_ERR_PARSE) bad_headers++;     /* the header row: bad input, 65 */
+            else unreadable++;
             continue;
         }
+        int told = 0;
         pc.path = pos[i];
         unsigned long line;
         int r;
@@ -199,6 +213,14 @@ int cmd_apply(int argc, char **argv)
         while ((r = rb_recin_next(in, rec, &line, &err)) != 0) {
             if (r == -1) { fprintf(stderr, "rebound apply: %s\n", err.msg); bad_rows++; continue; }
             if (r < -1) { fprintf(stderr, "rebound apply: %s\n", err.msg); unreadable++; break; }
+            if (!told) {
+                rb_csv_info ci;
+                rb_recin_get_info(in, &ci);
+                if (ci.encoding == RB_ENC_CP1252) {
+                    fprintf(stderr, "rebound apply: %s: not UTF-8: read as Windows-1252\n", pos[i]);
+                    told = 1;
+                }
+            }
             if (!has_evidence(rec)) {
                 if (evidence_rows)
                     fprintf(stderr, "rebound apply: %s:%lu: no reason, status, reply code or diagnostic: rejected\n",
@@ -234,6 +256,11 @@ int cmd_apply(int argc, char **argv)
                     pos[i]);
             contact_lists++;
         }
+        rb_csv_info ci;
+        rb_recin_get_info(in, &ci);
+        if (ci.recoded)
+            fprintf(stderr, "rebound apply: %s: %llu byte%s that %s not UTF-8 read as Windows-1252\n", pos[i],
+                    (unsigned long long)ci.recoded, ci.recoded == 1 ? "" : "s", ci.recoded == 1 ? "was" : "were");
         uint64_t done, total;
         rb_recin_progress(in, &done, &total);
         prev_bytes += total;
@@ -251,8 +278,8 @@ int cmd_apply(int argc, char **argv)
                 commit ? "the transactions committed before the failure stay applied" : "nothing was written");
         rc = EX_TEMPFAIL_;
     } else {
-        if (!quiet && !(contact_lists && !n)) print_apply_summary(rb_apply_get_summary(ap), commit, bad_rows, st);
-        rc = unreadable ? EX_NOINPUT_ : contact_lists ? EX_DATAERR_ : bad_rows || pc.rejected ? EX_FAIL : EX_OK_;
+        if (!quiet && !((contact_lists || bad_headers) && !n)) print_apply_summary(rb_apply_get_summary(ap), commit, bad_rows, st);
+        rc = unreadable ? EX_NOINPUT_ : contact_lists || bad_headers ? EX_DATAERR_ : bad_rows || pc.rejected ? EX_FAIL : EX_OK_;
     }
 out:
     rb_apply_free(ap);

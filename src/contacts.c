@@ -12,25 +12,30 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: rebound contacts import [--db URL] [--create] [--source NAME] [--batch N]\n"
-            "                              [--progress-every N] [-q] FILE.csv\n"
+            "                              [--delimiter D] [--progress-every N] [-q] FILE.csv\n"
             "       rebound contacts show [--db URL] EMAIL\n"
             "       rebound contacts export [--db URL] [--status STATUS] [--output FILE]\n\n"
-            "import  reads a CSV with a header row: email (or email_address, address) and\n"
-            "        source (or source_name) are required -- --source gives a default for\n"
+            "import  reads a CSV with a header row: email (or e-mail, email_address, address,\n"
+            "        e-mailadres, courriel, E-Mail-Adresse...) and source (or source_name,\n"
+            "        bron, quelle, origine) are required -- --source gives a default for\n"
             "        rows without one; optional: status (active, unsubscribed, bounced,\n"
             "        blocked, quarantined, complaint), for_mailing (1/0, true/false,\n"
             "        yes/no), provider.  Other columns are ignored.  Streams, in batched\n"
             "        transactions.  A contact already in the store is left exactly as it\n"
             "        is: importing a list again never revives a bounced address.  Rejected\n"
-            "        rows are reported with their line numbers.\n"
+            "        rows are reported with their line numbers.  The delimiter (, ; or TAB)\n"
+            "        is guessed from the header row; a file that is not UTF-8 is read as\n"
+            "        Windows-1252 (Excel's CSV), one with a UTF-16 byte order mark as UTF-16.\n"
             "show    the contact and the history of bounces applied to it: for each, what\n"
             "        its reason rests on (evidence) and the rule that gave it\n"
             "export  every contact as CSV (to standard output or --output)\n\n"
             "  --create    import: create the store if it is not there (as rebound init)\n"
             "  --batch N   import: rows per transaction (default 50000)\n"
+            "  --delimiter D  import: , ; tab, or auto (the default: guessed)\n"
             "  --progress-every N, -q   import: a progress line every N rows; no summary\n\n"
-            "Exit status: 0 ok; 1 rows rejected / contact not found; 64 usage; 65 the CSV\n"
-            "has no email or source column; 66 no input, or no store (rebound init);\n"
+            "Exit status: 0 ok; 1 rows rejected / contact not found; 64 usage; 65 bad input:\n"
+            "the CSV header has no email or source column (nothing is imported); 66 no\n"
+            "input, or no store (rebound init);\n"
             "75 store failure.\n");
 }
 
@@ -42,11 +47,16 @@ static int column_of(const char *name)
     static const struct { const char *name; int col; } names[] = {
         {"email", C_EMAIL},       {"email_address", C_EMAIL}, {"address", C_EMAIL}, {"e-mail", C_EMAIL},
         {"recipient", C_EMAIL},   {"source", C_SOURCE},       {"source_name", C_SOURCE},
+        {"bron", C_SOURCE},       {"quelle", C_SOURCE},       {"origine", C_SOURCE},
         {"status", C_STATUS},     {"for_mailing", C_FORMAIL}, {"provider", C_PROVIDER},
     };
+    char n[64];
     while (*name == ' ') name++;
+    rb_strlcpy(n, name, sizeof n);
+    for (size_t k = strlen(n); k > 0 && n[k - 1] == ' '; k--) n[k - 1] = '\0';
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcasecmp(name, names[i].name)) return names[i].col;
+        if (!strcasecmp(n, names[i].name)) return names[i].col;
+    if (rb_csv_name_is_email(n)) return C_EMAIL;     /* e-mailadres, courriel, E-Mail-Adresse... */
     return -1;
 }
 
@@ -110,11 +120,24 @@ static rb_status import_flush(importer *im, int last, rb_error *err)
     return s;
 }
 
-static int contacts_import(rb_store *st, const char *path, const char *dflt_source, size_t batch)
+/* Say once that the input is not UTF-8 (what it was read as). */
+static void note_encoding(const rb_csv *csv, const char *path, int *told)
+{
+    rb_csv_info ci;
+    rb_csv_get_info(csv, &ci);
+    if (*told || ci.encoding != RB_ENC_CP1252) return;
+    *told = 1;
+    fprintf(stderr, "rebound contacts import: %s: not UTF-8: read as Windows-1252 (give a UTF-8 file if that is "
+                    "wrong)\n", path);
+}
+
+static int contacts_import(rb_store *st, const char *path, const char *dflt_source, size_t batch, char delim)
 {
     rb_csv *csv = NULL;
     rb_error err = {{0}};
-    if (rb_csv_open(path, &csv, &err) != RB_OK) {
+    rb_csv_opts copts = {delim};
+    int told = 0;
+    if (rb_csv_open_opts(path, &copts, &csv, &err) != RB_OK) {
         fprintf(stderr, "rebound contacts import: %s\n", err.msg);
         return EX_NOINPUT_;
     }
@@ -139,8 +162,13 @@ static int contacts_import(rb_store *st, const char *path, const char *dflt_sour
             continue;
         }
         if (r < -1) { fprintf(stderr, "rebound contacts import: %s\n", err.msg); rc = EX_NOINPUT_; break; }
+        note_encoding(csv, path, &told);
         if (!header) {
             header = 1;
+            rb_csv_info ci;
+            rb_csv_get_info(csv, &ci);
+            char note[300];
+            rb_csv_header_note(ci.delimiter, f, nf, note, sizeof note);
             ncols = nf;
             for (size_t i = 0; i < nf && i < 256; i++) {
                 map[i] = column_of(f[i]);
@@ -148,13 +176,13 @@ static int contacts_import(rb_store *st, const char *path, const char *dflt_sour
             }
             if (!have[C_EMAIL]) {
                 fprintf(stderr, "rebound contacts import: %s:%lu: the header names no email column"
-                                " (email, email_address, address)\n", path, line);
+                                " (email, e-mail, email_address, address...) (%s)\n", path, line, note);
                 rc = EX_DATAERR_;
                 break;
             }
             if (!have[C_SOURCE] && !dflt_source) {
-                fprintf(stderr, "rebound contacts import: %s:%lu: the header names no source column;"
-                                " give --source NAME\n", path, line);
+                fprintf(stderr, "rebound contacts import: %s:%lu: the header names no source column"
+                                " (%s); give --source NAME\n", path, line, note);
                 rc = EX_DATAERR_;
                 break;
             }
@@ -224,6 +252,11 @@ static int contacts_import(rb_store *st, const char *path, const char *dflt_sour
         rc = EX_TEMPFAIL_;
     }
     progress_finish(&prog, rows);
+    rb_csv_info ci;
+    rb_csv_get_info(csv, &ci);
+    if (ci.recoded)
+        fprintf(stderr, "rebound contacts import: %s: %llu byte%s that %s not UTF-8 read as Windows-1252\n", path,
+                (unsigned long long)ci.recoded, ci.recoded == 1 ? "" : "s", ci.recoded == 1 ? "was" : "were");
     if (!opt_shared.quiet)
         printf("%s: %lu rows: %lu new contacts, %lu already in the store (kept as they are), %lu rejected\n", path,
                rows, im.added, im.present, rejected);
@@ -400,9 +433,13 @@ int cmd_contacts(int argc, char **argv)
     }
     const char *source = NULL, *status = NULL, *out = NULL;
     unsigned long batch = 50000;
-    int create = 0;
+    int create = 0, delim = 0;
+    static const opt_keyword delims[] = {
+        {"auto", 0}, {"tab", '\t'}, {"comma", ','}, {"semicolon", ';'}, {",", ','}, {";", ';'}, {0},
+    };
     const opt_desc opts[] = {
         {OPT_FLAG, "create", 0, &create},
+        {OPT_KEYWORD, "delimiter", 0, &delim, .keywords = delims},
         {OPT_STRING, "source", 0, &source},
         {OPT_STRING, "status", 0, &status},
         {OPT_STRING, "output", 'o', &out},
@@ -432,7 +469,7 @@ int cmd_contacts(int argc, char **argv)
     rb_store *st = open_store_opts(cmdname, db, create, 0);
     if (!st) return store_exit();
     int rc;
-    if (!strcmp(sub, "import")) rc = contacts_import(st, args[0], source, batch);
+    if (!strcmp(sub, "import")) rc = contacts_import(st, args[0], source, batch, (char)delim);
     else if (!strcmp(sub, "show")) rc = contacts_show(st, args[0]);
     else rc = contacts_export(st, out, status);
     rb_store_close(st);

@@ -1,5 +1,6 @@
 /* options.c -- the option tables' parser, the shared options and the
  * configuration file.  See options.h. */
+#include <ctype.h>
 #include <errno.h>
 #include <glib.h>
 #include <stdio.h>
@@ -146,7 +147,8 @@ static int set_value(const char *cmd, const opt_desc *o, const char *v)
         char names[256] = "";
         size_t len = 0;
         for (const opt_keyword *k = o->keywords; k->name && len < sizeof names - 40; k++)
-            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", k->name);
+            len += (size_t)snprintf(names + len, sizeof names - len, isalnum((unsigned char)k->name[0]) ? "%s%s" : "%s'%s'",
+                                    len ? ", " : "", k->name);
         fprintf(stderr, "rebound %s: --%s: unknown value '%s' (%s)", cmd, o->name, v, names);
         int n = (int)strcspn(cmd, " ");
         fprintf(stderr, " (see `rebound %.*s --help`)\n", n, cmd);

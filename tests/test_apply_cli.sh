@@ -233,6 +233,48 @@ check "apply: row without evidence named (line 2)" grep -q "mix.csv:2: no reason
 check "apply: row without evidence named (line 4)" grep -q "mix.csv:4: no reason" "$work/err"
 check "apply: the bounce among them applied" [ "$(sqlite3 "$work/ev.db" 'SELECT COUNT(*) FROM events')" = 1 ]
 
+# ---- Excel's CSV: ';', a BOM, Windows-1252; UTF-16 "Unicode text" ----------------------
+# written here: the source names carry the accents (they are stored, so show tells)
+printf '\xef\xbb\xbfnaam;e-mailadres;bron\r\nRen\xe9 Dupr\xe9;rene.dupre@example.be;Beurs Li\xe8ge\r\n"Jansen; J.";j.jansen@example.nl;Kassa \x80 5\r\n' > "$work/semi.csv"
+"$R" contacts import --create --db "$work/xl.db" "$work/semi.csv" >"$work/out" 2>"$work/err"; rc=$?
+check "semicolon import: exit 0 ($rc)" [ $rc = 0 ]
+check "semicolon import: both rows" grep -q "2 rows: 2 new contacts" "$work/out"
+check "semicolon import: says Windows-1252 once" [ "$(grep -c 'semi.csv: not UTF-8: read as Windows-1252' "$work/err")" = 1 ]
+check "semicolon import: the source decoded (è)" grep -q "^source: *Beurs Li$(printf '\xc3\xa8')ge\$" <("$R" contacts show --db "$work/xl.db" rene.dupre@example.be)
+check "semicolon import: the euro sign decoded" grep -q "^source: *Kassa $(printf '\xe2\x82\xac') 5\$" <("$R" contacts show --db "$work/xl.db" j.jansen@example.nl)
+printf 'naam;e-mailadres;reden;status\r\n"Dupr\xe9; R.";rene.dupre@example.be;userunknown;5.1.1\r\n' > "$work/semi-bounces.csv"
+"$R" apply --check --db "$work/xl.db" --now 2026-11-01 "$work/semi-bounces.csv" >"$work/out" 2>"$work/err"; rc=$?
+check "semicolon apply --check: exit 0 ($rc)" [ $rc = 0 ]
+check "semicolon apply --check: the bounce read" grep -q "contacts would be disabled: 1;" "$work/out"
+check "semicolon apply --check: says Windows-1252" grep -q "semi-bounces.csv: not UTF-8: read as Windows-1252" "$work/err"
+# errors name the delimiter and the columns read; exit 65
+printf 'naam;adres;plaats\nJan;Dorpstraat 1;Gent\n' > "$work/noemail.csv"
+"$R" contacts import --db "$work/xl.db" "$work/noemail.csv" >/dev/null 2>"$work/err"; rc=$?
+check "no email column: exit 65 ($rc)" [ $rc = 65 ]
+check "no email column: names the delimiter and columns" \
+  grep -q "noemail.csv:1: the header names no email column .*(read with delimiter ';'; columns: naam, adres, plaats)" "$work/err"
+"$R" apply --check --db "$work/xl.db" "$work/noemail.csv" >"$work/out" 2>"$work/err"; rc=$?
+check "apply, no recipient column: exit 65 ($rc)" [ $rc = 65 ]
+check "apply, no recipient column: names the delimiter" grep -q "noemail.csv:1: .*no recipient column.*read with delimiter ';'" "$work/err"
+check "apply, no recipient column: no summary" [ ! -s "$work/out" ]
+# the delimiter given: ',' reads the ';' file as one column, and says so
+"$R" contacts import --delimiter , --db "$work/xl.db" "$work/semi.csv" >/dev/null 2>"$work/err"; rc=$?
+check "--delimiter ,: exit 65 ($rc)" [ $rc = 65 ]
+check "--delimiter ,: named in the error" grep -q "read with delimiter ','; column: naam;e-mailadres;bron" "$work/err"
+"$R" apply --delimiter pipe --db "$work/xl.db" "$work/semi.csv" >/dev/null 2>"$work/err"; rc=$?
+check "--delimiter pipe: 64 ($rc)" [ $rc = 64 ]
+# UTF-16LE with a BOM, TAB-delimited (Excel's "Unicode text"), and --delimiter tab
+python3 -c "import sys; sys.stdout.buffer.write('\ufeffE-Mail-Adresse\tQuelle\r\nm\u00fcller@example.de\tMesse M\u00fcnchen\r\n'.encode('utf-16-le'))" > "$work/u16.txt"
+"$R" contacts import --db "$work/xl.db" --delimiter tab "$work/u16.txt" >"$work/out" 2>"$work/err"; rc=$?
+check "UTF-16 import: exit 0 ($rc)" [ $rc = 0 ]
+check "UTF-16 import: one new contact" grep -q "1 rows: 1 new contacts" "$work/out"
+check "UTF-16 import: the source decoded" grep -q "^source: *Messe M$(printf '\xc3\xbc')nchen\$" <("$R" contacts show --db "$work/xl.db" "m$(printf '\xc3\xbc')ller@example.de")
+# a UTF-8 file is not touched: its é stays é (and nothing is said)
+printf 'email;source\nutf8@example.be;Caf\xc3\xa9\n' > "$work/u8.csv"
+"$R" contacts import --db "$work/xl.db" "$work/u8.csv" >/dev/null 2>"$work/err"
+check "UTF-8 import: nothing said" [ ! -s "$work/err" ]
+check "UTF-8 import: é kept" grep -q "^source: *Caf$(printf '\xc3\xa9')\$" <("$R" contacts show --db "$work/xl.db" utf8@example.be)
+
 # ---- usage errors ------------------------------------------------------------------------
 "$R" apply >/dev/null 2>&1; check "apply without input: 64" [ $? = 64 ]
 "$R" apply --check --commit x >/dev/null 2>&1; check "apply --check --commit: 64" [ $? = 64 ]

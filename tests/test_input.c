@@ -936,6 +936,257 @@ static void test_email_reject(void **state)
     assert_string_equal(small, "a@b.c");
 }
 
+/* ---- delimiters and encodings ------------------------------------------------------ */
+static rb_csv *open_csv_with(const char *path, char delim)
+{
+    rb_csv *c = NULL;
+    rb_error err = {{0}};
+    rb_csv_opts o = {delim};
+    if (rb_csv_open_opts(path, &o, &c, &err) != RB_OK) fail_msg("open %s: %s", path, err.msg);
+    return c;
+}
+
+static void expect_info(rb_csv *c, char delim, int sniffed, rb_csv_encoding enc)
+{
+    rb_csv_info ci;
+    rb_csv_get_info(c, &ci);
+    assert_int_equal(ci.delimiter, delim);
+    assert_int_equal(ci.sniffed, sniffed);
+    assert_int_equal(ci.encoding, enc);
+}
+
+static void test_csv_sniff(void **state)
+{
+    (void)state;
+    /* semicolon, CRLF, a BOM, decimal commas in the data, a quoted ';' */
+    rb_csv *c = open_csv(write_str("semi.csv", "\xEF\xBB\xBFnaam;e-mailadres;bedrag\r\n"
+                                               "Jan;jan@example.nl;3,50\r\n"
+                                               "\"de Vries; P.\";p@example.nl;\"1;2\"\r\n"));
+    ROW(c, 1, "naam", "e-mailadres", "bedrag");
+    expect_info(c, ';', 1, RB_ENC_UTF8);
+    ROW(c, 2, "Jan", "jan@example.nl", "3,50");
+    ROW(c, 3, "de Vries; P.", "p@example.nl", "1;2");
+    expect_end(c);
+    rb_csv_free(c);
+
+    /* TAB; commas and semicolons in the data do not count */
+    c = open_csv(write_str("tab.csv", "name\temail\n\"Doe, John\"\tj;d@example.org\n"));
+    ROW(c, 1, "name", "email");
+    expect_info(c, '\t', 1, RB_ENC_UTF8);
+    ROW(c, 2, "Doe, John", "j;d@example.org");
+    expect_end(c);
+    rb_csv_free(c);
+
+    /* a delimiter inside a quoted header name does not count */
+    c = open_csv(write_str("qhdr.csv", "\"a;b\",c\n1,2\n"));
+    ROW(c, 1, "a;b", "c");
+    expect_info(c, ',', 1, RB_ENC_UTF8);
+    rb_csv_free(c);
+    c = open_csv(write_str("qhdr2.csv", "\"x, y\";email\n1;2\n"));
+    ROW(c, 1, "x, y", "email");
+    expect_info(c, ';', 1, RB_ENC_UTF8);
+    rb_csv_free(c);
+
+    /* the header has both: the one the rows agree with wins */
+    c = open_csv(write_str("both.csv", "naam;bedrag,eur;email\n"
+                                       "Jan;3;j@x.example\n"
+                                       "Piet;4,5,6;p@x.example\n"
+                                       "Kees;7;k@x.example\n"));
+    ROW(c, 1, "naam", "bedrag,eur", "email");
+    expect_info(c, ';', 1, RB_ENC_UTF8);
+    rb_csv_free(c);
+    c = open_csv(write_str("both2.csv", "a;b,c\n1;2,3\nx,y\n4;;5,6\n"));
+    ROW(c, 1, "a;b", "c");
+    expect_info(c, ',', 1, RB_ENC_UTF8);
+    rb_csv_free(c);
+
+    /* one column, leading blank lines: a comma, as before */
+    c = open_csv(write_str("one.csv", "\n\r\nemail\na;b@x.example\n"));
+    ROW(c, 3, "email");
+    expect_info(c, ',', 1, RB_ENC_UTF8);
+    ROW(c, 4, "a;b@x.example");
+    rb_csv_free(c);
+
+    /* given, not guessed */
+    c = open_csv_with(write_str("given.csv", "a,b;c\n1,2;3\n"), ';');
+    ROW(c, 1, "a,b", "c");
+    expect_info(c, ';', 0, RB_ENC_UTF8);
+    ROW(c, 2, "1,2", "3");
+    rb_csv_free(c);
+    c = open_csv_with(write_str("given2.csv", "a;b\tc\n"), '\t');
+    ROW(c, 1, "a;b", "c");
+    rb_csv_free(c);
+    rb_csv *none = NULL;
+    rb_error err = {{0}};
+    rb_csv_opts bad = {'|'};
+    assert_int_equal(rb_csv_open_opts(write_str("x.csv", "a|b\n"), &bad, &none, &err), RB_ERR_ARG);
+    assert_null(none);
+
+    /* with ';' a quote after a closing quote is still an error, and ',' is data */
+    c = open_csv(write_str("semibad.csv", "a;b\n\"x\"y;1\n\"p,q\";2\n"));
+    ROW(c, 1, "a", "b");
+    expect_bad(c, write_str("semibad.csv", "a;b\n\"x\"y;1\n\"p,q\";2\n"), 2, "text after a closing quote");
+    ROW(c, 3, "p,q", "2");
+    rb_csv_free(c);
+}
+
+static void test_csv_encodings(void **state)
+{
+    (void)state;
+    /* Windows-1252: one byte that is not UTF-8 makes the whole file
+     * Windows-1252, so C3 A9 is "Ã©" there, not "é" */
+    rb_csv *c = open_csv(write_str("cp.csv", "naam;email\r\n"
+                                             "Jos\xC3\xA9;a@x.example\r\n"
+                                             "Ren\xE9;b@x.example\r\n"
+                                             "prijs \x80 5 \x93q\x94;c@x.example\r\n"));
+    ROW(c, 1, "naam", "email");
+    ROW(c, 2, "Jos\xC3\x83\xC2\xA9", "a@x.example");
+    expect_info(c, ';', 1, RB_ENC_CP1252);
+    ROW(c, 3, "Ren\xC3\xA9", "b@x.example");
+    ROW(c, 4, "prijs \xE2\x82\xAC 5 \xE2\x80\x9Cq\xE2\x80\x9D", "c@x.example");
+    expect_end(c);
+    rb_csv_free(c);
+
+    /* the same name in UTF-8 stays as it is */
+    c = open_csv(write_str("u8.csv", "naam;email\nJos\xC3\xA9;a@x.example\n\xE2\x82\xAC;b@x.example\n"));
+    ROW(c, 1, "naam", "email");
+    ROW(c, 2, "Jos\xC3\xA9", "a@x.example");
+    ROW(c, 3, "\xE2\x82\xAC", "b@x.example");
+    expect_info(c, ';', 1, RB_ENC_UTF8);
+    rb_csv_info ci;
+    rb_csv_get_info(c, &ci);
+    assert_int_equal(ci.recoded, 0);
+    rb_csv_free(c);
+
+    /* the byte that is not UTF-8 far past the first: the file decides
+     * (also gzip-compressed); a BOM first */
+    rb_buf b;
+    rb_buf_init(&b);
+    rb_buf_puts(&b, "naam,email\nJos\xC3\xA9,a@x.example\n");
+    for (int i = 0; i < 20000; i++) rb_buf_puts(&b, "filler name,filler@x.example\n");
+    rb_buf_puts(&b, "Ren\xE9,b@x.example\n");
+    for (int z = 0; z < 2; z++) {
+        c = open_csv(z ? write_gz("late.csv.gz", b.buf, b.len) : write_file("late.csv", b.buf, b.len));
+        ROW(c, 1, "naam", "email");
+        ROW(c, 2, "Jos\xC3\x83\xC2\xA9", "a@x.example");
+        expect_info(c, ',', 1, RB_ENC_CP1252);
+        for (int i = 0; i < 20000; i++) ROW(c, 3 + (unsigned long)i, "filler name", "filler@x.example");
+        ROW(c, 20003, "Ren\xC3\xA9", "b@x.example");
+        expect_end(c);
+        rb_csv_free(c);
+    }
+
+    /* from a pipe what is buffered decides; a stray byte later is read as
+     * Windows-1252 alone, and counted */
+    const char *p = write_file("late-stdin.csv", b.buf, b.len);
+    int saved = dup(0);
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    assert_true(dup2(fileno(f), 0) >= 0);
+    fclose(f);
+    rb_error err = {{0}};
+    c = NULL;
+    assert_int_equal(rb_csv_open("-", &c, &err), RB_OK);
+    assert_int_equal(dup2(saved, 0), 0);
+    close(saved);
+    ROW(c, 1, "naam", "email");
+    ROW(c, 2, "Jos\xC3\xA9", "a@x.example");
+    for (int i = 0; i < 20000; i++) ROW(c, 3 + (unsigned long)i, "filler name", "filler@x.example");
+    ROW(c, 20003, "Ren\xC3\xA9", "b@x.example");
+    expect_end(c);
+    rb_csv_get_info(c, &ci);
+    assert_int_equal(ci.encoding, RB_ENC_UTF8);
+    assert_int_equal(ci.recoded, 1);
+    rb_csv_free(c);
+    rb_buf_free(&b);
+
+    /* UTF-16LE with a BOM (Excel's "Unicode text"): TAB, CRLF, é, €, and a
+     * character beyond the BMP (a surrogate pair); and UTF-16BE */
+    const char *text = "naam\temail\r\nRen\xC3\xA9 \xE2\x82\xAC\t\xF0\x9F\x98\x80@x.example\r\n";
+    for (int be = 0; be < 2; be++) {
+        unsigned char u16[256];
+        size_t n = 0;
+        u16[n++] = be ? 0xFE : 0xFF;
+        u16[n++] = be ? 0xFF : 0xFE;
+        const unsigned char *t = (const unsigned char *)text;
+        while (*t) {
+            unsigned cp;
+            if (*t < 0x80) cp = *t++;
+            else if (*t < 0xE0) { cp = (t[0] & 0x1Fu) << 6 | (t[1] & 0x3Fu); t += 2; }
+            else if (*t < 0xF0) { cp = (t[0] & 0x0Fu) << 12 | (t[1] & 0x3Fu) << 6 | (t[2] & 0x3Fu); t += 3; }
+            else { cp = (t[0] & 0x07u) << 18 | (t[1] & 0x3Fu) << 12 | (t[2] & 0x3Fu) << 6 | (t[3] & 0x3Fu); t += 4; }
+            unsigned units[2], nu = 0;
+            if (cp >= 0x10000) { units[nu++] = 0xD800 + ((cp - 0x10000) >> 10); units[nu++] = 0xDC00 + ((cp - 0x10000) & 0x3FF); }
+            else units[nu++] = cp;
+            for (unsigned k = 0; k < nu; k++) {
+                u16[n++] = (unsigned char)(be ? units[k] >> 8 : units[k] & 0xFF);
+                u16[n++] = (unsigned char)(be ? units[k] & 0xFF : units[k] >> 8);
+            }
+        }
+        c = open_csv(write_file("u16.txt", u16, n));
+        ROW(c, 1, "naam", "email");
+        expect_info(c, '\t', 1, be ? RB_ENC_UTF16BE : RB_ENC_UTF16LE);
+        ROW(c, 2, "Ren\xC3\xA9 \xE2\x82\xAC", "\xF0\x9F\x98\x80@x.example");
+        expect_end(c);
+        rb_csv_free(c);
+        /* cut in the middle of a unit: the odd byte is U+FFFD */
+        c = open_csv(write_file("u16odd.txt", u16, 2 + 2 * 4 + 1));
+        ROW(c, 1, "naam\xEF\xBF\xBD");
+        expect_end(c);
+        rb_csv_free(c);
+    }
+}
+
+static void test_recin_semicolon(void **state)
+{
+    (void)state;
+    /* Dutch headers, ';', Windows-1252 */
+    const char *p = write_str("nl.csv", "Naam;E-mailadres;Status;Reden\r\n"
+                                        "Ren\xE9;rene@x.example;5.1.1;userunknown\r\n");
+    rb_recin *in = open_recin(p);
+    rb_record r;
+    next_rec(in, &r, 2);
+    assert_string_equal(r.recipient, "rene@x.example");
+    assert_string_equal(r.status, "5.1.1");
+    rb_csv_info ci;
+    rb_recin_get_info(in, &ci);
+    assert_int_equal(ci.delimiter, ';');
+    assert_int_equal(ci.encoding, RB_ENC_CP1252);
+    end_rec(in);
+    rb_recin_free(in);
+
+    const char *names[] = {"e-mail", "E-Mail-Adresse", "courriel", "Adresse e-mail", "mail", "emailadres"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        assert_true(rb_csv_name_is_email(names[i]));
+        char text[128];
+        snprintf(text, sizeof text, "x;%s;status\n1;who@example.net;4.4.1\n", names[i]);
+        in = open_recin(write_str("syn.csv", text));
+        next_rec(in, &r, 2);
+        assert_string_equal(r.recipient, "who@example.net");
+        rb_recin_free(in);
+    }
+    assert_false(rb_csv_name_is_email("naam"));
+    assert_false(rb_csv_name_is_email("emails sent"));
+
+    /* no recipient column: the message names the delimiter and the columns */
+    p = write_str("nl-none.csv", "naam;adres;plaats;a;b;c;d;e\nx;y;z;1;2;3;4;5\n");
+    rb_error err = {{0}};
+    in = NULL;
+    assert_int_equal(rb_recin_open(p, &in, &err), RB_ERR_PARSE);
+    assert_null(in);
+    if (!strstr(err.msg, "read with delimiter ';'; columns: naam, adres, plaats, a, b, c, ... (8 in all)"))
+        fail_msg("message: %s", err.msg);
+
+    /* the delimiter given; JSONL keeps its bytes (jansson rejects them) */
+    rb_csv_opts o = {','};
+    p = write_str("given.csv", "recipient;status\na@x.example;5.1.1\n");
+    assert_int_equal(rb_recin_open_opts(p, &o, &in, &err), RB_ERR_PARSE);
+    assert_non_null(strstr(err.msg, "read with delimiter ','; column: recipient;status"));
+    in = open_recin(write_str("bad8.jsonl", "{\"recipient\":\"Ren\xE9@x.example\"}\n"));
+    bad_rec(in, write_str("bad8.jsonl", "{\"recipient\":\"Ren\xE9@x.example\"}\n"), 1, "not a JSON object");
+    rb_recin_free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -947,6 +1198,8 @@ int main(void)
         cmocka_unit_test(test_recin_jsonl_fast_path),
         cmocka_unit_test(test_recin_jsonl_long_line), cmocka_unit_test(test_email_accept),
         cmocka_unit_test(test_email_reject),
+        cmocka_unit_test(test_csv_sniff),            cmocka_unit_test(test_csv_encodings),
+        cmocka_unit_test(test_recin_semicolon),
     };
     return cmocka_run_group_tests_name("input", tests, setup, teardown);
 }
