@@ -41,13 +41,6 @@ static const char *unquote(const char *line, size_t len, size_t *outlen)
     return line + i;
 }
 
-static int is_blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isspace((unsigned char)s[i])) return 0;
-    return 1;
-}
-
 /* Does the line begin with one of the names, each written with its ':'? */
 static int starts_with_any(const char *s, size_t n, const char *const *names, size_t nnames)
 {
@@ -289,7 +282,7 @@ static void diagnostic_from_prose(const char *t, size_t len, const char *addr, c
     const char *line;
     size_t ll;
     for (int k = 0; k < MAX_DIAG_LINES && rb_next_line(t, len, &pos, &line, &ll); k++) {
-        if (is_blank(line, ll)) {
+        if (rb_is_blank(line, ll)) {
             if (k == 1 && !out[0]) continue;
             break;
         }
@@ -354,7 +347,7 @@ static void labelled_reason_line(const char *t, size_t len, char *out, size_t ou
         const char *q = unquote(line, ll, &ql);
         while (ql && isspace((unsigned char)*q)) { q++; ql--; }
         if (take_next) {
-            if (is_blank(q, ql)) continue;
+            if (rb_is_blank(q, ql)) continue;
             append_piece(out, outlen, q, ql);
             return;
         }
@@ -568,7 +561,7 @@ int rb_parse_rfc3834(rb_msg *m, rb_result *res)
     size_t ll;
     int k = 0;
     while (k < 5 && m->body && rb_next_line(m->body, m->body_len, &pos, &line, &ll)) {
-        if (is_blank(line, ll)) continue;
+        if (rb_is_blank(line, ll)) continue;
         append_piece(r->diagnostic, sizeof r->diagnostic, line, ll);
         k++;
     }
@@ -753,7 +746,7 @@ int rb_parse_fallback(rb_msg *m, rb_result *res)
     while (rb_next_line(m->body, end, &pos, &line, &ll)) {
         size_t ql;
         const char *q = unquote(line, ll, &ql);
-        if (is_blank(q, ql)) { cur = (size_t)-1; continue; }
+        if (rb_is_blank(q, ql)) { cur = (size_t)-1; continue; }
         char buf[2048];
         rb_strlcpyn(buf, q, ql, sizeof buf);
         size_t bl = strlen(buf);

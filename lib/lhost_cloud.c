@@ -39,13 +39,6 @@ static int line_has(const char *line, size_t ll, const char *needle)
     return rb_strcasestrn(line, ll, needle) != NULL;
 }
 
-static int is_blank(const char *line, size_t ll)
-{
-    for (size_t i = 0; i < ll; i++)
-        if (!isspace((unsigned char)line[i])) return 0;
-    return 1;
-}
-
 /* Copy a line into buf, trimmed. */
 static char *line_copy(char *buf, size_t size, const char *line, size_t ll)
 {
@@ -346,7 +339,7 @@ static int ms_parse_text(const char *text, size_t tlen, rb_result *res, size_t b
             nadmin++;
             continue;
         }
-        if (is_blank(line, ll)) continue;
+        if (rb_is_blank(line, ll)) continue;
         if (cur) ms_admin_line(cur, line, ll);
     }
     for (size_t i = base; i < res->n; i++) {
@@ -490,7 +483,7 @@ static int parse_exchange2003(rb_msg *m, rb_result *res)
     rb_next_line(m->body, m->body_len, &pos, &line, &ll); /* the marker */
     rb_record *cur = NULL;
     while (rb_next_line(m->body, m->body_len, &pos, &line, &ll)) {
-        if (is_blank(line, ll)) {
+        if (rb_is_blank(line, ll)) {
             if (cur && cur->diagnostic[0]) cur = NULL;
             continue;
         }
@@ -613,7 +606,7 @@ static int parse_gmail(rb_msg *m, rb_result *res)
             cur = add_rcpt(res, base, addr);
             continue;
         }
-        if (is_blank(line, ll)) continue;
+        if (rb_is_blank(line, ll)) continue;
         line_copy(buf, sizeof buf, line, ll);
         if (line_starts(buf, strlen(buf), "Technical details of temporary failure")) { delayed = 1; continue; }
         if (line_starts(buf, strlen(buf), "Technical details of permanent failure")) { delayed = 0; continue; }
@@ -733,7 +726,7 @@ static int parse_yahoo(rb_msg *m, rb_result *res)
             cur = add_rcpt(res, base, addr);
             continue;
         }
-        if (!cur || is_blank(line, ll)) continue;
+        if (!cur || rb_is_blank(line, ll)) continue;
         char *s = line_copy(buf, sizeof buf, line, ll);
         if (rb_strcaseprefix(s, "Remote host said:")) s = rb_trim(s + 17);
         if (command_in_brackets(s, cur->smtp_command, sizeof cur->smtp_command) && s[0] == '[') continue;
@@ -1133,7 +1126,7 @@ static int ses_text(rb_msg *m, rb_result *res)
         rb_record *r = NULL;
         if (rb_find_address(buf, addr, sizeof addr) && rb_clean_address(addr)) r = add_rcpt(res, base, addr);
         if (!r) return 0;
-        while (rb_next_line(m->body, m->body_len, &pos, &line, &ll) && !is_blank(line, ll)) {
+        while (rb_next_line(m->body, m->body_len, &pos, &line, &ll) && !rb_is_blank(line, ll)) {
             if (line_starts(line, ll, "The reason for the problem")) continue;
             line_copy(buf, sizeof buf, line, ll);
             diag_append(r, buf, strlen(buf));

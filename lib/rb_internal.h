@@ -21,6 +21,7 @@ void rb_seterr(rb_error *err, const char *fmt, ...) __attribute__((format(printf
 int rb_strcaseprefix(const char *s, const char *prefix);      /* 1 if s starts with prefix */
 const char *rb_strcasestr(const char *hay, const char *needle);
 const char *rb_strcasestrn(const char *hay, size_t len, const char *needle);
+int rb_is_blank(const char *s, size_t n);                    /* only whitespace (or empty) */
 char *rb_trim(char *s);                                       /* in place, returns s */
 void rb_lower(char *s);
 /* collapse runs of whitespace (incl. newlines) into one space, trim */

@@ -66,6 +66,15 @@ const char *rb_strcasestr(const char *hay, const char *needle)
     return hay ? rb_strcasestrn(hay, strlen(hay), needle) : NULL;
 }
 
+/* Is [s, s+n) empty or only whitespace (space, tab, CR, LF, VT, FF)?  The
+ * one test for "blank line" the format modules share. */
+int rb_is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isspace((unsigned char)s[i])) return 0;
+    return 1;
+}
+
 char *rb_trim(char *s)
 {
     size_t n = strlen(s);
