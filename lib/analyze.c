@@ -143,22 +143,6 @@ void rb_provider_guess(const rb_ctx *ctx, const char *remote_host, const char *r
     rb_providers_guess(ctx->providers, remote_host, recipient, out, outlen);
 }
 
-int rb_date_to_iso(const char *text, char *out, size_t outlen)
-{
-    if (!text || !*text) return 0;
-    GDateTime *dt = g_mime_utils_header_decode_date(text);
-    if (!dt) return 0;
-    GDateTime *u = g_date_time_to_utc(dt);
-    g_date_time_unref(dt);
-    if (!u) return 0;
-    char *s = g_date_time_format(u, "%Y-%m-%dT%H:%M:%SZ");
-    g_date_time_unref(u);
-    if (!s) return 0;
-    rb_strlcpy(out, s, outlen);
-    g_free(s);
-    return 1;
-}
-
 /* ---- classification -------------------------------------------------------- */
 void rb_classify_reason(const rb_ctx *ctx, rb_record *r, const char *subject)
 {
@@ -284,7 +268,7 @@ static void complete(rb_msg *m, rb_record *r, const char *source, const char *by
     if (!r->smtp_command[0]) rb_find_command(r->diagnostic, r->smtp_command, sizeof r->smtp_command);
 
     /* the date of the event: the report's own date, or the bounce's Date: */
-    if (!r->date[0]) rb_date_to_iso(m->date, r->date, sizeof r->date);
+    if (!r->date[0]) rb_time_rfc5322_to_iso(m->date, r->date, sizeof r->date);
 
     /* the original message */
     const char *v;

@@ -229,10 +229,7 @@ static int set_field(rb_api_update *u, int f, const char *v, size_t n, int64_t n
         int64_t t;
         if (!rb_time_parse(w, &t)) return seterr(e, name, "not a date (ISO 8601 or RFC 5322)");
         if (t > now + 86400) return seterr(e, name, "in the future");
-        time_t tt = (time_t)t;
-        struct tm tm;
-        if (t < 0 || !gmtime_r(&tt, &tm)) return seterr(e, name, "out of range");
-        strftime(u->date, sizeof u->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (t < 0 || !rb_time_format_iso(t, u->date, sizeof u->date)) return seterr(e, name, "out of range");
         u->event_time = t;
         return 0;
     }
@@ -422,10 +419,7 @@ void rb_api_prepare(const rb_ctx *ctx, rb_api_update *u, const char *source, con
     if (u->date[0]) rb_strlcpy(r->date, u->date, sizeof r->date);
     else {
         /* undated: the day it arrives, so a repeat that day is the same event */
-        time_t day = (time_t)(now - (now % 86400 + 86400) % 86400);
-        struct tm tm;
-        gmtime_r(&day, &tm);
-        strftime(r->date, sizeof r->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        rb_time_format_iso(now - (now % 86400 + 86400) % 86400, r->date, sizeof r->date);
     }
 
     const char *reason;
@@ -782,10 +776,7 @@ static int kv_time(rb_buf *b, const char *k, int64_t t)
 {
     if (!t) return kv_raw(b, k, "null");
     char s[40];
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm)) return kv_raw(b, k, "null");
-    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!rb_time_format_iso(t, s, sizeof s)) return kv_raw(b, k, "null");
     return kv_str(b, k, s, 1);
 }
 

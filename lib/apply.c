@@ -286,75 +286,7 @@ const rb_apply_summary *rb_apply_get_summary(const rb_apply *a)
     return &a->sum;
 }
 
-/* ---- time and keys ------------------------------------------------------------------ */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    /* Howard Hinnant's days_from_civil */
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-static int parse_iso(const char *s, int64_t *t)
-{
-    int y, mo, d, h = 0, mi = 0, se = 0;
-    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
-        return 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1970 || y > 9999) return 0;
-    const char *p = s + 10;
-    int64_t off = 0;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        p++;
-        if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &mi)) return 0;
-        p += 5;
-        if (*p == ':') {
-            if (!digits(p + 1, 2, &se)) return 0;
-            p += 3;
-        }
-        if (h > 23 || mi > 59 || se > 60) return 0;
-        if (*p == '.' || *p == ',')
-            for (p++; *p >= '0' && *p <= '9'; p++) {}
-        while (*p == ' ') p++;
-        if (*p == 'Z' || *p == 'z') p++;
-        else if (*p == '+' || *p == '-') {
-            int oh, om = 0;
-            int sign = *p == '-' ? -1 : 1;
-            if (!digits(p + 1, 2, &oh)) return 0;
-            p += 3;
-            if (*p == ':') p++;
-            if (digits(p, 2, &om)) p += 2;
-            off = sign * (oh * 3600 + om * 60);
-        }
-    }
-    while (*p == ' ') p++;
-    if (*p) return 0;
-    *t = days_from_civil(y, mo, d) * DAY + h * 3600 + mi * 60 + se - off;
-    return 1;
-}
-
-int rb_time_parse(const char *s, int64_t *t)
-{
-    while (*s == ' ' || *s == '\t') s++;
-    if (!*s) return 0;
-    if (parse_iso(s, t)) return 1;
-    char iso[64];
-    if (rb_date_to_iso(s, iso, sizeof iso) && parse_iso(iso, t)) return 1;
-    return 0;
-}
+/* ---- keys --------------------------------------------------------------------------- */
 
 /* The key names the bounce, not the file it came in: the same NDR in two
  * overlapping mailbox exports, or once as CSV and once as JSONL, has one

@@ -214,7 +214,7 @@ int rb_record_from_dsfields(const rb_fields *g, const rb_fields *msgf, rb_record
     }
     if ((v = rb_fields_get(g, "Last-Attempt-Date")) || (v = rb_fields_get(msgf, "Arrival-Date")) ||
         (v = rb_fields_get(g, "Arrival-Date")))
-        rb_date_to_iso(v, r->date, sizeof r->date);
+        rb_time_rfc5322_to_iso(v, r->date, sizeof r->date);
     if ((v = rb_fields_get(msgf, "Reporting-MTA")) || (v = rb_fields_get(g, "Reporting-MTA")))
         rb_strlcpy(r->reporting_mta, after_type(v), sizeof r->reporting_mta);
     return have;
@@ -496,7 +496,7 @@ int rb_parse_arf(rb_msg *m, rb_result *res)
         rb_strlcpy(r->reason, "feedback", sizeof r->reason);
         rb_strlcpy(r->feedback_type, type, sizeof r->feedback_type);
         if (agent) rb_strlcpy(r->reporting_mta, agent, sizeof r->reporting_mta);
-        if (date) rb_date_to_iso(date, r->date, sizeof r->date);
+        if (date) rb_time_rfc5322_to_iso(date, r->date, sizeof r->date);
         /* The diagnostic of a complaint is the report's human-readable part. */
         if (m->body) {
             rb_strlcpyn(r->diagnostic, m->body, m->body_len, sizeof r->diagnostic);

@@ -229,7 +229,12 @@ void rb_result_warn(rb_result *res, const char *fmt, ...) __attribute__((format(
  * "undefined" with evidence none when no rule matches). */
 void rb_classify_reason(const rb_ctx *ctx, rb_record *r, const char *subject);
 
-/* Dates: RFC 5322 date text -> ISO 8601 UTC.  Returns 1 on success. */
-int rb_date_to_iso(const char *text, char *out, size_t outlen);
+/* ---- time (time.c; rb_time_parse and rb_time_format_iso in rebound.h) ---- */
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1-12, d 1-31). */
+int64_t rb_days_from_civil(int64_t y, unsigned m, unsigned d);
+/* t as "YYYY-MM-DD"; 1, or 0 with out "" when out of range or len < 11. */
+int rb_time_format_date(int64_t t, char *out, size_t len);
+/* An RFC 5322 date text as ISO 8601 UTC (GMime's parser).  1 on success. */
+int rb_time_rfc5322_to_iso(const char *text, char *out, size_t outlen);
 
 #endif

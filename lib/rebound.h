@@ -232,6 +232,15 @@ const rb_policy_settings *rb_policy_get_settings(const rb_ctx *ctx);
 /* strlcpy: copy with truncation, always NUL-terminated; returns strlen(src). */
 size_t rb_strlcpy(char *dst, const char *src, size_t size);
 
+/* ---- time (time.c) ---------------------------------------------------------- */
+/* Parse a record date: ISO 8601 / RFC 3339 (with Z or an offset, 'T' or a
+ * space), a plain date, or an RFC 5322 date.  Returns 1 and sets *t
+ * (seconds since the epoch). */
+int rb_time_parse(const char *s, int64_t *t);
+/* t as ISO 8601 UTC, "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with the NUL).
+ * Returns 1; 0 with out "" when len < 21 or the year is not 0000-9999. */
+int rb_time_format_iso(int64_t t, char *out, size_t len);
+
 /* ---- VERP ---------------------------------------------------------------- */
 /* Decode list+user=example.com@domain into user@example.com.  Returns 1 if
  * the address was a VERP address and out was filled. */

@@ -297,9 +297,6 @@ rb_status rb_apply_finish(rb_apply *a, rb_error *err);
 const rb_apply_summary *rb_apply_get_summary(const rb_apply *a);
 void rb_apply_free(rb_apply *a);
 
-/* Parse a record date: ISO 8601 / RFC 3339 (with Z or an offset, 'T' or a
- * space), a plain date, or an RFC 5322 date.  Returns 1 and sets *t. */
-int rb_time_parse(const char *s, int64_t *t);
 /* The stable dedup key of a record (32 hex digits + NUL into out[33+]);
  * email_norm: the normalised final recipient (the original recipient only
  * when the record has no usable final one), whichever address matched. */

@@ -365,22 +365,6 @@ static json_t *rate(int64_t num, int64_t den)
     return den > 0 ? json_real((double)num / (double)den) : json_null();
 }
 
-static void day_label(int64_t day, char *buf, size_t len)
-{
-    time_t t = (time_t)(day * DAY);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%d", &tm);
-}
-
-static void time_label(int64_t t0, char *buf, size_t len)
-{
-    time_t t = (time_t)t0;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static int prov_cmp(const void *a, const void *b)
 {
     const group *x = a, *y = b;
@@ -470,13 +454,13 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     j = json_object();
     char b1[40], b2[40];
     json_t *period = json_object();
-    time_label(o->since, b1, sizeof b1);
-    time_label(o->until, b2, sizeof b2);
+    rb_time_format_iso(o->since, b1, sizeof b1);
+    rb_time_format_iso(o->until, b2, sizeof b2);
     json_object_set_new(period, "since", json_string(b1));
     json_object_set_new(period, "until", json_string(b2));
     json_object_set_new(period, "days", json_integer(r.ndays));
     json_object_set_new(j, "period", period);
-    time_label(o->now ? o->now : (int64_t)time(NULL), b1, sizeof b1);
+    rb_time_format_iso(o->now ? o->now : (int64_t)time(NULL), b1, sizeof b1);
     json_object_set_new(j, "generated", json_string(b1));
     json_object_set_new(j, "store", json_string(rb_store_backend(st)));
     json_t *filters = json_object();
@@ -488,7 +472,7 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     json_t *daily = json_array();
     for (int d = 0; d < r.ndays; d++) {
         json_t *x = json_object();
-        day_label(r.day0 + d, b1, sizeof b1);
+        rb_time_format_date((r.day0 + d) * DAY, b1, sizeof b1);
         json_object_set_new(x, "day", json_string(b1));
         json_object_set_new(x, "sends", json_integer(r.daily[d][BT_N]));
         for (int b = 0; b < BT_N; b++) json_object_set_new(x, bt_names[b], json_integer(r.daily[d][b]));
@@ -525,7 +509,7 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     for (int d = 0; d < r.ndays; d++) {
         run_dead += r.dead_daily[d];
         json_t *x = json_object();
-        day_label(r.day0 + d, b1, sizeof b1);
+        rb_time_format_date((r.day0 + d) * DAY, b1, sizeof b1);
         json_object_set_new(x, "day", json_string(b1));
         json_object_set_new(x, "dead_in_queue", json_integer(run_dead));
         json_array_append_new(dead, x);

@@ -179,10 +179,7 @@ rb_store *open_store(const char *cmd, const char *url)
 const char *fmt_time(int64_t t, char *buf, size_t len)
 {
     if (!t) { if (len) buf[0] = '\0'; return buf; }
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    rb_time_format_iso(t, buf, len);
     return buf;
 }
 

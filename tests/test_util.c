@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "rb_internal.h"
@@ -154,6 +155,47 @@ static void test_strcasestrn(void **state)
     assert_ptr_equal(rb_strcasestr("abcABC", "Cab"), rb_strcasestr("abcABC", "cAB"));
 }
 
+/* time.c: formatting agrees with gmtime()/strftime() over a wide range, and
+ * parsing what it writes gives the same second back. */
+static void test_time(void **state)
+{
+    (void)state;
+    for (int64_t t = -86400LL * 366 * 3; t < 86400LL * 366 * 200; t += 86400LL * 17 + 3611) {
+        char a[32], b[32], d[16];
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        assert_int_equal(rb_time_format_iso(t, a, sizeof a), 1);
+        assert_string_equal(a, b);
+        assert_int_equal(rb_time_format_date(t, d, sizeof d), 1);
+        assert_memory_equal(d, b, 10);
+        assert_int_equal(strlen(d), 10);
+        int64_t back = 0;
+        if (t >= 0) {
+            assert_int_equal(rb_time_parse(a, &back), 1);
+            assert_int_equal(back, t);
+        }
+    }
+    char small[20];
+    assert_int_equal(rb_time_format_iso(0, small, sizeof small), 0);
+    assert_string_equal(small, "");
+    int64_t t;
+    assert_int_equal(rb_time_parse("2026-11-23", &t), 1);
+    assert_int_equal(t, rb_days_from_civil(2026, 11, 23) * 86400);
+    assert_int_equal(rb_time_parse("2026-11-23 07:25+01:00", &t), 1);
+    assert_int_equal(t, rb_days_from_civil(2026, 11, 23) * 86400 + 6 * 3600 + 25 * 60);
+    assert_int_equal(rb_time_parse("Mon, 23 Nov 2026 07:25:01 +0100", &t), 1);
+    assert_int_equal(t, rb_days_from_civil(2026, 11, 23) * 86400 + 6 * 3600 + 25 * 60 + 1);
+    assert_int_equal(rb_time_parse("2026-13-01", &t), 0);
+    assert_int_equal(rb_time_parse("yesterday", &t), 0);
+    char iso[32];
+    assert_int_equal(rb_time_rfc5322_to_iso("Tue, 1 Dec 2026 00:30:00 +0200", iso, sizeof iso), 1);
+    assert_string_equal(iso, "2026-11-30T22:30:00Z");
+    assert_int_equal(rb_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(rb_days_from_civil(2000, 3, 1), 11017);
+}
+
 static void test_text_contains(void **state)
 {
     (void)state;
@@ -170,7 +212,7 @@ int main(void)
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),
-        cmocka_unit_test(test_strcasestrn),
+        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
