@@ -231,6 +231,11 @@ const rb_policy_settings *rb_policy_get_settings(const rb_ctx *ctx);
 /* ---- small helpers ---- */
 /* strlcpy: copy with truncation, always NUL-terminated; returns strlen(src). */
 size_t rb_strlcpy(char *dst, const char *src, size_t size);
+/* A URL or connection string fit to show: the password of
+ * scheme://user:password@host masked as ***, and so is every password=...
+ * value.  Built in one pass into out: a truncated result keeps no part of a
+ * secret. */
+void rb_mask_url(const char *url, char *out, size_t outlen);
 
 /* ---- time (time.c) ---------------------------------------------------------- */
 /* Parse a record date: ISO 8601 / RFC 3339 (with Z or an offset, 'T' or a

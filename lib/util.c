@@ -66,6 +66,45 @@ const char *rb_strcasestr(const char *hay, const char *needle)
     return hay ? rb_strcasestrn(hay, strlen(hay), needle) : NULL;
 }
 
+/* Mask the secrets of a URL for messages (see rebound.h).  The user
+ * information is what comes before the last '@' of the authority (which ends
+ * at the first '/'), as libpq and curl read it:
+ *
+ *     postgresql://user:secret@host/db   ->  postgresql://user:***@host/db
+ *     host=h password=secret dbname=d     ->  host=h password=*** dbname=d
+ *     https://u:p@q@api.example/x?a=@     ->  https://u:***@api.example/x?a=@
+ */
+void rb_mask_url(const char *url, char *out, size_t outlen)
+{
+    if (!outlen) return;
+    size_t o = 0;
+#define PUT(c) do { if (o + 1 < outlen) out[o++] = (c); } while (0)
+    const char *scheme = strstr(url, "://");
+    const char *colon = NULL, *at = NULL;
+    if (scheme) {
+        const char *auth = scheme + 3, *end = auth + strcspn(auth, "/");
+        for (const char *p = auth; p < end; p++)
+            if (*p == '@') at = p;
+        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    }
+    for (const char *p = url; *p;) {
+        if (p == colon) {
+            PUT(':'); PUT('*'); PUT('*'); PUT('*');
+            p = at;
+        } else if (!strncmp(p, "password=", 9)) {
+            for (int i = 0; i < 9; i++) PUT(p[i]);
+            PUT('*'); PUT('*'); PUT('*');
+            p += 9;
+            while (*p && *p != '&' && *p != ' ') p++;
+        } else {
+            PUT(*p);
+            p++;
+        }
+    }
+    out[o] = '\0';
+#undef PUT
+}
+
 /* Is [s, s+n) empty or only whitespace (space, tab, CR, LF, VT, FF)?  The
  * one test for "blank line" the format modules share. */
 int rb_is_blank(const char *s, size_t n)

@@ -196,6 +196,24 @@ static void test_time(void **state)
     assert_int_equal(rb_days_from_civil(2000, 3, 1), 11017);
 }
 
+static void test_mask_url(void **state)
+{
+    (void)state;
+    char o[128];
+    rb_mask_url("postgresql://user:secret@host/db", o, sizeof o);
+    assert_string_equal(o, "postgresql://user:***@host/db");
+    rb_mask_url("host=h password=secret dbname=d", o, sizeof o);
+    assert_string_equal(o, "host=h password=*** dbname=d");
+    rb_mask_url("https://u:p@q@api.example/x?a=@b", o, sizeof o);
+    assert_string_equal(o, "https://u:***@api.example/x?a=@b");
+    rb_mask_url("https://api.example/x?u=a:b@c", o, sizeof o);
+    assert_string_equal(o, "https://api.example/x?u=a:b@c");
+    rb_mask_url("https://user@api.example/", o, sizeof o);
+    assert_string_equal(o, "https://user@api.example/");
+    rb_mask_url("postgresql://user:secretsecret@host/db", o, 22);
+    assert_string_equal(o, "postgresql://user:***");
+}
+
 static void test_text_contains(void **state)
 {
     (void)state;
@@ -212,7 +230,7 @@ int main(void)
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),
-        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time),
+        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
