@@ -41,40 +41,6 @@ static int seterr(rb_api_error *e, const char *field, const char *fmt, ...)
     return 400;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
-/* Byte offset of the first invalid UTF-8 sequence, or -1. */
-static long utf8_invalid_at(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        size_t l = utf8_seq(p + i, n - i);
-        if (!l) return (long)i;
-        i += l;
-    }
-    return -1;
-}
-
 /* Copy src (valid UTF-8) into dst of size dstlen, cut at a character
  * boundary; control characters become spaces and runs of white space one
  * space; trimmed. */
@@ -84,7 +50,7 @@ static void copy_line(char *dst, size_t dstlen, const char *src, size_t n)
     int space = 1;      /* drops leading white space */
     const unsigned char *p = (const unsigned char *)src;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq(p + i, n - i);
+        size_t l = rb_utf8_seq((const char *)p + i, n - i);
         if (!l) l = 1;
         if (p[i] < 0x20 || p[i] == 0x7F || p[i] == ' ') {
             if (!space && o + 1 < dstlen) { dst[o++] = ' '; space = 1; }
@@ -165,7 +131,7 @@ static int set_field(rb_api_update *u, int f, const char *v, size_t n, int64_t n
 {
     const char *name = field_names[f];
     if (memchr(v, '\0', n)) return seterr(e, name, "contains a NUL byte");
-    long bad = utf8_invalid_at(v, n);
+    long bad = rb_utf8_invalid_at(v, n);
     if (bad >= 0) return seterr(e, name, "not valid UTF-8 (byte %ld of the value)", bad + 1);
     switch (f) {
     case F_EMAIL: {
@@ -739,7 +705,7 @@ int rb_api_json_str(rb_buf *b, const char *s)
             if (rb_buf_puts(b, esc)) return -1;
             p++;
         } else {
-            size_t l = utf8_seq(p, strnlen((const char *)p, 4));
+            size_t l = rb_utf8_seq((const char *)p, strnlen((const char *)p, 4));
             if (!l) {
                 if (rb_buf_puts(b, "\xEF\xBF\xBD")) return -1;
                 p++;
@@ -1137,7 +1103,7 @@ int rb_api_prom_label(rb_buf *b, const char *v)
     size_t n = strlen((const char *)p);
     int rc = rb_buf_puts(b, "\"");
     for (size_t i = 0; i < n && !rc;) {
-        size_t l = utf8_seq(p + i, n - i);
+        size_t l = rb_utf8_seq((const char *)p + i, n - i);
         if (!l) { rc |= rb_buf_puts(b, "\xEF\xBF\xBD"); i++; continue; }
         if (p[i] == '\\') rc |= rb_buf_puts(b, "\\\\");
         else if (p[i] == '"') rc |= rb_buf_puts(b, "\\\"");

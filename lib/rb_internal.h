@@ -40,6 +40,12 @@ int rb_find_reply(const char *text, char *out, size_t outlen);
 /* Find the SMTP command named in text ("in reply to RCPT TO command"). */
 int rb_find_command(const char *text, char *out, size_t outlen);
 
+/* ---- UTF-8 (util.c; GLib's checks, a NUL byte counted valid) ------------- */
+/* Length of the valid sequence at p (n bytes available), 0 if invalid. */
+size_t rb_utf8_seq(const char *p, size_t n);
+/* Offset of the first invalid sequence in [s, s+n), or -1. */
+long rb_utf8_invalid_at(const char *s, size_t n);
+
 /* ---- DSN / header-style field lists ------------------------------------- */
 typedef struct {
     char *name;     /* as written */

@@ -196,6 +196,26 @@ static void test_time(void **state)
     assert_int_equal(rb_days_from_civil(2000, 3, 1), 11017);
 }
 
+static void test_utf8(void **state)
+{
+    (void)state;
+    assert_int_equal(rb_utf8_seq("a", 1), 1);
+    assert_int_equal(rb_utf8_seq("\xC3\xA9", 2), 2);
+    assert_int_equal(rb_utf8_seq("\xC3\xA9", 1), 0);            /* cut short */
+    assert_int_equal(rb_utf8_seq("\xE2\x82\xAC", 3), 3);
+    assert_int_equal(rb_utf8_seq("\xF0\x9F\x98\x80", 4), 4);
+    assert_int_equal(rb_utf8_seq("\xC0\xAF", 2), 0);            /* overlong */
+    assert_int_equal(rb_utf8_seq("\xE0\x80\xAF", 3), 0);        /* overlong */
+    assert_int_equal(rb_utf8_seq("\xED\xA0\x80", 3), 0);        /* surrogate */
+    assert_int_equal(rb_utf8_seq("\xF4\x90\x80\x80", 4), 0);    /* past U+10FFFF */
+    assert_int_equal(rb_utf8_seq("\x80", 1), 0);
+    assert_int_equal(rb_utf8_invalid_at("abc", 3), -1);
+    assert_int_equal(rb_utf8_invalid_at("a\0b\xC3\xA9", 5), -1);  /* a NUL is valid here */
+    assert_int_equal(rb_utf8_invalid_at("ab\xC3(", 4), 2);
+    assert_int_equal(rb_utf8_invalid_at("a\0\xFF", 3), 2);
+    assert_int_equal(rb_utf8_invalid_at("\xC3\xA9\xE2\x82", 4), 2);
+}
+
 static void test_mask_url(void **state)
 {
     (void)state;
@@ -230,7 +250,7 @@ int main(void)
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),
-        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url),
+        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url), cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
