@@ -684,50 +684,16 @@ rb_status rb_api_apply(rb_store *st, const rb_ctx *ctx, rb_api_update *const *u,
 }
 
 /* ---- JSON answers ------------------------------------------------------------------------------ */
-int rb_api_json_str(rb_buf *b, const char *s)
-{
-    if (rb_buf_append(b, "\"", 1)) return -1;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        const unsigned char *q = p;
-        while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') q++;
-        if (q > p && rb_buf_append(b, (const char *)p, (size_t)(q - p))) return -1;
-        p = q;
-        if (!*p) break;
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            if (rb_buf_append(b, esc, 2)) return -1;
-            p++;
-        } else if (*p < 0x20 || *p == 0x7F) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            if (rb_buf_puts(b, esc)) return -1;
-            p++;
-        } else {
-            size_t l = rb_utf8_seq((const char *)p, strnlen((const char *)p, 4));
-            if (!l) {
-                if (rb_buf_puts(b, "\xEF\xBF\xBD")) return -1;
-                p++;
-            } else {
-                if (rb_buf_append(b, (const char *)p, l)) return -1;
-                p += l;
-            }
-        }
-    }
-    return rb_buf_append(b, "\"", 1);
-}
-
 static int kv_str(rb_buf *b, const char *k, const char *v, int comma)
 {
     if (comma && rb_buf_append(b, ",", 1)) return -1;
-    if (rb_api_json_str(b, k) || rb_buf_append(b, ":", 1)) return -1;
-    return rb_api_json_str(b, v);
+    if (rb_json_str(b, k) || rb_buf_append(b, ":", 1)) return -1;
+    return rb_json_str(b, v);
 }
 
 static int kv_raw(rb_buf *b, const char *k, const char *raw)
 {
-    if (rb_buf_append(b, ",", 1) || rb_api_json_str(b, k) || rb_buf_append(b, ":", 1)) return -1;
+    if (rb_buf_append(b, ",", 1) || rb_json_str(b, k) || rb_buf_append(b, ":", 1)) return -1;
     return rb_buf_puts(b, raw);
 }
 

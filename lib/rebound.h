@@ -163,15 +163,24 @@ void rb_reader_progress(const rb_reader *rd, uint64_t *done, uint64_t *total);
 /* ---- output ------------------------------------------------------------- */
 typedef enum { RB_FMT_JSONL, RB_FMT_CSV, RB_FMT_TABLE } rb_format;
 
-/* Append one record in the given format to a growable buffer. */
+/* The growable byte buffer (text.c): always NUL-terminated once written
+ * to; the functions that allocate return 0, or -1 when memory ran out. */
 typedef struct {
     char *buf;
     size_t len, cap;
 } rb_buf;
 void rb_buf_init(rb_buf *b);
 void rb_buf_free(rb_buf *b);
+int rb_buf_reserve(rb_buf *b, size_t n);        /* room for n more bytes and the NUL */
 int rb_buf_append(rb_buf *b, const char *s, size_t n);
 int rb_buf_puts(rb_buf *b, const char *s);
+/* s as a JSON string: quoted, escaped (controls and DEL as \u00XX),
+ * invalid UTF-8 as U+FFFD. */
+int rb_json_str(rb_buf *b, const char *s);
+/* s as one RFC 4180 CSV field (quoted only when it must be). */
+int rb_csv_field(rb_buf *b, const char *s);
+
+/* Append one record in the given format. */
 
 int rb_record_to_jsonl(const rb_record *r, rb_buf *out);
 int rb_record_to_csv(const rb_record *r, rb_buf *out);

@@ -125,8 +125,6 @@ rb_status rb_api_apply(rb_store *st, const rb_ctx *ctx, rb_api_update *const *u,
                        rb_api_result *res, rb_error *err);
 
 /* ---- JSON answers ----------------------------------------------------------------- */
-/* Append s as a JSON string (quoted, escaped; invalid UTF-8 as U+FFFD). */
-int rb_api_json_str(rb_buf *b, const char *s);
 /* {"email":...,"decision":...,...} for a POST. */
 int rb_api_result_json(rb_buf *b, const rb_api_update *u, const rb_api_result *r);
 /* {"error":...,"field":...} */

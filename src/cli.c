@@ -197,13 +197,10 @@ size_t split_list(char *s, const char **items, size_t max)
 
 void csv_field(FILE *f, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) { fputs(s, f); return; }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
+    rb_buf b;
+    rb_buf_init(&b);
+    if (rb_csv_field(&b, s) == 0 && b.len) fwrite(b.buf, 1, b.len, f);
+    rb_buf_free(&b);
 }
 
 /* The decision table of apply (and maillog --check/--commit). */

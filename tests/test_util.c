@@ -216,6 +216,25 @@ static void test_utf8(void **state)
     assert_int_equal(rb_utf8_invalid_at("\xC3\xA9\xE2\x82", 4), 2);
 }
 
+/* text.c's writers, on the short path and the 16-byte one alike */
+static void test_text_writers(void **state)
+{
+    (void)state;
+    rb_buf b;
+    rb_buf_init(&b);
+    assert_int_equal(rb_json_str(&b, "del\x7F \xC3\xA9 0123456789abcdef\x7F\x01 \xED\xA0\x80 \"q\""), 0);
+    assert_string_equal(b.buf, "\"del\\u007f \xC3\xA9 0123456789abcdef\\u007f\\u0001 "
+                               "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD \\\"q\\\"\"");
+    b.len = 0;
+    assert_int_equal(rb_csv_field(&b, "plain"), 0);
+    assert_int_equal(rb_buf_append(&b, ",", 1), 0);
+    assert_int_equal(rb_csv_field(&b, "say \"hi\", then\r\nbye\""), 0);
+    assert_int_equal(rb_buf_append(&b, ",", 1), 0);
+    assert_int_equal(rb_csv_field(&b, ""), 0);
+    assert_string_equal(b.buf, "plain,\"say \"\"hi\"\", then\r\nbye\"\"\",");
+    rb_buf_free(&b);
+}
+
 static void test_mask_url(void **state)
 {
     (void)state;
@@ -250,7 +269,7 @@ int main(void)
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),
-        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url), cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url), cmocka_unit_test(test_utf8), cmocka_unit_test(test_text_writers),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
