@@ -936,8 +936,9 @@ static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 static int key_line(char *line, size_t n, rb_api_key *k, const char **why)
 {
     size_t i = 0;
+    n = rb_comment_at(line, n);
     while (i < n && is_space(line[i])) i++;
-    if (i == n || line[i] == '#') return 0;
+    if (i == n) return 0;
     size_t ns = i;
     while (i < n && !is_space(line[i])) i++;
     size_t nl = i - ns;

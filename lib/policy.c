@@ -67,8 +67,7 @@ rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err)
     rb_status st = RB_OK;
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
+        rb_strip_comment(line);
         char a[128] = "", b[128] = "", c[128] = "", d[8] = "";
         int n = sscanf(line, "%127s %127s %127s %7s", a, b, c, d);
         if (n <= 0) continue;

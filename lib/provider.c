@@ -47,8 +47,7 @@ rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err)
     rb_status st = RB_OK;
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
+        rb_strip_comment(line);
         char *save = NULL;
         char *name = strtok_r(line, " \t\r\n", &save);
         if (!name) continue;

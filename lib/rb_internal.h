@@ -21,6 +21,11 @@ void rb_seterr(rb_error *err, const char *fmt, ...) __attribute__((format(printf
 int rb_strcaseprefix(const char *s, const char *prefix);      /* 1 if s starts with prefix */
 const char *rb_strcasestr(const char *hay, const char *needle);
 const char *rb_strcasestrn(const char *hay, size_t len, const char *needle);
+/* Data-file comments: '#' at the start of a line or after a space or tab
+ * starts one, anywhere else it is text.  rb_comment_at: its offset in
+ * [line, line+n), or n; rb_strip_comment: cut it off in place. */
+size_t rb_comment_at(const char *line, size_t n);
+char *rb_strip_comment(char *line);
 int rb_is_blank(const char *s, size_t n);                    /* only whitespace (or empty) */
 char *rb_trim(char *s);                                       /* in place, returns s */
 void rb_lower(char *s);

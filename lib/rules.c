@@ -513,9 +513,8 @@ static int parse_line(rb_rules *rs, int file, char *line, int lineno, rb_error *
         *tilde = '\0';
         pat = rb_trim(tilde + 3);
     }
-    /* strip comments from the condition part */
-    char *hash = strchr(line, '#');
-    if (hash) *hash = '\0';
+    /* a comment may end the condition part; the pattern keeps every '#' */
+    rb_strip_comment(line);
     char *save = NULL;
     char *tok = strtok_r(line, " \t", &save);
     if (!tok) { rb_seterr(err, "%s:%d: a rule needs a reason", fname, lineno); return -1; }
@@ -628,7 +627,7 @@ static rb_status load_file(rb_rules *rs, const char *path, int depth, rb_error *
         rb_trim(line);
         if (!line[0] || line[0] == '#') continue;
         if (strncmp(line, "include", 7) == 0 && (line[7] == ' ' || line[7] == '\t')) {
-            st = do_include(rs, path, lineno, rb_trim(line + 8), depth, err);
+            st = do_include(rs, path, lineno, rb_trim(rb_strip_comment(line + 8)), depth, err);
             /* a rule after an include never merges into the included file's last rule */
             continue;
         }

@@ -144,6 +144,30 @@ long rb_utf8_invalid_at(const char *s, size_t n)
     return -1;
 }
 
+/* ---- data-file lines -------------------------------------------------------
+ *
+ * The data files (rules, policy, providers, API keys) share one comment
+ * rule: '#' starts a comment that runs to the end of the line only at the
+ * start of the line or after a space or tab.  Elsewhere it is text, so
+ *
+ *     userunknown ~ \(#5\.1\.1\)      a pattern keeps its '#'
+ *     yahoo  host  *.yahoo.com  # Yahoo's own MTAs     ...ends at " #"
+ *
+ * Returns the offset in [line, line+n) where the comment starts, or n. */
+size_t rb_comment_at(const char *line, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) return i;
+    return n;
+}
+
+/* The same for a NUL-terminated line, cut there in place: returns line. */
+char *rb_strip_comment(char *line)
+{
+    line[rb_comment_at(line, strlen(line))] = '\0';
+    return line;
+}
+
 /* Is [s, s+n) empty or only whitespace (space, tab, CR, LF, VT, FF)?  The
  * one test for "blank line" the format modules share. */
 int rb_is_blank(const char *s, size_t n)

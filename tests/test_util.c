@@ -235,6 +235,19 @@ static void test_text_writers(void **state)
     rb_buf_free(&b);
 }
 
+static void test_comments(void **state)
+{
+    (void)state;
+    char a[] = "yahoo host *.yahoo.com # Yahoo's MTAs", b[] = "# whole line", c[] = "blocked ~ \\bAUP#RBL",
+         d[] = "x\t#tab";
+    assert_string_equal(rb_strip_comment(a), "yahoo host *.yahoo.com ");
+    assert_string_equal(rb_strip_comment(b), "");
+    assert_string_equal(rb_strip_comment(c), "blocked ~ \\bAUP#RBL");
+    assert_string_equal(rb_strip_comment(d), "x\t");
+    assert_int_equal(rb_comment_at("ab #c", 2), 2);
+    assert_int_equal(rb_comment_at("ab #c", 5), 3);
+}
+
 static void test_mask_url(void **state)
 {
     (void)state;
@@ -269,7 +282,7 @@ int main(void)
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),
-        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url), cmocka_unit_test(test_utf8), cmocka_unit_test(test_text_writers),
+        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url), cmocka_unit_test(test_utf8), cmocka_unit_test(test_comments), cmocka_unit_test(test_text_writers),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
