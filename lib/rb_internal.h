@@ -236,9 +236,12 @@ int rb_csv_header_ext(const char *const *xnames, size_t nx, rb_buf *out);
  * res->dropped and keeps the first message in res->warning. */
 void rb_result_warn(rb_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- classification (classify.c) ------------------------------------------ */
 /* The reason of a record by the rules alone (reason, evidence, rule;
  * "undefined" with evidence none when no rule matches). */
 void rb_classify_reason(const rb_ctx *ctx, rb_record *r, const char *subject);
+/* rb_classify with the message's subject for the rules that look at it. */
+void rb_classify_subject(const rb_ctx *ctx, rb_record *r, const char *subject);
 
 /* ---- time (time.c; rb_time_parse and rb_time_format_iso in rebound.h) ---- */
 /* Days since 1970-01-01 of a proleptic Gregorian date (m 1-12, d 1-31). */

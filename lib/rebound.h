@@ -85,16 +85,18 @@ const char *rb_record_get(const rb_record *r, size_t field);
 typedef struct rb_ctx rb_ctx;
 
 typedef struct {
-    const char *rules_path;     /* NULL: built-in default path */
-    const char *policy_path;
-    const char *providers_path;
+    const char *rules_path;     /* NULL: rules.conf in datadir */
+    const char *policy_path;    /* NULL: policy.conf in datadir */
+    const char *providers_path; /* NULL: providers.conf in datadir */
+    const char *datadir;        /* NULL or "": rb_default_datadir() */
 } rb_ctx_opts;
 
 rb_status rb_ctx_new(const rb_ctx_opts *opts, rb_ctx **out, rb_error *err);
 void rb_ctx_free(rb_ctx *ctx);
 
-/* Default data directory (where rules.conf etc. live); set at build time,
- * overridable with the REBOUND_DATADIR environment variable. */
+/* The data directory compiled in (where rules.conf etc. are installed).
+ * The library reads no environment: a program that lets the user choose
+ * another passes it as rb_ctx_opts.datadir. */
 const char *rb_default_datadir(void);
 
 /* ---- analysis of one message -------------------------------------------- */
@@ -261,10 +263,6 @@ int rb_time_format_iso(int64_t t, char *out, size_t len);
 int rb_verp_decode(const char *addr, char *out, size_t outlen);
 int rb_verp_encode(const char *prefix_local, const char *domain,
                    const char *recipient, char *out, size_t outlen);
-
-/* ---- provider -------------------------------------------------------------- */
-void rb_provider_guess(const rb_ctx *ctx, const char *remote_host,
-                       const char *recipient, char *out, size_t outlen);
 
 #ifdef __cplusplus
 }
