@@ -24,7 +24,7 @@ static const char *const api_status_names[RB_API_NSTATUS] = {
     "bounced", "blocked", "deferred", "complaint", "unsubscribed", "active",
 };
 
-const char *rb_api_status_name(int s)
+static const char *status_name(int s)
 {
     return s >= 0 && s < RB_API_NSTATUS ? api_status_names[s] : "?";
 }
@@ -721,7 +721,7 @@ int rb_api_result_json(rb_buf *b, const rb_api_update *u, const rb_api_result *r
 {
     int rc = rb_buf_puts(b, "{");
     rc |= kv_str(b, "email", u->email, 0);
-    rc |= kv_str(b, "reported_status", rb_api_status_name(u->status), 1);
+    rc |= kv_str(b, "reported_status", status_name(u->status), 1);
     rc |= kv_str(b, "decision", r->decision, 1);
     rc |= kv_raw(b, "changed", r->changed ? "true" : "false");
     rc |= kv_status(b, "old_status", r->old_status);

@@ -131,7 +131,6 @@ const char *rb_msg_orig_header(rb_msg *m, const char *name);
 /* Set orig from a text: everything from `start` (a header block that ends
  * at the first blank line). */
 void rb_msg_set_orig(rb_msg *m, const char *start, size_t len);
-const char *rb_msg_strdup(rb_msg *m, const char *s);
 
 /* ---- format modules -------------------------------------------------------- */
 /* A module looks at the message and appends one rb_record per recipient it

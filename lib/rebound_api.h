@@ -57,7 +57,6 @@ typedef enum {
     RB_API_BOUNCED = 0, RB_API_BLOCKED, RB_API_DEFERRED, RB_API_COMPLAINT, RB_API_UNSUBSCRIBED, RB_API_ACTIVE,
     RB_API_NSTATUS
 } rb_api_status;
-const char *rb_api_status_name(int s);
 
 #define RB_API_NAME_MAX 64      /* provider, provider_source, key names: [A-Za-z0-9._:+-], 1..63 */
 

@@ -59,7 +59,6 @@ typedef enum {
     RB_VERP_FORGED,           /* signed form, the tag does not verify */
     RB_VERP_EXPIRED,          /* the tag verifies but is older than max_age_days */
 } rb_verp_check;
-const char *rb_verp_check_name(int c);
 
 /* Check addr (angle brackets allowed).  The recipient the token names is
  * written to recipient (when not NULL) whenever addr has the signed form,

@@ -383,8 +383,6 @@ rb_status rb_outbox_each(rb_store *st, const char *target, const char *state, rb
  * command's) ------------------------------------------------------------------ */
 #define RB_NOTIFY_BACKOFF_BASE 60               /* seconds after the first failure, doubling */
 #define RB_NOTIFY_BACKOFF_CAP (6 * 3600)
-/* The wait after the attempts-th failure: 60 s * 2^(attempts-1), at most 6 h. */
-int64_t rb_notify_backoff(int attempts);
 /* The form body of seed 000's curl call (email, status, bounce_type,
  * status_code, status_message, provider, provider_source; empty ones left
  * out but email and status), x-www-form-urlencoded.  malloc'd; NULL: no memory. */

@@ -149,7 +149,9 @@ static int reason_cmp(const void *a, const void *b)
     return strcmp(x->text, y->text);
 }
 
-void rb_report_mask(const char *in, char *out, size_t outlen)
+/* Mask the addresses in a diagnostic text (each local@domain becomes
+ * "<address>") and collapse white space, into out. */
+static void report_mask(const char *in, char *out, size_t outlen)
 {
     size_t o = 0;
     if (!outlen) return;
@@ -281,11 +283,11 @@ static int row_event(void *arg, int n, const char *const *v)
             r->soft[!strcmp(dc, "counted") ? 0 : !strcmp(dc, "quarantined") ? 1 : !strcmp(dc, "disabled") ? 2 : 3]++;
         }
         if (text_add(&r->rsn, pname(v[1]), reason[0] ? reason : "(none)", 1) < 0) { r->oom = 1; return 1; }
-        rb_report_mask(v[6], m, sizeof m);
+        report_mask(v[6], m, sizeof m);
         if (text_add(&r->diag, "", m[0] ? m : "(no diagnostic text)", 1) < 0) { r->oom = 1; return 1; }
     }
     if (!strcmp(reason, "onhold") || !strcmp(reason, "undefined")) {
-        if (b < 0) rb_report_mask(v[6], m, sizeof m);
+        if (b < 0) report_mask(v[6], m, sizeof m);
         if (text_add(&r->uncl, reason, m[0] ? m : "(no diagnostic text)", 1) < 0) { r->oom = 1; return 1; }
     }
     return 0;

@@ -307,13 +307,3 @@ int rb_verp_verify(const rb_verp_key *key, const char *addr, int64_t now, int ma
     }
     return RB_VERP_VALID;
 }
-
-const char *rb_verp_check_name(int c)
-{
-    switch (c) {
-    case RB_VERP_VALID: return "valid";
-    case RB_VERP_FORGED: return "forged";
-    case RB_VERP_EXPIRED: return "expired";
-    default: return "not-signed";
-    }
-}

@@ -110,7 +110,7 @@ rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers)
     snprintf(rp, sizeof rp, "%s/rules.conf", dd);
     snprintf(pp, sizeof pp, "%s/policy.conf", dd);
     snprintf(vp, sizeof vp, "%s/providers.conf", dd);
-    rb_ctx_opts o = {rules ? rules : rp, policy ? policy : pp, providers ? providers : vp};
+    rb_ctx_opts o = {rules ? rules : rp, policy ? policy : pp, providers ? providers : vp, dd};
     rb_ctx *ctx = NULL;
     rb_error err = {{0}};
     if (rb_ctx_new(&o, &ctx, &err) != RB_OK) {
