@@ -102,8 +102,8 @@ int rb_policy_for_record(const rb_ctx *ctx, const rb_record *r, rb_policy_entry 
     int ev = rb_evidence_parse(r->evidence);   /* -1: not known (another tool's record) */
     /* a temporary failure (4.x.x, or a 4xx reply without a status) that
      * only the code speaks for is the remote server saying "try again": never
-     * hard (seed 001: 4.2.2, 4.3.1, 4.4.7 are soft).  Words that name a
-     * lasting cause in a final report ("Domain not found" after the queue
+     * hard (4.2.2 mailbox full, 4.3.1 system full, 4.4.7 expired are soft).
+     * Words that name a lasting cause in a final report ("Domain not found" after the queue
      * gave up) keep their type -- policy.conf temporary_is_soft */
     int temporary = r->status[0] == '4' || (!r->status[0] && r->reply_code[0] == '4');
     if (pst->temporary_is_soft && temporary && ev < RB_EV_PHRASE && strcmp(out->bounce_type, "hard") == 0) soften(out);

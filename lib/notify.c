@@ -1,8 +1,8 @@
 /* notify.c -- what `rebound notify` decides about one delivery to a status
  * API, apart from the HTTP client itself (src/notify.c, libcurl): the form
- * body of seed 000's curl call, and what a response or a transport failure
- * means for the outbox row (sent, retried after a back-off, failed, or not
- * the row's fault at all: stop the run). */
+ * body it posts (one contact per request), and what a response or a
+ * transport failure means for the outbox row (sent, retried after a
+ * back-off, failed, or not the row's fault at all: stop the run). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

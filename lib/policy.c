@@ -5,8 +5,8 @@
  *     set NAME VALUE
  *
  * `*` as REASON is the default for reasons the table does not name.
- * `set mailboxfull soft` turns the "mailbox full is hard, per current
- * policy" line of the seed into a counted soft bounce in one switch.
+ * Mailbox full is hard by default; `set mailboxfull soft` makes it a
+ * counted soft bounce in one switch.
  */
 #include <stdio.h>
 #include <stdlib.h>

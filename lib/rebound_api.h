@@ -1,7 +1,7 @@
 /* rebound_api.h -- the status API (rebound serve): request bodies, what a
  * provider's status means for a contact, the keys; public part of librebound.
  *
- * A provider reports one address at a time, as the seed's curl call does:
+ * A provider reports one address at a time, as `rebound notify` posts it:
  *   email, status, bounce_type, status_code, status_message, provider,
  *   provider_source (and an optional date), form-encoded or as JSON.
  * rb_api_parse_update() turns a body into validated fields (a pure function:

@@ -383,9 +383,10 @@ rb_status rb_outbox_each(rb_store *st, const char *target, const char *state, rb
  * command's) ------------------------------------------------------------------ */
 #define RB_NOTIFY_BACKOFF_BASE 60               /* seconds after the first failure, doubling */
 #define RB_NOTIFY_BACKOFF_CAP (6 * 3600)
-/* The form body of seed 000's curl call (email, status, bounce_type,
- * status_code, status_message, provider, provider_source; empty ones left
- * out but email and status), x-www-form-urlencoded.  malloc'd; NULL: no memory. */
+/* The form body `rebound notify` posts to the status API (email, status,
+ * bounce_type, status_code, status_message, provider, provider_source;
+ * empty ones left out but email and status), x-www-form-urlencoded.
+ * malloc'd; NULL: no memory. */
 char *rb_notify_form_body(const rb_outbox_item *it);
 
 typedef enum {

@@ -9,8 +9,9 @@
  * recipient with '@' as '=', TAG two base32 characters of the signing day
  * and ten of HMAC-SHA256(secret, "rebound-verp-1" NUL ID NUL day).
  *
- * The seed's third form, bounce-ID@domain with an opaque ID (a time stamp,
- * a database key), names nobody by itself; rb_verp_decode() says so.
+ * A third form that senders use, bounce-ID@domain with an opaque ID (a
+ * time stamp, a database key), names nobody by itself; rb_verp_decode()
+ * says so.
  */
 #include <ctype.h>
 #include <errno.h>

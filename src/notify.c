@@ -1,5 +1,6 @@
 /* notify.c -- `rebound notify`: push the contacts whose state changed to a
- * status API (seed 000's notify_bounced_contacts and its curl call), through
+ * status API (one form-encoded POST per contact: email, status, bounce type,
+ * code, message, provider), through
  * the store's outbox, so that every change arrives exactly once in effect.
  *
  * A run: queue the current state of every contact matching the filter
