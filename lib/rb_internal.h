@@ -12,6 +12,7 @@
 
 #include <gmime/gmime.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include "rebound.h"
 
 /* ---- small string helpers (util.c) ------------------------------------- */
@@ -26,6 +27,29 @@ const char *rb_strcasestrn(const char *hay, size_t len, const char *needle);
  * [line, line+n), or n; rb_strip_comment: cut it off in place. */
 size_t rb_comment_at(const char *line, size_t n);
 char *rb_strip_comment(char *line);
+
+/* The one reader of data files (rules, policy, providers):
+ *
+ *     rb_conf c;
+ *     if ((st = rb_conf_open(&c, path, "policy", 0, err)) != RB_OK) return st;
+ *     while (rb_conf_next(&c))
+ *         if (c.line[0]) ... c.line, c.lineno for messages ...
+ *     rb_conf_close(&c);
+ *
+ * Each line comes without its line end and its comment, trimmed.  With
+ * patterns (rules files), the comment scan stops at "~ " at the start or
+ * " ~ ": the pattern after it runs to the end of the line. */
+typedef struct {
+    FILE *f;
+    const char *path;
+    char *line;          /* the current line */
+    size_t cap;
+    int lineno;          /* 1-based, of the current line */
+    int patterns;
+} rb_conf;
+rb_status rb_conf_open(rb_conf *c, const char *path, const char *what, int patterns, rb_error *err);
+int rb_conf_next(rb_conf *c);            /* 1: c->line holds the next line; 0: the end */
+void rb_conf_close(rb_conf *c);
 int rb_is_blank(const char *s, size_t n);                    /* only whitespace (or empty) */
 char *rb_trim(char *s);                                       /* in place, returns s */
 void rb_lower(char *s);

@@ -168,6 +168,53 @@ char *rb_strip_comment(char *line)
     return line;
 }
 
+/* Where the comment scan of a rules line stops: at its pattern, "~ " at the
+ * start (after blanks) or " ~ " as rules.c splits it (a pattern keeps every
+ * '#'), else at the end. */
+static size_t pattern_at(const char *line, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+    if (i + 1 < n && line[i] == '~' && line[i + 1] == ' ') return i;
+    for (; i + 2 < n; i++)
+        if (line[i] == ' ' && line[i + 1] == '~' && line[i + 2] == ' ') return i;
+    return n;
+}
+
+rb_status rb_conf_open(rb_conf *c, const char *path, const char *what, int patterns, rb_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->patterns = patterns;
+    if (!(c->f = fopen(path, "r"))) {
+        rb_seterr(err, "%s: cannot open %s file: %m", path, what);
+        return RB_ERR_IO;
+    }
+    return RB_OK;
+}
+
+int rb_conf_next(rb_conf *c)
+{
+    ssize_t got = getline(&c->line, &c->cap, c->f);
+    if (got < 0) return 0;
+    c->lineno++;
+    size_t n = (size_t)got;
+    while (n && (c->line[n - 1] == '\n' || c->line[n - 1] == '\r')) n--;
+    size_t stop = c->patterns ? pattern_at(c->line, n) : n;
+    size_t cut = rb_comment_at(c->line, stop);
+    if (cut < stop) n = cut;
+    c->line[n] = '\0';
+    rb_trim(c->line);
+    return 1;
+}
+
+void rb_conf_close(rb_conf *c)
+{
+    free(c->line);
+    if (c->f) fclose(c->f);
+    memset(c, 0, sizeof *c);
+}
+
 /* Is [s, s+n) empty or only whitespace (space, tab, CR, LF, VT, FF)?  The
  * one test for "blank line" the format modules share. */
 int rb_is_blank(const char *s, size_t n)

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "rb_internal.h"
@@ -248,6 +251,41 @@ static void test_comments(void **state)
     assert_int_equal(rb_comment_at("ab #c", 5), 3);
 }
 
+/* rb_conf: one reader for the data files, the comment rule applied */
+static void test_conf_reader(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/rebound-test-conf-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("# a comment\r\n  yahoo host *.yahoo.com  # their MTAs\n"
+          "userunknown status=5.1.1 # why ~ not a pattern\n"
+          "blocked ~ \\bAUP#RBL # all of it pattern\n"
+          "  ~ #5\\.1\\.0 rejected\n", f);
+    fclose(f);
+    rb_conf c;
+    rb_error err = {{0}};
+    assert_int_equal(rb_conf_open(&c, path, "rules", 1, &err), RB_OK);
+    static const char *const want[] = {"", "yahoo host *.yahoo.com", "userunknown status=5.1.1",
+                                       "blocked ~ \\bAUP#RBL # all of it pattern", "~ #5\\.1\\.0 rejected"};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(rb_conf_next(&c), 1);
+        assert_int_equal(c.lineno, i + 1);
+        assert_string_equal(c.line, want[i]);
+    }
+    assert_int_equal(rb_conf_next(&c), 0);
+    rb_conf_close(&c);
+    /* without patterns, '#' after a blank starts a comment everywhere */
+    assert_int_equal(rb_conf_open(&c, path, "policy", 0, &err), RB_OK);
+    for (int i = 0; i < 4; i++) assert_int_equal(rb_conf_next(&c), 1);
+    assert_string_equal(c.line, "blocked ~ \\bAUP#RBL");
+    rb_conf_close(&c);
+    unlink(path);
+    assert_int_equal(rb_conf_open(&c, path, "policy", 0, &err), RB_ERR_IO);
+    assert_non_null(strstr(err.msg, "cannot open policy file"));
+}
+
 static void test_mask_url(void **state)
 {
     (void)state;
@@ -282,7 +320,7 @@ int main(void)
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),
-        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url), cmocka_unit_test(test_utf8), cmocka_unit_test(test_comments), cmocka_unit_test(test_text_writers),
+        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url), cmocka_unit_test(test_utf8), cmocka_unit_test(test_comments), cmocka_unit_test(test_conf_reader), cmocka_unit_test(test_text_writers),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
