@@ -23,10 +23,8 @@ int rb_strcaseprefix(const char *s, const char *prefix);      /* 1 if s starts w
 const char *rb_strcasestr(const char *hay, const char *needle);
 const char *rb_strcasestrn(const char *hay, size_t len, const char *needle);
 /* Data-file comments: '#' at the start of a line or after a space or tab
- * starts one, anywhere else it is text.  rb_comment_at: its offset in
- * [line, line+n), or n; rb_strip_comment: cut it off in place. */
+ * starts one, anywhere else it is text.  Its offset in [line, line+n), or n. */
 size_t rb_comment_at(const char *line, size_t n);
-char *rb_strip_comment(char *line);
 
 /* The one reader of data files (rules, policy, providers):
  *
@@ -258,6 +256,10 @@ int rb_csv_header_ext(const char *const *xnames, size_t nx, rb_buf *out);
 /* Note a recipient left out (unusable address, over a cap): counts it in
  * res->dropped and keeps the first message in res->warning. */
 void rb_result_warn(rb_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Case-insensitive substring test that also folds U+2018/U+2019 to '
+ * (analyze.c, for --subject-contains and --body-contains). */
+int rb_text_contains(const char *hay, size_t len, const char *needle);
 
 /* ---- classification (classify.c) ------------------------------------------ */
 /* The reason of a record by the rules alone (reason, evidence, rule;

@@ -137,9 +137,6 @@ rb_status rb_analyze_message(const rb_ctx *ctx, const char *data, size_t len,
                              const char *source, const rb_analyze_opts *opts,
                              rb_result *res, rb_error *err);
 
-/* Case-insensitive substring test that also folds U+2018/U+2019 to '. */
-int rb_text_contains(const char *hay, size_t len, const char *needle);
-
 /* ---- reading messages from mboxes, Maildirs, folders, files, stdin ------ */
 typedef struct rb_reader rb_reader;
 

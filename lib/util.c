@@ -161,13 +161,6 @@ size_t rb_comment_at(const char *line, size_t n)
     return n;
 }
 
-/* The same for a NUL-terminated line, cut there in place: returns line. */
-char *rb_strip_comment(char *line)
-{
-    line[rb_comment_at(line, strlen(line))] = '\0';
-    return line;
-}
-
 /* Where the comment scan of a rules line stops: at its pattern, "~ " at the
  * start (after blanks) or " ~ " as rules.c splits it (a pattern keeps every
  * '#'), else at the end. */

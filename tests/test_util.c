@@ -241,12 +241,10 @@ static void test_text_writers(void **state)
 static void test_comments(void **state)
 {
     (void)state;
-    char a[] = "yahoo host *.yahoo.com # Yahoo's MTAs", b[] = "# whole line", c[] = "blocked ~ \\bAUP#RBL",
-         d[] = "x\t#tab";
-    assert_string_equal(rb_strip_comment(a), "yahoo host *.yahoo.com ");
-    assert_string_equal(rb_strip_comment(b), "");
-    assert_string_equal(rb_strip_comment(c), "blocked ~ \\bAUP#RBL");
-    assert_string_equal(rb_strip_comment(d), "x\t");
+    assert_int_equal(rb_comment_at("yahoo host *.yahoo.com # Yahoo's MTAs", 37), 23);
+    assert_int_equal(rb_comment_at("# whole line", 12), 0);
+    assert_int_equal(rb_comment_at("blocked ~ \\bAUP#RBL", 19), 19);
+    assert_int_equal(rb_comment_at("x\t#tab", 6), 2);
     assert_int_equal(rb_comment_at("ab #c", 2), 2);
     assert_int_equal(rb_comment_at("ab #c", 5), 3);
 }
