@@ -11,7 +11,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
     rb_error err;
-    if (rb_ctx_new(NULL, &ctx, &err) != RB_OK) abort();   /* REBOUND_DATADIR must point at data/ */
+    rb_ctx_opts o = {.datadir = getenv("REBOUND_DATADIR")};
+    if (rb_ctx_new(&o, &ctx, &err) != RB_OK) abort();   /* REBOUND_DATADIR must point at data/ */
     return 0;
 }
 

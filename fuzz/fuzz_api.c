@@ -25,7 +25,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
     rb_error err;
-    if (rb_ctx_new(NULL, &ctx, &err) != RB_OK) abort();   /* REBOUND_DATADIR must point at data/ */
+    rb_ctx_opts o = {.datadir = getenv("REBOUND_DATADIR")};
+    if (rb_ctx_new(&o, &ctx, &err) != RB_OK) abort();   /* REBOUND_DATADIR must point at data/ */
     return 0;
 }
 
@@ -96,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!raw) return 0;
     memcpy(raw, body, len);
     raw[len] = '\0';
-    if (rb_api_json_str(&b, raw)) abort();
+    if (rb_json_str(&b, raw)) abort();
     must_parse_json(&b);
     free(raw);
     rb_buf_free(&b);

@@ -28,7 +28,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
     rb_error err;
-    if (rb_ctx_new(NULL, &ctx, &err) != RB_OK) {
+    rb_ctx_opts o = {.datadir = getenv("REBOUND_DATADIR")};
+    if (rb_ctx_new(&o, &ctx, &err) != RB_OK) {
         fprintf(stderr, "fuzz_maillog: %s (set REBOUND_DATADIR)\n", err.msg);
         abort();
     }

@@ -15,7 +15,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc; (void)argv;
     rb_error err;
-    if (rb_ctx_new(NULL, &ctx, &err) != RB_OK) abort();
+    rb_ctx_opts o = {.datadir = getenv("REBOUND_DATADIR")};
+    if (rb_ctx_new(&o, &ctx, &err) != RB_OK) abort();
     snprintf(path, sizeof path, "/tmp/rebound-fuzz-reader.%d", (int)getpid());
     return 0;
 }

@@ -24,7 +24,7 @@ static const char *const api_status_names[RB_API_NSTATUS] = {
     "bounced", "blocked", "deferred", "complaint", "unsubscribed", "active",
 };
 
-const char *rb_api_status_name(int s)
+static const char *status_name(int s)
 {
     return s >= 0 && s < RB_API_NSTATUS ? api_status_names[s] : "?";
 }
@@ -41,40 +41,6 @@ static int seterr(rb_api_error *e, const char *field, const char *fmt, ...)
     return 400;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
-/* Byte offset of the first invalid UTF-8 sequence, or -1. */
-static long utf8_invalid_at(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        size_t l = utf8_seq(p + i, n - i);
-        if (!l) return (long)i;
-        i += l;
-    }
-    return -1;
-}
-
 /* Copy src (valid UTF-8) into dst of size dstlen, cut at a character
  * boundary; control characters become spaces and runs of white space one
  * space; trimmed. */
@@ -84,7 +50,7 @@ static void copy_line(char *dst, size_t dstlen, const char *src, size_t n)
     int space = 1;      /* drops leading white space */
     const unsigned char *p = (const unsigned char *)src;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq(p + i, n - i);
+        size_t l = rb_utf8_seq((const char *)p + i, n - i);
         if (!l) l = 1;
         if (p[i] < 0x20 || p[i] == 0x7F || p[i] == ' ') {
             if (!space && o + 1 < dstlen) { dst[o++] = ' '; space = 1; }
@@ -165,7 +131,7 @@ static int set_field(rb_api_update *u, int f, const char *v, size_t n, int64_t n
 {
     const char *name = field_names[f];
     if (memchr(v, '\0', n)) return seterr(e, name, "contains a NUL byte");
-    long bad = utf8_invalid_at(v, n);
+    long bad = rb_utf8_invalid_at(v, n);
     if (bad >= 0) return seterr(e, name, "not valid UTF-8 (byte %ld of the value)", bad + 1);
     switch (f) {
     case F_EMAIL: {
@@ -229,10 +195,7 @@ static int set_field(rb_api_update *u, int f, const char *v, size_t n, int64_t n
         int64_t t;
         if (!rb_time_parse(w, &t)) return seterr(e, name, "not a date (ISO 8601 or RFC 5322)");
         if (t > now + 86400) return seterr(e, name, "in the future");
-        time_t tt = (time_t)t;
-        struct tm tm;
-        if (t < 0 || !gmtime_r(&tt, &tm)) return seterr(e, name, "out of range");
-        strftime(u->date, sizeof u->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (t < 0 || !rb_time_format_iso(t, u->date, sizeof u->date)) return seterr(e, name, "out of range");
         u->event_time = t;
         return 0;
     }
@@ -422,10 +385,7 @@ void rb_api_prepare(const rb_ctx *ctx, rb_api_update *u, const char *source, con
     if (u->date[0]) rb_strlcpy(r->date, u->date, sizeof r->date);
     else {
         /* undated: the day it arrives, so a repeat that day is the same event */
-        time_t day = (time_t)(now - (now % 86400 + 86400) % 86400);
-        struct tm tm;
-        gmtime_r(&day, &tm);
-        strftime(r->date, sizeof r->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        rb_time_format_iso(now - (now % 86400 + 86400) % 86400, r->date, sizeof r->date);
     }
 
     const char *reason;
@@ -724,50 +684,16 @@ rb_status rb_api_apply(rb_store *st, const rb_ctx *ctx, rb_api_update *const *u,
 }
 
 /* ---- JSON answers ------------------------------------------------------------------------------ */
-int rb_api_json_str(rb_buf *b, const char *s)
-{
-    if (rb_buf_append(b, "\"", 1)) return -1;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        const unsigned char *q = p;
-        while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') q++;
-        if (q > p && rb_buf_append(b, (const char *)p, (size_t)(q - p))) return -1;
-        p = q;
-        if (!*p) break;
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            if (rb_buf_append(b, esc, 2)) return -1;
-            p++;
-        } else if (*p < 0x20 || *p == 0x7F) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            if (rb_buf_puts(b, esc)) return -1;
-            p++;
-        } else {
-            size_t l = utf8_seq(p, strnlen((const char *)p, 4));
-            if (!l) {
-                if (rb_buf_puts(b, "\xEF\xBF\xBD")) return -1;
-                p++;
-            } else {
-                if (rb_buf_append(b, (const char *)p, l)) return -1;
-                p += l;
-            }
-        }
-    }
-    return rb_buf_append(b, "\"", 1);
-}
-
 static int kv_str(rb_buf *b, const char *k, const char *v, int comma)
 {
     if (comma && rb_buf_append(b, ",", 1)) return -1;
-    if (rb_api_json_str(b, k) || rb_buf_append(b, ":", 1)) return -1;
-    return rb_api_json_str(b, v);
+    if (rb_json_str(b, k) || rb_buf_append(b, ":", 1)) return -1;
+    return rb_json_str(b, v);
 }
 
 static int kv_raw(rb_buf *b, const char *k, const char *raw)
 {
-    if (rb_buf_append(b, ",", 1) || rb_api_json_str(b, k) || rb_buf_append(b, ":", 1)) return -1;
+    if (rb_buf_append(b, ",", 1) || rb_json_str(b, k) || rb_buf_append(b, ":", 1)) return -1;
     return rb_buf_puts(b, raw);
 }
 
@@ -782,10 +708,7 @@ static int kv_time(rb_buf *b, const char *k, int64_t t)
 {
     if (!t) return kv_raw(b, k, "null");
     char s[40];
-    time_t tt = (time_t)t;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm)) return kv_raw(b, k, "null");
-    strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!rb_time_format_iso(t, s, sizeof s)) return kv_raw(b, k, "null");
     return kv_str(b, k, s, 1);
 }
 
@@ -798,7 +721,7 @@ int rb_api_result_json(rb_buf *b, const rb_api_update *u, const rb_api_result *r
 {
     int rc = rb_buf_puts(b, "{");
     rc |= kv_str(b, "email", u->email, 0);
-    rc |= kv_str(b, "reported_status", rb_api_status_name(u->status), 1);
+    rc |= kv_str(b, "reported_status", status_name(u->status), 1);
     rc |= kv_str(b, "decision", r->decision, 1);
     rc |= kv_raw(b, "changed", r->changed ? "true" : "false");
     rc |= kv_status(b, "old_status", r->old_status);
@@ -1013,8 +936,9 @@ static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 static int key_line(char *line, size_t n, rb_api_key *k, const char **why)
 {
     size_t i = 0;
+    n = rb_comment_at(line, n);
     while (i < n && is_space(line[i])) i++;
-    if (i == n || line[i] == '#') return 0;
+    if (i == n) return 0;
     size_t ns = i;
     while (i < n && !is_space(line[i])) i++;
     size_t nl = i - ns;
@@ -1146,7 +1070,7 @@ int rb_api_prom_label(rb_buf *b, const char *v)
     size_t n = strlen((const char *)p);
     int rc = rb_buf_puts(b, "\"");
     for (size_t i = 0; i < n && !rc;) {
-        size_t l = utf8_seq(p + i, n - i);
+        size_t l = rb_utf8_seq((const char *)p + i, n - i);
         if (!l) { rc |= rb_buf_puts(b, "\xEF\xBF\xBD"); i++; continue; }
         if (p[i] == '\\') rc |= rb_buf_puts(b, "\\\\");
         else if (p[i] == '"') rc |= rb_buf_puts(b, "\\\"");

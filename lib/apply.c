@@ -43,94 +43,43 @@ const char *rb_decision_name(int d)
     return d >= 0 && d < RB_DEC_N ? decision_names[d] : "?";
 }
 
-/* ---- a small string-keyed hash table (open addressing) --------------------- */
+/* ---- string-keyed maps: GHashTable (keys copied, values owned by the caller) ---- */
 typedef struct {
-    char **keys;
-    void **vals;
-    size_t n, cap;
+    GHashTable *h;          /* created on the first put */
 } strmap;
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static void **map_slot(strmap *m, const char *key, int *found)
-{
-    size_t i = hash_str(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (!strcmp(m->keys[i], key)) { *found = 1; return &m->vals[i]; }
-        i = (i + 1) & (m->cap - 1);
-    }
-    *found = 0;
-    return &m->vals[i];
-}
-
-static int map_grow(strmap *m)
-{
-    size_t nc = m->cap ? m->cap * 2 : 1024;
-    char **nk = calloc(nc, sizeof *nk);
-    void **nv = calloc(nc, sizeof *nv);
-    if (!nk || !nv) { free(nk); free(nv); return -1; }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i]) continue;
-        size_t j = hash_str(m->keys[i]) & (nc - 1);
-        while (nk[j]) j = (j + 1) & (nc - 1);
-        nk[j] = m->keys[i];
-        nv[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = nk;
-    m->vals = nv;
-    m->cap = nc;
-    return 0;
-}
 
 static void *map_get(strmap *m, const char *key)
 {
-    if (!m->cap) return NULL;
-    int found;
-    void **v = map_slot(m, key, &found);
-    return found ? *v : NULL;
+    return m->h ? g_hash_table_lookup(m->h, key) : NULL;
 }
 
-/* Insert key -> val (key copied).  Returns 0, or -1 on OOM. */
+/* Insert key -> val (key copied; an old value is replaced, not freed).
+ * Returns 0 (GLib aborts when memory runs out). */
 static int map_put(strmap *m, const char *key, void *val)
 {
-    if ((m->n + 1) * 2 > m->cap && map_grow(m) < 0) return -1;
-    int found;
-    void **v = map_slot(m, key, &found);
-    if (!found) {
-        char *k = strdup(key);
-        if (!k) return -1;
-        m->keys[v - m->vals] = k;
-        m->n++;
-    }
-    *v = val;
+    if (!m->h) m->h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_hash_table_replace(m->h, g_strdup(key), val);
     return 0;
 }
 
+/* Empty the map, handing each value to free_val (when given). */
 static void map_clear(strmap *m, void (*free_val)(void *))
 {
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->keys[i]) {
-            free(m->keys[i]);
-            if (free_val) free_val(m->vals[i]);
-            m->keys[i] = NULL;
-            m->vals[i] = NULL;
-        }
-    m->n = 0;
+    if (!m->h) return;
+    if (free_val) {
+        GHashTableIter it;
+        gpointer v;
+        g_hash_table_iter_init(&it, m->h);
+        while (g_hash_table_iter_next(&it, NULL, &v)) free_val(v);
+    }
+    g_hash_table_remove_all(m->h);
 }
 
 static void map_free(strmap *m, void (*free_val)(void *))
 {
     map_clear(m, free_val);
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof *m);
+    if (m->h) g_hash_table_unref(m->h);
+    m->h = NULL;
 }
 
 /* ---- the overlay: contacts as the decisions leave them ------------------------- */
@@ -286,75 +235,7 @@ const rb_apply_summary *rb_apply_get_summary(const rb_apply *a)
     return &a->sum;
 }
 
-/* ---- time and keys ------------------------------------------------------------------ */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    /* Howard Hinnant's days_from_civil */
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 1;
-}
-
-static int parse_iso(const char *s, int64_t *t)
-{
-    int y, mo, d, h = 0, mi = 0, se = 0;
-    if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
-        return 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1970 || y > 9999) return 0;
-    const char *p = s + 10;
-    int64_t off = 0;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        p++;
-        if (!digits(p, 2, &h) || p[2] != ':' || !digits(p + 3, 2, &mi)) return 0;
-        p += 5;
-        if (*p == ':') {
-            if (!digits(p + 1, 2, &se)) return 0;
-            p += 3;
-        }
-        if (h > 23 || mi > 59 || se > 60) return 0;
-        if (*p == '.' || *p == ',')
-            for (p++; *p >= '0' && *p <= '9'; p++) {}
-        while (*p == ' ') p++;
-        if (*p == 'Z' || *p == 'z') p++;
-        else if (*p == '+' || *p == '-') {
-            int oh, om = 0;
-            int sign = *p == '-' ? -1 : 1;
-            if (!digits(p + 1, 2, &oh)) return 0;
-            p += 3;
-            if (*p == ':') p++;
-            if (digits(p, 2, &om)) p += 2;
-            off = sign * (oh * 3600 + om * 60);
-        }
-    }
-    while (*p == ' ') p++;
-    if (*p) return 0;
-    *t = days_from_civil(y, mo, d) * DAY + h * 3600 + mi * 60 + se - off;
-    return 1;
-}
-
-int rb_time_parse(const char *s, int64_t *t)
-{
-    while (*s == ' ' || *s == '\t') s++;
-    if (!*s) return 0;
-    if (parse_iso(s, t)) return 1;
-    char iso[64];
-    if (rb_date_to_iso(s, iso, sizeof iso) && parse_iso(iso, t)) return 1;
-    return 0;
-}
+/* ---- keys --------------------------------------------------------------------------- */
 
 /* The key names the bounce, not the file it came in: the same NDR in two
  * overlapping mailbox exports, or once as CSV and once as JSONL, has one
@@ -932,11 +813,17 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
     if (a->o.commit) {
         /* write: events, then every contact the batch changed */
         size_t nd = 0;
-        rb_contact *dirty = malloc((a->contacts.n ? a->contacts.n : 1) * sizeof *dirty);
+        guint nc = a->contacts.h ? g_hash_table_size(a->contacts.h) : 0;
+        rb_contact *dirty = malloc((nc ? nc : 1) * sizeof *dirty);
         if (!dirty) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto fail; }
-        for (size_t i = 0; i < a->contacts.cap; i++) {
-            ov_contact *o = a->contacts.keys[i] ? a->contacts.vals[i] : NULL;
-            if (o && o->found && o->dirty) dirty[nd++] = *o->cp;
+        if (nc) {
+            GHashTableIter it;
+            gpointer v;
+            g_hash_table_iter_init(&it, a->contacts.h);
+            while (g_hash_table_iter_next(&it, NULL, &v)) {
+                ov_contact *o = v;
+                if (o->found && o->dirty) dirty[nd++] = *o->cp;
+            }
         }
         s = rb_store_events_insert(a->st, a->ev, a->nev, err);
         if (s == RB_OK) s = rb_store_contacts_save(a->st, dirty, nd, err);

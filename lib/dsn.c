@@ -41,13 +41,6 @@ static const char *unquote(const char *line, size_t len, size_t *outlen)
     return line + i;
 }
 
-static int is_blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isspace((unsigned char)s[i])) return 0;
-    return 1;
-}
-
 /* Does the line begin with one of the names, each written with its ':'? */
 static int starts_with_any(const char *s, size_t n, const char *const *names, size_t nnames)
 {
@@ -221,7 +214,7 @@ int rb_record_from_dsfields(const rb_fields *g, const rb_fields *msgf, rb_record
     }
     if ((v = rb_fields_get(g, "Last-Attempt-Date")) || (v = rb_fields_get(msgf, "Arrival-Date")) ||
         (v = rb_fields_get(g, "Arrival-Date")))
-        rb_date_to_iso(v, r->date, sizeof r->date);
+        rb_time_rfc5322_to_iso(v, r->date, sizeof r->date);
     if ((v = rb_fields_get(msgf, "Reporting-MTA")) || (v = rb_fields_get(g, "Reporting-MTA")))
         rb_strlcpy(r->reporting_mta, after_type(v), sizeof r->reporting_mta);
     return have;
@@ -289,7 +282,7 @@ static void diagnostic_from_prose(const char *t, size_t len, const char *addr, c
     const char *line;
     size_t ll;
     for (int k = 0; k < MAX_DIAG_LINES && rb_next_line(t, len, &pos, &line, &ll); k++) {
-        if (is_blank(line, ll)) {
+        if (rb_is_blank(line, ll)) {
             if (k == 1 && !out[0]) continue;
             break;
         }
@@ -354,7 +347,7 @@ static void labelled_reason_line(const char *t, size_t len, char *out, size_t ou
         const char *q = unquote(line, ll, &ql);
         while (ql && isspace((unsigned char)*q)) { q++; ql--; }
         if (take_next) {
-            if (is_blank(q, ql)) continue;
+            if (rb_is_blank(q, ql)) continue;
             append_piece(out, outlen, q, ql);
             return;
         }
@@ -503,7 +496,7 @@ int rb_parse_arf(rb_msg *m, rb_result *res)
         rb_strlcpy(r->reason, "feedback", sizeof r->reason);
         rb_strlcpy(r->feedback_type, type, sizeof r->feedback_type);
         if (agent) rb_strlcpy(r->reporting_mta, agent, sizeof r->reporting_mta);
-        if (date) rb_date_to_iso(date, r->date, sizeof r->date);
+        if (date) rb_time_rfc5322_to_iso(date, r->date, sizeof r->date);
         /* The diagnostic of a complaint is the report's human-readable part. */
         if (m->body) {
             rb_strlcpyn(r->diagnostic, m->body, m->body_len, sizeof r->diagnostic);
@@ -568,7 +561,7 @@ int rb_parse_rfc3834(rb_msg *m, rb_result *res)
     size_t ll;
     int k = 0;
     while (k < 5 && m->body && rb_next_line(m->body, m->body_len, &pos, &line, &ll)) {
-        if (is_blank(line, ll)) continue;
+        if (rb_is_blank(line, ll)) continue;
         append_piece(r->diagnostic, sizeof r->diagnostic, line, ll);
         k++;
     }
@@ -753,7 +746,7 @@ int rb_parse_fallback(rb_msg *m, rb_result *res)
     while (rb_next_line(m->body, end, &pos, &line, &ll)) {
         size_t ql;
         const char *q = unquote(line, ll, &ql);
-        if (is_blank(q, ql)) { cur = (size_t)-1; continue; }
+        if (rb_is_blank(q, ql)) { cur = (size_t)-1; continue; }
         char buf[2048];
         rb_strlcpyn(buf, q, ql, sizeof buf);
         size_t bl = strlen(buf);

@@ -42,31 +42,6 @@ static int is_atext(unsigned char c)
     return isalnum(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~", c));
 }
 
-/* Well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF). */
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t k;
-        unsigned min;
-        unsigned cp;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) { k = 1; cp = c & 0x1F; min = 0x80; }
-        else if (c >= 0xE0 && c <= 0xEF) { k = 2; cp = c & 0x0F; min = 0x800; }
-        else if (c >= 0xF0 && c <= 0xF4) { k = 3; cp = c & 0x07; min = 0x10000; }
-        else return 0;
-        if (n - i - 1 < k) return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
 static int ipv4_ok(const char *s, size_t n)
 {
     int parts = 0;
@@ -138,7 +113,8 @@ int rb_email_normalize(const char *in, char *out, size_t outlen)
         unsigned char c = (unsigned char)a[i];
         if (c <= 0x20 || c == 0x7F) return fail(out, outlen, "space or control character");
     }
-    if (!utf8_ok((const unsigned char *)a, n)) return fail(out, outlen, "invalid UTF-8");
+    /* a has no NUL (refused above), so GLib's check is the whole check */
+    if (!g_utf8_validate_len(a, n, NULL)) return fail(out, outlen, "invalid UTF-8");
 
     char *at = strchr(a, '@');
     if (!at) return fail(out, outlen, "no @");

@@ -10,6 +10,7 @@
  * data/rules.conf, where vendor-specific codes are keyed on decoded_by.
  */
 #include <ctype.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,13 +38,6 @@ static int line_starts(const char *line, size_t ll, const char *prefix)
 static int line_has(const char *line, size_t ll, const char *needle)
 {
     return rb_strcasestrn(line, ll, needle) != NULL;
-}
-
-static int is_blank(const char *line, size_t ll)
-{
-    for (size_t i = 0; i < ll; i++)
-        if (!isspace((unsigned char)line[i])) return 0;
-    return 1;
 }
 
 /* Copy a line into buf, trimmed. */
@@ -346,7 +340,7 @@ static int ms_parse_text(const char *text, size_t tlen, rb_result *res, size_t b
             nadmin++;
             continue;
         }
-        if (is_blank(line, ll)) continue;
+        if (rb_is_blank(line, ll)) continue;
         if (cur) ms_admin_line(cur, line, ll);
     }
     for (size_t i = base; i < res->n; i++) {
@@ -490,7 +484,7 @@ static int parse_exchange2003(rb_msg *m, rb_result *res)
     rb_next_line(m->body, m->body_len, &pos, &line, &ll); /* the marker */
     rb_record *cur = NULL;
     while (rb_next_line(m->body, m->body_len, &pos, &line, &ll)) {
-        if (is_blank(line, ll)) {
+        if (rb_is_blank(line, ll)) {
             if (cur && cur->diagnostic[0]) cur = NULL;
             continue;
         }
@@ -613,7 +607,7 @@ static int parse_gmail(rb_msg *m, rb_result *res)
             cur = add_rcpt(res, base, addr);
             continue;
         }
-        if (is_blank(line, ll)) continue;
+        if (rb_is_blank(line, ll)) continue;
         line_copy(buf, sizeof buf, line, ll);
         if (line_starts(buf, strlen(buf), "Technical details of temporary failure")) { delayed = 1; continue; }
         if (line_starts(buf, strlen(buf), "Technical details of permanent failure")) { delayed = 0; continue; }
@@ -733,7 +727,7 @@ static int parse_yahoo(rb_msg *m, rb_result *res)
             cur = add_rcpt(res, base, addr);
             continue;
         }
-        if (!cur || is_blank(line, ll)) continue;
+        if (!cur || rb_is_blank(line, ll)) continue;
         char *s = line_copy(buf, sizeof buf, line, ll);
         if (rb_strcaseprefix(s, "Remote host said:")) s = rb_trim(s + 17);
         if (command_in_brackets(s, cur->smtp_command, sizeof cur->smtp_command) && s[0] == '[') continue;
@@ -863,135 +857,22 @@ static int parse_receivingses(rb_msg *m, rb_result *res)
 /* ---- SES notifications in JSON (SNS) ------------------------------------------
  * Bounce, Complaint and Delivery notifications, either the bare JSON object
  * or wrapped in an SNS envelope whose "Message" is that object as a string.
- * Long lines arrive folded as "...!\n " (sendmail's 990-character limit).
- * The scanner below reads only what it needs; all reads are bounded by the
- * buffer's end. */
-typedef struct {
-    const char *p, *e;
-} jspan;
+ * Long lines arrive folded as "...!\n " (sendmail's 990-character limit);
+ * once they are joined, jansson reads the first JSON value of the body
+ * (whatever follows it, a signature say, is left alone). */
 
-static const char *js_skip_ws(const char *p, const char *e)
+/* The string member key of object o copied into out (cut to fit): 1, or 0
+ * (out "") when there is none. */
+static int js_get_str(const json_t *o, const char *key, char *out, size_t outlen)
 {
-    while (p < e && isspace((unsigned char)*p)) p++;
-    return p;
-}
-
-/* End of the JSON string starting at p (p at the opening quote): pointer
- * to the closing quote, or NULL. */
-static const char *js_string_end(const char *p, const char *e)
-{
-    for (p++; p < e; p++) {
-        if (*p == '\\') { p++; continue; }
-        if (*p == '"') return p;
-    }
-    return NULL;
-}
-
-/* End of the object/array starting at p ('{' or '['): pointer just past it. */
-static const char *js_block_end(const char *p, const char *e)
-{
-    int depth = 0;
-    for (; p < e; p++) {
-        if (*p == '"') {
-            p = js_string_end(p, e);
-            if (!p) return NULL;
-        } else if (*p == '{' || *p == '[') {
-            depth++;
-        } else if (*p == '}' || *p == ']') {
-            if (--depth == 0) return p + 1;
-        }
-    }
-    return NULL;
-}
-
-/* Unescape a JSON string body [p, e) into out. */
-static void js_unescape(const char *p, const char *e, char *out, size_t outlen)
-{
-    size_t w = 0;
-    for (; p < e && w + 4 < outlen; p++) {
-        if (*p != '\\' || p + 1 >= e) { out[w++] = *p; continue; }
-        p++;
-        switch (*p) {
-        case 'n': out[w++] = '\n'; break;
-        case 't': out[w++] = '\t'; break;
-        case 'r': out[w++] = '\r'; break;
-        case 'b': case 'f': out[w++] = ' '; break;
-        case 'u':
-            if (p + 4 < e) {
-                unsigned v = (unsigned)strtoul((char[5]){p[1], p[2], p[3], p[4], 0}, NULL, 16);
-                if (v < 0x80) out[w++] = (char)v;
-                else if (v < 0x800) { out[w++] = (char)(0xC0 | (v >> 6)); out[w++] = (char)(0x80 | (v & 0x3F)); }
-                else { out[w++] = (char)(0xE0 | (v >> 12)); out[w++] = (char)(0x80 | ((v >> 6) & 0x3F)); out[w++] = (char)(0x80 | (v & 0x3F)); }
-                p += 4;
-            }
-            break;
-        default: out[w++] = *p; break;
-        }
-    }
-    out[w] = '\0';
-}
-
-/* The value of "key" at the first level it occurs in [s.p, s.e): its span
- * (for a string: the characters between the quotes). Returns the value's
- * first character ('"', '{', '[' or other) or 0. */
-static char js_get(jspan s, const char *key, jspan *val)
-{
-    size_t kl = strlen(key);
-    for (const char *p = s.p; p < s.e; p++) {
-        if (*p != '"') continue;
-        const char *q = js_string_end(p, s.e);
-        if (!q) return 0;
-        if ((size_t)(q - p - 1) == kl && strncmp(p + 1, key, kl) == 0) {
-            const char *v = js_skip_ws(q + 1, s.e);
-            if (v >= s.e || *v != ':') { p = q; continue; }
-            v = js_skip_ws(v + 1, s.e);
-            if (v >= s.e) return 0;
-            if (*v == '"') {
-                const char *ve = js_string_end(v, s.e);
-                if (!ve) return 0;
-                val->p = v + 1; val->e = ve;
-            } else if (*v == '{' || *v == '[') {
-                const char *ve = js_block_end(v, s.e);
-                if (!ve) return 0;
-                val->p = v; val->e = ve;
-            } else {
-                const char *ve = v;
-                while (ve < s.e && *ve != ',' && *ve != '}' && *ve != ']') ve++;
-                val->p = v; val->e = ve;
-            }
-            return *v;
-        }
-        p = q;
-    }
-    return 0;
-}
-
-static int js_get_str(jspan s, const char *key, char *out, size_t outlen)
-{
-    jspan v;
+    const char *v = json_string_value(json_object_get(o, key));
     out[0] = '\0';
-    if (js_get(s, key, &v) != '"') return 0;
-    js_unescape(v.p, v.e, out, outlen);
+    if (!v) return 0;
+    rb_strlcpy(out, v, outlen);
     return 1;
 }
 
-/* Next element of an array span (after '['): objects or strings. */
-static int js_next_elem(const char **cur, const char *e, jspan *el)
-{
-    const char *p = *cur;
-    while (p < e && (isspace((unsigned char)*p) || *p == ',' || *p == '[')) p++;
-    if (p >= e || *p == ']') return 0;
-    const char *q;
-    if (*p == '{') q = js_block_end(p, e);
-    else if (*p == '"') { q = js_string_end(p, e); if (q) { el->p = p + 1; el->e = q; *cur = q + 1; return 1; } }
-    else return 0;
-    if (!q) return 0;
-    el->p = p; el->e = q;
-    *cur = q;
-    return 1;
-}
-
-static void ses_fill(rb_record *r, jspan obj, const char *reporting)
+static void ses_fill(rb_record *r, const json_t *obj, const char *reporting)
 {
     char v[RB_TEXT_MAX];
     if (js_get_str(obj, "status", v, sizeof v)) rb_strlcpy(r->status, v, sizeof r->status);
@@ -1010,27 +891,27 @@ static void ses_fill(rb_record *r, jspan obj, const char *reporting)
     rb_trim(r->reporting_mta);
 }
 
-static int ses_notification(jspan js, rb_result *res)
+static int ses_notification(const json_t *js, rb_result *res)
 {
     char type[64], reporting[RB_HOST_MAX] = "";
     size_t base = res->n;
     if (!js_get_str(js, "notificationType", type, sizeof type)) return 0;
-    jspan part, list, el;
-    const char *cur;
-    if (strcmp(type, "Bounce") == 0 && js_get(js, "bounce", &part) == '{') {
+    const json_t *part, *list, *el;
+    size_t i;
+    if (strcmp(type, "Bounce") == 0 && json_is_object(part = json_object_get(js, "bounce"))) {
         js_get_str(part, "reportingMTA", reporting, sizeof reporting);
-        if (js_get(part, "bouncedRecipients", &list) != '[') return 0;
-        for (cur = list.p; js_next_elem(&cur, list.e, &el);) {
+        if (!json_is_array(list = json_object_get(part, "bouncedRecipients"))) return 0;
+        json_array_foreach(list, i, el) {
             char addr[RB_ADDR_MAX];
             if (!js_get_str(el, "emailAddress", addr, sizeof addr) || !rb_clean_address(addr)) continue;
             rb_record *r = add_rcpt(res, base, addr);
             if (r) ses_fill(r, el, reporting);
         }
-    } else if (strcmp(type, "Complaint") == 0 && js_get(js, "complaint", &part) == '{') {
+    } else if (strcmp(type, "Complaint") == 0 && json_is_object(part = json_object_get(js, "complaint"))) {
         char ftype[RB_SHORT_MAX] = "";
         js_get_str(part, "complaintFeedbackType", ftype, sizeof ftype);
-        if (js_get(part, "complainedRecipients", &list) != '[') return 0;
-        for (cur = list.p; js_next_elem(&cur, list.e, &el);) {
+        if (!json_is_array(list = json_object_get(part, "complainedRecipients"))) return 0;
+        json_array_foreach(list, i, el) {
             char addr[RB_ADDR_MAX];
             if (!js_get_str(el, "emailAddress", addr, sizeof addr) || !rb_clean_address(addr)) continue;
             rb_record *r = add_rcpt(res, base, addr);
@@ -1038,14 +919,15 @@ static int ses_notification(jspan js, rb_result *res)
             rb_strlcpy(r->reason, "feedback", sizeof r->reason);
             rb_strlcpy(r->feedback_type, ftype[0] ? ftype : "abuse", sizeof r->feedback_type);
         }
-    } else if (strcmp(type, "Delivery") == 0 && js_get(js, "delivery", &part) == '{') {
+    } else if (strcmp(type, "Delivery") == 0 && json_is_object(part = json_object_get(js, "delivery"))) {
         char resp[RB_TEXT_MAX] = "";
         js_get_str(part, "smtpResponse", resp, sizeof resp);
         js_get_str(part, "reportingMTA", reporting, sizeof reporting);
-        if (js_get(part, "recipients", &list) != '[') return 0;
-        for (cur = list.p; js_next_elem(&cur, list.e, &el);) {
+        if (!json_is_array(list = json_object_get(part, "recipients"))) return 0;
+        json_array_foreach(list, i, el) {
             char addr[RB_ADDR_MAX];
-            js_unescape(el.p, el.e, addr, sizeof addr);
+            if (!json_is_string(el)) continue;
+            rb_strlcpy(addr, json_string_value(el), sizeof addr);
             if (!rb_clean_address(addr)) continue;
             rb_record *r = add_rcpt(res, base, addr);
             if (!r) continue;
@@ -1080,25 +962,21 @@ static int ses_json(rb_msg *m, rb_result *res)
     size_t len = 0;
     char *buf = ses_unfold(m, &len);
     if (!buf) return 0;
-    const char *end = js_block_end(buf, buf + len);
-    int n = 0;
-    if (end) {
-        jspan top = {buf, end}, msg;
-        if (js_get(top, "Message", &msg) == '"') {
-            /* the SNS envelope: the notification is a JSON string */
-            size_t ml = (size_t)(msg.e - msg.p) + 1;
-            char *inner = malloc(ml);
-            if (inner) {
-                js_unescape(msg.p, msg.e, inner, ml);
-                jspan in = {inner, inner + strlen(inner)};
-                n = ses_notification(in, res);
-                free(inner);
-            }
-        } else {
-            n = ses_notification(top, res);
-        }
-    }
+    json_error_t jerr;
+    json_t *top = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, &jerr);
     free(buf);
+    if (!top) return 0;
+    int n = 0;
+    const char *msg = json_string_value(json_object_get(top, "Message"));
+    if (msg) {
+        /* the SNS envelope: the notification is a JSON string */
+        json_t *in = json_loads(msg, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (in) n = ses_notification(in, res);
+        json_decref(in);
+    } else {
+        n = ses_notification(top, res);
+    }
+    json_decref(top);
     return n;
 }
 
@@ -1133,7 +1011,7 @@ static int ses_text(rb_msg *m, rb_result *res)
         rb_record *r = NULL;
         if (rb_find_address(buf, addr, sizeof addr) && rb_clean_address(addr)) r = add_rcpt(res, base, addr);
         if (!r) return 0;
-        while (rb_next_line(m->body, m->body_len, &pos, &line, &ll) && !is_blank(line, ll)) {
+        while (rb_next_line(m->body, m->body_len, &pos, &line, &ll) && !rb_is_blank(line, ll)) {
             if (line_starts(line, ll, "The reason for the problem")) continue;
             line_copy(buf, sizeof buf, line, ll);
             diag_append(r, buf, strlen(buf));

@@ -26,13 +26,6 @@ static void line_copy(char *dst, size_t size, const char *line, size_t len)
     rb_strlcpyn(dst, line, len, size);
 }
 
-static int is_blank(const char *s)
-{
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s)) return 0;
-    return 1;
-}
-
 /* Append text to a bounded field, separated by one space. */
 static void append(char *dst, size_t size, const char *text)
 {
@@ -261,7 +254,7 @@ static int parse_postfix(rb_msg *m, rb_result *res)
         if (more) line_copy(buf, sizeof buf, line, ll);
         int starts = more && postfix_par_start(buf);
         if (more && rb_strcasestr(buf, "--- Delivery report unavailable ---")) unavailable = 1;
-        if (!more || starts || is_blank(buf)) {
+        if (!more || starts || rb_is_blank(buf, strlen(buf))) {
             if (in_par && addr[0]) {
                 rb_record *r = rec_for(res, first, addr, !from_ds);
                 if (!r && alias[0]) r = rec_for(res, first, alias, 0);
@@ -378,7 +371,7 @@ static void sm_transcript(rb_msg *m, rb_result *res, size_t first, size_t from, 
     memset(named, 0, sizeof named);
     while (pos < end && rb_next_line(m->body, end, &pos, &line, &ll)) {
         line_copy(buf, sizeof buf, line, ll);
-        if (is_blank(buf)) continue;
+        if (rb_is_blank(buf, strlen(buf))) continue;
         const char *t = buf;
         while (*t == ' ' || *t == '\t') t++;
         if (rb_strcaseprefix(t, "... while talking to ") || rb_strcaseprefix(t, "while talking to ")) {
@@ -705,7 +698,7 @@ static int parse_exim(rb_msg *m, rb_result *res)
     while (pos < end && rb_next_line(m->body, end, &pos, &line, &ll)) {
         line_copy(buf, sizeof buf, line, ll);
         size_t ind = strspn(buf, " \t");
-        if (is_blank(buf) || ind == 0) {
+        if (rb_is_blank(buf, strlen(buf)) || ind == 0) {
             /* a blank line or unindented prose ends an address block */
             exim_flush(m, res, first, from_ds, &b, xfailed, &xi);
             continue;

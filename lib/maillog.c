@@ -43,44 +43,6 @@ static const unsigned char cls[256] = {
 };
 
 /* ---- timestamps -------------------------------------------------------------- */
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* "2026-11-23T06:25:01Z" from seconds since the epoch (civil_from_days,
- * the inverse of the above): no gmtime/strftime per attempt. */
-static void iso_utc(int64_t t, char *out, size_t len)
-{
-    int64_t z = (t >= 0 ? t : t - 86399) / 86400, sod = t - z * 86400;
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    if (y < 0 || y > 9999 || len < 21) { if (len) out[0] = '\0'; return; }
-    unsigned hh = (unsigned)(sod / 3600), mi = (unsigned)(sod / 60 % 60), ss = (unsigned)(sod % 60);
-    char *o = out;
-    unsigned yy = (unsigned)y;
-    o[0] = (char)('0' + yy / 1000); o[1] = (char)('0' + yy / 100 % 10); o[2] = (char)('0' + yy / 10 % 10);
-    o[3] = (char)('0' + yy % 10); o[4] = '-'; o[5] = (char)('0' + m / 10); o[6] = (char)('0' + m % 10);
-    o[7] = '-'; o[8] = (char)('0' + d / 10); o[9] = (char)('0' + d % 10); o[10] = 'T';
-    o[11] = (char)('0' + hh / 10); o[12] = (char)('0' + hh % 10); o[13] = ':';
-    o[14] = (char)('0' + mi / 10); o[15] = (char)('0' + mi % 10); o[16] = ':';
-    o[17] = (char)('0' + ss / 10); o[18] = (char)('0' + ss % 10); o[19] = 'Z'; o[20] = '\0';
-}
-
 void rb_logclock_init(rb_logclock *c, int64_t reftime)
 {
     memset(c, 0, sizeof *c);
@@ -178,7 +140,7 @@ static size_t parse_iso_time(const char *s, size_t len, int64_t *t)
     }
     if (n >= len || s[n] != ' ') return 0;
     if (have_zone)
-        *t = days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss - off;
+        *t = rb_days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss - off;
     else
         *t = local_hour(year, mon, day, hh) + mm * 60 + ss;
     return n;
@@ -772,7 +734,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     }
     rb_strlcpy(r->decoded_by, "maillog", sizeof r->decoded_by);
     if (t && t != m->date_t) {
-        iso_utc(t, m->date, sizeof m->date);
+        rb_time_format_iso(t, m->date, sizeof m->date);
         m->date_t = t;
     }
     if (t) rb_strlcpy(r->date, m->date, sizeof r->date);

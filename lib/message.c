@@ -28,7 +28,8 @@
 #define MAX_TOP_HEADERS 1024   /* top-level header fields kept */
 #define MAX_PART_HEADERS 64    /* header fields looked at in a part */
 
-const char *rb_msg_strdup(rb_msg *m, const char *s)
+/* s copied into the message's pool (lives as long as the rb_msg). */
+static const char *msg_strdup(rb_msg *m, const char *s)
 {
     return g_string_chunk_insert(m->pool, s ? s : "");
 }
@@ -132,10 +133,10 @@ static const char *hdr_value(rb_msg *m, rb_hdr *h)
     const char *v = dec ? dec : raw;
     if (!g_utf8_validate(v, -1, NULL)) {
         char *x = g_utf8_make_valid(v, -1);
-        h->dec = rb_msg_strdup(m, x);
+        h->dec = msg_strdup(m, x);
         g_free(x);
     } else {
-        h->dec = rb_msg_strdup(m, v);
+        h->dec = msg_strdup(m, v);
     }
     g_free(dec);
     g_free(raw);
@@ -188,7 +189,7 @@ static const char *block_header(rb_msg *m, const char *blk, size_t len, const ch
                 s2 = x;
             }
             rb_squeeze(s2);
-            const char *out = rb_msg_strdup(m, s2);
+            const char *out = msg_strdup(m, s2);
             g_free(s2);
             return out;
         }
@@ -549,9 +550,9 @@ static void walk(rb_msg *m, const rb_hdr *h, size_t nh, const char *body, size_t
         if (ct.type[0]) {
             char mt[130];
             snprintf(mt, sizeof mt, "%s/%s", ct.type, ct.sub);
-            m->content_type = rb_msg_strdup(m, mt);
+            m->content_type = msg_strdup(m, mt);
         }
-        if (ct.report_type[0]) m->report_type = rb_msg_strdup(m, ct.report_type);
+        if (ct.report_type[0]) m->report_type = msg_strdup(m, ct.report_type);
     }
 
     if (strcmp(ct.type, "multipart") == 0) {
@@ -698,7 +699,7 @@ rb_status rb_msg_open(rb_msg *m, const rb_ctx *ctx, const char *data, size_t len
     m->from = hdr(m, "From");
     char addr[RB_ADDR_MAX] = "";
     rb_find_address(m->from, addr, sizeof addr);
-    m->from_addr = rb_msg_strdup(m, addr);
+    m->from_addr = msg_strdup(m, addr);
     m->subject = hdr(m, "Subject");
     m->to = hdr(m, "To");
     m->date = hdr(m, "Date");

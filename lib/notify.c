@@ -1,8 +1,8 @@
 /* notify.c -- what `rebound notify` decides about one delivery to a status
  * API, apart from the HTTP client itself (src/notify.c, libcurl): the form
- * body of seed 000's curl call, and what a response or a transport failure
- * means for the outbox row (sent, retried after a back-off, failed, or not
- * the row's fault at all: stop the run). */
+ * body it posts (one contact per request), and what a response or a
+ * transport failure means for the outbox row (sent, retried after a
+ * back-off, failed, or not the row's fault at all: stop the run). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +10,8 @@
 #include "rb_internal.h"
 #include "rebound_store.h"
 
-int64_t rb_notify_backoff(int attempts)
+/* The wait after the attempts-th failure: 60 s * 2^(attempts-1), at most 6 h. */
+static int64_t notify_backoff(int attempts)
 {
     /* 1 min after the first failure, doubling, at most 6 h */
     int64_t d = RB_NOTIFY_BACKOFF_BASE;
@@ -96,7 +97,7 @@ static int retry_or_fail(rb_outbox_item *it, const rb_notify_result *r, int64_t 
         rb_strlcpy(it->state, "failed", sizeof it->state);
         return RB_NO_FAILED;
     }
-    int64_t d = rb_notify_backoff(it->attempts);
+    int64_t d = notify_backoff(it->attempts);
     int64_t ra = r->retry_after < RB_NOTIFY_BACKOFF_CAP ? r->retry_after : RB_NOTIFY_BACKOFF_CAP;
     it->next_attempt_at = now + (ra > d ? ra : d);
     return RB_NO_RETRY;

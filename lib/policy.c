@@ -5,8 +5,8 @@
  *     set NAME VALUE
  *
  * `*` as REASON is the default for reasons the table does not name.
- * `set mailboxfull soft` turns the "mailbox full is hard, per current
- * policy" line of the seed into a counted soft bounce in one switch.
+ * Mailbox full is hard by default; `set mailboxfull soft` makes it a
+ * counted soft bounce in one switch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,10 +47,11 @@ static int parse_int(const char *v, int *out)
 
 rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) { rb_seterr(err, "%s: cannot open policy file: %m", path); return RB_ERR_IO; }
+    rb_conf cf;
+    rb_status st = rb_conf_open(&cf, path, "policy", 0, err);
+    if (st != RB_OK) return st;
     rb_policy *p = calloc(1, sizeof *p);
-    if (!p) { fclose(f); return RB_ERR_NOMEM; }
+    if (!p) { rb_conf_close(&cf); return RB_ERR_NOMEM; }
     p->s.soft_threshold = 3;
     p->s.soft_window_days = 30;
     p->s.quarantine_days = 14;
@@ -61,14 +62,9 @@ rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err)
     rb_strlcpy(p->dflt.type, "soft", sizeof p->dflt.type);
     rb_strlcpy(p->dflt.action, "count", sizeof p->dflt.action);
 
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0;
-    rb_status st = RB_OK;
-    while (getline(&line, &cap, f) >= 0) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
+    while (rb_conf_next(&cf)) {
+        const char *line = cf.line;
+        int lineno = cf.lineno;
         char a[128] = "", b[128] = "", c[128] = "", d[8] = "";
         int n = sscanf(line, "%127s %127s %127s %7s", a, b, c, d);
         if (n <= 0) continue;
@@ -130,8 +126,7 @@ rb_status rb_policy_load(const char *path, rb_policy **out, rb_error *err)
         }
         p->v[p->n++] = e;
     }
-    free(line);
-    fclose(f);
+    rb_conf_close(&cf);
     if (st != RB_OK) { rb_policy_free(p); return st; }
     *out = p;
     return RB_OK;

@@ -37,20 +37,15 @@ void rb_providers_free(rb_providers *p)
 
 rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) { rb_seterr(err, "%s: cannot open providers file: %m", path); return RB_ERR_IO; }
+    rb_conf cf;
+    rb_status st = rb_conf_open(&cf, path, "providers", 0, err);
+    if (st != RB_OK) return st;
     rb_providers *p = calloc(1, sizeof *p);
-    if (!p) { fclose(f); return RB_ERR_NOMEM; }
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0;
-    rb_status st = RB_OK;
-    while (getline(&line, &cap, f) >= 0) {
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
+    if (!p) { rb_conf_close(&cf); return RB_ERR_NOMEM; }
+    while (rb_conf_next(&cf)) {
+        int lineno = cf.lineno;
         char *save = NULL;
-        char *name = strtok_r(line, " \t\r\n", &save);
+        char *name = strtok_r(cf.line, " \t\r\n", &save);
         if (!name) continue;
         char *kind = strtok_r(NULL, " \t\r\n", &save);
         if (!kind || (strcmp(kind, "host") && strcmp(kind, "domain"))) {
@@ -76,8 +71,7 @@ rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err)
             else r->kind = 2;
         }
     }
-    free(line);
-    fclose(f);
+    rb_conf_close(&cf);
     if (st != RB_OK) { rb_providers_free(p); return st; }
     *out = p;
     return RB_OK;

@@ -12,6 +12,7 @@
 
 #include <gmime/gmime.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include "rebound.h"
 
 /* ---- small string helpers (util.c) ------------------------------------- */
@@ -21,6 +22,33 @@ void rb_seterr(rb_error *err, const char *fmt, ...) __attribute__((format(printf
 int rb_strcaseprefix(const char *s, const char *prefix);      /* 1 if s starts with prefix */
 const char *rb_strcasestr(const char *hay, const char *needle);
 const char *rb_strcasestrn(const char *hay, size_t len, const char *needle);
+/* Data-file comments: '#' at the start of a line or after a space or tab
+ * starts one, anywhere else it is text.  Its offset in [line, line+n), or n. */
+size_t rb_comment_at(const char *line, size_t n);
+
+/* The one reader of data files (rules, policy, providers):
+ *
+ *     rb_conf c;
+ *     if ((st = rb_conf_open(&c, path, "policy", 0, err)) != RB_OK) return st;
+ *     while (rb_conf_next(&c))
+ *         if (c.line[0]) ... c.line, c.lineno for messages ...
+ *     rb_conf_close(&c);
+ *
+ * Each line comes without its line end and its comment, trimmed.  With
+ * patterns (rules files), the comment scan stops at "~ " at the start or
+ * " ~ ": the pattern after it runs to the end of the line. */
+typedef struct {
+    FILE *f;
+    const char *path;
+    char *line;          /* the current line */
+    size_t cap;
+    int lineno;          /* 1-based, of the current line */
+    int patterns;
+} rb_conf;
+rb_status rb_conf_open(rb_conf *c, const char *path, const char *what, int patterns, rb_error *err);
+int rb_conf_next(rb_conf *c);            /* 1: c->line holds the next line; 0: the end */
+void rb_conf_close(rb_conf *c);
+int rb_is_blank(const char *s, size_t n);                    /* only whitespace (or empty) */
 char *rb_trim(char *s);                                       /* in place, returns s */
 void rb_lower(char *s);
 /* collapse runs of whitespace (incl. newlines) into one space, trim */
@@ -38,6 +66,12 @@ int rb_find_status(const char *text, char *out, size_t outlen);
 int rb_find_reply(const char *text, char *out, size_t outlen);
 /* Find the SMTP command named in text ("in reply to RCPT TO command"). */
 int rb_find_command(const char *text, char *out, size_t outlen);
+
+/* ---- UTF-8 (util.c; GLib's checks, a NUL byte counted valid) ------------- */
+/* Length of the valid sequence at p (n bytes available), 0 if invalid. */
+size_t rb_utf8_seq(const char *p, size_t n);
+/* Offset of the first invalid sequence in [s, s+n), or -1. */
+long rb_utf8_invalid_at(const char *s, size_t n);
 
 /* ---- DSN / header-style field lists ------------------------------------- */
 typedef struct {
@@ -119,7 +153,6 @@ const char *rb_msg_orig_header(rb_msg *m, const char *name);
 /* Set orig from a text: everything from `start` (a header block that ends
  * at the first blank line). */
 void rb_msg_set_orig(rb_msg *m, const char *start, size_t len);
-const char *rb_msg_strdup(rb_msg *m, const char *s);
 
 /* ---- format modules -------------------------------------------------------- */
 /* A module looks at the message and appends one rb_record per recipient it
@@ -232,11 +265,23 @@ int rb_csv_header_ext(const char *const *xnames, size_t nx, rb_buf *out);
  * res->dropped and keeps the first message in res->warning. */
 void rb_result_warn(rb_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Case-insensitive substring test that also folds U+2018/U+2019 to '
+ * (analyze.c, for --subject-contains and --body-contains). */
+int rb_text_contains(const char *hay, size_t len, const char *needle);
+
+/* ---- classification (classify.c) ------------------------------------------ */
 /* The reason of a record by the rules alone (reason, evidence, rule;
  * "undefined" with evidence none when no rule matches). */
 void rb_classify_reason(const rb_ctx *ctx, rb_record *r, const char *subject);
+/* rb_classify with the message's subject for the rules that look at it. */
+void rb_classify_subject(const rb_ctx *ctx, rb_record *r, const char *subject);
 
-/* Dates: RFC 5322 date text -> ISO 8601 UTC.  Returns 1 on success. */
-int rb_date_to_iso(const char *text, char *out, size_t outlen);
+/* ---- time (time.c; rb_time_parse and rb_time_format_iso in rebound.h) ---- */
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1-12, d 1-31). */
+int64_t rb_days_from_civil(int64_t y, unsigned m, unsigned d);
+/* t as "YYYY-MM-DD"; 1, or 0 with out "" when out of range or len < 11. */
+int rb_time_format_date(int64_t t, char *out, size_t len);
+/* An RFC 5322 date text as ISO 8601 UTC (GMime's parser).  1 on success. */
+int rb_time_rfc5322_to_iso(const char *text, char *out, size_t outlen);
 
 #endif

@@ -85,16 +85,18 @@ const char *rb_record_get(const rb_record *r, size_t field);
 typedef struct rb_ctx rb_ctx;
 
 typedef struct {
-    const char *rules_path;     /* NULL: built-in default path */
-    const char *policy_path;
-    const char *providers_path;
+    const char *rules_path;     /* NULL: rules.conf in datadir */
+    const char *policy_path;    /* NULL: policy.conf in datadir */
+    const char *providers_path; /* NULL: providers.conf in datadir */
+    const char *datadir;        /* NULL or "": rb_default_datadir() */
 } rb_ctx_opts;
 
 rb_status rb_ctx_new(const rb_ctx_opts *opts, rb_ctx **out, rb_error *err);
 void rb_ctx_free(rb_ctx *ctx);
 
-/* Default data directory (where rules.conf etc. live); set at build time,
- * overridable with the REBOUND_DATADIR environment variable. */
+/* The data directory compiled in (where rules.conf etc. are installed).
+ * The library reads no environment: a program that lets the user choose
+ * another passes it as rb_ctx_opts.datadir. */
 const char *rb_default_datadir(void);
 
 /* ---- analysis of one message -------------------------------------------- */
@@ -135,9 +137,6 @@ rb_status rb_analyze_message(const rb_ctx *ctx, const char *data, size_t len,
                              const char *source, const rb_analyze_opts *opts,
                              rb_result *res, rb_error *err);
 
-/* Case-insensitive substring test that also folds U+2018/U+2019 to '. */
-int rb_text_contains(const char *hay, size_t len, const char *needle);
-
 /* ---- reading messages from mboxes, Maildirs, folders, files, stdin ------ */
 typedef struct rb_reader rb_reader;
 
@@ -163,15 +162,24 @@ void rb_reader_progress(const rb_reader *rd, uint64_t *done, uint64_t *total);
 /* ---- output ------------------------------------------------------------- */
 typedef enum { RB_FMT_JSONL, RB_FMT_CSV, RB_FMT_TABLE } rb_format;
 
-/* Append one record in the given format to a growable buffer. */
+/* The growable byte buffer (text.c): always NUL-terminated once written
+ * to; the functions that allocate return 0, or -1 when memory ran out. */
 typedef struct {
     char *buf;
     size_t len, cap;
 } rb_buf;
 void rb_buf_init(rb_buf *b);
 void rb_buf_free(rb_buf *b);
+int rb_buf_reserve(rb_buf *b, size_t n);        /* room for n more bytes and the NUL */
 int rb_buf_append(rb_buf *b, const char *s, size_t n);
 int rb_buf_puts(rb_buf *b, const char *s);
+/* s as a JSON string: quoted, escaped (controls and DEL as \u00XX),
+ * invalid UTF-8 as U+FFFD. */
+int rb_json_str(rb_buf *b, const char *s);
+/* s as one RFC 4180 CSV field (quoted only when it must be). */
+int rb_csv_field(rb_buf *b, const char *s);
+
+/* Append one record in the given format. */
 
 int rb_record_to_jsonl(const rb_record *r, rb_buf *out);
 int rb_record_to_csv(const rb_record *r, rb_buf *out);
@@ -231,6 +239,20 @@ const rb_policy_settings *rb_policy_get_settings(const rb_ctx *ctx);
 /* ---- small helpers ---- */
 /* strlcpy: copy with truncation, always NUL-terminated; returns strlen(src). */
 size_t rb_strlcpy(char *dst, const char *src, size_t size);
+/* A URL or connection string fit to show: the password of
+ * scheme://user:password@host masked as ***, and so is every password=...
+ * value.  Built in one pass into out: a truncated result keeps no part of a
+ * secret. */
+void rb_mask_url(const char *url, char *out, size_t outlen);
+
+/* ---- time (time.c) ---------------------------------------------------------- */
+/* Parse a record date: ISO 8601 / RFC 3339 (with Z or an offset, 'T' or a
+ * space), a plain date, or an RFC 5322 date.  Returns 1 and sets *t
+ * (seconds since the epoch). */
+int rb_time_parse(const char *s, int64_t *t);
+/* t as ISO 8601 UTC, "YYYY-MM-DDTHH:MM:SSZ" (21 bytes with the NUL).
+ * Returns 1; 0 with out "" when len < 21 or the year is not 0000-9999. */
+int rb_time_format_iso(int64_t t, char *out, size_t len);
 
 /* ---- VERP ---------------------------------------------------------------- */
 /* Decode list+user=example.com@domain into user@example.com.  Returns 1 if
@@ -238,10 +260,6 @@ size_t rb_strlcpy(char *dst, const char *src, size_t size);
 int rb_verp_decode(const char *addr, char *out, size_t outlen);
 int rb_verp_encode(const char *prefix_local, const char *domain,
                    const char *recipient, char *out, size_t outlen);
-
-/* ---- provider -------------------------------------------------------------- */
-void rb_provider_guess(const rb_ctx *ctx, const char *remote_host,
-                       const char *recipient, char *out, size_t outlen);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 /* rebound_api.h -- the status API (rebound serve): request bodies, what a
  * provider's status means for a contact, the keys; public part of librebound.
  *
- * A provider reports one address at a time, as the seed's curl call does:
+ * A provider reports one address at a time, as `rebound notify` posts it:
  *   email, status, bounce_type, status_code, status_message, provider,
  *   provider_source (and an optional date), form-encoded or as JSON.
  * rb_api_parse_update() turns a body into validated fields (a pure function:
@@ -57,7 +57,6 @@ typedef enum {
     RB_API_BOUNCED = 0, RB_API_BLOCKED, RB_API_DEFERRED, RB_API_COMPLAINT, RB_API_UNSUBSCRIBED, RB_API_ACTIVE,
     RB_API_NSTATUS
 } rb_api_status;
-const char *rb_api_status_name(int s);
 
 #define RB_API_NAME_MAX 64      /* provider, provider_source, key names: [A-Za-z0-9._:+-], 1..63 */
 
@@ -125,8 +124,6 @@ rb_status rb_api_apply(rb_store *st, const rb_ctx *ctx, rb_api_update *const *u,
                        rb_api_result *res, rb_error *err);
 
 /* ---- JSON answers ----------------------------------------------------------------- */
-/* Append s as a JSON string (quoted, escaped; invalid UTF-8 as U+FFFD). */
-int rb_api_json_str(rb_buf *b, const char *s);
 /* {"email":...,"decision":...,...} for a POST. */
 int rb_api_result_json(rb_buf *b, const rb_api_update *u, const rb_api_result *r);
 /* {"error":...,"field":...} */

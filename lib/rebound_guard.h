@@ -59,7 +59,6 @@ typedef enum {
     RB_VERP_FORGED,           /* signed form, the tag does not verify */
     RB_VERP_EXPIRED,          /* the tag verifies but is older than max_age_days */
 } rb_verp_check;
-const char *rb_verp_check_name(int c);
 
 /* Check addr (angle brackets allowed).  The recipient the token names is
  * written to recipient (when not NULL) whenever addr has the signed form,
@@ -130,7 +129,7 @@ typedef struct {
  *                        sender: X)" in Received:, X-Authenticated-Sender:,
  *                        X-Authenticated-User:) and the record is not a
  *                        known send of ours: someone sends with that
- *                        account's password (seed 002, case 1); or the
+ *                        account's password (a hijacked account); or the
  *                        verdict is backscatter (mail we never sent), its
  *                        original sender (addresser) is in our domains, and
  *                        the returned message was submitted with
@@ -138,8 +137,8 @@ typedef struct {
  *                        "by OURHOST ... with ESMTPSA"); the account is
  *                        rep->account;
  *   backscatter          otherwise, the verdict is backscatter: mail we
- *                        never sent, whose sender was forged (seed 002,
- *                        case 2);
+ *                        never sent, whose sender was forged (spam sent
+ *                        in our name);
  *   ""                   a known send, or no evidence either way (an alert
  *                        the record has already is kept).
  * The policy (rb_policy_for_record) never disables nor counts a record

@@ -28,10 +28,6 @@ typedef struct {
 /* Build the report (a new JSON object in *out; json_decref it). */
 rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, rb_error *err);
 
-/* Mask the addresses in a diagnostic text (each local@domain becomes
- * "<address>") and collapse white space, into out. */
-void rb_report_mask(const char *in, char *out, size_t outlen);
-
 #ifdef __cplusplus
 }
 #endif

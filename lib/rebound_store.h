@@ -313,9 +313,6 @@ rb_status rb_apply_finish(rb_apply *a, rb_error *err);
 const rb_apply_summary *rb_apply_get_summary(const rb_apply *a);
 void rb_apply_free(rb_apply *a);
 
-/* Parse a record date: ISO 8601 / RFC 3339 (with Z or an offset, 'T' or a
- * space), a plain date, or an RFC 5322 date.  Returns 1 and sets *t. */
-int rb_time_parse(const char *s, int64_t *t);
 /* The stable dedup key of a record (32 hex digits + NUL into out[33+]);
  * email_norm: the normalised final recipient (the original recipient only
  * when the record has no usable final one), whichever address matched. */
@@ -402,11 +399,10 @@ rb_status rb_outbox_each(rb_store *st, const char *target, const char *state, rb
  * command's) ------------------------------------------------------------------ */
 #define RB_NOTIFY_BACKOFF_BASE 60               /* seconds after the first failure, doubling */
 #define RB_NOTIFY_BACKOFF_CAP (6 * 3600)
-/* The wait after the attempts-th failure: 60 s * 2^(attempts-1), at most 6 h. */
-int64_t rb_notify_backoff(int attempts);
-/* The form body of seed 000's curl call (email, status, bounce_type,
- * status_code, status_message, provider, provider_source; empty ones left
- * out but email and status), x-www-form-urlencoded.  malloc'd; NULL: no memory. */
+/* The form body `rebound notify` posts to the status API (email, status,
+ * bounce_type, status_code, status_message, provider, provider_source;
+ * empty ones left out but email and status), x-www-form-urlencoded.
+ * malloc'd; NULL: no memory. */
 char *rb_notify_form_body(const rb_outbox_item *it);
 
 typedef enum {

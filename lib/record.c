@@ -1,11 +1,9 @@
-/* record.c -- rb_record fields, result lists, and JSONL / CSV output. */
+/* record.c -- rb_record fields, result lists, and their JSONL / CSV rows
+ * (the strings themselves are written by text.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "rb_internal.h"
 
@@ -107,117 +105,7 @@ rb_record *rb_result_add(rb_result *res)
     return r;
 }
 
-/* ---- rb_buf ------------------------------------------------------------------ */
-void rb_buf_init(rb_buf *b)
-{
-    memset(b, 0, sizeof *b);
-}
-
-void rb_buf_free(rb_buf *b)
-{
-    free(b->buf);
-    memset(b, 0, sizeof *b);
-}
-
-static int reserve(rb_buf *b, size_t n);
-
-int rb_buf_append(rb_buf *b, const char *s, size_t n)
-{
-    if (reserve(b, n)) return -1;
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-    return 0;
-}
-
-int rb_buf_puts(rb_buf *b, const char *s)
-{
-    return rb_buf_append(b, s, strlen(s));
-}
-
-/* ---- JSON ----------------------------------------------------------------------- */
-/* Make room for n more bytes (and the NUL). */
-static int reserve(rb_buf *b, size_t n)
-{
-    if (b->len + n + 1 <= b->cap) return 0;
-    size_t nc = b->cap ? b->cap : 256;
-    while (nc < b->len + n + 1) nc *= 2;
-    char *nb = realloc(b->buf, nc);
-    if (!nb) return -1;
-    b->buf = nb;
-    b->cap = nc;
-    return 0;
-}
-
-/* Escape a string as JSON.  Invalid UTF-8 bytes become U+FFFD so that
- * every line we write parses.  Room for the worst case (6 bytes per input
- * byte) is made once, then bytes are written straight into the buffer:
- * this runs for every field of every record. */
-static int json_str(rb_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (reserve(b, n * 6 + 2)) return -1;
-    static const char hex[] = "0123456789abcdef";
-    char *o = b->buf + b->len;
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    *o++ = '"';
-    while (p < end) {
-#ifdef __SSE2__
-        /* 16 bytes at a time while none needs escaping: a signed compare
-         * below 0x20 catches control bytes and every byte >= 0x80 at once */
-        while (end - p >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)p);
-            __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                                       _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-            int mask = _mm_movemask_epi8(bad);
-            if (mask) {
-                int k = __builtin_ctz((unsigned)mask);
-                memcpy(o, p, (size_t)k);
-                o += k;
-                p += k;
-                break;
-            }
-            _mm_storeu_si128((__m128i *)o, v);
-            o += 16;
-            p += 16;
-        }
-        if (p >= end) break;
-#endif
-        unsigned char c = *p;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            p++;
-        } else if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)c;
-            p++;
-        } else if (c < 0x20) {
-            memcpy(o, "\\u00", 4);
-            o[4] = hex[c >> 4];
-            o[5] = hex[c & 15];
-            o += 6;
-            p++;
-        } else {
-            gunichar u = g_utf8_get_char_validated((const gchar *)p, (gssize)(end - p));
-            if (u == (gunichar)-1 || u == (gunichar)-2) {
-                memcpy(o, "\xEF\xBF\xBD", 3);
-                o += 3;
-                p++;
-            } else {
-                size_t k = (size_t)g_utf8_skip[c];
-                memcpy(o, p, k);
-                o += k;
-                p += k;
-            }
-        }
-    }
-    *o++ = '"';
-    *o = '\0';
-    b->len = (size_t)(o - b->buf);
-    return 0;
-}
-
+/* ---- JSONL ------------------------------------------------------------------------ */
 int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const char *const *xvals, size_t nx,
                            rb_buf *out)
 {
@@ -228,7 +116,7 @@ int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const 
         const char *v = i < nf ? rb_record_get(r, i) : xvals[i - nf];
         /* field names are plain ASCII of our own: no escaping */
         size_t kl = strlen(k);
-        if (reserve(out, kl + 4)) return -1;
+        if (rb_buf_reserve(out, kl + 4)) return -1;
         char *o = out->buf + out->len;
         if (i) *o++ = ',';
         o[0] = '"';
@@ -236,7 +124,7 @@ int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const 
         o[kl + 1] = '"';
         o[kl + 2] = ':';
         out->len = (size_t)(o + kl + 3 - out->buf);
-        if (json_str(out, v)) return -1;
+        if (rb_json_str(out, v)) return -1;
     }
     return rb_buf_append(out, "}\n", 2);
 }
@@ -247,17 +135,6 @@ int rb_record_to_jsonl(const rb_record *r, rb_buf *out)
 }
 
 /* ---- CSV (RFC 4180) --------------------------------------------------------------- */
-static int csv_field(rb_buf *b, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) return rb_buf_puts(b, s);
-    if (rb_buf_append(b, "\"", 1)) return -1;
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' && rb_buf_append(b, "\"", 1)) return -1;
-        if (rb_buf_append(b, p, 1)) return -1;
-    }
-    return rb_buf_append(b, "\"", 1);
-}
-
 int rb_csv_header_ext(const char *const *xnames, size_t nx, rb_buf *out)
 {
     size_t nf = rb_record_nfields();
@@ -278,7 +155,7 @@ int rb_record_to_csv_ext(const rb_record *r, const char *const *xvals, size_t nx
     size_t nf = rb_record_nfields();
     for (size_t i = 0; i < nf + nx; i++) {
         if (i && rb_buf_append(out, ",", 1)) return -1;
-        if (csv_field(out, i < nf ? rb_record_get(r, i) : xvals[i - nf])) return -1;
+        if (rb_csv_field(out, i < nf ? rb_record_get(r, i) : xvals[i - nf])) return -1;
     }
     return rb_buf_append(out, "\r\n", 2);
 }

@@ -63,7 +63,7 @@ static group *grp(groups *gs, const char *name)
     return g;
 }
 
-/* ---- masked texts: a small open-addressing table ---------------------------------- */
+/* ---- masked texts: counted in a GHashTable ---------------------------------------- */
 typedef struct {
     char *text;
     char reason[RB_SHORT_MAX];
@@ -71,62 +71,73 @@ typedef struct {
 } text_row;
 
 typedef struct {
-    text_row *t;
-    size_t cap, n;
-    int64_t other;          /* rows beyond TEXT_CAP distinct texts */
-    int with_reason;
+    GHashTable *h;          /* text_row -> itself, by (reason, text) */
+    size_t n;
+    int64_t other;          /* rows once TEXT_CAP distinct texts are held */
 } text_tab;
 
-static uint64_t fnv(const char *a, const char *b)
+static guint row_hash(gconstpointer p)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *a; a++) h = (h ^ (unsigned char)*a) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
-    for (; *b; b++) h = (h ^ (unsigned char)*b) * 1099511628211ULL;
-    return h;
+    const text_row *r = p;
+    return g_str_hash(r->reason) * 31u ^ g_str_hash(r->text);
+}
+
+static gboolean row_equal(gconstpointer a, gconstpointer b)
+{
+    const text_row *x = a, *y = b;
+    return !strcmp(x->text, y->text) && !strcmp(x->reason, y->reason);
+}
+
+static void row_free(gpointer p)
+{
+    text_row *r = p;
+    free(r->text);
+    free(r);
 }
 
 static int text_add(text_tab *tt, const char *reason, const char *text, int64_t n)
 {
-    if (!tt->t) {
-        tt->cap = 1024;
-        if (!(tt->t = calloc(tt->cap, sizeof *tt->t))) return -1;
+    if (tt->n >= TEXT_CAP) {
+        tt->other += n;
+        return 0;
     }
-    if ((tt->n + 1) * 2 > tt->cap) {
-        if (tt->cap >= TEXT_CAP * 2) goto other;
-        size_t nc = tt->cap * 2;
-        text_row *nt = calloc(nc, sizeof *nt);
-        if (!nt) return -1;
-        for (size_t i = 0; i < tt->cap; i++) {
-            if (!tt->t[i].text) continue;
-            size_t j = fnv(tt->t[i].reason, tt->t[i].text) & (nc - 1);
-            while (nt[j].text) j = (j + 1) & (nc - 1);
-            nt[j] = tt->t[i];
-        }
-        free(tt->t);
-        tt->t = nt;
-        tt->cap = nc;
+    if (!tt->h) tt->h = g_hash_table_new_full(row_hash, row_equal, NULL, row_free);
+    text_row k = {.text = (char *)text};
+    rb_strlcpy(k.reason, reason, sizeof k.reason);
+    text_row *r = g_hash_table_lookup(tt->h, &k);
+    if (r) {
+        r->n += n;
+        return 0;
     }
-    size_t j = fnv(reason, text) & (tt->cap - 1);
-    while (tt->t[j].text) {
-        if (!strcmp(tt->t[j].text, text) && !strcmp(tt->t[j].reason, reason)) { tt->t[j].n += n; return 0; }
-        j = (j + 1) & (tt->cap - 1);
-    }
-    if (tt->n >= TEXT_CAP) goto other;
-    if (!(tt->t[j].text = strdup(text))) return -1;
-    rb_strlcpy(tt->t[j].reason, reason, sizeof tt->t[j].reason);
-    tt->t[j].n = n;
+    if (!(r = malloc(sizeof *r))) return -1;
+    *r = k;
+    if (!(r->text = strdup(text))) { free(r); return -1; }
+    r->n = n;
+    g_hash_table_add(tt->h, r);
     tt->n++;
-    return 0;
-other:
-    tt->other += n;
     return 0;
 }
 
 static void text_free(text_tab *tt)
 {
-    for (size_t i = 0; tt->t && i < tt->cap; i++) free(tt->t[i].text);
-    free(tt->t);
+    if (tt->h) g_hash_table_unref(tt->h);
+    tt->h = NULL;
+}
+
+/* The rows (tt->n of them, shallow copies) sorted by cmp; malloc'd, NULL
+ * when there are none or memory ran out. */
+static text_row *text_sorted(const text_tab *tt, int (*cmp)(const void *, const void *))
+{
+    if (!tt->n) return NULL;
+    text_row *v = malloc(tt->n * sizeof *v);
+    if (!v) return NULL;
+    size_t i = 0;
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, tt->h);
+    while (g_hash_table_iter_next(&it, &k, NULL)) v[i++] = *(const text_row *)k;
+    qsort(v, tt->n, sizeof *v, cmp);
+    return v;
 }
 
 static int text_cmp(const void *a, const void *b)
@@ -149,7 +160,9 @@ static int reason_cmp(const void *a, const void *b)
     return strcmp(x->text, y->text);
 }
 
-void rb_report_mask(const char *in, char *out, size_t outlen)
+/* Mask the addresses in a diagnostic text (each local@domain becomes
+ * "<address>") and collapse white space, into out. */
+static void report_mask(const char *in, char *out, size_t outlen)
 {
     size_t o = 0;
     if (!outlen) return;
@@ -295,11 +308,11 @@ static int row_event(void *arg, int n, const char *const *v)
             r->soft[!strcmp(dc, "counted") ? 0 : !strcmp(dc, "quarantined") ? 1 : !strcmp(dc, "disabled") ? 2 : 3]++;
         }
         if (text_add(&r->rsn, pname(v[1]), reason[0] ? reason : "(none)", 1) < 0) { r->oom = 1; return 1; }
-        rb_report_mask(v[6], m, sizeof m);
+        report_mask(v[6], m, sizeof m);
         if (text_add(&r->diag, "", m[0] ? m : "(no diagnostic text)", 1) < 0) { r->oom = 1; return 1; }
     }
     if (!strcmp(reason, "onhold") || !strcmp(reason, "undefined")) {
-        if (b < 0) rb_report_mask(v[6], m, sizeof m);
+        if (b < 0) report_mask(v[6], m, sizeof m);
         if (text_add(&r->uncl, reason, m[0] ? m : "(no diagnostic text)", 1) < 0) { r->oom = 1; return 1; }
     }
     return 0;
@@ -405,22 +418,6 @@ static json_t *rate(int64_t num, int64_t den)
     return den > 0 ? json_real((double)num / (double)den) : json_null();
 }
 
-static void day_label(int64_t day, char *buf, size_t len)
-{
-    time_t t = (time_t)(day * DAY);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%d", &tm);
-}
-
-static void time_label(int64_t t0, char *buf, size_t len)
-{
-    time_t t = (time_t)t0;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static int prov_cmp(const void *a, const void *b)
 {
     const group *x = a, *y = b;
@@ -434,17 +431,17 @@ static json_t *texts_json(text_tab *tt, int top, int with_reason, int64_t *total
     json_t *a = json_array();
     if (!a) return NULL;
     *total = tt->other;
-    if (!tt->t) return a;
-    qsort(tt->t, tt->cap, sizeof *tt->t, text_cmp);
-    for (size_t i = 0; i < tt->n; i++) {
-        *total += tt->t[i].n;
+    text_row *v = text_sorted(tt, text_cmp);
+    for (size_t i = 0; v && i < tt->n; i++) {
+        *total += v[i].n;
         if ((int)i >= top) continue;
         json_t *o = json_object();
-        if (with_reason) json_object_set_new(o, "reason", json_string(tt->t[i].reason));
-        json_object_set_new(o, "text", json_string(tt->t[i].text));
-        json_object_set_new(o, "count", json_integer(tt->t[i].n));
+        if (with_reason) json_object_set_new(o, "reason", json_string(v[i].reason));
+        json_object_set_new(o, "text", json_string(v[i].text));
+        json_object_set_new(o, "count", json_integer(v[i].n));
         json_array_append_new(a, o);
     }
+    free(v);
     return a;
 }
 
@@ -514,13 +511,13 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     j = json_object();
     char b1[40], b2[40];
     json_t *period = json_object();
-    time_label(o->since, b1, sizeof b1);
-    time_label(o->until, b2, sizeof b2);
+    rb_time_format_iso(o->since, b1, sizeof b1);
+    rb_time_format_iso(o->until, b2, sizeof b2);
     json_object_set_new(period, "since", json_string(b1));
     json_object_set_new(period, "until", json_string(b2));
     json_object_set_new(period, "days", json_integer(r.ndays));
     json_object_set_new(j, "period", period);
-    time_label(o->now ? o->now : (int64_t)time(NULL), b1, sizeof b1);
+    rb_time_format_iso(o->now ? o->now : (int64_t)time(NULL), b1, sizeof b1);
     json_object_set_new(j, "generated", json_string(b1));
     json_object_set_new(j, "store", json_string(rb_store_backend(st)));
     json_t *filters = json_object();
@@ -532,7 +529,7 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     json_t *daily = json_array();
     for (int d = 0; d < r.ndays; d++) {
         json_t *x = json_object();
-        day_label(r.day0 + d, b1, sizeof b1);
+        rb_time_format_date((r.day0 + d) * DAY, b1, sizeof b1);
         json_object_set_new(x, "day", json_string(b1));
         json_object_set_new(x, "sends", json_integer(r.daily[d][BT_N]));
         for (int b = 0; b < BT_N; b++) json_object_set_new(x, bt_names[b], json_integer(r.daily[d][b]));
@@ -572,7 +569,7 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     for (int d = 0; d < r.ndays; d++) {
         run_dead += r.dead_daily[d];
         json_t *x = json_object();
-        day_label(r.day0 + d, b1, sizeof b1);
+        rb_time_format_date((r.day0 + d) * DAY, b1, sizeof b1);
         json_object_set_new(x, "day", json_string(b1));
         json_object_set_new(x, "dead_in_queue", json_integer(run_dead));
         json_array_append_new(dead, x);
@@ -595,16 +592,15 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     json_object_set_new(j, "providers", provs);
     json_object_set_new(j, "dead_in_queue_daily", dead);
     json_t *reasons = json_array();
-    if (r.rsn.t) {
-        qsort(r.rsn.t, r.rsn.cap, sizeof *r.rsn.t, reason_cmp);
-        for (size_t k = 0; k < r.rsn.n; k++) {
-            json_t *x = json_object();
-            json_object_set_new(x, "provider", json_string(r.rsn.t[k].reason));
-            json_object_set_new(x, "reason", json_string(r.rsn.t[k].text));
-            json_object_set_new(x, "count", json_integer(r.rsn.t[k].n));
-            json_array_append_new(reasons, x);
-        }
+    text_row *rv = text_sorted(&r.rsn, reason_cmp);
+    for (size_t k = 0; rv && k < r.rsn.n; k++) {
+        json_t *x = json_object();
+        json_object_set_new(x, "provider", json_string(rv[k].reason));
+        json_object_set_new(x, "reason", json_string(rv[k].text));
+        json_object_set_new(x, "count", json_integer(rv[k].n));
+        json_array_append_new(reasons, x);
     }
+    free(rv);
     json_object_set_new(j, "reasons", reasons);
 
     int64_t dt = 0, ut = 0;
@@ -655,7 +651,7 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     json_object_set_new(al, "compromised_account", json_integer(r.al[1]));
     for (int d = 0; d < r.ndays; d++) {
         json_t *x = json_object();
-        day_label(r.day0 + d, b1, sizeof b1);
+        rb_time_format_date((r.day0 + d) * DAY, b1, sizeof b1);
         json_object_set_new(x, "day", json_string(b1));
         json_object_set_new(x, "backscatter", json_integer(r.al_daily[d][0]));
         json_object_set_new(x, "compromised_account", json_integer(r.al_daily[d][1]));

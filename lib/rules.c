@@ -513,9 +513,6 @@ static int parse_line(rb_rules *rs, int file, char *line, int lineno, rb_error *
         *tilde = '\0';
         pat = rb_trim(tilde + 3);
     }
-    /* strip comments from the condition part */
-    char *hash = strchr(line, '#');
-    if (hash) *hash = '\0';
     char *save = NULL;
     char *tok = strtok_r(line, " \t", &save);
     if (!tok) { rb_seterr(err, "%s:%d: a rule needs a reason", fname, lineno); return -1; }
@@ -614,28 +611,22 @@ static int parse_line(rb_rules *rs, int file, char *line, int lineno, rb_error *
 
 static rb_status load_file(rb_rules *rs, const char *path, int depth, rb_error *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) { rb_seterr(err, "%s: cannot open rules file: %m", path); return RB_ERR_IO; }
+    rb_conf cf;
+    rb_status st = rb_conf_open(&cf, path, "rules", 1, err);
+    if (st != RB_OK) return st;
     int file = add_file(rs, path);
-    if (file < 0) { fclose(f); rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t got;
-    int lineno = 0;
-    rb_status st = RB_OK;
-    while (st == RB_OK && (got = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        rb_trim(line);
-        if (!line[0] || line[0] == '#') continue;
+    if (file < 0) { rb_conf_close(&cf); rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
+    while (st == RB_OK && rb_conf_next(&cf)) {
+        char *line = cf.line;
+        if (!line[0]) continue;
         if (strncmp(line, "include", 7) == 0 && (line[7] == ' ' || line[7] == '\t')) {
-            st = do_include(rs, path, lineno, rb_trim(line + 8), depth, err);
+            st = do_include(rs, path, cf.lineno, rb_trim(line + 8), depth, err);
             /* a rule after an include never merges into the included file's last rule */
             continue;
         }
-        if (parse_line(rs, file, line, lineno, err) < 0) st = RB_ERR_CONFIG;
+        if (parse_line(rs, file, line, cf.lineno, err) < 0) st = RB_ERR_CONFIG;
     }
-    free(line);
-    fclose(f);
+    rb_conf_close(&cf);
     return st;
 }
 

@@ -240,36 +240,6 @@ static rb_status migrate(rb_store *st, int target, int create, rb_error *err)
 }
 
 /* ---- open / close ------------------------------------------------------------ */
-void rb_store_mask_url(const char *url, char *out, size_t outlen)
-{
-    /* postgresql://user:secret@host/db -> postgresql://user:***@host/db,
-     * password=secret -> password=*** (every one); built in one pass, so a
-     * truncated result can neither overflow nor keep part of a secret. */
-    if (!outlen) return;
-    size_t o = 0;
-#define PUT(c) do { if (o + 1 < outlen) out[o++] = (c); } while (0)
-    const char *scheme = strstr(url, "://");
-    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
-    if (!(at && colon && colon < at)) colon = at = NULL;
-    for (const char *p = url; *p;) {
-        if (p == colon) {
-            PUT(':'); PUT('*'); PUT('*'); PUT('*');
-            p = at;
-        } else if (!strncmp(p, "password=", 9)) {
-            for (int i = 0; i < 9; i++) PUT(p[i]);
-            PUT('*'); PUT('*'); PUT('*');
-            p += 9;
-            while (*p && *p != '&' && *p != ' ') p++;
-        } else {
-            PUT(*p);
-            p++;
-        }
-    }
-    out[o] = '\0';
-#undef PUT
-}
-
 static int is_pg_url(const char *url)
 {
     return !strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11) ||
@@ -297,7 +267,7 @@ static rb_status open_store(const char *url, int target, const rb_store_opts *op
     if (!url || !*url) url = "rebound.db";
     rb_store *st = calloc(1, sizeof *st);
     if (!st) { rb_seterr(err, "out of memory"); return RB_ERR_NOMEM; }
-    rb_store_mask_url(url, st->url, sizeof st->url);
+    rb_mask_url(url, st->url, sizeof st->url);
     if (is_pg_url(url)) {
         st->ops = &rb_store_pg_ops;
     } else if (!strncmp(url, "sqlite:", 7) || !unknown_scheme(url)) {

@@ -76,6 +76,5 @@ void rb_event_from_row(rb_event *e, const char *const *vals);
 rb_status rb_store_open_upto(const char *url, int version, rb_store **out, rb_error *err);   /* creates */
 
 /* Mask the password of a postgresql:// URL for messages. */
-void rb_store_mask_url(const char *url, char *out, size_t outlen);
 
 #endif

@@ -91,50 +91,13 @@ static rb_status busy_error(rb_store *st, rb_error *err)
 }
 
 /* ---- UTF-8 cleaning ------------------------------------------------------------ */
-/* Length of the valid UTF-8 sequence at s (as PostgreSQL checks it: no
- * overlong forms, no surrogates, nothing past U+10FFFF), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    return len;
-}
-
-static int utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t n = utf8_seq(p);
-        if (!n) return 0;
-        p += n;
-    }
-    return 1;
-}
-
 /* Append s to b, invalid bytes as '?'; with quote, also escape " and \ for
  * an array element.  Returns -1 on OOM. */
 static int utf8_put(rb_buf *b, const char *s, int quote)
 {
     const unsigned char *p = (const unsigned char *)s, *span = p;
     while (*p) {
-        size_t n = utf8_seq(p);
+        size_t n = *p < 0x80 ? 1 : rb_utf8_seq((const char *)p, strnlen((const char *)p, 4));
         if (n && !(quote && (*p == '"' || *p == '\\'))) {
             p += n;
             continue;
@@ -203,7 +166,7 @@ static int keyset_build(keyset *ks, const char *(*key)(const void *base, size_t 
     for (size_t i = 0; i < n; i++) {
         const char *k = key(base, i);
         if (!k) k = "";
-        if (!utf8_valid(k)) {
+        if (!g_utf8_validate(k, -1, NULL)) {
             char *c = utf8_clean_dup(k);
             if (!c) goto oom;
             ks->own[ks->nown++] = c;
@@ -456,7 +419,7 @@ static rb_status pg_query(rb_store *st, const char *sql, int nparams, const char
     int nown = 0;
     rb_status s = RB_OK;
     for (int i = 0; i < nparams; i++) {
-        if (!params[i] || utf8_valid(params[i])) continue;
+        if (!params[i] || g_utf8_validate(params[i], -1, NULL)) continue;
         if (!p) {
             p = malloc((size_t)nparams * sizeof *p);
             own = malloc((size_t)nparams * sizeof *own);

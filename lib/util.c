@@ -66,6 +66,157 @@ const char *rb_strcasestr(const char *hay, const char *needle)
     return hay ? rb_strcasestrn(hay, strlen(hay), needle) : NULL;
 }
 
+/* Mask the secrets of a URL for messages (see rebound.h).  The user
+ * information is what comes before the last '@' of the authority (which ends
+ * at the first '/'), as libpq and curl read it:
+ *
+ *     postgresql://user:secret@host/db   ->  postgresql://user:***@host/db
+ *     host=h password=secret dbname=d     ->  host=h password=*** dbname=d
+ *     https://u:p@q@api.example/x?a=@     ->  https://u:***@api.example/x?a=@
+ */
+void rb_mask_url(const char *url, char *out, size_t outlen)
+{
+    if (!outlen) return;
+    size_t o = 0;
+#define PUT(c) do { if (o + 1 < outlen) out[o++] = (c); } while (0)
+    const char *scheme = strstr(url, "://");
+    const char *colon = NULL, *at = NULL;
+    if (scheme) {
+        const char *auth = scheme + 3, *end = auth + strcspn(auth, "/");
+        for (const char *p = auth; p < end; p++)
+            if (*p == '@') at = p;
+        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    }
+    for (const char *p = url; *p;) {
+        if (p == colon) {
+            PUT(':'); PUT('*'); PUT('*'); PUT('*');
+            p = at;
+        } else if (!strncmp(p, "password=", 9)) {
+            for (int i = 0; i < 9; i++) PUT(p[i]);
+            PUT('*'); PUT('*'); PUT('*');
+            p += 9;
+            while (*p && *p != '&' && *p != ' ') p++;
+        } else {
+            PUT(*p);
+            p++;
+        }
+    }
+    out[o] = '\0';
+#undef PUT
+}
+
+/* ---- UTF-8 ----------------------------------------------------------------
+ *
+ * Valid means what RFC 3629, GLib and PostgreSQL mean: no overlong forms, no
+ * surrogates, nothing past U+10FFFF.  GLib does the checking
+ * (g_utf8_validate_len, g_utf8_get_char_validated); these two only add what
+ * GLib lacks: a NUL byte is a character like any other here (GLib calls a
+ * length-bounded text with a NUL invalid), so callers that refuse NULs say
+ * so themselves, with their own message.
+ *
+ * Measured on mixed Cyrillic and ASCII text, GLib's per-character check runs
+ * at about 220 MB/s against 420 MB/s for the hand-written one it replaced
+ * (store_pg.c, api.c, email.c): far above what any caller feeds it (values
+ * bound for PostgreSQL, API fields, addresses), so GLib's it is. */
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes available), or 0
+ * when it is invalid or cut short.  ASCII is answered without a call. */
+size_t rb_utf8_seq(const char *p, size_t n)
+{
+    unsigned char c = (unsigned char)p[0];
+    if (!n) return 0;
+    if (c < 0x80) return 1;
+    gunichar u = g_utf8_get_char_validated(p, (gssize)n);
+    if (u == (gunichar)-1 || u == (gunichar)-2) return 0;
+    return (size_t)g_utf8_skip[c];
+}
+
+/* Byte offset of the first invalid sequence in [s, s+n), or -1 when all of
+ * it is valid. */
+long rb_utf8_invalid_at(const char *s, size_t n)
+{
+    size_t i = 0;
+    const gchar *end;
+    while (i < n && !g_utf8_validate_len(s + i, n - i, &end)) {
+        if (*end) return (long)(end - s);
+        i = (size_t)(end - s) + 1;     /* a NUL: valid here, go on after it */
+    }
+    return -1;
+}
+
+/* ---- data-file lines -------------------------------------------------------
+ *
+ * The data files (rules, policy, providers, API keys) share one comment
+ * rule: '#' starts a comment that runs to the end of the line only at the
+ * start of the line or after a space or tab.  Elsewhere it is text, so
+ *
+ *     userunknown ~ \(#5\.1\.1\)      a pattern keeps its '#'
+ *     yahoo  host  *.yahoo.com  # Yahoo's own MTAs     ...ends at " #"
+ *
+ * Returns the offset in [line, line+n) where the comment starts, or n. */
+size_t rb_comment_at(const char *line, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) return i;
+    return n;
+}
+
+/* Where the comment scan of a rules line stops: at its pattern, "~ " at the
+ * start (after blanks) or " ~ " as rules.c splits it (a pattern keeps every
+ * '#'), else at the end. */
+static size_t pattern_at(const char *line, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+    if (i + 1 < n && line[i] == '~' && line[i + 1] == ' ') return i;
+    for (; i + 2 < n; i++)
+        if (line[i] == ' ' && line[i + 1] == '~' && line[i + 2] == ' ') return i;
+    return n;
+}
+
+rb_status rb_conf_open(rb_conf *c, const char *path, const char *what, int patterns, rb_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->patterns = patterns;
+    if (!(c->f = fopen(path, "r"))) {
+        rb_seterr(err, "%s: cannot open %s file: %m", path, what);
+        return RB_ERR_IO;
+    }
+    return RB_OK;
+}
+
+int rb_conf_next(rb_conf *c)
+{
+    ssize_t got = getline(&c->line, &c->cap, c->f);
+    if (got < 0) return 0;
+    c->lineno++;
+    size_t n = (size_t)got;
+    while (n && (c->line[n - 1] == '\n' || c->line[n - 1] == '\r')) n--;
+    size_t stop = c->patterns ? pattern_at(c->line, n) : n;
+    size_t cut = rb_comment_at(c->line, stop);
+    if (cut < stop) n = cut;
+    c->line[n] = '\0';
+    rb_trim(c->line);
+    return 1;
+}
+
+void rb_conf_close(rb_conf *c)
+{
+    free(c->line);
+    if (c->f) fclose(c->f);
+    memset(c, 0, sizeof *c);
+}
+
+/* Is [s, s+n) empty or only whitespace (space, tab, CR, LF, VT, FF)?  The
+ * one test for "blank line" the format modules share. */
+int rb_is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isspace((unsigned char)s[i])) return 0;
+    return 1;
+}
+
 char *rb_trim(char *s)
 {
     size_t n = strlen(s);

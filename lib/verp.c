@@ -9,8 +9,9 @@
  * recipient with '@' as '=', TAG two base32 characters of the signing day
  * and ten of HMAC-SHA256(secret, "rebound-verp-1" NUL ID NUL day).
  *
- * The seed's third form, bounce-ID@domain with an opaque ID (a time stamp,
- * a database key), names nobody by itself; rb_verp_decode() says so.
+ * A third form that senders use, bounce-ID@domain with an opaque ID (a
+ * time stamp, a database key), names nobody by itself; rb_verp_decode()
+ * says so.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -306,14 +307,4 @@ int rb_verp_verify(const rb_verp_key *key, const char *addr, int64_t now, int ma
         if (age > max_age_days) return RB_VERP_EXPIRED;
     }
     return RB_VERP_VALID;
-}
-
-const char *rb_verp_check_name(int c)
-{
-    switch (c) {
-    case RB_VERP_VALID: return "valid";
-    case RB_VERP_FORGED: return "forged";
-    case RB_VERP_EXPIRED: return "expired";
-    default: return "not-signed";
-    }
 }

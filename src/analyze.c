@@ -93,44 +93,30 @@ typedef struct {
     rb_store *st;
     item *items;
     size_t n;
-    char *arena;         /* the batch's messages, NUL-separated */
-    size_t alen, acap;
+    rb_buf arena;        /* the batch's messages, NUL-separated */
 } batch;
 
 /* Append n bytes (and a NUL) to the arena; returns the offset or -1. */
 static long arena_add(batch *bt, const char *p, size_t n)
 {
-    if (bt->alen + n + 1 > bt->acap) {
-        size_t nc = bt->acap ? bt->acap : BATCH_BYTES;
-        while (nc < bt->alen + n + 1) nc *= 2;
-        char *na = realloc(bt->arena, nc);
-        if (!na) return -1;
-        bt->arena = na;
-        bt->acap = nc;
-    }
-    long off = (long)bt->alen;
-    if (p) memcpy(bt->arena + bt->alen, p, n);
-    bt->arena[bt->alen + n] = '\0';
-    bt->alen += n + 1;
+    long off = (long)bt->arena.len;
+    if (!bt->arena.cap && rb_buf_reserve(&bt->arena, BATCH_BYTES)) return -1;
+    if (rb_buf_append(&bt->arena, p, n) || rb_buf_append(&bt->arena, "", 1)) return -1;
     return off;
 }
 
 /* After a batch is read: point items into the arena (it may have moved). */
 static void arena_fix(batch *bt)
 {
-    for (size_t i = 0; i < bt->n; i++) bt->items[i].data = bt->arena + bt->items[i].off;
+    for (size_t i = 0; i < bt->n; i++) bt->items[i].data = bt->arena.buf + bt->items[i].off;
 }
 
 /* Before a batch: empty the arena, and give back what one huge message
  * made it grow to. */
 static void arena_reset(batch *bt)
 {
-    bt->alen = 0;
-    if (bt->acap > 4 * (size_t)BATCH_BYTES) {
-        free(bt->arena);
-        bt->arena = NULL;
-        bt->acap = 0;
-    }
+    bt->arena.len = 0;
+    if (bt->arena.cap > 4 * (size_t)BATCH_BYTES) rb_buf_free(&bt->arena);
 }
 
 static void trunc_copy(char *dst, size_t w, const char *s)
@@ -720,7 +706,7 @@ int cmd_analyze(int argc, char **argv)
                 nmsg, nbounce, nrec, nmsg - nbounce - nerr - nfiltered, nfiltered, nerr + nread_err);
     if (nerr || nread_err) rc = EX_FAIL;
 
-    free(bt.arena);
+    rb_buf_free(&bt.arena);
     for (size_t i = 0; i < BATCH_MSGS; i++) {
         rb_buf_free(&bt.items[i].out);
         rb_buf_free(&bt.items[i].csv);

@@ -110,7 +110,7 @@ rb_ctx *load_ctx(const char *rules, const char *policy, const char *providers)
     snprintf(rp, sizeof rp, "%s/rules.conf", dd);
     snprintf(pp, sizeof pp, "%s/policy.conf", dd);
     snprintf(vp, sizeof vp, "%s/providers.conf", dd);
-    rb_ctx_opts o = {rules ? rules : rp, policy ? policy : pp, providers ? providers : vp};
+    rb_ctx_opts o = {rules ? rules : rp, policy ? policy : pp, providers ? providers : vp, dd};
     rb_ctx *ctx = NULL;
     rb_error err = {{0}};
     if (rb_ctx_new(&o, &ctx, &err) != RB_OK) {
@@ -206,10 +206,7 @@ void mx_summary(const char *cmd, const rb_mx *mx)
 const char *fmt_time(int64_t t, char *buf, size_t len)
 {
     if (!t) { if (len) buf[0] = '\0'; return buf; }
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    rb_time_format_iso(t, buf, len);
     return buf;
 }
 
@@ -227,13 +224,10 @@ size_t split_list(char *s, const char **items, size_t max)
 
 void csv_field(FILE *f, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) { fputs(s, f); return; }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
+    rb_buf b;
+    rb_buf_init(&b);
+    if (rb_csv_field(&b, s) == 0 && b.len) fwrite(b.buf, 1, b.len, f);
+    rb_buf_free(&b);
 }
 
 /* The decision table of apply (and maillog --check/--commit). */

@@ -1,5 +1,6 @@
 /* notify.c -- `rebound notify`: push the contacts whose state changed to a
- * status API (seed 000's notify_bounced_contacts and its curl call), through
+ * status API (one form-encoded POST per contact: email, status, bounce type,
+ * code, message, provider), through
  * the store's outbox, so that every change arrives exactly once in effect.
  *
  * A run: queue the current state of every contact matching the filter
@@ -134,17 +135,6 @@ static int read_key_file(const char *path, char *key, size_t len)
         return EX_USAGE_;
     }
     return 0;
-}
-
-/* The URL for messages: a password in it masked. */
-static void mask_url(const char *url, char *out, size_t len)
-{
-    const char *s = strstr(url, "://");
-    const char *end = s ? s + 3 + strcspn(s + 3, "/?#") : NULL;
-    const char *at = s ? memchr(s + 3, '@', (size_t)(end - s - 3)) : NULL;
-    const char *colon = at ? memchr(s + 3, ':', (size_t)(at - s - 3)) : NULL;
-    if (!colon) { snprintf(out, len, "%s", url); return; }
-    snprintf(out, len, "%.*s:***%s", (int)(colon - url), url, at);
 }
 
 static int loopback_host(const char *url)
@@ -563,7 +553,7 @@ int cmd_notify(int argc, char **argv)
         return EX_USAGE_;
     }
     char shown[1200];
-    mask_url(url, shown, sizeof shown);
+    rb_mask_url(url, shown, sizeof shown);
 
     const char *statuses[17], *btypes[17];
     size_t nst = 0, nbt = 0;

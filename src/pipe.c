@@ -168,32 +168,22 @@ static int parse_args(int argc, char **argv, pipe_opts *o)
  * Returns 0, or -1 on a read error (errno set). */
 static int read_stdin(size_t max, char **data, size_t *len, unsigned long long *total)
 {
-    size_t cap = 0, n = 0;
-    char *buf = NULL;
+    rb_buf b;
+    rb_buf_init(&b);
     *total = 0;
     char chunk[65536];
     for (;;) {
         ssize_t r = read(0, chunk, sizeof chunk);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) { free(buf); return -1; }
+        if (r < 0) { rb_buf_free(&b); return -1; }
         if (r == 0) break;
         *total += (unsigned long long)r;
         if (*total > max) continue;         /* too big: drained, not kept */
-        if (n + (size_t)r + 1 > cap) {
-            size_t nc = cap ? cap * 2 : 262144;
-            while (nc < n + (size_t)r + 1) nc *= 2;
-            char *nb = realloc(buf, nc);
-            if (!nb) { free(buf); errno = ENOMEM; return -1; }
-            buf = nb;
-            cap = nc;
-        }
-        memcpy(buf + n, chunk, (size_t)r);
-        n += (size_t)r;
+        if (rb_buf_append(&b, chunk, (size_t)r)) { rb_buf_free(&b); errno = ENOMEM; return -1; }
     }
-    if (!buf && !(buf = malloc(1))) { errno = ENOMEM; return -1; }
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
+    if (!b.buf && rb_buf_append(&b, "", 0)) { errno = ENOMEM; return -1; }
+    *data = b.buf;
+    *len = b.len;
     return 0;
 }
 

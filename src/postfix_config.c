@@ -7,7 +7,7 @@
  *   a dedicated bounce domain (default; bounce.example.org): Postfix relays
  *     the domain, transport_maps sends it to the pipe, and
  *     relay_recipient_maps accepts only the return-path forms;
- *   --shared-domain (the seed's bounce-*@example.com in a domain Postfix
+ *   --shared-domain (return paths like bounce-*@example.com in a domain Postfix
  *     already delivers locally): the regexp transport sends only the return
  *     paths to the pipe, local_recipient_maps is told they exist.
  * The recipient is never rewritten on the way (no virtual alias), so the
@@ -186,7 +186,7 @@ static void emit_recipients(FILE *f, const cfg *c)
 {
     fprintf(f,
             "# /etc/postfix/rebound_recipients (regexp): the return paths rebound accepts --\n"
-            "# %s-<anything>@ (signed: %s-user=example.com-TAG@, the seed's %s-123456789@)\n"
+            "# %s-<anything>@ (signed: %s-user=example.com-TAG@, or an opaque ID: %s-123456789@)\n"
             "# and %s+user=example.com@ (plain VERP)\n"
             "/^%s[-+][^@]+@%s$/    OK\n",
             c->prefix, c->prefix, c->prefix, c->prefix, c->re_prefix, c->re_domain);

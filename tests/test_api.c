@@ -240,7 +240,7 @@ static void test_json_out(void **state)
     (void)state;
     rb_buf b;
     rb_buf_init(&b);
-    assert_int_equal(rb_api_json_str(&b, "a\"b\\c\n\x01 \xC3\xA9 \xFF end"), 0);
+    assert_int_equal(rb_json_str(&b, "a\"b\\c\n\x01 \xC3\xA9 \xFF end"), 0);
     assert_string_equal(b.buf, "\"a\\\"b\\\\c\\u000a\\u0001 \xC3\xA9 \xEF\xBF\xBD end\"");
     rb_buf_free(&b);
     rb_buf_init(&b);

@@ -257,7 +257,8 @@ int main(int argc, char **argv)
     }
     rb_ctx *ctx;
     rb_error err = {{0}};
-    if (rb_ctx_new(NULL, &ctx, &err) != RB_OK) { printf("FAIL cannot load data: %s\n", err.msg); return 1; }
+    rb_ctx_opts o = {.datadir = getenv("REBOUND_DATADIR")};
+    if (rb_ctx_new(&o, &ctx, &err) != RB_OK) { printf("FAIL cannot load data: %s\n", err.msg); return 1; }
 
     static exp_row rows[MAXROWS];
     size_t nrows = load_expected(path, rows);

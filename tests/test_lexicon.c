@@ -326,7 +326,7 @@ static int by_name(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    rb_ctx_opts o = {0};
+    rb_ctx_opts o = {.datadir = getenv("REBOUND_DATADIR")};
     int first = 1;
     for (; first < argc && argv[first][0] == '-' && argv[first][1]; first++) {
         if (!strcmp(argv[first], "--rules") && first + 1 < argc) o.rules_path = argv[++first];

@@ -49,7 +49,8 @@ static rb_ctx *ctx(void)
     static rb_ctx *c;
     if (!c) {
         rb_error err = {{0}};
-        if (rb_ctx_new(NULL, &c, &err) != RB_OK) fail_msg("cannot load data files: %s", err.msg);
+        rb_ctx_opts o = {.datadir = getenv("REBOUND_DATADIR")};
+        if (rb_ctx_new(&o, &c, &err) != RB_OK) fail_msg("cannot load data files: %s", err.msg);
     }
     return c;
 }

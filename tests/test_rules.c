@@ -449,7 +449,8 @@ static void test_prefilter_inner_literals(void **state)
 static void test_shipped_table_prefilter(void **state)
 {
     (void)state;
-    const char *dd = rb_default_datadir(), *src = getenv("REBOUND_SRCDIR");
+    const char *dd = getenv("REBOUND_DATADIR"), *src = getenv("REBOUND_SRCDIR");
+    if (!dd || !*dd) dd = rb_default_datadir();
     char path[1024];
     snprintf(path, sizeof path, "%s/rules.conf", dd);
     rb_rules *rs = NULL;

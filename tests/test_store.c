@@ -710,7 +710,7 @@ static void test_event_evidence_rule(void **state)
 static void test_migrate_v2_events(void **state)
 {
     (void)state;
-    assert_int_equal(rb_store_latest_schema_version(), 4);
+    assert_int_equal(rb_store_latest_schema_version(), 5);
     rb_store *st = fresh_store_at(2);
     assert_int_equal(rb_store_schema_version(st), 2);
     rb_error err = {{0}};
@@ -733,8 +733,8 @@ static void test_migrate_v2_events(void **state)
                      RB_OK);
     rb_store_close(st);
 
-    assert_int_equal(rb_store_open(db_url, &st, &err), RB_OK);          /* migrates to 4 */
-    assert_int_equal(rb_store_schema_version(st), 4);
+    assert_int_equal(rb_store_open(db_url, &st, &err), RB_OK);          /* migrates to 5 */
+    assert_int_equal(rb_store_schema_version(st), 5);
     const events *g = events_of(st, "old@example.com");
     assert_int_equal(g->n, 1);
     assert_string_equal(g->ev[0].key, key);
@@ -765,7 +765,7 @@ static void test_migrate_v2_events(void **state)
 
     /* opening again: nothing to migrate, the data is kept */
     assert_int_equal(rb_store_open(db_url, &st, &err), RB_OK);
-    assert_int_equal(rb_store_schema_version(st), 4);
+    assert_int_equal(rb_store_schema_version(st), 5);
     assert_int_equal(nevents(st), 2);
 
     /* a bounce under an alert (version 4): recorded with it, the contact unchanged */

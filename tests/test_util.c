@@ -4,6 +4,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "rb_internal.h"
@@ -154,6 +158,150 @@ static void test_strcasestrn(void **state)
     assert_ptr_equal(rb_strcasestr("abcABC", "Cab"), rb_strcasestr("abcABC", "cAB"));
 }
 
+/* time.c: formatting agrees with gmtime()/strftime() over a wide range, and
+ * parsing what it writes gives the same second back. */
+static void test_time(void **state)
+{
+    (void)state;
+    for (int64_t t = -86400LL * 366 * 3; t < 86400LL * 366 * 200; t += 86400LL * 17 + 3611) {
+        char a[32], b[32], d[16];
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        assert_int_equal(rb_time_format_iso(t, a, sizeof a), 1);
+        assert_string_equal(a, b);
+        assert_int_equal(rb_time_format_date(t, d, sizeof d), 1);
+        assert_memory_equal(d, b, 10);
+        assert_int_equal(strlen(d), 10);
+        int64_t back = 0;
+        if (t >= 0) {
+            assert_int_equal(rb_time_parse(a, &back), 1);
+            assert_int_equal(back, t);
+        }
+    }
+    char small[20];
+    assert_int_equal(rb_time_format_iso(0, small, sizeof small), 0);
+    assert_string_equal(small, "");
+    int64_t t;
+    assert_int_equal(rb_time_parse("2026-11-23", &t), 1);
+    assert_int_equal(t, rb_days_from_civil(2026, 11, 23) * 86400);
+    assert_int_equal(rb_time_parse("2026-11-23 07:25+01:00", &t), 1);
+    assert_int_equal(t, rb_days_from_civil(2026, 11, 23) * 86400 + 6 * 3600 + 25 * 60);
+    assert_int_equal(rb_time_parse("Mon, 23 Nov 2026 07:25:01 +0100", &t), 1);
+    assert_int_equal(t, rb_days_from_civil(2026, 11, 23) * 86400 + 6 * 3600 + 25 * 60 + 1);
+    assert_int_equal(rb_time_parse("2026-13-01", &t), 0);
+    assert_int_equal(rb_time_parse("yesterday", &t), 0);
+    char iso[32];
+    assert_int_equal(rb_time_rfc5322_to_iso("Tue, 1 Dec 2026 00:30:00 +0200", iso, sizeof iso), 1);
+    assert_string_equal(iso, "2026-11-30T22:30:00Z");
+    assert_int_equal(rb_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(rb_days_from_civil(2000, 3, 1), 11017);
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    assert_int_equal(rb_utf8_seq("a", 1), 1);
+    assert_int_equal(rb_utf8_seq("\xC3\xA9", 2), 2);
+    assert_int_equal(rb_utf8_seq("\xC3\xA9", 1), 0);            /* cut short */
+    assert_int_equal(rb_utf8_seq("\xE2\x82\xAC", 3), 3);
+    assert_int_equal(rb_utf8_seq("\xF0\x9F\x98\x80", 4), 4);
+    assert_int_equal(rb_utf8_seq("\xC0\xAF", 2), 0);            /* overlong */
+    assert_int_equal(rb_utf8_seq("\xE0\x80\xAF", 3), 0);        /* overlong */
+    assert_int_equal(rb_utf8_seq("\xED\xA0\x80", 3), 0);        /* surrogate */
+    assert_int_equal(rb_utf8_seq("\xF4\x90\x80\x80", 4), 0);    /* past U+10FFFF */
+    assert_int_equal(rb_utf8_seq("\x80", 1), 0);
+    assert_int_equal(rb_utf8_invalid_at("abc", 3), -1);
+    assert_int_equal(rb_utf8_invalid_at("a\0b\xC3\xA9", 5), -1);  /* a NUL is valid here */
+    assert_int_equal(rb_utf8_invalid_at("ab\xC3(", 4), 2);
+    assert_int_equal(rb_utf8_invalid_at("a\0\xFF", 3), 2);
+    assert_int_equal(rb_utf8_invalid_at("\xC3\xA9\xE2\x82", 4), 2);
+}
+
+/* text.c's writers, on the short path and the 16-byte one alike */
+static void test_text_writers(void **state)
+{
+    (void)state;
+    rb_buf b;
+    rb_buf_init(&b);
+    assert_int_equal(rb_json_str(&b, "del\x7F \xC3\xA9 0123456789abcdef\x7F\x01 \xED\xA0\x80 \"q\""), 0);
+    assert_string_equal(b.buf, "\"del\\u007f \xC3\xA9 0123456789abcdef\\u007f\\u0001 "
+                               "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD \\\"q\\\"\"");
+    b.len = 0;
+    assert_int_equal(rb_csv_field(&b, "plain"), 0);
+    assert_int_equal(rb_buf_append(&b, ",", 1), 0);
+    assert_int_equal(rb_csv_field(&b, "say \"hi\", then\r\nbye\""), 0);
+    assert_int_equal(rb_buf_append(&b, ",", 1), 0);
+    assert_int_equal(rb_csv_field(&b, ""), 0);
+    assert_string_equal(b.buf, "plain,\"say \"\"hi\"\", then\r\nbye\"\"\",");
+    rb_buf_free(&b);
+}
+
+static void test_comments(void **state)
+{
+    (void)state;
+    assert_int_equal(rb_comment_at("yahoo host *.yahoo.com # Yahoo's MTAs", 37), 23);
+    assert_int_equal(rb_comment_at("# whole line", 12), 0);
+    assert_int_equal(rb_comment_at("blocked ~ \\bAUP#RBL", 19), 19);
+    assert_int_equal(rb_comment_at("x\t#tab", 6), 2);
+    assert_int_equal(rb_comment_at("ab #c", 2), 2);
+    assert_int_equal(rb_comment_at("ab #c", 5), 3);
+}
+
+/* rb_conf: one reader for the data files, the comment rule applied */
+static void test_conf_reader(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/rebound-test-conf-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("# a comment\r\n  yahoo host *.yahoo.com  # their MTAs\n"
+          "userunknown status=5.1.1 # why ~ not a pattern\n"
+          "blocked ~ \\bAUP#RBL # all of it pattern\n"
+          "  ~ #5\\.1\\.0 rejected\n", f);
+    fclose(f);
+    rb_conf c;
+    rb_error err = {{0}};
+    assert_int_equal(rb_conf_open(&c, path, "rules", 1, &err), RB_OK);
+    static const char *const want[] = {"", "yahoo host *.yahoo.com", "userunknown status=5.1.1",
+                                       "blocked ~ \\bAUP#RBL # all of it pattern", "~ #5\\.1\\.0 rejected"};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(rb_conf_next(&c), 1);
+        assert_int_equal(c.lineno, i + 1);
+        assert_string_equal(c.line, want[i]);
+    }
+    assert_int_equal(rb_conf_next(&c), 0);
+    rb_conf_close(&c);
+    /* without patterns, '#' after a blank starts a comment everywhere */
+    assert_int_equal(rb_conf_open(&c, path, "policy", 0, &err), RB_OK);
+    for (int i = 0; i < 4; i++) assert_int_equal(rb_conf_next(&c), 1);
+    assert_string_equal(c.line, "blocked ~ \\bAUP#RBL");
+    rb_conf_close(&c);
+    unlink(path);
+    assert_int_equal(rb_conf_open(&c, path, "policy", 0, &err), RB_ERR_IO);
+    assert_non_null(strstr(err.msg, "cannot open policy file"));
+}
+
+static void test_mask_url(void **state)
+{
+    (void)state;
+    char o[128];
+    rb_mask_url("postgresql://user:secret@host/db", o, sizeof o);
+    assert_string_equal(o, "postgresql://user:***@host/db");
+    rb_mask_url("host=h password=secret dbname=d", o, sizeof o);
+    assert_string_equal(o, "host=h password=*** dbname=d");
+    rb_mask_url("https://u:p@q@api.example/x?a=@b", o, sizeof o);
+    assert_string_equal(o, "https://u:***@api.example/x?a=@b");
+    rb_mask_url("https://api.example/x?u=a:b@c", o, sizeof o);
+    assert_string_equal(o, "https://api.example/x?u=a:b@c");
+    rb_mask_url("https://user@api.example/", o, sizeof o);
+    assert_string_equal(o, "https://user@api.example/");
+    rb_mask_url("postgresql://user:secretsecret@host/db", o, 22);
+    assert_string_equal(o, "postgresql://user:***");
+}
+
 static void test_text_contains(void **state)
 {
     (void)state;
@@ -170,7 +318,7 @@ int main(void)
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),
-        cmocka_unit_test(test_strcasestrn),
+        cmocka_unit_test(test_strcasestrn),  cmocka_unit_test(test_time), cmocka_unit_test(test_mask_url), cmocka_unit_test(test_utf8), cmocka_unit_test(test_comments), cmocka_unit_test(test_conf_reader), cmocka_unit_test(test_text_writers),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -21,7 +21,8 @@ static inline rb_ctx *test_ctx(void)
     static rb_ctx *ctx;
     if (!ctx) {
         rb_error err = {{0}};
-        if (rb_ctx_new(NULL, &ctx, &err) != RB_OK) fail_msg("cannot load data files: %s", err.msg);
+        rb_ctx_opts o = {.datadir = getenv("REBOUND_DATADIR")};
+        if (rb_ctx_new(&o, &ctx, &err) != RB_OK) fail_msg("cannot load data files: %s", err.msg);
     }
     return ctx;
 }

@@ -1,0 +1,147 @@
+/* text.c -- the growable buffer and the writers of JSON strings and CSV
+ * fields: every JSON or CSV text rebound writes goes through here.
+ *
+ * rb_buf is a byte string that grows by doubling and is always
+ * NUL-terminated (buf may be NULL while nothing was appended).  Every
+ * function that can allocate returns 0, or -1 when memory ran out (the
+ * buffer then holds what it held before the call, or a prefix of the
+ * appended text: callers give up on it).
+ *
+ * Reading JSON is jansson's job; writing a JSON string is done here, by
+ * hand, because it runs for every field of every record written (analyze,
+ * maillog) and for every API answer. */
+#include <stdlib.h>
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "rb_internal.h"
+
+/* ---- rb_buf -------------------------------------------------------------- */
+void rb_buf_init(rb_buf *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void rb_buf_free(rb_buf *b)
+{
+    free(b->buf);
+    memset(b, 0, sizeof *b);
+}
+
+/* Make room for n more bytes and the NUL: after it, b->buf + b->len has
+ * n + 1 writable bytes.  Callers that write in place set b->len and the
+ * NUL themselves. */
+int rb_buf_reserve(rb_buf *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < b->len + n + 1) nc *= 2;
+    char *nb = realloc(b->buf, nc);
+    if (!nb) return -1;
+    b->buf = nb;
+    b->cap = nc;
+    return 0;
+}
+
+int rb_buf_append(rb_buf *b, const char *s, size_t n)
+{
+    if (rb_buf_reserve(b, n)) return -1;
+    if (n) memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+int rb_buf_puts(rb_buf *b, const char *s)
+{
+    return rb_buf_append(b, s, strlen(s));
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+/* Append s as a JSON string: quoted; " and \ escaped; control characters
+ * and DEL as \u00XX; invalid UTF-8 bytes as U+FFFD, so that every line
+ * written parses.  Room for the worst case (6 bytes per input byte) is made
+ * once, then bytes go straight into the buffer, 16 at a time while none
+ * needs a second look. */
+int rb_json_str(rb_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (rb_buf_reserve(b, n * 6 + 2)) return -1;
+    static const char hex[] = "0123456789abcdef";
+    char *o = b->buf + b->len;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    *o++ = '"';
+    while (p < end) {
+#ifdef __SSE2__
+        /* a signed compare below 0x20 catches control bytes and every
+         * byte >= 0x80 at once */
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            __m128i bad = _mm_or_si128(
+                _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F))),
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            int mask = _mm_movemask_epi8(bad);
+            if (mask) {
+                int k = __builtin_ctz((unsigned)mask);
+                memcpy(o, p, (size_t)k);
+                o += k;
+                p += k;
+                break;
+            }
+            _mm_storeu_si128((__m128i *)o, v);
+            o += 16;
+            p += 16;
+        }
+        if (p >= end) break;
+#endif
+        unsigned char c = *p;
+        if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            p++;
+        } else if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+            p++;
+        } else if (c < 0x20 || c == 0x7F) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+            p++;
+        } else {
+            size_t k = rb_utf8_seq((const char *)p, (size_t)(end - p));
+            if (!k) {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+                p++;
+            } else {
+                memcpy(o, p, k);
+                o += k;
+                p += k;
+            }
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->buf);
+    return 0;
+}
+
+/* ---- CSV (RFC 4180) -------------------------------------------------------- */
+/* Append s as one CSV field: as it is, or, when it holds a comma, a quote,
+ * CR or LF, in double quotes with each quote doubled. */
+int rb_csv_field(rb_buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) return rb_buf_puts(b, s);
+    if (rb_buf_append(b, "\"", 1)) return -1;
+    for (const char *p = s;;) {
+        size_t k = strcspn(p, "\"");
+        if (rb_buf_append(b, p, k)) return -1;
+        if (!p[k]) break;
+        if (rb_buf_append(b, "\"\"", 2)) return -1;
+        p += k + 1;
+    }
+    return rb_buf_append(b, "\"", 1);
+}
