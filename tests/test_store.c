@@ -40,7 +40,7 @@ static rb_store *fresh_store_at(int version)
         snprintf(db_url, sizeof db_url, "%s", pg);
         if (rb_store_open_opts(db_url, &(rb_store_opts){.create = 1}, &st, &err) != RB_OK) fail_msg("open %s: %s", db_url, err.msg);
         /* empty it: drop everything, reopen, so the migrations run again */
-        if (st->ops->exec(st, "DROP TABLE IF EXISTS outbox, api_keys, sends, queue, events, contacts, schema_version CASCADE", &err) != RB_OK)
+        if (st->ops->exec(st, "DROP TABLE IF EXISTS mx_cache, outbox, api_keys, sends, queue, events, contacts, schema_version CASCADE", &err) != RB_OK)
             fail_msg("drop: %s", err.msg);
         rb_store_close(st);
     } else {
@@ -204,7 +204,7 @@ static void test_open_errors(void **state)
     if (pg && *pg) {
         /* PostgreSQL: the database is there but holds no rebound schema */
         assert_int_equal(rb_store_open_opts(pg, &(rb_store_opts){.create = 1}, &st, &err), RB_OK);
-        assert_int_equal(st->ops->exec(st, "DROP TABLE IF EXISTS outbox, api_keys, sends, queue, events, contacts, "
+        assert_int_equal(st->ops->exec(st, "DROP TABLE IF EXISTS mx_cache, outbox, api_keys, sends, queue, events, contacts, "
                                            "schema_version CASCADE", &err), RB_OK);
         rb_store_close(st);
         assert_int_equal(rb_store_open(pg, &st, &err), RB_ERR_NOSTORE);
