@@ -1,5 +1,5 @@
 /* fuzz_api.c -- libFuzzer target for the status API's request bodies
- * (lib/api.c): form-encoded and JSON parsing and validation, what a status
+ * (lib/share/api_*.c): form-encoded and JSON parsing and validation, what a status
  * becomes (rules and policy), and the JSON answers.
  *
  * The first input byte chooses the Content-Type (form, JSON, none: sniffed,

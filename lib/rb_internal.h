@@ -284,4 +284,7 @@ int rb_time_format_date(int64_t t, char *out, size_t len);
 /* An RFC 5322 date text as ISO 8601 UTC (GMime's parser).  1 on success. */
 int rb_time_rfc5322_to_iso(const char *text, char *out, size_t outlen);
 
+/* share/api_request.c: a reported status's name (rebound_api.h RB_API_*), "?" if none */
+const char *rb__api_status_name(int s);
+
 #endif

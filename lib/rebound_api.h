@@ -138,14 +138,6 @@ int rb_api_contact_json(rb_buf *b, const rb_contact *c, const rb_event *ev, size
 rb_status rb_api_contact_view(rb_store *st, const char *email_norm, size_t max_events, rb_contact *c, int *found,
                               rb_event *ev, size_t *nev, rb_error *err);
 
-/* SQLite, for a long-running server (no-op on PostgreSQL): every connection
- * reads the file through mmap; the writer's (writer = 1) never checkpoints,
- * so a commit never waits for one: rb_api_store_checkpoint() does it from
- * another connection.  *wal_frames and *done (may be NULL): the WAL's size
- * in pages and how many of them are in the database file now. */
-rb_status rb_api_store_tune(rb_store *st, int writer, rb_error *err);
-rb_status rb_api_store_checkpoint(rb_store *st, long *wal_frames, long *done, rb_error *err);
-
 /* ---- metrics (GET /metrics: the Prometheus text exposition format 0.0.4) ------------- */
 /* Append v as a quoted label value: \ " and newline escaped, an invalid
  * UTF-8 byte as U+FFFD. */
@@ -166,8 +158,6 @@ rb_status rb_api_key_new(char *out, size_t outlen, rb_error *err);
 void rb_api_key_hash(const char *key, size_t len, char *hex);
 /* 1 if the two n-byte strings are equal; time independent of where they differ. */
 int rb_api_ct_equal(const void *a, const void *b, size_t n);
-/* 1 if name is a valid key / provider name: 1..63 of [A-Za-z0-9._:+-]. */
-int rb_api_name_valid(const char *name);
 
 /* Table api_keys (store_keys.c). */
 typedef struct {

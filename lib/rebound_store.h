@@ -90,6 +90,19 @@ typedef struct {
 /* ---- the store ---------------------------------------------------------------- */
 typedef struct rb_store rb_store;
 
+/* For a long-running server (rebound serve; nothing to do on PostgreSQL):
+ * SQLite reads the file through mmap on every connection, and the
+ * writer's (writer = 1) never checkpoints, so a commit never waits for one:
+ * rb_store_checkpoint() does it from another connection.  *wal_frames and
+ * *done (may be NULL): the WAL's size in pages and how many of them are in
+ * the database file now (0 on PostgreSQL). */
+rb_status rb_store_tune(rb_store *st, int writer, rb_error *err);
+rb_status rb_store_checkpoint(rb_store *st, long *wal_frames, long *done, rb_error *err);
+
+/* 1 if name is a valid key / provider name: 1..63 of [A-Za-z0-9._:+-]
+ * (store_keys.c; the status API's key names and provider names). */
+int rb_store_key_name_valid(const char *name);
+
 /* ---- MX look-up: the provider of a custom domain, cached in the store (mx.c) ----
  * server: "ADDR[:PORT]" (IPv4) to ask instead of /etc/resolv.conf's, or NULL. */
 typedef struct rb_mx rb_mx;
@@ -395,7 +408,7 @@ rb_status rb_outbox_get_stats(rb_store *st, const char *target, int64_t now, rb_
 rb_status rb_outbox_each(rb_store *st, const char *target, const char *state, rb_outbox_cb cb, void *arg,
                          rb_error *err);
 
-/* ---- notify: one delivery's outcome (lib/notify.c; the HTTP client is the
+/* ---- notify: one delivery's outcome (lib/share/notify.c; the HTTP client is the
  * command's) ------------------------------------------------------------------ */
 #define RB_NOTIFY_BACKOFF_BASE 60               /* seconds after the first failure, doubling */
 #define RB_NOTIFY_BACKOFF_CAP (6 * 3600)

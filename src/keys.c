@@ -163,7 +163,7 @@ int cmd_keys(int argc, char **argv)
         return EX_USAGE_;
     }
     const char *name = want_name ? argv[next] : NULL;
-    if (name && !rb_api_name_valid(name)) {
+    if (name && !rb_store_key_name_valid(name)) {
         fprintf(stderr, "rebound keys: invalid name '%s': 1 to %d characters of A-Z a-z 0-9 . _ - : +\n", name,
                 RB_API_NAME_MAX - 1);
         return EX_USAGE_;

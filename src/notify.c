@@ -4,7 +4,7 @@
  * the store's outbox, so that every change arrives exactly once in effect.
  *
  * A run: queue the current state of every contact matching the filter
- * (lib/store_outbox.c), then post the due rows, longest due first, with one
+ * (lib/store/store_outbox.c), then post the due rows, longest due first, with one
  * libcurl handle (keep-alive), writing each outcome to the store as soon as
  * the response is in.  A kill loses at most the request in flight, which is sent
  * again later: at-least-once on the wire, exactly once in effect because the

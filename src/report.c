@@ -1,7 +1,7 @@
 /* report.c -- `rebound report`: the provider view of the store, in the
  * terminal, as JSON or CSV for other tools, or as one self-contained HTML
  * page with inline SVG charts.  The numbers come from rb_report_build()
- * (lib/report.c) as one JSON document; every output is drawn from it. */
+ * (lib/share/report.c) as one JSON document; every output is drawn from it. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* test_api.c -- the status API's request handling (lib/api.c): parsing and
+/* test_api.c -- the status API's request handling (lib/share/api_*.c): parsing and
  * validating bodies (form-encoded and JSON), what each reported status
  * becomes, the JSON answers, the keys, and a group of updates decided
  * against a real SQLite store (rb_api_apply, store_keys.c). */
@@ -270,12 +270,12 @@ static void test_keys(void **state)
     assert_true(rb_api_ct_equal("abcdef", "abcdef", 6));
     assert_false(rb_api_ct_equal("abcdef", "abcdeg", 6));
     assert_false(rb_api_ct_equal("xbcdef", "abcdef", 6));
-    assert_true(rb_api_name_valid("impex"));
-    assert_true(rb_api_name_valid("business_microsoft.v2:eu+1-a"));
-    assert_false(rb_api_name_valid(""));
-    assert_false(rb_api_name_valid("has space"));
-    assert_false(rb_api_name_valid("a/b"));
-    assert_false(rb_api_name_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+    assert_true(rb_store_key_name_valid("impex"));
+    assert_true(rb_store_key_name_valid("business_microsoft.v2:eu+1-a"));
+    assert_false(rb_store_key_name_valid(""));
+    assert_false(rb_store_key_name_valid("has space"));
+    assert_false(rb_store_key_name_valid("a/b"));
+    assert_false(rb_store_key_name_valid("0123456789012345678901234567890123456789012345678901234567890123"));
 }
 
 /* ---- against a store ------------------------------------------------------------------------------ */

@@ -1,4 +1,4 @@
-/* test_dsn.c -- unit tests for lib/dsn.c (RFC 3464, ARF, RFC 3834 and the
+/* test_dsn.c -- unit tests for lib/analyze/dsn.c (RFC 3464, ARF, RFC 3834 and the
  * free-text fallback), on samples written for the tests.
  *
  * Where rebound deliberately answers differently from the corpus

@@ -1,4 +1,4 @@
-/* test_lhost_cloud.c -- unit tests for lib/lhost_cloud.c, on samples written for the tests.
+/* test_lhost_cloud.c -- unit tests for lib/analyze/lhost_cloud.c, on samples written for the tests.
  *
  * Every sample below is invented (example.* domains) after the layout of the
  * provider's real bounces. */

@@ -1,4 +1,4 @@
-/* test_lhost_misc.c -- unit tests for lib/lhost_misc.c, on samples written for the tests. */
+/* test_lhost_misc.c -- unit tests for lib/analyze/lhost_misc.c, on samples written for the tests. */
 #include "testlib.h"
 
 

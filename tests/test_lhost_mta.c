@@ -1,4 +1,4 @@
-/* test_lhost_mta.c -- unit tests for lib/lhost_mta.c, on samples written for the tests.
+/* test_lhost_mta.c -- unit tests for lib/analyze/lhost_mta.c, on samples written for the tests.
  * Every sample is invented (example.* domains) in the layout of one MTA. */
 #include "testlib.h"
 

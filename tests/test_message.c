@@ -1,4 +1,4 @@
-/* test_message.c -- the MIME walk (lib/message.c): header blocks, encodings,
+/* test_message.c -- the MIME walk (lib/ingest/message.c): header blocks, encodings,
  * charsets, multipart structure, the parts bounce analysis reads. */
 #include "testlib.h"
 

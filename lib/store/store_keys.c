@@ -14,6 +14,18 @@
 
 #define KEY_COLS "name, hash, created_at, revoked_at, last_used_at"
 
+int rb_store_key_name_valid(const char *name)
+{
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-' || c == ':' || c == '+'))
+            return 0;
+    }
+    return n >= 1 && n < RB_API_NAME_MAX;
+}
+
 static void key_from_row(rb_api_key *k, const char *const *v)
 {
     memset(k, 0, sizeof *k);
@@ -32,7 +44,7 @@ static int first_key(void *arg, int ncols, const char *const *vals)
 
 rb_status rb_store_api_key_add(rb_store *st, const char *name, const char *hash_hex, int64_t now, rb_error *err)
 {
-    if (!rb_api_name_valid(name)) {
+    if (!rb_store_key_name_valid(name)) {
         rb_seterr(err, "invalid key name '%.80s': 1 to %d characters of A-Z a-z 0-9 . _ - : +", name,
                   RB_API_NAME_MAX - 1);
         return RB_ERR_ARG;

@@ -385,6 +385,40 @@ static rb_status sq_soft_events(rb_store *st, const int64_t *ids, size_t n, int6
     return RB_OK;
 }
 
+/* ---- a long-running server (rebound serve) ---- */
+static rb_status sq_tune(rb_store *st, int writer, rb_error *err)
+{
+    /* mmap: pages of the database file are read without a system call each */
+    return sq_exec(st, writer ? "PRAGMA mmap_size = 1073741824; PRAGMA wal_autocheckpoint = 0"
+                                    : "PRAGMA mmap_size = 1073741824", err);
+}
+
+typedef struct {
+    long busy, log, done;
+} ckpt;
+
+static int ckpt_row(void *arg, int ncols, const char *const *vals)
+{
+    ckpt *k = arg;
+    if (ncols >= 3) {
+        k->busy = vals[0] ? atol(vals[0]) : 0;
+        k->log = vals[1] ? atol(vals[1]) : 0;
+        k->done = vals[2] ? atol(vals[2]) : 0;
+    }
+    return 1;
+}
+
+static rb_status sq_checkpoint(rb_store *st, long *wal_frames, long *done, rb_error *err)
+{
+    ckpt k = {0, 0, 0};
+    /* PASSIVE: copies what no reader needs, never waits for (or blocks) the writer */
+    rb_status s = sq_query(st, "PRAGMA wal_checkpoint(PASSIVE)", 0, NULL, ckpt_row, &k, err);
+    if (s != RB_OK) return s;
+    if (wal_frames) *wal_frames = k.log;
+    if (done) *done = k.done;
+    return RB_OK;
+}
+
 const rb_store_ops rb_store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
@@ -397,4 +431,6 @@ const rb_store_ops rb_store_sqlite_ops = {
     .events_known = sq_events_known,
     .events_insert = sq_events_insert,
     .soft_events = sq_soft_events,
+    .tune = sq_tune,
+    .checkpoint = sq_checkpoint,
 };

@@ -666,3 +666,16 @@ int rb_contact_status_parse(const char *name)
         if (!strcmp(name, status_names[i])) return i;
     return -1;
 }
+
+rb_status rb_store_tune(rb_store *st, int writer, rb_error *err)
+{
+    return st->ops->tune ? st->ops->tune(st, writer, err) : RB_OK;
+}
+
+rb_status rb_store_checkpoint(rb_store *st, long *wal_frames, long *done, rb_error *err)
+{
+    if (st->ops->checkpoint) return st->ops->checkpoint(st, wal_frames, done, err);
+    if (wal_frames) *wal_frames = 0;
+    if (done) *done = 0;
+    return RB_OK;
+}
