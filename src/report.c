@@ -384,6 +384,25 @@ static void th(FILE *f, const char *const *cols, size_t n)
     fprintf(f, "</tr></thead><tbody>\n");
 }
 
+/* A table of counted rows (count, two text columns) with its header:
+ * the count checked against the JSON at PATH.N.count. */
+static void count_rows(FILE *f, json_t *rows, const char *path, const char *k1, const char *h1, const char *k2,
+                       const char *h2, int long_text)
+{
+    size_t i;
+    json_t *x;
+    th(f, (const char *const[]){"bounces", h1, h2}, 3);
+    json_array_foreach(rows, i, x) {
+        fprintf(f, "<tr><td>");
+        num(f, json_object_get(x, "count"), "%s.%zu.count", path, i);
+        fprintf(f, "</td><td>");
+        esc(f, S(x, k1));
+        fprintf(f, long_text ? "</td><td class=\"t\">" : "</td><td>");
+        esc(f, S(x, k2));
+        fprintf(f, "</td></tr>\n");
+    }
+}
+
 static int write_html(const char *path, json_t *r)
 {
     FILE *f = fopen(path, "w");
@@ -592,16 +611,7 @@ static int write_html(const char *path, json_t *r)
     fprintf(f, ", compromised account (mail sent through a hacked account of ours; look at that account) ");
     num(f, json_object_get(al, "compromised_account"), "alerts.compromised_account");
     fprintf(f, ".</p>\n");
-    th(f, (const char *const[]){"bounces", "alert", "provider"}, 3);
-    json_array_foreach(json_object_get(al, "by_provider"), i, x) {
-        fprintf(f, "<tr><td>");
-        num(f, json_object_get(x, "count"), "alerts.by_provider.%zu.count", i);
-        fprintf(f, "</td><td>");
-        esc(f, S(x, "alert"));
-        fprintf(f, "</td><td>");
-        esc(f, S(x, "provider"));
-        fprintf(f, "</td></tr>\n");
-    }
+    count_rows(f, json_object_get(al, "by_provider"), "alerts.by_provider", "alert", "alert", "provider", "provider", 0);
     fprintf(f, "</tbody></table></div></section>\n");
 
     /* unclassified */
@@ -612,16 +622,7 @@ static int write_html(const char *path, json_t *r)
     fprintf(f, " bounces, ");
     num(f, json_object_get(u, "distinct"), "unclassified.distinct");
     fprintf(f, " distinct texts.</p>\n");
-    th(f, (const char *const[]){"bounces", "reason", "diagnostic text"}, 3);
-    json_array_foreach(json_object_get(u, "top"), i, x) {
-        fprintf(f, "<tr><td>");
-        num(f, json_object_get(x, "count"), "unclassified.top.%zu.count", i);
-        fprintf(f, "</td><td>");
-        esc(f, S(x, "reason"));
-        fprintf(f, "</td><td class=\"t\">");
-        esc(f, S(x, "text"));
-        fprintf(f, "</td></tr>\n");
-    }
+    count_rows(f, json_object_get(u, "top"), "unclassified.top", "reason", "reason", "text", "diagnostic text", 1);
     fprintf(f, "</tbody></table></div></section>\n</body></html>\n");
     for (int s = 0; s < 5; s++) free(v[s]);
     for (int s = 0; s < 4; s++) free(pv[s]);

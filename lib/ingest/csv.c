@@ -230,19 +230,8 @@ static const uint16_t cp1252_hi[32] = {
     0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
 };
 
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
+/* one code point as UTF-8 into o (room for 4): GLib's encoder */
+static size_t put_utf8(char *o, unsigned cp) { return (size_t)g_unichar_to_utf8((gunichar)cp, o); }
 
 #define U8_SHORT ((size_t)-1)
 
@@ -251,20 +240,13 @@ static size_t put_utf8(char *o, unsigned cp)
  * sequence that is valid so far. */
 static size_t u8len(const unsigned char *s, size_t avail)
 {
-    unsigned c = s[0], cp, min;
-    size_t k;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) { k = 1; cp = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { k = 2; cp = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { k = 3; cp = c & 0x07; min = 0x10000; }
-    else return 0;
-    for (size_t j = 1; j <= k; j++) {
-        if (j >= avail) return U8_SHORT;
-        if ((s[j] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[j] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return k + 1;
+    if (s[0] < 0x80) return 1;
+    /* GLib's decoder: -1 not UTF-8 (overlongs, surrogates and values past
+     * U+10FFFF included), -2 valid so far but cut short */
+    gunichar u = g_utf8_get_char_validated((const char *)s, (gssize)avail);
+    if (u == (gunichar)-2) return U8_SHORT;
+    if (u == (gunichar)-1) return 0;
+    return (size_t)g_utf8_skip[s[0]];
 }
 
 /* Is s[0..n) UTF-8?  A sequence cut short by the end counts as valid
