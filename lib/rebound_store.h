@@ -90,13 +90,16 @@ typedef struct {
 /* ---- the store ---------------------------------------------------------------- */
 typedef struct rb_store rb_store;
 
-/* For a long-running server (rebound serve; nothing to do on PostgreSQL):
- * SQLite reads the file through mmap on every connection, and the
- * writer's (writer = 1) never checkpoints, so a commit never waits for one:
- * rb_store_checkpoint() does it from another connection.  *wal_frames and
- * *done (may be NULL): the WAL's size in pages and how many of them are in
- * the database file now (0 on PostgreSQL). */
-rb_status rb_store_tune(rb_store *st, int writer, rb_error *err);
+/* A connection tuned for its use (nothing to do on PostgreSQL).  For a
+ * long-running server (rebound serve) SQLite reads the file through mmap on
+ * every connection (RB_TUNE_READER), and the writer's (RB_TUNE_WRITER)
+ * never checkpoints, so a commit never waits for one: rb_store_checkpoint()
+ * does it from another connection.  RB_TUNE_REPORT: large sorts go to
+ * temporary files, so memory does not grow with the events.  *wal_frames
+ * and *done (may be NULL): the WAL's size in pages and how many of them are
+ * in the database file now (0 on PostgreSQL). */
+enum { RB_TUNE_READER = 0, RB_TUNE_WRITER = 1, RB_TUNE_REPORT = 2 };
+rb_status rb_store_tune(rb_store *st, int use, rb_error *err);
 rb_status rb_store_checkpoint(rb_store *st, long *wal_frames, long *done, rb_error *err);
 
 /* 1 if name is a valid key / provider name: 1..63 of [A-Za-z0-9._:+-]

@@ -43,7 +43,7 @@ typedef struct rb_store_ops {
     rb_status (*soft_events)(rb_store *st, const int64_t *ids, size_t n, int64_t min_time,
                              rb_soft_cb cb, void *arg, rb_error *err);
     /* optional (NULL: nothing to do): rb_store_tune, rb_store_checkpoint */
-    rb_status (*tune)(rb_store *st, int writer, rb_error *err);
+    rb_status (*tune)(rb_store *st, int use, rb_error *err);
     rb_status (*checkpoint)(rb_store *st, long *wal_frames, long *done, rb_error *err);
 } rb_store_ops;
 

@@ -294,7 +294,7 @@ static rb_store *reader(server *s, rb_error *err)
         w->st = NULL;
         return NULL;
     }
-    if (rb_store_tune(w->st, 0, err) != RB_OK) {
+    if (rb_store_tune(w->st, RB_TUNE_READER, err) != RB_OK) {
         rb_store_close(w->st);
         w->st = NULL;
     }
@@ -467,7 +467,7 @@ static void touch_keys(server *s)
 static rb_status open_writer(server *s, rb_error *err)
 {
     rb_status rc = rb_store_open(s->db, &s->wst, err);
-    if (rc == RB_OK && (rc = rb_store_tune(s->wst, 1, err)) != RB_OK) {
+    if (rc == RB_OK && (rc = rb_store_tune(s->wst, RB_TUNE_WRITER, err)) != RB_OK) {
         rb_store_close(s->wst);
     }
     if (rc != RB_OK) s->wst = NULL;
@@ -790,7 +790,7 @@ static void *metrics_main(void *arg)
         double t0 = now_seconds();
         rb_status qs = RB_ERR_DB;
         if (!st && rb_store_open(s->db, &st, &err) != RB_OK) st = NULL;
-        else if (st && rb_store_tune(st, 0, &err) != RB_OK) { rb_store_close(st); st = NULL; }
+        else if (st && rb_store_tune(st, RB_TUNE_READER, &err) != RB_OK) { rb_store_close(st); st = NULL; }
         if (st) qs = rb_api_metrics_store(st, &nb, &err);
         if (st && qs != RB_OK) { rb_store_close(st); st = NULL; }   /* opened again next time */
         pthread_mutex_lock(&s->mmu);
@@ -1429,7 +1429,7 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     if (!(s->wst = open_store("serve", db))) { rc = store_exit(); goto out; }
-    if (rb_store_tune(s->wst, 1, &err) != RB_OK) {
+    if (rb_store_tune(s->wst, RB_TUNE_WRITER, &err) != RB_OK) {
         fprintf(stderr, "rebound serve: %s\n", err.msg);
         rc = EX_TEMPFAIL_;
         goto out;

@@ -458,6 +458,7 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     *out = NULL;
     if (o->until <= o->since) { rb_seterr(err, "report: the period is empty (until is not after since)"); return RB_ERR_ARG; }
     r.st = st;
+    if ((s = rb_store_tune(st, RB_TUNE_REPORT, err)) != RB_OK) return s;
     r.since = o->since;
     r.until = o->until;
     r.day0 = o->since / DAY;

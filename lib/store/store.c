@@ -667,9 +667,9 @@ int rb_contact_status_parse(const char *name)
     return -1;
 }
 
-rb_status rb_store_tune(rb_store *st, int writer, rb_error *err)
+rb_status rb_store_tune(rb_store *st, int use, rb_error *err)
 {
-    return st->ops->tune ? st->ops->tune(st, writer, err) : RB_OK;
+    return st->ops->tune ? st->ops->tune(st, use, err) : RB_OK;
 }
 
 rb_status rb_store_checkpoint(rb_store *st, long *wal_frames, long *done, rb_error *err)

@@ -386,11 +386,14 @@ static rb_status sq_soft_events(rb_store *st, const int64_t *ids, size_t n, int6
 }
 
 /* ---- a long-running server (rebound serve) ---- */
-static rb_status sq_tune(rb_store *st, int writer, rb_error *err)
+static rb_status sq_tune(rb_store *st, int use, rb_error *err)
 {
+    /* a report's sorts (millions of rows) go to temporary files, not to
+     * memory: the memory stays the page cache's, whatever the events */
+    if (use == RB_TUNE_REPORT) return sq_exec(st, "PRAGMA temp_store = FILE", err);
     /* mmap: pages of the database file are read without a system call each */
-    return sq_exec(st, writer ? "PRAGMA mmap_size = 1073741824; PRAGMA wal_autocheckpoint = 0"
-                                    : "PRAGMA mmap_size = 1073741824", err);
+    return sq_exec(st, use == RB_TUNE_WRITER ? "PRAGMA mmap_size = 1073741824; PRAGMA wal_autocheckpoint = 0"
+                                             : "PRAGMA mmap_size = 1073741824", err);
 }
 
 typedef struct {
