@@ -87,6 +87,7 @@ typedef struct server server;
 typedef struct conn_track {
     int fd;
     _Atomic int64_t waiting_ms;     /* waiting for a request head since (ms); 0 while one is handled */
+    _Atomic int64_t body_ms;        /* reading a request body since (ms); 0 when not */
     int cut;                        /* shut down by the reaper */
     struct conn_track *prev, *next;
 } conn_track;
@@ -160,7 +161,7 @@ struct server {
     pthread_t reaper;
     int has_reaper, reaper_stop;
     pthread_cond_t rcv;
-    int64_t head_timeout_ms;
+    int64_t head_timeout_ms, body_timeout_ms;
     atomic_ullong head_cut;         /* connections cut at the head deadline */
     atomic_long nconns;
     /* state */
@@ -213,7 +214,8 @@ static void help(FILE *f)
     fprintf(f,
             "usage: rebound serve [--db URL] [--listen ADDR:PORT] [--keys FILE] [--threads N]\n"
             "                     [--max-body BYTES] [--max-connections N] [--per-ip-limit N]\n"
-            "                     [--head-timeout S] [--idle-timeout S] [--metrics-loopback-only]\n"
+            "                     [--head-timeout S] [--body-timeout S] [--idle-timeout S]\n"
+            "                     [--metrics-loopback-only]\n"
             "                     [--policy FILE] [--rules FILE]\n\n"
             "The status API: providers report what became of an address, and it goes\n"
             "through the same policy as `rebound apply`.\n\n"
@@ -247,6 +249,8 @@ static void help(FILE *f)
             "                       behind a proxy all clients share its address: raise it)\n"
             "  --head-timeout S     a request's line and headers must arrive within S seconds of\n"
             "                       the connection opening or of the previous answer (default 10)\n"
+            "  --body-timeout S     a request's body must arrive within S seconds of its head\n"
+            "                       (default 30)\n"
             "  --idle-timeout S     a connection silent for S seconds is closed (default 30)\n"
             "  --policy FILE, --rules FILE, --datadir DIR   as for rebound apply\n"
             "  --config FILE        the configuration file (see rebound(1))\n\n"
@@ -898,7 +902,7 @@ static enum MHD_Result reply_metrics(req *r)
                   "# HELP rebound_http_connections Open HTTP connections.\n"
                   "# TYPE rebound_http_connections gauge\nrebound_http_connections %ld\n"
                   "# HELP rebound_http_head_timeouts_total Connections cut because a request's line and headers "
-                  "did not arrive within --head-timeout.\n"
+                  "(--head-timeout) or its body (--body-timeout) did not arrive in time.\n"
                   "# TYPE rebound_http_head_timeouts_total counter\nrebound_http_head_timeouts_total %llu\n",
                   atomic_load(&s->nconns), (unsigned long long)atomic_load(&s->head_cut));
     if (rc) {
@@ -1105,12 +1109,17 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A request's head has arrived (busy) or its answer is done (not busy). */
-static void conn_busy(struct MHD_Connection *conn, int busy)
+/* Where a connection is: waiting for a request's head (after connecting or
+ * after its previous answer), reading its body, or being answered. */
+enum { C_HEAD, C_BODY, C_ANSWER };
+static void conn_state(struct MHD_Connection *conn, int state)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     conn_track *ct = ci ? ci->socket_context : NULL;
-    if (ct) atomic_store(&ct->waiting_ms, busy ? 0 : mono_ms());
+    if (!ct) return;
+    int64_t now = mono_ms();
+    atomic_store(&ct->waiting_ms, state == C_HEAD ? now : 0);
+    atomic_store(&ct->body_ms, state == C_BODY ? now : 0);
 }
 
 static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -1159,8 +1168,8 @@ static void *reaper_main(void *arg)
         pthread_cond_timedwait(&s->rcv, &s->cmu, &ts);
         int64_t now = mono_ms();
         for (conn_track *ct = s->conns; ct; ct = ct->next) {
-            int64_t w = atomic_load(&ct->waiting_ms);
-            if (w && !ct->cut && now - w > s->head_timeout_ms) {
+            int64_t w = atomic_load(&ct->waiting_ms), b = atomic_load(&ct->body_ms);
+            if (!ct->cut && ((w && now - w > s->head_timeout_ms) || (b && now - b > s->body_timeout_ms))) {
                 shutdown(ct->fd, SHUT_RDWR);
                 ct->cut = 1;
                 atomic_fetch_add(&s->head_cut, 1);
@@ -1184,7 +1193,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         r->srv = s;
         r->conn = conn;
         r->t0 = now_seconds();
-        conn_busy(conn, 1);
+        conn_state(conn, C_BODY);
         clean_copy(r->method, sizeof r->method, method);
         clean_copy(r->path, sizeof r->path, url);
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -1235,6 +1244,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         r->body[r->blen] = '\0';
         return MHD_YES;
     }
+    conn_state(conn, C_ANSWER);     /* the body is in (or there is none) */
     return r->is_post ? post_complete(r) : answer_other(r, method);
 }
 
@@ -1242,7 +1252,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 {
     server *s = cls;
     req *r = *con_cls;
-    conn_busy(conn, 0);     /* the next request's head is due from now */
+    conn_state(conn, C_HEAD);   /* the next request's head is due from now */
     if (!r) return;
     double ms = (now_seconds() - r->t0) * 1000.0;
     struct timespec ts;
@@ -1316,7 +1326,7 @@ int cmd_serve(int argc, char **argv)
     const char *listen_spec = "127.0.0.1:8025", *keys_file = NULL;
     unsigned long threads = (unsigned long)sysconf(_SC_NPROCESSORS_ONLN), max_body = 65536;
     unsigned long max_conns = 0, per_ip = 64;
-    double shutdown_timeout = 30, head_timeout = 10, idle_timeout = 30;
+    double shutdown_timeout = 30, head_timeout = 10, body_timeout = 30, idle_timeout = 30;
     int use_epoll = 0, metrics_loopback = 0, conns_given = 0;
     static const opt_keyword loops[] = {{"poll", 0}, {"epoll", 1}, {0}};
     const opt_desc opts[] = {
@@ -1330,6 +1340,7 @@ int cmd_serve(int argc, char **argv)
         {OPT_ULONG, "max-connections", 0, &max_conns, .min = 16, .max = 1000000, .given = &conns_given},
         {OPT_ULONG, "per-ip-limit", 0, &per_ip, .min = 0, .max = 1000000},
         {OPT_DOUBLE, "head-timeout", 0, &head_timeout},
+        {OPT_DOUBLE, "body-timeout", 0, &body_timeout},
         {OPT_DOUBLE, "idle-timeout", 0, &idle_timeout},
         {OPT_INHERIT, .inherit = shared_store_options},
         {OPT_STRING, "datadir", 0, &opt_shared.datadir},
@@ -1345,9 +1356,10 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "rebound serve: unexpected argument '%s' (see `rebound serve --help`)\n", pos[0]);
         return EX_USAGE_;
     }
-    if (shutdown_timeout > 3600 || head_timeout < 0.5 || head_timeout > 3600 || idle_timeout < 1 || idle_timeout > 86400) {
-        fprintf(stderr, "rebound serve: --shutdown-timeout 0 to 3600 s, --head-timeout 0.5 to 3600 s, "
-                        "--idle-timeout 1 to 86400 s (see `rebound serve --help`)\n");
+    if (shutdown_timeout > 3600 || head_timeout < 0.5 || head_timeout > 3600 || body_timeout < 0.5 ||
+        body_timeout > 3600 || idle_timeout < 1 || idle_timeout > 86400) {
+        fprintf(stderr, "rebound serve: --shutdown-timeout 0 to 3600 s, --head-timeout and --body-timeout 0.5 to "
+                        "3600 s, --idle-timeout 1 to 86400 s (see `rebound serve --help`)\n");
         return EX_USAGE_;
     }
     int rcf = shared_finish("serve");
@@ -1419,6 +1431,7 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_init(&s->cmu, NULL);
     pthread_cond_init(&s->rcv, NULL);
     s->head_timeout_ms = (int64_t)(head_timeout * 1000);
+    s->body_timeout_ms = (int64_t)(body_timeout * 1000);
     pthread_rwlock_init(&s->klock, NULL);
     int rc = 0;
     rb_error err = {{0}};
@@ -1491,10 +1504,10 @@ int cmd_serve(int argc, char **argv)
         char perip[48] = "no per-address limit";
         if (per_ip) snprintf(perip, sizeof perip, "%lu per address", per_ip);
         fprintf(stderr, "rebound serve: listening on http://%s%s%s:%u/ (%lu threads, %s, %s store, %zu keys%s%s; "
-                        "%lu connections, %s, request head within %g s)\n",
+                        "%lu connections, %s, request head within %g s, body within %g s)\n",
                 v6 ? "[" : "", host, v6 ? "]" : "", di ? (unsigned)di->port : 0, threads,
                 use_epoll ? "epoll" : "poll", rb_store_backend(s->wst), s->nkeys, keys_file ? " from " : "",
-                keys_file ? keys_file : "", max_conns, perip, head_timeout);
+                keys_file ? keys_file : "", max_conns, perip, head_timeout, body_timeout);
         for (;;) {
             int sig = 0;
             if (sigwait(&sigs, &sig) != 0) continue;

@@ -641,7 +641,8 @@ check "--keys: no api_keys row made for a file key" bash -c "! grep -q filekey k
 # from one address meet the per-address limit.
 if command -v python3 >/dev/null; then
   "$R" init --db "$work/slow.db" >/dev/null
-  start_server "$work/slow.db" --head-timeout 3 --per-ip-limit 64 --threads 2 || bad "slow-client server did not start"
+  SKEY=$("$R" keys add --db "$work/slow.db" slow 2>/dev/null)
+  start_server "$work/slow.db" --head-timeout 3 --body-timeout 2 --per-ip-limit 64 --threads 2 || bad "slow-client server did not start"
   cat > slow.py <<'PY'
 import resource, socket, sys, time, threading
 port, n, addrs, per = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -706,11 +707,31 @@ PY
   python3 slow.py "$PORT" 200 1 per-ip > perip.out 2>&1
   echo "200 slow clients from one address: $(cat perip.out)"
   check "per-address limit: 64 of 200 from one address stay open ($(cat perip.out))" [ "$(cat perip.out)" = "open 64" ]
+  # a body trickled a byte every half second: cut at --body-timeout (2 s), long before its end
+  python3 - "$PORT" "$SKEY" > body.out 2>&1 <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /contact/api/email-status/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"X-Contact-Provider-Key: " + sys.argv[2].encode() + b"\r\nContent-Length: 1000\r\n\r\n")
+t0 = time.time()
+s.settimeout(0.5)
+while time.time() - t0 < 15:
+    try:
+        s.send(b" ")
+        d = s.recv(100)
+        if d == b"" or d.startswith(b"HTTP"): break
+    except socket.timeout:
+        continue
+    except OSError:
+        break
+print("%.1f" % (time.time() - t0))
+PY
+  check "slow body: cut at --body-timeout ($(cat body.out) s)" python3 -c 'import sys; sys.exit(not 1.5 <= float(open("body.out").read()) <= 5)'
   req sl GET /healthz
   check "slow clients: answering after both floods" [ "$(code sl)" = 200 ]
   stop_server
   check "slow clients: SIGTERM exit 0" [ "$RC" = 0 ]
-  check "slow clients: the limits announced" grep -q '64 per address, request head within 3 s' "$LOG"
+  check "slow clients: the limits announced" grep -q '64 per address, request head within 3 s, body within 2 s' "$LOG"
 else
   echo "SKIP-PART: slow-client part skipped: python3 is not installed"
 fi
