@@ -33,7 +33,8 @@ static void help(FILE *f)
             "usage: rebound pipe [--db URL] [--sender ADDR] [--recipient ADDR] [--queue-id ID]\n"
             "                    [--verp-secret-file FILE] [--require-known-send] [--our-domains LIST]\n"
             "                    [--max-age-days N] [--max-size BYTES] [--lock-timeout SECONDS]\n"
-            "                    [--check] [--rules FILE] [--policy FILE] [--providers FILE]\n\n"
+            "                    [--check] [--resolve-mx [--dns-server ADDR]] [--rules FILE] [--policy FILE]\n"
+            "                    [--providers FILE]\n\n"
             "Postfix pipe(8) transport for the bounce catch-all: reads one message on standard\n"
             "input, analyses it and applies its bounce records to the store (as `rebound apply\n"
             "--commit` would).  `rebound postfix-config` prints the master.cf / main.cf lines.\n\n"
@@ -58,6 +59,9 @@ static void help(FILE *f)
             "                         PostgreSQL's lock_timeout), then exit 75\n"
             "                         (default $REBOUND_LOCK_TIMEOUT, else 10)\n"
             "  --check                decide and log, write nothing\n"
+            "  --resolve-mx           a bounce with no provider: its domain's MX hosts name it\n"
+            "                         (cached in the store; --dns-server ADDR[:PORT] to ask\n"
+            "                         another resolver, as for rebound apply)\n"
             "  --rules/--policy/--providers FILE   as for rebound analyze\n\n"
             "Without a secret and without --require-known-send the guard is lenient: a bounce\n"
             "with no evidence either way is applied (a fresh install keeps working) and\n"
@@ -68,8 +72,8 @@ static void help(FILE *f)
 }
 
 typedef struct {
-    const char *db, *sender, *recipient, *queue_id, *secret, *domains, *rules, *policy, *providers, *lock;
-    int require_known, check, max_age;
+    const char *db, *sender, *recipient, *queue_id, *secret, *domains, *rules, *policy, *providers, *lock, *dns;
+    int require_known, check, max_age, resolve_mx;
     size_t max_size;
 } pipe_opts;
 
@@ -105,7 +109,7 @@ static int parse_args(int argc, char **argv, pipe_opts *o)
 {
     static const char *const valued[] = {"--db", "--sender", "--recipient", "--queue-id", "--verp-secret-file",
                                          "--our-domains", "--max-age-days", "--max-size", "--lock-timeout",
-                                         "--rules", "--policy", "--providers", NULL};
+                                         "--rules", "--policy", "--providers", "--dns-server", NULL};
     memset(o, 0, sizeof *o);
     o->max_age = 60;
     o->max_size = MAX_SIZE_DEFAULT;
@@ -143,6 +147,8 @@ static int parse_args(int argc, char **argv, pipe_opts *o)
         else if (!strcmp(name, "--rules")) o->rules = val;
         else if (!strcmp(name, "--policy")) o->policy = val;
         else if (!strcmp(name, "--providers")) o->providers = val;
+        else if (!strcmp(name, "--dns-server")) o->dns = val;
+        else if (!strcmp(name, "--resolve-mx")) o->resolve_mx = 1;
         else if (!strcmp(name, "--lock-timeout")) {
             char *end;
             double v = strtod(val, &end);
@@ -309,6 +315,7 @@ int cmd_pipe(int argc, char **argv)
     int rc = 0;
     rb_store *st = NULL;
     rb_apply *ap = NULL;
+    rb_mx *mx = NULL;
     int *verdicts = NULL;
     size_t alen = 0;
     char *adata = o.recipient && *o.recipient ? with_envelope(data, len, o.recipient, &alen) : NULL;
@@ -357,7 +364,11 @@ int cmd_pipe(int argc, char **argv)
     }
 
     rec_log lg = {"", 0, 0, 0};
-    rb_apply_opts ao = {!o.check, 0, 0, "pipe", on_plan, &lg};
+    if (o.resolve_mx && rb_mx_new(o.dns, &mx, &err) != RB_OK) {
+        rc = tempfail(&o, err.msg);
+        goto out;
+    }
+    rb_apply_opts ao = {!o.check, 0, 0, "pipe", on_plan, &lg, mx};
     if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {
         rc = tempfail(&o, err.msg);
         goto out;
@@ -385,6 +396,7 @@ int cmd_pipe(int argc, char **argv)
 
 out:
     rb_apply_free(ap);
+    rb_mx_free(mx);
     free(verdicts);
     rb_result_free(&res);
     if (st) rb_store_close(st);

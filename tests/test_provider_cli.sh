@@ -117,6 +117,7 @@ start_dns() {
       --user="$(id -un)" --listen-address=127.0.0.1 --bind-interfaces --port=$DNSPORT \
       --mx-host=acme-corp.example,acme-corp-example.mail.protection.outlook.com,10 \
       --mx-host=shop.example,alt1.aspmx.l.google.com,10 --mx-host=shop.example,aspmx.l.google.com,5 \
+      --mx-host=pipe-corp.example,pipe-corp-example.mail.protection.outlook.com,10 \
       --local=/nomx.example/ --log-queries --log-facility="$work/dns.log" 2>"$work/dns.err" &
     DNSPID=$!
     sleep 0.3
@@ -127,7 +128,7 @@ start_dns() {
 }
 mx_checks() {   # $1 label, $2 store
   local L=$1 DB=$2
-  printf 'email,source\na@acme-corp.example,Web\nb@shop.example,Web\nc@nomx.example,Web\nd@gone.example,Web\ne@acme-corp.example,Web\nf@acme-corp.example,Web\n' > mx-c.csv
+  printf 'email,source\na@acme-corp.example,Web\nb@shop.example,Web\nc@nomx.example,Web\nd@gone.example,Web\ne@acme-corp.example,Web\nf@acme-corp.example,Web\ng@pipe-corp.example,Web\n' > mx-c.csv
   "$R" contacts import --db "$DB" mx-c.csv >/dev/null 2>&1
   printf 'recipient,reason,status,date\n' > mx-b.csv
   for a in a@acme-corp.example b@shop.example c@nomx.example d@gone.example; do
@@ -154,6 +155,10 @@ mx_checks() {   # $1 label, $2 store
   printf 'recipient,reason,status,date\nf@acme-corp.example,userunknown,5.1.1,2026-11-12T10:00:00Z\n' > mx-b3.csv
   "$R" apply --check --db "$DB" --now 2026-11-25T00:00:00Z --resolve-mx --dns-server 127.0.0.1:$DNSPORT mx-b3.csv >/dev/null 2>mx.err
   check "$L mx --check: from the cache" grep -q '0 asked, 1 from the cache' mx.err
+  # the pipe transport too: a bounce from a relay that names no provider
+  dsn g@pipe-corp.example mx.sender.example "" | "$R" pipe --db "$DB" --resolve-mx --dns-server 127.0.0.1:$DNSPORT 2>mx.err
+  check "$L mx: pipe exit 0 ($(cat mx.err))" [ $? = 0 ]
+  check "$L mx: pipe sets the provider" [ "$(prov "$DB" g@pipe-corp.example)" = "business_microsoft (mx)" ]
   # a bad --dns-server is a usage error
   "$R" apply --check --db "$DB" --resolve-mx --dns-server nonsense mx-b3.csv >/dev/null 2>mx.err
   check "$L mx: bad --dns-server: 64" [ $? = 64 ]
