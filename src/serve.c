@@ -1324,7 +1324,8 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
 int cmd_serve(int argc, char **argv)
 {
     const char *listen_spec = "127.0.0.1:8025", *keys_file = NULL;
-    unsigned long threads = (unsigned long)sysconf(_SC_NPROCESSORS_ONLN), max_body = 65536;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned long threads = ncpu > 0 ? (unsigned long)ncpu : 1, max_body = 65536;
     unsigned long max_conns = 0, per_ip = 64;
     double shutdown_timeout = 30, head_timeout = 10, body_timeout = 30, idle_timeout = 30;
     int use_epoll = 0, metrics_loopback = 0, conns_given = 0;
@@ -1391,6 +1392,7 @@ int cmd_serve(int argc, char **argv)
         max_conns = room;
     }
     if (threads < 1) threads = 1;
+    if (threads > 256) threads = 256;     /* a very large machine: the --threads bound */
     struct sockaddr_storage ss;
     socklen_t sl;
     int v6 = 0;
