@@ -312,25 +312,6 @@ static const char *json_type_name(const json_t *v)
  * path accepts only what jansson accepts and decodes it the same way;
  * fuzz_input.c checks that against jansson. */
 
-/* Length of the valid UTF-8 sequence at s (as jansson validates: no
- * overlongs, surrogates or values past U+10FFFF), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned c = s[0], cp, min;
-    size_t k;
-    if (c >= 0xC2 && c <= 0xDF) { k = 1; cp = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { k = 2; cp = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { k = 3; cp = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (avail < k + 1) return 0;
-    for (size_t j = 1; j <= k; j++) {
-        if ((s[j] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[j] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return k + 1;
-}
-
 static int hex4(const unsigned char *s, unsigned *v)
 {
     unsigned x = 0;
@@ -368,7 +349,8 @@ static size_t fast_string(const unsigned char *s, size_t len, size_t *pi, char *
         if (c == '"') { *pi = i + 1; return n; }
         if (c < 0x20) return NOT_FAST;                 /* jansson: control character */
         if (c >= 0x80) {
-            size_t k = utf8_seq(s + i, len - i);
+            /* GLib validates as jansson does: no overlongs, surrogates or values past U+10FFFF */
+            size_t k = rb_utf8_seq((const char *)s + i, len - i);
             if (!k) return NOT_FAST;
             memcpy(o + n, s + i, k);
             n += k;
