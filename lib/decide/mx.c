@@ -32,24 +32,11 @@
 #define MX_TTL (7 * 86400)
 #define MX_MAX 16
 
-typedef struct memo {
-    char domain[RB_HOST_MAX];
-    char provider[RB_SHORT_MAX];
-    struct memo *next;
-} memo;
-
 struct rb_mx {
     struct __res_state res;
-    memo *memo[256];                /* this run's answers, by domain */
+    GHashTable *memo;               /* this run's answers: domain -> provider ("" for none) */
     rb_mx_stats stats;
 };
-
-static unsigned hash8(const char *s)
-{
-    unsigned h = 5381;
-    while (*s) h = h * 33 + (unsigned char)*s++;
-    return h & 255;
-}
 
 rb_status rb_mx_new(const char *server, rb_mx **out, rb_error *err)
 {
@@ -83,6 +70,7 @@ rb_status rb_mx_new(const char *server, rb_mx **out, rb_error *err)
         mx->res.nsaddr_list[0].sin_addr = a;
         mx->res.nsaddr_list[0].sin_port = htons((uint16_t)port);
     }
+    mx->memo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     *out = mx;
     return RB_OK;
 bad:
@@ -95,8 +83,7 @@ bad:
 void rb_mx_free(rb_mx *mx)
 {
     if (!mx) return;
-    for (int i = 0; i < 256; i++)
-        for (memo *m = mx->memo[i], *n; m; m = n) { n = m->next; free(m); }
+    if (mx->memo) g_hash_table_destroy(mx->memo);
     res_nclose(&mx->res);
     free(mx);
 }
@@ -155,12 +142,11 @@ int rb_mx_provider(rb_mx *mx, rb_store *st, const rb_providers *pv, const char *
 {
     out[0] = '\0';
     if (!domain[0] || strlen(domain) >= RB_HOST_MAX) return 0;
-    unsigned h = hash8(domain);
-    for (memo *m = mx->memo[h]; m; m = m->next)
-        if (!strcmp(m->domain, domain)) {
-            rb_strlcpy(out, m->provider, outlen);
-            return out[0] != '\0';
-        }
+    const char *known = g_hash_table_lookup(mx->memo, domain);
+    if (known) {
+        rb_strlcpy(out, known, outlen);
+        return out[0] != '\0';
+    }
     int have = 0;
     char prov[RB_SHORT_MAX] = "", when[32] = "0";
     if (st) {
@@ -200,13 +186,7 @@ int rb_mx_provider(rb_mx *mx, rb_store *st, const rb_providers *pv, const char *
                 return -1;
         }
     }
-    memo *m = calloc(1, sizeof *m);
-    if (m) {
-        rb_strlcpy(m->domain, domain, sizeof m->domain);
-        rb_strlcpy(m->provider, prov, sizeof m->provider);
-        m->next = mx->memo[h];
-        mx->memo[h] = m;
-    }
+    g_hash_table_insert(mx->memo, g_strdup(domain), g_strdup(prov));
     if (prov[0]) mx->stats.found++;
     rb_strlcpy(out, prov, outlen);
     return out[0] != '\0';
