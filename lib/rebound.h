@@ -178,6 +178,9 @@ int rb_buf_puts(rb_buf *b, const char *s);
 int rb_json_str(rb_buf *b, const char *s);
 /* s as one RFC 4180 CSV field (quoted only when it must be). */
 int rb_csv_field(rb_buf *b, const char *s);
+/* A diagnostic text with each address masked ("<address>") and white space
+ * collapsed, into out (text.c): what the report groups diagnostics by. */
+void rb_mask_addresses(const char *in, char *out, size_t outlen);
 
 /* Append one record in the given format. */
 

@@ -85,6 +85,10 @@ typedef struct {
                                                * ("" for events stored before schema version 3) */
     char rule[RB_HOST_MAX];                   /* the rule that gave the reason: rules.d/20-mta.conf:41, module:NAME */
     char alert[RB_SHORT_MAX];                 /* "", backscatter, compromised_account (schema version 4) */
+    /* Not stored: the contact as it is saved with the event, whose provider
+     * and import source the report counts it under (NULL: read from the
+     * store by contact_id). */
+    const rb_contact *contact;
 } rb_event;
 
 /* ---- the store ---------------------------------------------------------------- */
@@ -227,6 +231,11 @@ typedef struct {
 rb_status rb_store_sends_insert(rb_store *st, const rb_send *s, size_t n, rb_error *err);
 /* The same; *stored (if not NULL) gets the number of rows actually added. */
 rb_status rb_store_sends_insert_n(rb_store *st, const rb_send *s, size_t n, size_t *stored, rb_error *err);
+/* The report's rollups (schema version 6) computed again from the events,
+ * sends and contacts as they are now, in a transaction of its own: after
+ * rows were written by hand, or to count old bounces under their contacts'
+ * present provider and source (`rebound report --rebuild`). */
+rb_status rb_store_rollup_rebuild(rb_store *st, rb_error *err);
 /* *found = 1 if a send with this Message-ID (angle brackets optional) is
  * stored -- to this recipient, when recipient_norm is neither NULL nor "". */
 rb_status rb_store_send_known(rb_store *st, const char *message_id, const char *recipient_norm, int *found,

@@ -52,8 +52,22 @@ struct rb_store {
     void *h;                 /* backend handle */
     int schema_version;
     int in_tx;
+    struct rb_rollup *rollup;   /* the report rollups' deltas of this transaction (store_rollup.c) */
     char url[1024];          /* for messages; passwords masked */
 };
+
+/* store_rollup.c: the report's rollups, kept by the writers.  The deltas of
+ * a transaction are written when it commits (rb_store_commit). */
+typedef struct rb_rollup rb_rollup;
+rb_status rb_store_rollup_events(rb_store *st, const rb_event *ev, size_t n, rb_error *err);
+rb_status rb_store_rollup_flush(rb_store *st, rb_error *err);
+void rb_store_rollup_discard(rb_store *st);
+rb_status rb_store_rollup_fill(rb_store *st, rb_error *err);
+/* the delay from a send's 250 to its NDR in buckets: exact below 64 s, then
+ * 32 per doubling (within 3 %); the last holds a year and over */
+#define RB_DELAY_BUCKETS (64 + 32 * 19)
+int rb_delay_bucket(int64_t seconds);
+int64_t rb_delay_bucket_value(int bucket);   /* the middle of the bucket */
 
 extern const rb_store_ops rb_store_sqlite_ops;
 extern const rb_store_ops rb_store_pg_ops;

@@ -16,13 +16,16 @@ static void help(FILE *f)
 {
     fprintf(f,
             "usage: rebound report [--db URL] [--since TIME] [--until TIME] [--provider NAME]\n"
-            "                      [--source NAME] [--format table|json|csv] [--html FILE] [--top N]\n\n"
+            "                      [--source NAME] [--format table|json|csv] [--html FILE] [--top N]\n"
+            "                      [--rebuild]\n\n"
             "The provider view of the store: sends and bounces per day by type; per provider\n"
             "the sends, the sends accepted with 250 and bounced later (count, share, median\n"
             "delay), hard-bounce and block rates, and the dead addresses still in the queue;\n"
             "reasons per provider; the top diagnostic texts (addresses masked); per import\n"
             "source; the soft-bounce pipeline; the diagnostics no rule classified.\n\n"
-            "  --since, --until TIME  the period [since, until) (default: the last 30 days);\n"
+            "  --since, --until TIME  the period [since, until) in whole UTC days: since is taken\n"
+            "                         back to its day's start, until on to the end of its day\n"
+            "                         (default: the 30 days up to now, today included);\n"
             "                         2026-11-01, 2026-11-01T10:00:00Z or seconds since the epoch\n"
             "  --provider NAME        only this provider (business_microsoft, google, ...)\n"
             "  --source NAME          only the contacts of this import source\n"
@@ -30,7 +33,11 @@ static void help(FILE *f)
             "                         unless NO_COLOR is set),\n"
             "                         json (every number), csv (section,key,metric,value)\n"
             "  --html FILE            also write the report as one self-contained HTML page\n"
-            "  --top N                rows of the diagnostic lists (default 20)\n\n"
+            "  --top N                rows of the diagnostic lists (default 20)\n"
+            "  --rebuild              first compute the store's report rollups again from its\n"
+            "                         events, sends and contacts (after rows were written by\n"
+            "                         hand, or to count old bounces under the contacts' present\n"
+            "                         provider and source); rebound keeps them as it writes\n\n"
             "Exit status: 0 ok; 64 usage; 73 the HTML file cannot be written; 75 store failure.\n");
 }
 
@@ -639,7 +646,7 @@ int cmd_report(int argc, char **argv)
     const char *html = NULL, *provider = NULL, *source = NULL;
     rb_report_opts o = {0};
     int64_t since = 0, until = 0, now = (int64_t)time(NULL);
-    int have_since = 0, have_until = 0, fmt = 0;
+    int have_since = 0, have_until = 0, fmt = 0, rebuild = 0;
     unsigned long top = 0;
     static const opt_keyword formats[] = {{"table", 0}, {"json", 1}, {"csv", 2}, {0}};
     const opt_desc opts[] = {
@@ -651,6 +658,7 @@ int cmd_report(int argc, char **argv)
         {OPT_KEYWORD, "format", 0, &fmt, formats},
         {OPT_STRING, "html", 0, &html},
         {OPT_ULONG, "top", 0, &top, .min = 1, .max = 100000},
+        {OPT_FLAG, "rebuild", 0, &rebuild},
         {OPT_INHERIT, .inherit = shared_store_options},
         {0},
     };
@@ -671,7 +679,7 @@ int cmd_report(int argc, char **argv)
     o.source = source;
     o.top = (int)top;
     o.until = have_until ? until : o.now;
-    o.since = have_since ? since : o.until - 30 * 86400;
+    o.since = have_since ? since : o.until - 29 * 86400;   /* 30 whole days with today's */
     if (o.until <= o.since) { fprintf(stderr, "rebound report: --until must be after --since\n"); return EX_USAGE_; }
     if ((o.until - o.since) / 86400 > 3650) { fprintf(stderr, "rebound report: the period is longer than 10 years\n"); return EX_USAGE_; }
 
@@ -679,6 +687,11 @@ int cmd_report(int argc, char **argv)
     if (!st) return store_exit();
     rb_error err = {{0}};
     json_t *r = NULL;
+    if (rebuild && rb_store_rollup_rebuild(st, &err) != RB_OK) {
+        fprintf(stderr, "rebound report: --rebuild: %s\n", err.msg);
+        rb_store_close(st);
+        return EX_TEMPFAIL_;
+    }
     if (rb_report_build(st, &o, &r, &err) != RB_OK) {
         fprintf(stderr, "rebound report: %s\n", err.msg);
         rb_store_close(st);

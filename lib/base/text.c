@@ -10,6 +10,7 @@
  * Reading JSON is jansson's job; writing a JSON string is done here, by
  * hand, because it runs for every field of every record written (analyze,
  * maillog) and for every API answer. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -144,4 +145,45 @@ int rb_csv_field(rb_buf *b, const char *s)
         p += k + 1;
     }
     return rb_buf_append(b, "\"", 1);
+}
+
+/* Mask the addresses in a diagnostic text (each local@domain becomes
+ * "<address>") and collapse white space, into out: the report groups
+ * diagnostics by this text, and the store's rollups keep it. */
+void rb_mask_addresses(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (!outlen) return;
+    const char *p = in ? in : "";
+    int space = 0;
+    while (*p && o + 1 < outlen) {
+        /* an address: a run of address characters around an '@' */
+        if (*p == '@') {
+            /* walk back over the local part already written */
+            size_t back = o;
+            while (back > 0 && (isalnum((unsigned char)out[back - 1]) || strchr("._%+-=!#$&'*/?^`{|}~", out[back - 1])))
+                back--;
+            const char *q = p + 1;
+            while (*q && (isalnum((unsigned char)*q) || *q == '.' || *q == '-')) q++;
+            if (back < o && q > p + 1 && memchr(p + 1, '.', (size_t)(q - p - 1))) {
+                int bracketed = back > 0 && out[back - 1] == '<' && *q == '>';
+                o = back;
+                const char *m = bracketed ? "address" : "<address>";
+                for (; *m && o + 1 < outlen; m++) out[o++] = *m;
+                p = q;
+                space = 0;
+                continue;
+            }
+        }
+        if (isspace((unsigned char)*p)) {
+            if (!space && o > 0) out[o++] = ' ';
+            space = 1;
+            p++;
+            continue;
+        }
+        space = 0;
+        out[o++] = *p++;
+    }
+    while (o > 0 && out[o - 1] == ' ') o--;
+    out[o] = '\0';
 }

@@ -276,6 +276,7 @@ static rb_status unsubscribe_part(rb_store *st, rb_api_update *const *u, const s
         rb_strlcpy(e->source, x->rec.source, sizeof e->source);
         rb_strlcpy(e->evidence, x->rec.evidence, sizeof e->evidence);
         rb_strlcpy(e->rule, x->rec.rule, sizeof e->rule);
+        e->contact = c;
     }
     size_t nd = 0;
     for (size_t j = 0; j < ne; j++)

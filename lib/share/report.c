@@ -160,46 +160,6 @@ static int reason_cmp(const void *a, const void *b)
     return strcmp(x->text, y->text);
 }
 
-/* Mask the addresses in a diagnostic text (each local@domain becomes
- * "<address>") and collapse white space, into out. */
-static void report_mask(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    if (!outlen) return;
-    const char *p = in ? in : "";
-    int space = 0;
-    while (*p && o + 1 < outlen) {
-        /* an address: a run of address characters around an '@' */
-        if (*p == '@') {
-            /* walk back over the local part already written */
-            size_t back = o;
-            while (back > 0 && (isalnum((unsigned char)out[back - 1]) || strchr("._%+-=!#$&'*/?^`{|}~", out[back - 1])))
-                back--;
-            const char *q = p + 1;
-            while (*q && (isalnum((unsigned char)*q) || *q == '.' || *q == '-')) q++;
-            if (back < o && q > p + 1 && memchr(p + 1, '.', (size_t)(q - p - 1))) {
-                int bracketed = back > 0 && out[back - 1] == '<' && *q == '>';
-                o = back;
-                const char *m = bracketed ? "address" : "<address>";
-                for (; *m && o + 1 < outlen; m++) out[o++] = *m;
-                p = q;
-                space = 0;
-                continue;
-            }
-        }
-        if (isspace((unsigned char)*p)) {
-            if (!space && o > 0) out[o++] = ' ';
-            space = 1;
-            p++;
-            continue;
-        }
-        space = 0;
-        out[o++] = *p++;
-    }
-    while (o > 0 && out[o - 1] == ' ') o--;
-    out[o] = '\0';
-}
-
 /* ---- the run ------------------------------------------------------------------------ */
 typedef struct {
     rb_store *st;
@@ -219,35 +179,11 @@ typedef struct {
 
 static const char *pname(const char *p) { return p && p[0] ? p : "(unknown)"; }
 
-/* EVF: the events of the period and the filters ($1 since, $2 until, $3 provider, $4 source) */
-#define EP "COALESCE(NULLIF(e.provider, ''), c.provider)"
-/* "+e.contact_id": scan the events of the period and look each contact up
- * by its key (not every contact, then its events: a third slower) */
-#define EV_FROM " FROM events e JOIN contacts c ON c.id = +e.contact_id"
-#define EVF " WHERE e.event_time >= $1 AND e.event_time < $2 AND ($3 = '' OR " EP " = $3)" \
-            " AND ($4 = '' OR c.source = $4)"
-#define NDR_TYPES "('hard', 'soft', 'blocked', 'complaint')"
-#define SP "COALESCE(NULLIF(s.provider, ''), c.provider, '')"
-/* one row per send of the period: its provider, its time and the first NDR
- * (hard/soft/blocked) for that recipient after it, unless another send to
- * the recipient came in between.  One pass: the sends and the NDRs since
- * the start of the period, merged per recipient in time order (a send
- * before an NDR of the same second); a send's NDR is the row right after
- * it when that row is an NDR.  (A correlated look-up per send was twice as
- * slow: three index searches for every send.)  The provider and source
- * come from the contact when the send has none; the filters apply after
- * the merge, so a send of another provider still stands between. */
-#define SENDS_D \
-    "(SELECT p, t AS sent_at, ndr FROM (SELECT k, t, p, src," \
-    "  CASE WHEN LEAD(k) OVER w = 1 THEN LEAD(t) OVER w END AS ndr FROM (" \
-    "  SELECT s.recipient_norm AS r, s.sent_at AS t, 0 AS k," \
-    "   COALESCE(NULLIF(s.provider, ''), (SELECT c.provider FROM contacts c WHERE c.email_norm = s.recipient_norm), '') AS p," \
-    "   CASE WHEN $4 = '' THEN '' ELSE (SELECT c.source FROM contacts c WHERE c.email_norm = s.recipient_norm) END AS src" \
-    "  FROM sends s WHERE s.sent_at >= $1" \
-    "  UNION ALL SELECT c.email_norm, e.event_time, 1, '', ''" \
-    "  FROM events e, contacts c WHERE c.id = +e.contact_id AND e.bounce_type IN ('hard', 'soft', 'blocked')" \
-    "  AND e.alert = '' AND e.event_time >= $1) x WINDOW w AS (PARTITION BY r ORDER BY t, k)) y" \
-    " WHERE k = 0 AND t < $2 AND ($3 = '' OR p = $3) AND ($4 = '' OR src = $4)) d"
+/* The events and sends are read from the store's rollups (store_rollup.c),
+ * per day: $1 the first day, $2 the day after the last, $3 provider, $4
+ * source ('' for any).  A bounce counts under the provider and import source
+ * its contact had when it was recorded; a send likewise when it was logged. */
+#define RF " WHERE day >= $1 AND day < $2 AND ($3 = '' OR provider = $3) AND ($4 = '' OR source = $4) AND n <> 0"
 /* queued contacts disabled by a bounce or complaint, with when they died ($1 provider, $2 source) */
 #define DEAD_D \
     "(SELECT c.provider AS p, COALESCE((SELECT MIN(e.event_time) FROM events e WHERE e.contact_id = c.id" \
@@ -261,78 +197,73 @@ static int day_index(run *r, int64_t day)
     return (i >= 0 && i < r->ndays) ? (int)i : -1;
 }
 
-/* the delay from the 250 to the NDR, in buckets: to the second below six
- * hours, to the minute below a week, to the hour up to a year (the median
- * is exact to that) */
-#define B_SEC 21600
-#define B_MIN (B_SEC + (7 * 1440 - 360))
-#define NB (B_MIN + (365 * 24 - 7 * 24))
-static int bucket(int64_t d)
-{
-    if (d < 0) return 0;
-    if (d < 21600) return (int)d;
-    if (d < 7 * 86400) return B_SEC + (int)((d - 21600) / 60);
-    int64_t b = B_MIN + (d - 7 * 86400) / 3600;
-    return b < NB ? (int)b : NB - 1;
-}
-static int64_t bucket_value(int b)
-{
-    if (b < B_SEC) return b;
-    if (b < B_MIN) return 21600 + (int64_t)(b - B_SEC) * 60;
-    return 7 * 86400 + (int64_t)(b - B_MIN) * 3600;
-}
-
-/* one event of the period: day, provider, bounce type, reason, decision,
- * source, diagnostic -- streamed, not grouped in SQL (a GROUP BY on the
- * diagnostic texts would sort every event) */
+/* events of the period by day, provider, source, bounce type, reason,
+ * decision and alert, with their count */
 static int row_event(void *arg, int n, const char *const *v)
 {
     run *r = arg;
-    if (n < 7) return 1;
-    int b = bt_index(v[2]);
-    const char *reason = v[3] ? v[3] : "";
-    char m[RB_TEXT_MAX];
-    m[0] = '\0';
-    if (b >= 0) {
-        int d = day_index(r, i64v(v[0]));
-        if (d >= 0) r->daily[d][b]++;
-        group *g = grp(&r->prov, pname(v[1]));
-        group *sg = grp(&r->src, v[5] && v[5][0] ? v[5] : "(none)");
-        if (!g || !sg) { r->oom = 1; return 1; }
-        g->bt[b]++;
-        g->events++;
-        sg->bt[b]++;
-        sg->events++;
-        if (b == BT_SOFT) {
-            const char *dc = v[4] ? v[4] : "";
-            r->soft[!strcmp(dc, "counted") ? 0 : !strcmp(dc, "quarantined") ? 1 : !strcmp(dc, "disabled") ? 2 : 3]++;
-        }
-        if (text_add(&r->rsn, pname(v[1]), reason[0] ? reason : "(none)", 1) < 0) { r->oom = 1; return 1; }
-        report_mask(v[6], m, sizeof m);
-        if (text_add(&r->diag, "", m[0] ? m : "(no diagnostic text)", 1) < 0) { r->oom = 1; return 1; }
+    if (n < 8) return 1;
+    int b = bt_index(v[3]);
+    const char *reason = v[4] ? v[4] : "", *alert = v[6] ? v[6] : "";
+    int64_t cnt = i64v(v[7]);
+    int d = day_index(r, i64v(v[0]));
+    if (alert[0]) {
+        /* bounces under an alert say nothing about their recipients: counted apart */
+        int k = !strcmp(alert, "compromised_account") ? 1 : 0;
+        if (d >= 0) r->al_daily[d][k] += cnt;
+        r->al[k] += cnt;
+        if (text_add(&r->alp, k ? "compromised_account" : "backscatter", pname(v[1]), cnt) < 0) { r->oom = 1; return 1; }
+        return 0;
     }
-    if (!strcmp(reason, "onhold") || !strcmp(reason, "undefined")) {
-        if (b < 0) report_mask(v[6], m, sizeof m);
-        if (text_add(&r->uncl, reason, m[0] ? m : "(no diagnostic text)", 1) < 0) { r->oom = 1; return 1; }
+    if (b < 0) return 0;
+    if (d >= 0) r->daily[d][b] += cnt;
+    group *g = grp(&r->prov, pname(v[1]));
+    group *sg = grp(&r->src, v[2] && v[2][0] ? v[2] : "(none)");
+    if (!g || !sg) { r->oom = 1; return 1; }
+    g->bt[b] += cnt;
+    g->events += cnt;
+    sg->bt[b] += cnt;
+    sg->events += cnt;
+    if (b == BT_SOFT) {
+        const char *dc = v[5] ? v[5] : "";
+        r->soft[!strcmp(dc, "counted") ? 0 : !strcmp(dc, "quarantined") ? 1 : !strcmp(dc, "disabled") ? 2 : 3] += cnt;
+    }
+    if (text_add(&r->rsn, pname(v[1]), reason[0] ? reason : "(none)", cnt) < 0) { r->oom = 1; return 1; }
+    return 0;
+}
+
+/* masked diagnostics of the period: bounce type, reason, text, count */
+static int row_text(void *arg, int n, const char *const *v)
+{
+    run *r = arg;
+    if (n < 4) return 1;
+    const char *reason = v[1] ? v[1] : "", *text = v[2] ? v[2] : "";
+    int64_t cnt = i64v(v[3]);
+    if (bt_index(v[0]) >= 0 && text_add(&r->diag, "", text, cnt) < 0) { r->oom = 1; return 1; }
+    if ((!strcmp(reason, "onhold") || !strcmp(reason, "undefined")) && text_add(&r->uncl, reason, text, cnt) < 0) {
+        r->oom = 1;
+        return 1;
     }
     return 0;
 }
 
-/* one send of the period: provider, sent_at, the first NDR after it (or NULL) */
+/* sends of the period: day, provider, bucket of the delay to the NDR (-1:
+ * none), count */
 static int row_send(void *arg, int n, const char *const *v)
 {
     run *r = arg;
-    if (n < 3) return 1;
-    group *g = grp(&r->prov, pname(v[0]));
+    if (n < 4) return 1;
+    group *g = grp(&r->prov, pname(v[1]));
     if (!g) { r->oom = 1; return 1; }
-    int64_t sent = i64v(v[1]);
-    int d = day_index(r, sent / DAY);
-    if (d >= 0) r->daily[d][BT_N]++;
-    g->sent++;
-    if (v[2]) {
-        if (!g->hist && !(g->hist = calloc(NB, sizeof *g->hist))) { r->oom = 1; return 1; }
-        g->hist[bucket(i64v(v[2]) - sent)]++;
-        g->ndr++;
+    int64_t cnt = i64v(v[3]);
+    int bk = (int)i64v(v[2]);
+    int d = day_index(r, i64v(v[0]));
+    if (d >= 0) r->daily[d][BT_N] += cnt;
+    g->sent += cnt;
+    if (bk >= 0 && bk < RB_DELAY_BUCKETS) {
+        if (!g->hist && !(g->hist = calloc(RB_DELAY_BUCKETS, sizeof *g->hist))) { r->oom = 1; return 1; }
+        g->hist[bk] += cnt;
+        g->ndr += cnt;
     }
     return 0;
 }
@@ -341,10 +272,10 @@ static void median(group *g)
 {
     if (!g->hist || g->ndr <= 0) return;
     int64_t lo = (g->ndr - 1) / 2, hi = g->ndr / 2, seen = 0;
-    for (int b = 0; b < NB; b++) {
+    for (int b = 0; b < RB_DELAY_BUCKETS; b++) {
         if (!g->hist[b]) continue;
-        if (!g->has_lo && lo < seen + g->hist[b]) { g->med_lo = bucket_value(b); g->has_lo = 1; }
-        if (!g->has_hi && hi < seen + g->hist[b]) { g->med_hi = bucket_value(b); g->has_hi = 1; break; }
+        if (!g->has_lo && lo < seen + g->hist[b]) { g->med_lo = rb_delay_bucket_value(b); g->has_lo = 1; }
+        if (!g->has_hi && hi < seen + g->hist[b]) { g->med_hi = rb_delay_bucket_value(b); g->has_hi = 1; break; }
         seen += g->hist[b];
     }
 }
@@ -362,20 +293,6 @@ static int row_dead(void *arg, int n, const char *const *v)
         int d = day_index(r, day);
         if (d >= 0) r->dead_daily[d] += cnt;
     }
-    return 0;
-}
-
-/* events recorded under an alert: day, alert, provider, count */
-static int row_alert(void *arg, int n, const char *const *v)
-{
-    run *r = arg;
-    if (n < 4 || !v[1]) return 1;
-    int k = !strcmp(v[1], "compromised_account") ? 1 : 0;
-    int64_t cnt = i64v(v[3]);
-    int d = day_index(r, i64v(v[0]));
-    if (d >= 0) r->al_daily[d][k] += cnt;
-    r->al[k] += cnt;
-    if (text_add(&r->alp, k ? "compromised_account" : "backscatter", pname(v[2]), cnt) < 0) { r->oom = 1; return 1; }
     return 0;
 }
 
@@ -459,10 +376,12 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     if (o->until <= o->since) { rb_seterr(err, "report: the period is empty (until is not after since)"); return RB_ERR_ARG; }
     r.st = st;
     if ((s = rb_store_tune(st, RB_TUNE_REPORT, err)) != RB_OK) return s;
-    r.since = o->since;
-    r.until = o->until;
+    /* whole UTC days: the first day's start to the end of the last day the
+     * period touches (the rollups count per day) */
     r.day0 = o->since / DAY;
     int64_t nd = (o->until - 1) / DAY - r.day0 + 1;
+    r.since = r.day0 * DAY;
+    r.until = (r.day0 + nd) * DAY;
     if (nd > MAX_DAYS) { rb_seterr(err, "report: the period is longer than %d days", MAX_DAYS); return RB_ERR_ARG; }
     r.ndays = (int)nd;
     int top = o->top > 0 ? o->top : 20;
@@ -472,18 +391,19 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     if (!r.daily || !r.dead_daily || !r.al_daily) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto done; }
 
     char a1[32], a2[32];
-    snprintf(a1, sizeof a1, "%lld", (long long)o->since);
-    snprintf(a2, sizeof a2, "%lld", (long long)o->until);
+    snprintf(a1, sizeof a1, "%lld", (long long)r.since);
+    snprintf(a2, sizeof a2, "%lld", (long long)r.until);
     const char *prov = o->provider ? o->provider : "", *src = o->source ? o->source : "";
     const char *p4[] = {a1, a2, prov, src};
     const char *p2[] = {prov, src};
+    char d1[32], d2[32];
+    snprintf(d1, sizeof d1, "%lld", (long long)r.day0);
+    snprintf(d2, sizeof d2, "%lld", (long long)(r.day0 + r.ndays));
+    const char *pd[] = {d1, d2, prov, src};
 
-    Q("SELECT e.event_time / 86400, " EP ", e.bounce_type, e.reason, e.decision, c.source, e.diagnostic" EV_FROM EVF
-      " AND e.alert = '' AND (e.bounce_type IN " NDR_TYPES " OR e.reason IN ('onhold', 'undefined'))", 4, p4, row_event);
-    /* bounces under an alert say nothing about their recipients: counted apart */
-    Q("SELECT e.event_time / 86400, e.alert, " EP ", COUNT(*)" EV_FROM EVF " AND e.alert <> '' GROUP BY 1, 2, 3", 4, p4,
-      row_alert);
-    Q("SELECT p, sent_at, ndr FROM " SENDS_D, 4, p4, row_send);
+    Q("SELECT day, provider, source, bounce_type, reason, decision, alert, n FROM report_events" RF, 4, pd, row_event);
+    Q("SELECT bounce_type, reason, text, n FROM report_texts" RF, 4, pd, row_text);
+    Q("SELECT day, provider, bucket, n FROM report_sends" RF, 4, pd, row_send);
     for (size_t i = 0; i < r.prov.n; i++) median(&r.prov.g[i]);
     Q("SELECT p, died / 86400, COUNT(*) FROM " DEAD_D " GROUP BY 1, 2", 2, p2, row_dead);
     int64_t released = 0, in_quarantine = 0;
@@ -512,8 +432,8 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     j = json_object();
     char b1[40], b2[40];
     json_t *period = json_object();
-    rb_time_format_iso(o->since, b1, sizeof b1);
-    rb_time_format_iso(o->until, b2, sizeof b2);
+    rb_time_format_iso(r.since, b1, sizeof b1);
+    rb_time_format_iso(r.until, b2, sizeof b2);
     json_object_set_new(period, "since", json_string(b1));
     json_object_set_new(period, "until", json_string(b2));
     json_object_set_new(period, "days", json_integer(r.ndays));

@@ -27,6 +27,8 @@ typedef struct {
     int version;
     const char *sqlite;
     const char *pg;
+    /* after the statements, in the same transaction (NULL: none) */
+    rb_status (*fill)(rb_store *st, rb_error *err);
 } migration;
 
 #define CONTACTS_BODY(ID) \
@@ -149,14 +151,49 @@ typedef struct {
     " mx TEXT NOT NULL DEFAULT ''," \
     " checked_at BIGINT NOT NULL);"
 
+/* Version 6: the report's rollups (store_rollup.c), kept by the writers in
+ * the same transaction as the rows they count, so `rebound report` reads
+ * thousands of rows instead of every event and send of the period:
+ *   report_events  events per day x provider x import source x bounce type x
+ *                  reason x decision x alert;
+ *   report_texts   the masked diagnostics of the bounces and of the
+ *                  unclassified (onhold, undefined) per day x provider x source;
+ *   report_sends   sends per day x provider x source x bucket of the delay
+ *                  from the 250 to the NDR (-1: no NDR).
+ * A send keeps the time of its NDR (ndr_at, 0: none) and its contact's
+ * import source when it was logged (contact_source); its provider is the
+ * relay's, else its contact's then.  A bounce is counted under the provider
+ * and source its contact had when it was recorded.  The indexes serve the
+ * report's questions about contacts (dead addresses still queued, the
+ * quarantine).  The rollups of the rows stored before are filled by the
+ * migration (rb_store_rollup_fill). */
+#define V6_BODY(BUCKET) \
+    "ALTER TABLE sends ADD COLUMN ndr_at BIGINT NOT NULL DEFAULT 0;" \
+    "ALTER TABLE sends ADD COLUMN contact_source TEXT NOT NULL DEFAULT '';" \
+    "CREATE TABLE report_events (" \
+    " day BIGINT NOT NULL, provider TEXT NOT NULL, source TEXT NOT NULL, bounce_type TEXT NOT NULL," \
+    " reason TEXT NOT NULL, decision TEXT NOT NULL, alert TEXT NOT NULL, n BIGINT NOT NULL," \
+    " PRIMARY KEY (day, provider, source, bounce_type, reason, decision, alert));" \
+    "CREATE TABLE report_texts (" \
+    " day BIGINT NOT NULL, provider TEXT NOT NULL, source TEXT NOT NULL, bounce_type TEXT NOT NULL," \
+    " reason TEXT NOT NULL, text TEXT NOT NULL, n BIGINT NOT NULL," \
+    " PRIMARY KEY (day, provider, source, bounce_type, reason, text));" \
+    "CREATE TABLE report_sends (" \
+    " day BIGINT NOT NULL, provider TEXT NOT NULL, source TEXT NOT NULL, bucket " BUCKET " NOT NULL," \
+    " n BIGINT NOT NULL, PRIMARY KEY (day, provider, source, bucket));" \
+    "CREATE INDEX contacts_status ON contacts(status);" \
+    "CREATE INDEX contacts_soft_since ON contacts(soft_since);" \
+    "CREATE INDEX queue_contact ON queue(contact_id);"
+
 static const migration migrations[] = {
     {1,
      CONTACTS_BODY("INTEGER PRIMARY KEY") EVENTS_BODY("INTEGER PRIMARY KEY") QUEUE_BODY,
-     CONTACTS_BODY("BIGSERIAL PRIMARY KEY") EVENTS_BODY("BIGSERIAL PRIMARY KEY") QUEUE_BODY},
-    {2, V2_BODY("INTEGER PRIMARY KEY"), V2_BODY("BIGSERIAL PRIMARY KEY")},
-    {3, V3_BODY, V3_BODY},
-    {4, V4_BODY, V4_BODY},
-    {5, V5_BODY, V5_BODY},
+     CONTACTS_BODY("BIGSERIAL PRIMARY KEY") EVENTS_BODY("BIGSERIAL PRIMARY KEY") QUEUE_BODY, NULL},
+    {2, V2_BODY("INTEGER PRIMARY KEY"), V2_BODY("BIGSERIAL PRIMARY KEY"), NULL},
+    {3, V3_BODY, V3_BODY, NULL},
+    {4, V4_BODY, V4_BODY, NULL},
+    {5, V5_BODY, V5_BODY, NULL},
+    {6, V6_BODY("INTEGER"), V6_BODY("INTEGER"), rb_store_rollup_fill},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -220,6 +257,7 @@ static rb_status migrate(rb_store *st, int target, int create, rb_error *err)
             return st->ops->exec(st, "COMMIT", err);
         }
         if ((s = st->ops->exec(st, is_pg ? next->pg : next->sqlite, err)) != RB_OK) goto fail;
+        if (next->fill && (s = next->fill(st, err)) != RB_OK) goto fail;
         char v[32], t[32];
         snprintf(v, sizeof v, "%d", next->version);
         snprintf(t, sizeof t, "%lld", (long long)time(NULL));
@@ -313,6 +351,7 @@ void rb_store_close(rb_store *st)
         rb_error e;
         st->ops->exec(st, "ROLLBACK", &e);
     }
+    rb_store_rollup_discard(st);
     if (st->h) st->ops->close(st);
     free(st);
 }
@@ -329,13 +368,18 @@ rb_status rb_store_begin(rb_store *st, rb_error *err)
 
 rb_status rb_store_commit(rb_store *st, rb_error *err)
 {
-    rb_status s = st->ops->exec(st, "COMMIT", err);
+    /* the report rollups' deltas of the transaction, then the commit; a
+     * failed write leaves the transaction open for the caller's rollback */
+    rb_status s = rb_store_rollup_flush(st, err);
+    if (s != RB_OK) return s;
+    s = st->ops->exec(st, "COMMIT", err);
     st->in_tx = 0;
     return s;
 }
 
 rb_status rb_store_rollback(rb_store *st, rb_error *err)
 {
+    rb_store_rollup_discard(st);
     rb_status s = st->ops->exec(st, "ROLLBACK", err);
     st->in_tx = 0;
     return s;
@@ -370,7 +414,8 @@ rb_status rb_store_events_known(rb_store *st, const char *const *keys, size_t n,
 rb_status rb_store_events_insert(rb_store *st, const rb_event *ev, size_t n, rb_error *err)
 {
     if (n == 0) return RB_OK;
-    return st->ops->events_insert(st, ev, n, err);
+    rb_status s = st->ops->events_insert(st, ev, n, err);
+    return s == RB_OK ? rb_store_rollup_events(st, ev, n, err) : s;
 }
 
 rb_status rb_store_soft_events(rb_store *st, const int64_t *ids, size_t n, int64_t min_time, rb_soft_cb cb,

@@ -11,38 +11,12 @@
 #include "rb_internal.h"
 #include "store_impl.h"
 
-static int count_row(void *arg, int ncols, const char *const *vals)
-{
-    (void)ncols;
-    (void)vals;
-    (*(size_t *)arg)++;
-    return 0;
-}
-
 rb_status rb_store_sends_insert(rb_store *st, const rb_send *s, size_t n, rb_error *err)
 {
     return rb_store_sends_insert_n(st, s, n, NULL, err);
 }
 
-/* RETURNING on a skipped row returns nothing: the rows counted are the rows
- * added (SQLite >= 3.35, PostgreSQL). */
-rb_status rb_store_sends_insert_n(rb_store *st, const rb_send *s, size_t n, size_t *stored, rb_error *err)
-{
-    static const char *sql =
-        "INSERT INTO sends (key, queue_id, message_id, recipient_norm, sent_at, relay, provider, reply, source)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING RETURNING 1";
-    size_t added = 0;
-    for (size_t i = 0; i < n; i++) {
-        char t[32];
-        snprintf(t, sizeof t, "%lld", (long long)s[i].sent_at);
-        const char *p[] = {s[i].key, s[i].queue_id, s[i].message_id, s[i].recipient_norm, t,
-                           s[i].relay, s[i].provider, s[i].reply, s[i].source};
-        rb_status rc = st->ops->query(st, sql, 9, p, count_row, &added, err);
-        if (rc != RB_OK) return rc;
-    }
-    if (stored) *stored = added;
-    return RB_OK;
-}
+/* rb_store_sends_insert_n: store_rollup.c (a send links its NDR and keeps its rollup) */
 
 static int one_row(void *arg, int ncols, const char *const *vals)
 {
