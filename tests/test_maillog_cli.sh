@@ -267,7 +267,7 @@ stamp_copy "$S/mail-rfc3339.log" rfc3339.log
 
 # formats
 "$R" maillog --format csv mail.log > out.csv 2>/dev/null
-check "csv header: the extra columns" grep -q "^source,recipient,.*,dsn_action,original_recipient,evidence,rule,provider_source,alert,queue_id,delivery_status,relay,delay,delays,to,instance,agent"$'\r'"$" <(head -1 out.csv)
+check "csv header: the extra columns" grep -q "^source,recipient,.*,dsn_action,original_recipient,evidence,rule,provider_source,alert,queue_id,delivery_status,relay,delay,delays,to,instance,agent,account"$'\r'"$" <(head -1 out.csv)
 check "csv: a row per attempt" [ "$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1])))-1)' out.csv)" = 18 ]
 "$R" maillog --format table mail.log > out.txt 2>/dev/null
 check "table header" grep -q "^DATE .*QUEUE_ID .*STATUS .*RECIPIENT" out.txt
