@@ -91,9 +91,9 @@ typedef int (*rb_logrec_cb)(void *arg, const rb_logrec *r);
 /* The compromised-account check (the meaning of rebound_guard.h's alert,
  * read from the log): a message submitted with a SASL login whose domain is
  * one of our_domains (rb_guard_domain_is_ours), and whose envelope sender
- * (qmgr from=, not <>)
+ * (qmgr from=, not <>) matches none of the mailing senders and
  *   - is not in our_domains (a stolen login sending as anyone), or
- *   - with mailing senders given, matches none of them
+ *   - mailing senders are given (then only they may use our logins)
  * is mail sent through a hijacked account: every attempt of it gets alert
  * "compromised_account" and rb_logrec.account, and is recorded only (a
  * delivery of it is no send of ours).  No our_domains: no check.  The

@@ -1248,7 +1248,23 @@ static void test_sasl_compromised(void **state)
     assert_string_equal(rs2.v[0].rec.alert, "compromised_account");
     assert_string_equal(rs2.v[0].account, "anna@example.org");
     assert_string_equal(rs2.v[0].rec.action, "record");
-    /* the mailing sender is no alert; without our domains, no check */
+    /* a mailing sender outside our domains (an ESP's bounce domain) is no alert */
+    static const char *const esp[] = {"@esp.example"};
+    rb_maillog_opts o4 = {0, ours, 1, esp, 1};
+    rb_maillog *m4 = NULL;
+    assert_int_equal(rb_maillog_new(ctx(), &o4, &m4, &err), RB_OK);
+    char *run1_esp = g_strdup(run1), *fp = strstr(run1_esp, "from=<anna@example.org>");
+    assert_non_null(fp);
+    memcpy(fp, "from=<ann@esp.example> ", 23);   /* as long as what it replaces */
+    recs rs4 = {0};
+    feed_text(m4, &c, run1_esp, "mail.log.1", &rs4);
+    feed_text(m4, &c, run2, "mail.log", &rs4);
+    assert_int_equal(rs4.n, 1);
+    assert_string_equal(rs4.v[0].rec.alert, "");
+    g_free(run1_esp);
+    recs_free(&rs4);
+    rb_maillog_free(m4);
+    /* without our domains, no check */
     rb_maillog_opts o3 = {0};
     assert_int_equal(rb_maillog_new(ctx(), &o3, &m3, &err), RB_OK);
     recs rs3 = {0};

@@ -726,12 +726,14 @@ static int compromised(rb_maillog *m, qent *e)
     if (!e->comp) {
         int c = 0;
         if (rb_guard_domain_is_ours(e->sasl, m->o.our_domains, m->o.n_our_domains)) {
-            if (!rb_guard_domain_is_ours(e->from, m->o.our_domains, m->o.n_our_domains)) c = 1;
-            else if (m->o.n_mailing_senders) {
-                c = 1;
-                for (size_t i = 0; i < m->o.n_mailing_senders && c; i++)
-                    if (rb_maillog_sender_match(m->o.mailing_senders[i], e->from)) c = 0;
-            }
+            /* a mailing sender given is never flagged, at whatever domain
+             * (an ESP's bounce domain); else a sender outside our domains
+             * is, and with mailing senders given any other sender too */
+            int mailing = 0;
+            for (size_t i = 0; i < m->o.n_mailing_senders && !mailing; i++)
+                mailing = rb_maillog_sender_match(m->o.mailing_senders[i], e->from);
+            c = !mailing && (m->o.n_mailing_senders ||
+                             !rb_guard_domain_is_ours(e->from, m->o.our_domains, m->o.n_our_domains));
         }
         e->comp = c ? 2 : 1;
     }
