@@ -111,6 +111,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                    0};
     int64_t ref = refs[data[0] & 3];
     rb_maillog_opts o = {(data[0] & 4) ? 1795392000 : 0};   /* since 2026-11-23 */
+    static const char *const ours[] = {"example.org"}, *const senders[] = {"bounces+*@lists.example.org", "@news.example.org"};
+    if (data[0] & 8) {         /* the compromised-account check */
+        o.our_domains = ours;
+        o.n_our_domains = 1;
+        o.mailing_senders = senders;
+        o.n_mailing_senders = (data[0] & 16) ? 2 : 0;
+    }
     data++;
     size--;
 

@@ -8,7 +8,12 @@
  * and the remote's text).  rb_maillog turns each attempt into a record in
  * the format rebound analyze writes (plus queue ID, attempt status, relay,
  * delay), classified by the same rules and policy, so that apply takes both.
- * Memory is bounded by the queue IDs open at once, not by the log's size. */
+ * Memory is bounded by the queue IDs open at once, not by the log's size.
+ *
+ * smtpd's "QID: client=NAME[ADDR], sasl_method=M, sasl_username=U" (the
+ * order Postfix's smtpd.c logs them in; sasl_sender= and orig_queue_id= may
+ * follow) gives the account a submission was authenticated by: kept with
+ * the queue ID for the compromised-account check (rb_maillog_opts). */
 #ifndef REBOUND_MAILLOG_H
 #define REBOUND_MAILLOG_H
 
@@ -65,6 +70,7 @@ typedef struct {
     char to[RB_ADDR_MAX];            /* the final recipient as logged */
     char instance[RB_SHORT_MAX];     /* "postfix", "postfix-out" */
     char agent[16];
+    char account[RB_ADDR_MAX];       /* with alert compromised_account: the SASL login it was sent by */
     int64_t t;
 } rb_logrec;
 
@@ -82,9 +88,30 @@ typedef struct rb_maillog rb_maillog;
 /* Called for every attempt; return non-zero to stop. */
 typedef int (*rb_logrec_cb)(void *arg, const rb_logrec *r);
 
+/* The compromised-account check (the meaning of rebound_guard.h's alert,
+ * read from the log): a message submitted with a SASL login whose domain is
+ * one of our_domains (rb_guard_domain_is_ours), and whose envelope sender
+ * (qmgr from=, not <>) matches none of the mailing senders and
+ *   - is not in our_domains (a stolen login sending as anyone), or
+ *   - mailing senders are given (then only they may use our logins)
+ * is mail sent through a hijacked account: every attempt of it gets alert
+ * "compromised_account" and rb_logrec.account, and is recorded only (a
+ * delivery of it is no send of ours).  No our_domains: no check.  The
+ * arrays must outlive the rb_maillog. */
 typedef struct {
     int64_t since;                   /* attempts before this are not reported (0: all) */
+    const char *const *our_domains;
+    size_t n_our_domains;
+    const char *const *mailing_senders;   /* rb_maillog_sender_match specs */
+    size_t n_mailing_senders;
 } rb_maillog_opts;
+
+/* A mailing sender: "addr@domain" (that address), "@domain" (any sender at
+ * that domain), or a pattern with one '*' ("bounces+*@news.example", a VERP
+ * prefix; "bounce-*": any domain).  ASCII case is ignored.
+ * rb_maillog_sender_spec_ok: 1 when spec has one of these forms. */
+int rb_maillog_sender_spec_ok(const char *spec);
+int rb_maillog_sender_match(const char *spec, const char *addr);
 
 typedef struct {
     uint64_t lines, postfix_lines, attempts, skipped_long, skipped_junk;
@@ -104,7 +131,7 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
 const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m);
 size_t rb_maillog_open_count(const rb_maillog *m);
 
-/* Queue IDs still open (message-id, sender, deferred recipients), as text
+/* Queue IDs still open (message-id, sender, SASL login, deferred recipients), as text
  * lines for the state file, and back.  Entries older than max_age seconds
  * before `now` are dropped on save (a queue ID whose "removed" line we
  * never saw). */

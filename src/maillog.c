@@ -1,6 +1,7 @@
 /* maillog.c -- rebound maillog: read Postfix logs, one record per delivery
  * attempt; with --check / --commit, apply them to the contacts as apply
  * does.  Incremental: a state file remembers how far each log was read. */
+#include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rebound_guard.h"
 #include "rebound_maillog.h"
 #include "rebound_store.h"
 
@@ -32,6 +34,14 @@ static void help(FILE *f)
             "                      (rebound-maillog.state for a PostgreSQL store)\n"
             "  --no-state          read every line of every LOG, remember nothing\n"
             "  --since TIME        report attempts at or after TIME only (ISO 8601 or a date)\n"
+            "  --our-domains LIST  our sending domains (comma-separated; default [mail]\n"
+            "                      our-domains): mail submitted with a SASL login of ours\n"
+            "                      whose sender is not in them gets alert compromised_account\n"
+            "  --mailing-sender SPEC  a sender our mailings use (repeatable; default [mail]\n"
+            "                      mailing-sender, comma-separated): addr@domain, @domain or\n"
+            "                      a pattern with one * (bounces+*@news.example).  Turns on\n"
+            "                      the check of our own senders too: mail submitted with a SASL\n"
+            "                      login of ours from any other sender is compromised_account\n"
             "  --rules F --policy F --providers F   other tables than the installed ones\n"
             "  --provider-source S stored with the contacts when a record has none\n"
             "                      (default: relay, as rebound apply of its records)\n"
@@ -49,6 +59,9 @@ static void help(FILE *f)
             "A deferral is recorded, never counted: Postfix still retries, and the final\n"
             "bounce or expiry is what counts.  Sends (status=sent) are kept with --commit\n"
             "so that a later NDR can be tied to them.\n\n"
+            "A compromised_account record (mail sent through a hijacked account of ours,\n"
+            "known by the smtpd line's sasl_username=) is recorded only: it changes no\n"
+            "contact and is no send of ours; the summary names the accounts.\n\n"
             "Exit status: 0 done; 1 some lines were unreadable (reported with file:line);\n"
             "64 usage; 66 a LOG cannot be read (the others still are); 75 the store or the\n"
             "state file could not be written (run again: nothing is read twice); 78 bad\n"
@@ -64,6 +77,8 @@ typedef struct {
     int dbfail;
     int64_t since;
     int write_err;
+    GHashTable *accounts;    /* compromised_account alerts: account -> records */
+    uint64_t n_compromised;
 } run_ctx;
 
 static void table_row(run_ctx *rc, const rb_logrec *r)
@@ -85,6 +100,13 @@ static int on_rec(void *arg, const rb_logrec *r)
     else if (rc->fmt == RB_FMT_CSV) rb_logrec_to_csv(r, &rc->buf);
     else if (rc->fmt == RB_FMT_TABLE) table_row(rc, r);
     if (rc->buf.len > (1u << 18)) flush_out(rc);
+    if (r->account[0] && !strcmp(r->rec.alert, "compromised_account")) {
+        rc->n_compromised++;
+        gpointer old = g_hash_table_lookup(rc->accounts, r->account);
+        if (old) g_hash_table_insert(rc->accounts, g_strdup(r->account), GSIZE_TO_POINTER(GPOINTER_TO_SIZE(old) + 1));
+        else if (g_hash_table_size(rc->accounts) < 100000)   /* bounded: names beyond are only counted */
+            g_hash_table_insert(rc->accounts, g_strdup(r->account), GSIZE_TO_POINTER(1));
+    }
     if (rc->ap) {
         /* a bounce notice (alert backscatter: from=<>) is no send of ours */
         if (!strcmp(r->delivery_status, "sent") && !r->rec.alert[0]) {
@@ -109,6 +131,32 @@ static int on_rec(void *arg, const rb_logrec *r)
     return 0;
 }
 
+static gint by_count(gconstpointer a, gconstpointer b, gpointer h)
+{
+    size_t x = GPOINTER_TO_SIZE(g_hash_table_lookup(h, *(const char *const *)a));
+    size_t y = GPOINTER_TO_SIZE(g_hash_table_lookup(h, *(const char *const *)b));
+    return x != y ? (x < y ? 1 : -1) : strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The compromised-account alerts, the accounts with the most records first
+ * (ten at most named). */
+static void compromised_summary(FILE *f, run_ctx *rc)
+{
+    if (!rc->n_compromised) return;
+    guint n = 0;
+    gpointer *keys = g_hash_table_get_keys_as_array(rc->accounts, &n);
+    g_qsort_with_data(keys, (gint)n, sizeof *keys, by_count, rc->accounts);
+    fprintf(f, "compromised account? %llu record(s) of mail sent through %u account(s) of ours by someone else "
+               "(recorded only; look at these accounts):",
+            (unsigned long long)rc->n_compromised, n);
+    for (guint i = 0; i < n && i < 10; i++)
+        fprintf(f, "%s %s (%zu)", i ? "," : "", (const char *)keys[i],
+                GPOINTER_TO_SIZE(g_hash_table_lookup(rc->accounts, keys[i])));
+    if (n > 10) fprintf(f, ", and %u more", n - 10);
+    fprintf(f, "\n");
+    g_free(keys);
+}
+
 /* Default state file: next to an SQLite store; in the working directory
  * for PostgreSQL. */
 static void default_state(const char *db, char *out, size_t len)
@@ -125,6 +173,9 @@ int cmd_maillog(int argc, char **argv)
     int fmt = -2, check = 0, commit = 0, nostate = 0;
     const char *out_path = NULL, *state_opt = NULL;
     const char *psrc = NULL;    /* the records' own (relay, domain); relay when none */
+    const char *domains_opt = NULL;
+    const char *ms_v[argc + 1];     /* each value takes one argv slot at least */
+    opt_list msl = {ms_v, 0, (size_t)argc};
     int64_t since = 0, now = 0;
     unsigned long batch = 0;
     static const opt_keyword formats[] = {{"jsonl", RB_FMT_JSONL}, {"json", RB_FMT_JSONL}, {"csv", RB_FMT_CSV},
@@ -139,6 +190,8 @@ int cmd_maillog(int argc, char **argv)
         {OPT_TIME, "since", 0, &since},
         {OPT_TIME, "now", 0, &now},
         {OPT_STRING, "provider-source", 0, &psrc},
+        {OPT_STRING, "our-domains", 0, &domains_opt},
+        {OPT_LIST, "mailing-sender", 0, &msl},
         {OPT_INHERIT, .inherit = shared_mx_options},
         {OPT_ULONG, "batch", 0, &batch, .min = 1, .max = 10000000},
         {OPT_INHERIT, .inherit = shared_options},
@@ -157,6 +210,31 @@ int cmd_maillog(int argc, char **argv)
     }
     int rcf = shared_finish("maillog");
     if (rcf) return rcf;
+    /* the compromised-account check: our domains and mailing senders, from
+     * the command line, else the configuration file */
+    if (!domains_opt) domains_opt = config_get("mail", "our-domains");
+    const char *domains[64], *senders_cf[256];
+    size_t ndomains = 0, nsenders = msl.n;
+    const char *const *senders = ms_v;
+    char *dl = domains_opt ? strdup(domains_opt) : NULL;
+    if (dl) ndomains = split_list(dl, domains, 64);
+    const char *cf = nsenders ? NULL : config_get("mail", "mailing-sender");
+    char *sl = cf ? strdup(cf) : NULL;
+    if (sl) {
+        nsenders = split_list(sl, senders_cf, 256);
+        senders = senders_cf;
+    }
+    for (size_t i = 0; i < nsenders; i++)
+        if (!rb_maillog_sender_spec_ok(senders[i])) {
+            fprintf(stderr, "rebound maillog: --mailing-sender '%s': give addr@domain, @domain or a pattern with one * "
+                            "(bounces+*@news.example) (see `rebound maillog --help`)\n", senders[i]);
+            free(dl);
+            free(sl);
+            return EX_USAGE_;
+        }
+    if (nsenders && !ndomains)
+        fprintf(stderr, "rebound maillog: note: --mailing-sender does nothing without --our-domains ([mail] "
+                        "our-domains): the accounts of ours are known by their domain\n");
     const char *db = opt_shared.db;
     int quiet = opt_shared.quiet;
     int applying = check || commit;
@@ -164,7 +242,7 @@ int cmd_maillog(int argc, char **argv)
     if (fmt == -2) fmt = applying ? -1 : RB_FMT_JSONL;
 
     rb_ctx *ctx = load_ctx(NULL, NULL, NULL);
-    if (!ctx) return EX_CONFIG_;
+    if (!ctx) { free(dl); free(sl); return EX_CONFIG_; }
     int rc = EX_OK_;
     rb_error err = {{0}};
     rb_store *st = NULL;
@@ -172,8 +250,9 @@ int cmd_maillog(int argc, char **argv)
     rb_mx *mx = NULL;
     rb_maillog *ml = NULL;
     rb_logstate *state = NULL;
-    run_ctx r = {fmt, stdout, {0}, NULL, &err, 0, since, 0};
+    run_ctx r = {fmt, stdout, {0}, NULL, &err, 0, since, 0, NULL, 0};
     rb_buf_init(&r.buf);
+    r.accounts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
     char state_path[4096] = "";
     int write_state = 0;
@@ -186,10 +265,13 @@ int cmd_maillog(int argc, char **argv)
             write_state = commit;
         }
     }
-    rb_maillog_opts mo = {since};
+    rb_maillog_opts mo = {since, domains, ndomains, senders, nsenders};
     if (rb_maillog_new(ctx, &mo, &ml, &err) != RB_OK) {
         fprintf(stderr, "rebound maillog: %s\n", err.msg);
         rb_ctx_free(ctx);
+        g_hash_table_destroy(r.accounts);
+        free(dl);
+        free(sl);
         return EX_SOFTWARE_;
     }
     if (rb_logstate_load(state_path[0] ? state_path : NULL, ml, &state, &err) != RB_OK) {
@@ -338,6 +420,8 @@ int cmd_maillog(int argc, char **argv)
                 rb_maillog_open_count(ml));
         if (ap) print_apply_summary(rb_apply_get_summary(ap), commit, 0, st);
     }
+    /* a warning more than a summary: said with -q too (on stderr) */
+    compromised_summary(quiet ? stderr : applying ? stdout : stderr, &r);
     if (r.write_err) {
         fprintf(stderr, "rebound maillog: writing the records failed\n");
         rc = EX_FAIL;
@@ -355,5 +439,8 @@ out:
     rb_logstate_free(state);
     rb_maillog_free(ml);
     rb_ctx_free(ctx);
+    g_hash_table_destroy(r.accounts);
+    free(dl);
+    free(sl);
     return rc;
 }

@@ -229,7 +229,7 @@ static const struct {
     {"data", "rules"},         {"data", "policy"},
     {"data", "providers"},     {"notify", "url"},
     {"notify", "key-file"},    {"mail", "our-domains"},
-    {"mail", "verp-secret-file"},
+    {"mail", "verp-secret-file"}, {"mail", "mailing-sender"},
 };
 
 static GKeyFile *config;

@@ -124,7 +124,7 @@ static rb_maillog *new_ml(int64_t since)
 {
     rb_maillog *m = NULL;
     rb_error err = {{0}};
-    rb_maillog_opts o = {since};
+    rb_maillog_opts o = {.since = since};
     assert_int_equal(rb_maillog_new(ctx(), &o, &m, &err), RB_OK);
     return m;
 }
@@ -1185,6 +1185,103 @@ static void test_open_roundtrip(void **state)
     rb_maillog_free(m2);
 }
 
+static void test_sender_specs(void **state)
+{
+    (void)state;
+    assert_true(rb_maillog_sender_spec_ok("news@example.org"));
+    assert_true(rb_maillog_sender_spec_ok("@example.org"));
+    assert_true(rb_maillog_sender_spec_ok("bounces+*@news.example.org"));
+    assert_true(rb_maillog_sender_spec_ok("bounce-*"));
+    assert_false(rb_maillog_sender_spec_ok("news"));
+    assert_false(rb_maillog_sender_spec_ok("a*b*@example.org"));
+    assert_false(rb_maillog_sender_spec_ok("@"));
+    assert_false(rb_maillog_sender_spec_ok(""));
+    assert_true(rb_maillog_sender_match("news@example.org", "News@Example.ORG"));
+    assert_false(rb_maillog_sender_match("news@example.org", "anna@example.org"));
+    assert_true(rb_maillog_sender_match("@lists.example.org", "x@lists.example.org"));
+    assert_false(rb_maillog_sender_match("@lists.example.org", "x@example.org"));
+    assert_false(rb_maillog_sender_match("@example.org", "@example.org"));
+    assert_true(rb_maillog_sender_match("bounces+*@news.example.org", "bounces+kay=example.net@news.example.org"));
+    assert_false(rb_maillog_sender_match("bounces+*@news.example.org", "bounces+kay=example.net@example.org"));
+    assert_false(rb_maillog_sender_match("bounces+*@news.example.org", "anna@news.example.org"));
+    assert_true(rb_maillog_sender_match("bounce-*", "bounce-x@anything.example"));
+    assert_false(rb_maillog_sender_match("bounce-*", ""));
+}
+
+/* smtpd's sasl_username= tied to the queue ID; kept in the state (a sixth
+ * field); a login of ours sending as another sender is compromised_account */
+static void test_sasl_compromised(void **state)
+{
+    (void)state;
+    const char *run1 =
+        "Nov 24 15:00:00 mx1 postfix/submission/smtpd[9]: 1A2B3C4D5E6: client=unknown[203.0.113.9], "
+        "sasl_method=LOGIN, sasl_username=anna@example.org, sasl_sender=x\n"
+        "Nov 24 15:00:00 mx1 postfix/cleanup[1]: 1A2B3C4D5E6: message-id=<s-1@example.org>\n"
+        "Nov 24 15:00:00 mx1 postfix/qmgr[2]: 1A2B3C4D5E6: from=<anna@example.org>, size=4000, nrcpt=1 (queue active)\n"
+        "Nov 24 15:00:01 mx1 postfix/smtpd[9]: 2A2B3C4D5E6: client=mail.example.net[192.0.2.7]\n";
+    const char *run2 =
+        "Nov 24 16:00:01 mx1 postfix/smtp[3]: 1A2B3C4D5E6: to=<gus@example.net>, relay=mx.example.net[192.0.2.20]:25, "
+        "delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.net[192.0.2.20] said: 550 5.1.1 "
+        "<gus@example.net>: Recipient address rejected: User unknown (in reply to RCPT TO command))\n"
+        "Nov 24 16:00:01 mx1 postfix/qmgr[2]: 1A2B3C4D5E6: removed\n";
+    static const char *const ours[] = {"example.org"}, *const senders[] = {"bounces+*@news.example.org"};
+    rb_maillog_opts o = {0, ours, 1, senders, 1};
+    rb_error err = {{0}};
+    rb_maillog *m1 = NULL, *m2 = NULL, *m3 = NULL;
+    assert_int_equal(rb_maillog_new(ctx(), &o, &m1, &err), RB_OK);
+    assert_int_equal(rb_maillog_new(ctx(), &o, &m2, &err), RB_OK);
+    rb_logclock c;
+    rb_logclock_init(&c, utc(2026, 11, 25, 0, 0, 0));
+    recs rs = {0};
+    feed_text(m1, &c, run1, "mail.log.1", &rs);
+    assert_int_equal(rs.n, 0);
+    assert_int_equal(rb_maillog_open_count(m1), 1);    /* no entry for the unauthenticated client */
+    rb_buf b;
+    rb_buf_init(&b);
+    assert_int_equal(rb_maillog_save_open(m1, &b, utc(2026, 11, 24, 15, 30, 0), 0, &err), RB_OK);
+    assert_int_equal(rb_buf_append(&b, "", 1), 0);
+    assert_non_null(strstr(b.buf, "\tanna@example.org\tanna@example.org\n"));
+    reload(m1, m2, utc(2026, 11, 24, 15, 30, 0), 30 * 86400, NULL);
+    recs rs2 = {0};
+    feed_text(m2, &c, run2, "mail.log", &rs2);
+    assert_int_equal(rs2.n, 1);
+    assert_string_equal(rs2.v[0].rec.alert, "compromised_account");
+    assert_string_equal(rs2.v[0].account, "anna@example.org");
+    assert_string_equal(rs2.v[0].rec.action, "record");
+    /* a mailing sender outside our domains (an ESP's bounce domain) is no alert */
+    static const char *const esp[] = {"@esp.example"};
+    rb_maillog_opts o4 = {0, ours, 1, esp, 1};
+    rb_maillog *m4 = NULL;
+    assert_int_equal(rb_maillog_new(ctx(), &o4, &m4, &err), RB_OK);
+    char *run1_esp = g_strdup(run1), *fp = strstr(run1_esp, "from=<anna@example.org>");
+    assert_non_null(fp);
+    memcpy(fp, "from=<ann@esp.example> ", 23);   /* as long as what it replaces */
+    recs rs4 = {0};
+    feed_text(m4, &c, run1_esp, "mail.log.1", &rs4);
+    feed_text(m4, &c, run2, "mail.log", &rs4);
+    assert_int_equal(rs4.n, 1);
+    assert_string_equal(rs4.v[0].rec.alert, "");
+    g_free(run1_esp);
+    recs_free(&rs4);
+    rb_maillog_free(m4);
+    /* without our domains, no check */
+    rb_maillog_opts o3 = {0};
+    assert_int_equal(rb_maillog_new(ctx(), &o3, &m3, &err), RB_OK);
+    recs rs3 = {0};
+    feed_text(m3, &c, run1, "mail.log.1", &rs3);
+    feed_text(m3, &c, run2, "mail.log", &rs3);
+    assert_int_equal(rs3.n, 1);
+    assert_string_equal(rs3.v[0].rec.alert, "");
+    assert_string_equal(rs3.v[0].account, "");
+    rb_buf_free(&b);
+    recs_free(&rs);
+    recs_free(&rs2);
+    recs_free(&rs3);
+    rb_maillog_free(m1);
+    rb_maillog_free(m2);
+    rb_maillog_free(m3);
+}
+
 static void test_open_escaping_and_age(void **state)
 {
     (void)state;
@@ -1254,10 +1351,10 @@ static void test_records_csv(void **state)
     rb_buf_init(&b);
     assert_int_equal(rb_logrec_csv_header(&b), 0);
     assert_int_equal(rb_buf_append(&b, "", 1), 0);
-    assert_non_null(strstr(b.buf, ",queue_id,delivery_status,relay,delay,delays,to,instance,agent\r\n"));
+    assert_non_null(strstr(b.buf, ",queue_id,delivery_status,relay,delay,delays,to,instance,agent,account\r\n"));
     assert_true(!strncmp(b.buf, "source,recipient,", 17));
     rb_buf_free(&b);
-    assert_int_equal(rb_logrec_nfields(), 8);
+    assert_int_equal(rb_logrec_nfields(), 9);
     rb_logrec r;
     memset(&r, 0, sizeof r);
     rb_strlcpy(r.relay, "a,b", sizeof r.relay);
@@ -1831,6 +1928,8 @@ int main(void)
         cmocka_unit_test(test_feed_long_and_junk),
         cmocka_unit_test(test_open_roundtrip),
         cmocka_unit_test(test_null_sender_backscatter),
+        cmocka_unit_test(test_sender_specs),
+        cmocka_unit_test(test_sasl_compromised),
         cmocka_unit_test(test_open_escaping_and_age),
         cmocka_unit_test(test_records_csv),
         cmocka_unit_test(test_logfile_partial_line),

@@ -267,7 +267,7 @@ stamp_copy "$S/mail-rfc3339.log" rfc3339.log
 
 # formats
 "$R" maillog --format csv mail.log > out.csv 2>/dev/null
-check "csv header: the extra columns" grep -q "^source,recipient,.*,dsn_action,original_recipient,evidence,rule,provider_source,alert,queue_id,delivery_status,relay,delay,delays,to,instance,agent"$'\r'"$" <(head -1 out.csv)
+check "csv header: the extra columns" grep -q "^source,recipient,.*,dsn_action,original_recipient,evidence,rule,provider_source,alert,queue_id,delivery_status,relay,delay,delays,to,instance,agent,account"$'\r'"$" <(head -1 out.csv)
 check "csv: a row per attempt" [ "$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1])))-1)' out.csv)" = 18 ]
 "$R" maillog --format table mail.log > out.txt 2>/dev/null
 check "table header" grep -q "^DATE .*QUEUE_ID .*STATUS .*RECIPIENT" out.txt
@@ -420,6 +420,86 @@ check "backscatter --commit: the contact stays mailed" [ "$(state_of "$work/bs.d
 check "backscatter --commit: an event recorded" grep -q ' recorded ' <(show "$work/bs.db" dora@example.net)
 check "backscatter --commit: a delivered notice is no send" [ "$(show "$work/bs.db" eve@example.net | grep -c 99AA)" = 0 ]
 check "backscatter --commit: our own send's bounce disables" [ "$(state_of "$work/bs.db" fay@example.net)" = bounced ]
+
+# compromised accounts in the log: the password of anna@example.org (an account
+# of ours: --our-domains example.org) is stolen and spam is submitted with it
+# (smtpd's sasl_username=); our mailings go out as bounces+*@news.example.org.
+#   ca_msg TIME QID SMTPD SASL FROM RCPT STATUS DSN TEXT   (SASL "": no smtpd line)
+ca_msg() {
+  local t=$1 q=$2 d=$3 u=$4 f=$5 r=$6 st=$7 dsn=$8 text=$9
+  [ -n "$u" ] && echo "Nov 24 $t mx1 postfix/$d[701]: $q: client=unknown[203.0.113.9], sasl_method=LOGIN, sasl_username=$u"
+  echo "Nov 24 $t mx1 postfix/cleanup[501]: $q: message-id=<m-$q@example.org>"
+  echo "Nov 24 $t mx1 postfix/qmgr[502]: $q: from=<$f>, size=2100, nrcpt=1 (queue active)"
+  echo "Nov 24 $t mx1 postfix/smtp[503]: $q: to=<$r>, relay=mx.example.net[192.0.2.20]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=$dsn, status=$st ($text)"
+  echo "Nov 24 $t mx1 postfix/qmgr[502]: $q: removed"
+}
+nouser() { echo "host mx.example.net[192.0.2.20] said: 550 5.1.1 <$1>: Recipient address rejected: User unknown (in reply to RCPT TO command)"; }
+{
+  # spam as anna herself, bounced; as someone else's address, deferred; one delivered
+  ca_msg 16:00:00 1A1B2C3D4E5 submission/smtpd anna@example.org anna@example.org gus@example.net bounced 5.1.1 "$(nouser gus@example.net)"
+  ca_msg 16:00:01 2A1B2C3D4E5 smtps/smtpd anna@example.org ceo@bank.example ida@example.net deferred 4.7.1 "host mx.example.net[192.0.2.20] said: 450 4.7.1 Try again later (in reply to RCPT TO command)"
+  ca_msg 16:00:02 3A1B2C3D4E5 smtpd anna@example.org anna@example.org jon@example.net sent 2.0.0 "250 2.0.0 Ok: queued as 77BB"
+  # our mailing, authenticated by its own login: an ordinary bounce
+  ca_msg 16:01:00 4A1B2C3D4E5 submission/smtpd news@example.org bounces+kay=example.net@news.example.org kay@example.net bounced 5.1.1 "$(nouser kay@example.net)"
+  # a login that is not ours (a relay customer): no alert
+  ca_msg 16:02:00 5A1B2C3D4E5 submission/smtpd leo@partner.example leo@partner.example lou@example.net bounced 5.1.1 "$(nouser lou@example.net)"
+} > ca.log
+stamp ca.log
+printf 'email,source\n%s,Website\n' gus@example.net ida@example.net jon@example.net kay@example.net lou@example.net > ca.csv
+CA=(--our-domains example.org --mailing-sender 'bounces+*@news.example.org')
+"$R" maillog --no-state --now $NOW --format jsonl "${CA[@]}" ca.log > ca.jsonl 2>ca.err
+# (1) a hacked account's spam bouncing
+check "compromised: the spam's bounce has the alert" [ "$(field_of ca.jsonl gus@example.net bounced alert)" = compromised_account ]
+check "compromised: and names the account" [ "$(field_of ca.jsonl gus@example.net bounced account)" = anna@example.org ]
+check "compromised: recorded, not disabling" [ "$(field_of ca.jsonl gus@example.net bounced action)" = record ]
+check "compromised: a sender not ours, deferred (postfix/smtps/smtpd)" [ "$(field_of ca.jsonl ida@example.net deferred alert)" = compromised_account ]
+check "compromised: the spam delivered has it too" [ "$(field_of ca.jsonl jon@example.net sent alert)" = compromised_account ]
+check "compromised: a login not ours, no alert" [ "$(field_of ca.jsonl lou@example.net bounced alert)" = "" ]
+check "compromised: the summary names the account" grep -q "compromised account? 3 record(s) .* 1 account(s) .*: anna@example.org (3)$" ca.err
+# (2) the mailing's own sender, authenticated: no alert, applies
+check "mailing sender by SASL: no alert" [ "$(field_of ca.jsonl kay@example.net bounced alert)" = "" ]
+check "mailing sender by SASL: account empty" [ "$(field_of ca.jsonl kay@example.net bounced account)" = "" ]
+check "mailing sender by SASL: disables" [ "$(field_of ca.jsonl kay@example.net bounced action)" = disable ]
+"$R" contacts import --create --db "$work/ca.db" ca.csv >/dev/null 2>&1
+out=$("$R" maillog --commit --no-state --db "$work/ca.db" --now $NOW "${CA[@]}" ca.log 2>&1)
+check "compromised --commit: the contact stays mailed" [ "$(state_of "$work/ca.db" gus@example.net)" = active ]
+check "compromised --commit: the deferred one too" [ "$(state_of "$work/ca.db" ida@example.net)" = active ]
+check "compromised --commit: the event has the alert" [ "$(sqlite3 "$work/ca.db" "SELECT e.alert || ' ' || e.decision FROM events e JOIN contacts c ON c.id = e.contact_id WHERE c.email_norm = 'gus@example.net'")" = "compromised_account recorded" ]
+check "compromised --commit: the delivered spam is no send" [ "$(sqlite3 "$work/ca.db" "SELECT COUNT(*) FROM sends WHERE recipient_norm = 'jon@example.net'")" = 0 ]
+check "compromised --commit: the summary names the account" grep -q "anna@example.org (3)" <<<"$out"
+check "mailing sender by SASL --commit: applied" [ "$(state_of "$work/ca.db" kay@example.net)" = bounced ]
+check "mailing sender by SASL --commit: no alert stored" [ "$(sqlite3 "$work/ca.db" "SELECT COUNT(*) FROM events WHERE alert <> ''")" = 2 ]
+# (3) no --mailing-sender: our own accounts' submissions as our domain are taken
+# as legitimate; a login of ours sending as a foreign domain still is not
+"$R" maillog --no-state --now $NOW --format jsonl --our-domains example.org ca.log > ca3.jsonl 2>ca3.err
+check "no --mailing-sender: no alert on anna's own sender" [ "$(field_of ca3.jsonl gus@example.net bounced alert)" = "" ]
+check "no --mailing-sender: the bounce applies" [ "$(field_of ca3.jsonl gus@example.net bounced action)" = disable ]
+check "no --mailing-sender: a foreign sender still flagged" [ "$(field_of ca3.jsonl ida@example.net deferred alert)" = compromised_account ]
+"$R" maillog --no-state --now $NOW --format jsonl ca.log > ca0.jsonl 2>/dev/null
+check "no --our-domains: no alert at all" [ "$(grep -c compromised_account ca0.jsonl)" = 0 ]
+# the same from the configuration file ([mail] our-domains, mailing-sender)
+printf '[mail]\nour-domains = example.org\nmailing-sender = @lists.example.org, bounces+*@news.example.org\n' > ca.conf
+"$R" maillog --config ca.conf --no-state --now $NOW --format jsonl ca.log > cacf.jsonl 2>/dev/null
+check "configuration file: the alert" [ "$(field_of cacf.jsonl gus@example.net bounced alert)" = compromised_account ]
+check "configuration file: the mailing sender" [ "$(field_of cacf.jsonl kay@example.net bounced alert)" = "" ]
+"$R" maillog --no-state --our-domains example.org --mailing-sender news ca.log >/dev/null 2>&1
+check "--mailing-sender without @ or *: 64" [ $? = 64 ]
+# (4) across a run boundary: the smtpd line in run 1, the bounce in run 2
+head -n 3 <(ca_msg 17:00:00 6A1B2C3D4E5 submission/smtpd anna@example.org anna@example.org gus@example.net bounced 5.1.1 "$(nouser gus@example.net)") > ca2.log
+stamp ca2.log
+"$R" maillog --state ca2.state --now $NOW --format jsonl "${CA[@]}" ca2.log > ca2a.jsonl 2>/dev/null
+check "across runs: run 1 reports nothing" [ "$(nrec ca2a.jsonl)" = 0 ]
+check "across runs: the login in the state" grep -q "^open	postfix/6A1B2C3D4E5	[0-9]*	m-6A1B2C3D4E5@example.org	anna@example.org	anna@example.org$" ca2.state
+ca_msg 17:00:00 6A1B2C3D4E5 submission/smtpd anna@example.org anna@example.org gus@example.net bounced 5.1.1 "$(nouser gus@example.net)" | tail -n 2 >> ca2.log
+stamp ca2.log
+"$R" maillog --state ca2.state --now $NOW --format jsonl "${CA[@]}" ca2.log > ca2b.jsonl 2>/dev/null
+check "across runs: run 2 reports the bounce" [ "$(nrec ca2b.jsonl)" = 1 ]
+check "across runs: with the alert" [ "$(field_of ca2b.jsonl gus@example.net bounced alert)" = compromised_account ]
+check "across runs: and the account" [ "$(field_of ca2b.jsonl gus@example.net bounced account)" = anna@example.org ]
+# a state file of before the login was kept (five fields) still reads
+printf '# rebound maillog state v1: file FINGERPRINT OFFSET INODE PATH; open queue IDs\nopen\tpostfix/7A1B2C3D4E5\t1795000000\tm-7@example.org\tanna@example.org\n' > old.state
+"$R" maillog --state old.state --now $NOW "${CA[@]}" ca2.log >/dev/null 2>&1
+check "a v1 state file still reads" [ $? = 0 ]
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

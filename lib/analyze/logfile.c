@@ -421,7 +421,8 @@ rb_status rb_logstate_save(const rb_logstate *s, const char *path, const rb_mail
     rb_buf b;
     rb_buf_init(&b);
     rb_status rc = RB_OK;
-    if (rb_buf_puts(&b, "# rebound maillog state v1: file FINGERPRINT OFFSET INODE PATH; open queue IDs\n")) rc = RB_ERR_NOMEM;
+    if (rb_buf_puts(&b, "# rebound maillog state v2: file FINGERPRINT OFFSET INODE PATH; open queue IDs "
+                       "(open KEY FIRST_SEEN MESSAGE_ID SENDER [SASL_LOGIN]; dfr ...)\n")) rc = RB_ERR_NOMEM;
     for (size_t i = 0; rc == RB_OK && i < s->ncur; i++) {
         char head[128];
         snprintf(head, sizeof head, "file\t%s\t%llu\t%llu\t", s->cur[i].fp, (unsigned long long)s->cur[i].offset,

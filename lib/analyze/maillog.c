@@ -10,6 +10,9 @@
  * from=) and the recipients still deferred, so that qmgr's "status=expired,
  * returned to sender" can be reported per recipient.  The entry goes at
  * qmgr's "removed"; memory is bounded by the queue, not by the log.
+ * A submission's SASL login (smtpd "client=..., sasl_username=U") is kept
+ * with its queue ID too, for the compromised-account check; smtpd lines
+ * without one are dropped as before.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #endif
 
 #include "rb_internal.h"
+#include "rebound_guard.h"
 #include "rebound_maillog.h"
 
 /* ctype without the locale table call: these run for every byte of a line */
@@ -254,7 +258,7 @@ int rb_logline_parse(rb_logclock *c, const char *s, size_t len, rb_logline *o)
 
 /* ---- records ------------------------------------------------------------------ */
 const char *const rb_logrec_fields[] = {"queue_id", "delivery_status", "relay", "delay", "delays", "to",
-                                        "instance", "agent"};
+                                        "instance", "agent", "account"};
 
 size_t rb_logrec_nfields(void)
 {
@@ -272,6 +276,7 @@ const char *rb_logrec_get(const rb_logrec *r, size_t i)
     case 5: return r->to;
     case 6: return r->instance;
     case 7: return r->agent;
+    case 8: return r->account;
     default: return "";
     }
 }
@@ -312,6 +317,8 @@ typedef struct qent {
     uint64_t h;
     int64_t t;                /* first seen */
     char *msgid, *from;
+    char *sasl;               /* smtpd's sasl_username= (an authenticated submission) */
+    int comp;                 /* the compromised-account verdict: 0 not worked out yet, 1 no, 2 yes */
     dfr *deferred;
     char key[];               /* "instance/QID" */
 } qent;
@@ -392,6 +399,7 @@ static void qent_free(qent *e)
     for (dfr *d = e->deferred, *nx; d; d = nx) { nx = d->next; dfr_free(d); }
     free(e->msgid);
     free(e->from);
+    free(e->sasl);
     free(e);
 }
 
@@ -635,7 +643,7 @@ static void clear_rec(rb_logrec *lr)
                        r->diagnostic, r->remote_mta, r->reporting_mta, r->provider, r->feedback_type,
                        r->addresser, r->original_message_id, r->original_subject, r->date, r->decoded_by,
                        r->smtp_command, r->dsn_action, r->original_recipient, r->evidence, r->rule, r->provider_source, r->alert, lr->queue_id, lr->delivery_status, lr->relay, lr->delay,
-                       lr->delays, lr->to, lr->instance, lr->agent};
+                       lr->delays, lr->to, lr->instance, lr->agent, lr->account};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) f[i][0] = '\0';
     lr->t = 0;
 }
@@ -681,6 +689,56 @@ static void provider_cached(rb_maillog *m, rb_record *r)
 }
 
 static const char *const status_names[] = {"sent", "deferred", "bounced", "expired", "undeliverable"};
+
+/* ---- mailing senders and the compromised-account check ---------------------------- */
+int rb_maillog_sender_spec_ok(const char *spec)
+{
+    if (!spec || !*spec || strchr(spec, ' ') || strchr(spec, ',')) return 0;
+    const char *star = strchr(spec, '*');
+    if (star) return strchr(star + 1, '*') == NULL;          /* one '*' */
+    const char *at = strrchr(spec, '@');
+    return at && at[1] && strchr(at + 1, '.') && !strchr(spec, '<');   /* addr@domain, @domain */
+}
+
+int rb_maillog_sender_match(const char *spec, const char *addr)
+{
+    if (!spec || !addr || !*addr) return 0;
+    size_t sl = strlen(spec), al = strlen(addr);
+    const char *star = strchr(spec, '*');
+    if (star) {
+        size_t pl = (size_t)(star - spec), xl = sl - pl - 1;
+        return al >= pl + xl && g_ascii_strncasecmp(addr, spec, pl) == 0 &&
+               g_ascii_strcasecmp(addr + al - xl, star + 1) == 0;
+    }
+    if (spec[0] == '@') {
+        const char *at = strrchr(addr, '@');
+        return at && at > addr && g_ascii_strcasecmp(at + 1, spec + 1) == 0;
+    }
+    return g_ascii_strcasecmp(addr, spec) == 0;
+}
+
+/* A submission by a SASL login of ours whose sender is not ours, or (with
+ * mailing senders) not one of them: rebound_maillog.h.  Worked out once
+ * per queue ID (again when its sender or login changes). */
+static int compromised(rb_maillog *m, qent *e)
+{
+    if (!e || !e->sasl || !e->from || !e->from[0] || !m->o.n_our_domains) return 0;
+    if (!e->comp) {
+        int c = 0;
+        if (rb_guard_domain_is_ours(e->sasl, m->o.our_domains, m->o.n_our_domains)) {
+            /* a mailing sender given is never flagged, at whatever domain
+             * (an ESP's bounce domain); else a sender outside our domains
+             * is, and with mailing senders given any other sender too */
+            int mailing = 0;
+            for (size_t i = 0; i < m->o.n_mailing_senders && !mailing; i++)
+                mailing = rb_maillog_sender_match(m->o.mailing_senders[i], e->from);
+            c = !mailing && (m->o.n_mailing_senders ||
+                             !rb_guard_domain_is_ours(e->from, m->o.our_domains, m->o.n_our_domains));
+        }
+        e->comp = c ? 2 : 1;
+    }
+    return e->comp == 2;
+}
 
 /* Fill and report one attempt.  st: index into status_names. */
 static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *ll, const char *source,
@@ -786,6 +844,12 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
      * about a contact: alert backscatter, recorded only (rebound_guard.h) */
     if (e && e->from && !e->from[0]) {
         rb_strlcpy(r->alert, "backscatter", sizeof r->alert);
+        if (!strcmp(r->action, "disable") || !strcmp(r->action, "count")) rb_strlcpy(r->action, "record", sizeof r->action);
+    } else if (compromised(m, e)) {
+        /* sent through a hijacked account of ours: says nothing about the
+         * recipient, and its delivery is no send of ours */
+        rb_strlcpy(r->alert, "compromised_account", sizeof r->alert);
+        rb_strlcpy(lr->account, e->sasl, sizeof lr->account);
         if (!strcmp(r->action, "disable") || !strcmp(r->action, "count")) rb_strlcpy(r->action, "record", sizeof r->action);
     }
     provider_cached(m, r);
@@ -916,8 +980,22 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
     if (!ll.qid) return 0;
     const char *p = ll.msg, *end = ll.msg + ll.msglen;
     int is_to = STARTS(p, end, "to=<"), is_from = !is_to && STARTS(p, end, "from=<");
-    if (!is_to && !is_from && !STARTS(p, end, "removed") && !STARTS(p, end, "message-id=")) return 0;
-    if (is_to || is_from || ll.msg[0] == 'm') {   /* to=, from=, message-id= */
+    const char *sasl = NULL;
+    size_t sasllen = 0;
+    if (!is_to && !is_from && ll.agentlen == 5 && memcmp(ll.agent, "smtpd", 5) == 0 && STARTS(p, end, "client=")) {
+        /* "client=NAME[ADDR], sasl_method=M, sasl_username=U[, sasl_sender=S][, orig_...]"
+         * (smtpd.c); a client name never holds ", " */
+        static const char key[] = ", sasl_username=";
+        const char *u = memmem(p, (size_t)(end - p), key, sizeof key - 1);
+        if (!u) return 0;                /* not authenticated: nothing to keep */
+        sasl = u + sizeof key - 1;
+        const char *ue = memmem(sasl, (size_t)(end - sasl), ", ", 2);
+        sasllen = (size_t)((ue ? ue : end) - sasl);
+        if (!sasllen) return 0;
+    } else if (!is_to && !is_from && !STARTS(p, end, "removed") && !STARTS(p, end, "message-id=")) {
+        return 0;
+    }
+    if (is_to || is_from || sasl || ll.msg[0] == 'm') {   /* to=, from=, client=...sasl_username=, message-id= */
         ll.t = line_time(clock, line, len);
         if (!ll.t) { m->st.skipped_junk++; return 0; }
     }
@@ -935,6 +1013,16 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
     if (is_to) {
         qent *e = q_get(m, key, klen, ll.t);
         return attempt(m, e, &ll, source, lineno, cb, arg);
+    }
+    if (sasl) {
+        qent *e = q_get(m, key, klen, ll.t);
+        char clean[RB_ADDR_MAX];
+        field(clean, sizeof clean, sasl, sasllen);
+        if (e) {
+            set_str(&e->sasl, clean, strlen(clean));
+            e->comp = 0;
+        }
+        return 0;
     }
     if (STARTS(p, end, "removed")) {
         q_del(m, key, klen);
@@ -962,6 +1050,7 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
         char clean[RB_ADDR_MAX];
         field(clean, sizeof clean, a, alen);
         set_str(&e->from, clean, strlen(clean));
+        e->comp = 0;
         if (STARTS(q, end, ", status=expired")) return expire_all(m, e, &ll, source, lineno, cb, arg);
         return 0;
     }
@@ -995,6 +1084,9 @@ rb_status rb_maillog_save_open(const rb_maillog *m, rb_buf *out, int64_t now, in
                 rb_buf_puts(out, "\t") ||
                 /* the null sender as <> (a bounce notice), told from a sender not seen yet */
                 (e->from && !e->from[0] ? rb_buf_puts(out, "<>") : put_esc(out, e->from)) ||
+                /* the SASL login, a sixth field only when there is one (state v2;
+                 * a state without logins stays readable by v1) */
+                (e->sasl && (rb_buf_puts(out, "\t") || put_esc(out, e->sasl))) ||
                 rb_buf_puts(out, "\n"))
                 goto oom;
             for (const dfr *d = e->deferred; d; d = d->next) {
@@ -1043,12 +1135,14 @@ rb_status rb_maillog_load_open(rb_maillog *m, const char *line, rb_error *err)
     char *f[10];
     size_t n = split_tabs(s, f, 10);
     rb_status rc = RB_OK;
-    if (n == 5 && !strcmp(f[0], "open")) {
+    if ((n == 5 || n == 6) && !strcmp(f[0], "open")) {   /* v1: 5 fields; v2: the SASL login */
         qent *e = q_get(m, f[1], strlen(f[1]), strtoll(f[2], NULL, 10));
         if (e) {
             if (f[3][0]) set_str(&e->msgid, f[3], strlen(f[3]));
             if (!strcmp(f[4], "<>")) set_str(&e->from, "", 0);
             else if (f[4][0]) set_str(&e->from, f[4], strlen(f[4]));
+            if (n == 6 && f[5][0]) set_str(&e->sasl, f[5], strlen(f[5]));
+            e->comp = 0;
         }
     } else if (n == 10 && !strcmp(f[0], "dfr")) {
         qent *e = q_get(m, f[1], strlen(f[1]), 0);

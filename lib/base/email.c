@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "rb_internal.h"
+#include "rebound_guard.h"
 #include "rebound_store.h"
 
 #define ADDR_MAX 254
@@ -166,4 +167,39 @@ int rb_email_normalize(const char *in, char *out, size_t outlen)
     if (outlen <= n) return fail(out, outlen, "too long");
     memcpy(out, a, n + 1);
     return 1;
+}
+
+/* ---- our domains (rebound_guard.h) --------------------------------------------
+ * Here in base rather than with the guard in decide: rebound maillog
+ * (analyse) asks the same question of a SASL login and a sender. */
+
+/* d is x or a subdomain of x (both lower case) */
+static int domain_within(const char *d, const char *x)
+{
+    size_t dl = strlen(d), xl = strlen(x);
+    if (!xl || dl < xl) return 0;
+    if (dl == xl) return strcmp(d, x) == 0;
+    return d[dl - xl - 1] == '.' && strcmp(d + dl - xl, x) == 0;
+}
+
+int rb_guard_domain_is_ours(const char *addr, const char *const *domains, size_t n)
+{
+    const char *at = addr ? strrchr(addr, '@') : NULL;
+    if (!at || !strchr(at + 1, '.')) return 0;       /* no bare TLD */
+    char d[RB_HOST_MAX];
+    rb_strlcpy(d, at + 1, sizeof d);
+    rb_lower(d);
+    for (size_t i = 0; i < n; i++) {
+        char x[RB_HOST_MAX];
+        rb_strlcpy(x, domains[i] ? domains[i] : "", sizeof x);
+        rb_lower(rb_trim(x));
+        if (x[0] == '@') memmove(x, x + 1, strlen(x));
+        if (!x[0]) continue;
+        if (domain_within(d, x)) return 1;
+        /* the parent, one label up: bounce.example.org -> example.org (not
+         * further: bounce.example.co.uk must not make co.uk ours) */
+        const char *dot = strchr(x, '.');
+        if (dot && strchr(dot + 1, '.') && strcmp(dot + 1, d) == 0) return 1;
+    }
+    return 0;
 }
