@@ -67,6 +67,7 @@ typedef struct {
     char rule[RB_HOST_MAX];            /* the rule that gave the reason: file:line, or module:NAME */
     char provider_source[RB_SHORT_MAX]; /* where provider came from: relay ndr domain api mx */
     char alert[RB_SHORT_MAX];          /* "", backscatter, compromised_account */
+    char account[RB_ADDR_MAX];         /* with compromised_account: our account the mail was sent through */
 } rb_record;
 
 /* How strong the evidence for a reason is, weakest first

@@ -70,7 +70,6 @@ typedef struct {
     char to[RB_ADDR_MAX];            /* the final recipient as logged */
     char instance[RB_SHORT_MAX];     /* "postfix", "postfix-out" */
     char agent[16];
-    char account[RB_ADDR_MAX];       /* with alert compromised_account: the SASL login it was sent by */
     int64_t t;
 } rb_logrec;
 
@@ -95,7 +94,7 @@ typedef int (*rb_logrec_cb)(void *arg, const rb_logrec *r);
  *   - is not in our_domains (a stolen login sending as anyone), or
  *   - mailing senders are given (then only they may use our logins)
  * is mail sent through a hijacked account: every attempt of it gets alert
- * "compromised_account" and rb_logrec.account, and is recorded only (a
+ * "compromised_account" and rb_record.account, and is recorded only (a
  * delivery of it is no send of ours).  No our_domains: no check.  The
  * arrays must outlive the rb_maillog. */
 typedef struct {

@@ -85,6 +85,7 @@ typedef struct {
                                                * ("" for events stored before schema version 3) */
     char rule[RB_HOST_MAX];                   /* the rule that gave the reason: rules.d/20-mta.conf:41, module:NAME */
     char alert[RB_SHORT_MAX];                 /* "", backscatter, compromised_account (schema version 4) */
+    char account[RB_ADDR_MAX];                /* compromised_account: our account it was sent through (version 6) */
     /* Not stored: the contact as it is saved with the event, whose provider
      * and import source the report counts it under (NULL: read from the
      * store by contact_id). */

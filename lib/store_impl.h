@@ -81,7 +81,7 @@ extern const rb_store_ops rb_store_pg_ops;
 #define RB_CONTACT_NCOLS 19
 #define RB_EVENT_COLS \
     "key, contact_id, event_time, applied_at, bounce_type, reason, status, reply_code, " \
-    "decision, diagnostic, remote_mta, provider, source, evidence, rule, alert"
+    "decision, diagnostic, remote_mta, provider, source, evidence, rule, alert, account"
 #define RB_EVENT_NCOLS 16
 
 /* Fill a contact / event from a row of the columns above (store.c). */

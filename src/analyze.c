@@ -66,7 +66,7 @@ static void help(FILE *f)
             "Records (JSONL keys / CSV columns, in order): source recipient reason status\n"
             "reply_code bounce_type action diagnostic remote_mta reporting_mta provider\n"
             "feedback_type addresser original_message_id original_subject date decoded_by\n"
-            "smtp_command dsn_action original_recipient evidence rule provider_source alert.\n"
+            "smtp_command dsn_action original_recipient evidence rule provider_source alert account.\n"
             "A record with an alert is never disabling: its action is record.\nFor an mbox, source is PATH#N (N counts from 1).\n\n"
             "Exit status: 0 all input read; 1 some input could not be read (named on\n"
             "stderr, the rest was analysed); 64 usage; 66 the --db store cannot be read;\n"

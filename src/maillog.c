@@ -100,12 +100,12 @@ static int on_rec(void *arg, const rb_logrec *r)
     else if (rc->fmt == RB_FMT_CSV) rb_logrec_to_csv(r, &rc->buf);
     else if (rc->fmt == RB_FMT_TABLE) table_row(rc, r);
     if (rc->buf.len > (1u << 18)) flush_out(rc);
-    if (r->account[0] && !strcmp(r->rec.alert, "compromised_account")) {
+    if (r->rec.account[0] && !strcmp(r->rec.alert, "compromised_account")) {
         rc->n_compromised++;
-        gpointer old = g_hash_table_lookup(rc->accounts, r->account);
-        if (old) g_hash_table_insert(rc->accounts, g_strdup(r->account), GSIZE_TO_POINTER(GPOINTER_TO_SIZE(old) + 1));
+        gpointer old = g_hash_table_lookup(rc->accounts, r->rec.account);
+        if (old) g_hash_table_insert(rc->accounts, g_strdup(r->rec.account), GSIZE_TO_POINTER(GPOINTER_TO_SIZE(old) + 1));
         else if (g_hash_table_size(rc->accounts) < 100000)   /* bounded: names beyond are only counted */
-            g_hash_table_insert(rc->accounts, g_strdup(r->account), GSIZE_TO_POINTER(1));
+            g_hash_table_insert(rc->accounts, g_strdup(r->rec.account), GSIZE_TO_POINTER(1));
     }
     if (rc->ap) {
         /* a bounce notice (alert backscatter: from=<>) is no send of ours */

@@ -135,6 +135,8 @@ static void print_table(json_t *r)
            I(al, "backscatter"), I(al, "compromised_account"));
     json_array_foreach(json_object_get(al, "by_provider"), i, x)
         printf("  %7lld  %-20s %s\n", I(x, "count"), S(x, "alert"), S(x, "provider"));
+    json_array_foreach(json_object_get(al, "by_account"), i, x)
+        printf("  %7lld  %-20s account %s\n", I(x, "count"), S(x, "alert"), S(x, "account"));
     json_t *u = json_object_get(r, "unclassified");
     printf("\n%sUnclassified diagnostics%s (onhold/undefined: %lld, %lld distinct texts) -- rules to add\n", B(), N(),
            I(u, "total"), I(u, "distinct"));
@@ -619,7 +621,13 @@ static int write_html(const char *path, json_t *r)
     num(f, json_object_get(al, "compromised_account"), "alerts.compromised_account");
     fprintf(f, ".</p>\n");
     count_rows(f, json_object_get(al, "by_provider"), "alerts.by_provider", "alert", "alert", "provider", "provider", 0);
-    fprintf(f, "</tbody></table></div></section>\n");
+    fprintf(f, "</tbody></table></div>\n");
+    if (json_array_size(json_object_get(al, "by_account"))) {
+        fprintf(f, "<p>The accounts of ours the compromised-account bounces name (change their passwords):</p>\n");
+        count_rows(f, json_object_get(al, "by_account"), "alerts.by_account", "alert", "alert", "account", "account", 0);
+        fprintf(f, "</tbody></table></div>\n");
+    }
+    fprintf(f, "</section>\n");
 
     /* unclassified */
     json_t *u = json_object_get(r, "unclassified");

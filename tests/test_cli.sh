@@ -55,7 +55,7 @@ ok has "$T/all.jsonl" 'not-a-bounce.eml.*not a bounce'
     --write-csv "$T/o.csv" "$SRC/samples" > "$T/f.jsonl"; ok test $? -eq 0
 ok test "$(wc -l < "$T/f.jsonl")" -eq 1
 ok has "$T/f.jsonl" 'jan.peeters@contoso-mail.example'
-ok test "$(head -1 "$T/o.csv" | tr -d '\r')" = "source,recipient,reason,status,reply_code,bounce_type,action,diagnostic,remote_mta,reporting_mta,provider,feedback_type,addresser,original_message_id,original_subject,date,decoded_by,smtp_command,dsn_action,original_recipient,evidence,rule,provider_source,alert"
+ok test "$(head -1 "$T/o.csv" | tr -d '\r')" = "source,recipient,reason,status,reply_code,bounce_type,action,diagnostic,remote_mta,reporting_mta,provider,feedback_type,addresser,original_message_id,original_subject,date,decoded_by,smtp_command,dsn_action,original_recipient,evidence,rule,provider_source,alert,account"
 ok test "$(wc -l < "$T/o.csv")" -eq 2
 
 # CSV output has the same records as JSONL

@@ -1246,7 +1246,7 @@ static void test_sasl_compromised(void **state)
     feed_text(m2, &c, run2, "mail.log", &rs2);
     assert_int_equal(rs2.n, 1);
     assert_string_equal(rs2.v[0].rec.alert, "compromised_account");
-    assert_string_equal(rs2.v[0].account, "anna@example.org");
+    assert_string_equal(rs2.v[0].rec.account, "anna@example.org");
     assert_string_equal(rs2.v[0].rec.action, "record");
     /* a mailing sender outside our domains (an ESP's bounce domain) is no alert */
     static const char *const esp[] = {"@esp.example"};
@@ -1272,7 +1272,7 @@ static void test_sasl_compromised(void **state)
     feed_text(m3, &c, run2, "mail.log", &rs3);
     assert_int_equal(rs3.n, 1);
     assert_string_equal(rs3.v[0].rec.alert, "");
-    assert_string_equal(rs3.v[0].account, "");
+    assert_string_equal(rs3.v[0].rec.account, "");
     rb_buf_free(&b);
     recs_free(&rs);
     recs_free(&rs2);
@@ -1351,10 +1351,10 @@ static void test_records_csv(void **state)
     rb_buf_init(&b);
     assert_int_equal(rb_logrec_csv_header(&b), 0);
     assert_int_equal(rb_buf_append(&b, "", 1), 0);
-    assert_non_null(strstr(b.buf, ",queue_id,delivery_status,relay,delay,delays,to,instance,agent,account\r\n"));
+    assert_non_null(strstr(b.buf, ",alert,account,queue_id,delivery_status,relay,delay,delays,to,instance,agent\r\n"));
     assert_true(!strncmp(b.buf, "source,recipient,", 17));
     rb_buf_free(&b);
-    assert_int_equal(rb_logrec_nfields(), 9);
+    assert_int_equal(rb_logrec_nfields(), 8);
     rb_logrec r;
     memset(&r, 0, sizeof r);
     rb_strlcpy(r.relay, "a,b", sizeof r.relay);

@@ -267,7 +267,7 @@ stamp_copy "$S/mail-rfc3339.log" rfc3339.log
 
 # formats
 "$R" maillog --format csv mail.log > out.csv 2>/dev/null
-check "csv header: the extra columns" grep -q "^source,recipient,.*,dsn_action,original_recipient,evidence,rule,provider_source,alert,queue_id,delivery_status,relay,delay,delays,to,instance,agent,account"$'\r'"$" <(head -1 out.csv)
+check "csv header: the extra columns" grep -q "^source,recipient,.*,dsn_action,original_recipient,evidence,rule,provider_source,alert,account,queue_id,delivery_status,relay,delay,delays,to,instance,agent"$'\r'"$" <(head -1 out.csv)
 check "csv: a row per attempt" [ "$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1])))-1)' out.csv)" = 18 ]
 "$R" maillog --format table mail.log > out.txt 2>/dev/null
 check "table header" grep -q "^DATE .*QUEUE_ID .*STATUS .*RECIPIENT" out.txt
@@ -465,6 +465,7 @@ out=$("$R" maillog --commit --no-state --db "$work/ca.db" --now $NOW "${CA[@]}" 
 check "compromised --commit: the contact stays mailed" [ "$(state_of "$work/ca.db" gus@example.net)" = active ]
 check "compromised --commit: the deferred one too" [ "$(state_of "$work/ca.db" ida@example.net)" = active ]
 check "compromised --commit: the event has the alert" [ "$(sqlite3 "$work/ca.db" "SELECT e.alert || ' ' || e.decision FROM events e JOIN contacts c ON c.id = e.contact_id WHERE c.email_norm = 'gus@example.net'")" = "compromised_account recorded" ]
+check "compromised --commit: the event names the account" [ "$(sqlite3 "$work/ca.db" "SELECT e.account FROM events e JOIN contacts c ON c.id = e.contact_id WHERE c.email_norm = 'gus@example.net'")" = "anna@example.org" ]
 check "compromised --commit: the delivered spam is no send" [ "$(sqlite3 "$work/ca.db" "SELECT COUNT(*) FROM sends WHERE recipient_norm = 'jon@example.net'")" = 0 ]
 check "compromised --commit: the summary names the account" grep -q "anna@example.org (3)" <<<"$out"
 check "mailing sender by SASL --commit: applied" [ "$(state_of "$work/ca.db" kay@example.net)" = bounced ]

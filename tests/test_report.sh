@@ -193,7 +193,7 @@ printf 'email,source\nh1@example.net,Web\nh2@example.net,Web\nb1@example.net,Web
 "$R" contacts import --create --db "$work/ns.db" nosend.csv >/dev/null 2>&1
 printf 'recipient,reason,status,date\nh1@example.net,userunknown,5.1.1,2026-11-10T10:00:00Z\nh2@example.net,userunknown,5.1.1,2026-11-11T10:00:00Z\nb1@example.net,blocked,5.7.1,2026-11-12T10:00:00Z\n' > nosend-b.csv
 # two bounces under alerts: kept apart from the bounce figures, shown as alerts
-printf 'recipient,reason,status,date,alert\nx1@example.net,userunknown,5.1.1,2026-11-13T10:00:00Z,backscatter\nx2@example.net,userunknown,5.1.1,2026-11-14T10:00:00Z,compromised_account\n' > alerts.csv
+printf 'recipient,reason,status,date,alert,account\nx1@example.net,userunknown,5.1.1,2026-11-13T10:00:00Z,backscatter,\nx2@example.net,userunknown,5.1.1,2026-11-14T10:00:00Z,compromised_account,anna@example.org\n' > alerts.csv
 "$R" apply --commit --db "$work/ns.db" alerts.csv >/dev/null 2>&1
 "$R" apply --commit --db "$work/ns.db" nosend-b.csv >/dev/null 2>&1
 "$R" report --db "$work/ns.db" --since $SINCE --until $UNTIL --format json > ns.json
@@ -201,6 +201,7 @@ eq "no sends: attempts are the bounces" "$(j ns.json totals.attempts)" 3
 eq "no sends: hard rate 2/3" "$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["totals"]["hard_rate"], 4))' ns.json)" 0.6667
 eq "alerts: backscatter" "$(j ns.json alerts.backscatter)" 1
 eq "alerts: compromised account" "$(j ns.json alerts.compromised_account)" 1
+eq "alerts: the account named" "$(j ns.json alerts.by_account.0.account)" "anna@example.org"
 eq "alerts: not among the bounces" "$(j ns.json totals.bounces)" 3
 eq "alerts: = SQL" "$(sqlite3 "$work/ns.db" "SELECT COUNT(*) FROM events WHERE alert <> ''")" 2
 eq "alerts: contacts unchanged" "$(sqlite3 "$work/ns.db" "SELECT status FROM contacts WHERE email_norm LIKE 'x%' ORDER BY 1" | tr '\n' ' ')" "active active "

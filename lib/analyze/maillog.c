@@ -258,7 +258,7 @@ int rb_logline_parse(rb_logclock *c, const char *s, size_t len, rb_logline *o)
 
 /* ---- records ------------------------------------------------------------------ */
 const char *const rb_logrec_fields[] = {"queue_id", "delivery_status", "relay", "delay", "delays", "to",
-                                        "instance", "agent", "account"};
+                                        "instance", "agent"};
 
 size_t rb_logrec_nfields(void)
 {
@@ -276,7 +276,6 @@ const char *rb_logrec_get(const rb_logrec *r, size_t i)
     case 5: return r->to;
     case 6: return r->instance;
     case 7: return r->agent;
-    case 8: return r->account;
     default: return "";
     }
 }
@@ -642,8 +641,8 @@ static void clear_rec(rb_logrec *lr)
     char *const f[] = {r->source, r->recipient, r->reason, r->status, r->reply_code, r->bounce_type, r->action,
                        r->diagnostic, r->remote_mta, r->reporting_mta, r->provider, r->feedback_type,
                        r->addresser, r->original_message_id, r->original_subject, r->date, r->decoded_by,
-                       r->smtp_command, r->dsn_action, r->original_recipient, r->evidence, r->rule, r->provider_source, r->alert, lr->queue_id, lr->delivery_status, lr->relay, lr->delay,
-                       lr->delays, lr->to, lr->instance, lr->agent, lr->account};
+                       r->smtp_command, r->dsn_action, r->original_recipient, r->evidence, r->rule, r->provider_source, r->alert, r->account, lr->queue_id, lr->delivery_status, lr->relay, lr->delay,
+                       lr->delays, lr->to, lr->instance, lr->agent};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) f[i][0] = '\0';
     lr->t = 0;
 }
@@ -849,7 +848,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         /* sent through a hijacked account of ours: says nothing about the
          * recipient, and its delivery is no send of ours */
         rb_strlcpy(r->alert, "compromised_account", sizeof r->alert);
-        rb_strlcpy(lr->account, e->sasl, sizeof lr->account);
+        rb_strlcpy(r->account, e->sasl, sizeof r->account);
         if (!strcmp(r->action, "disable") || !strcmp(r->action, "count")) rb_strlcpy(r->action, "record", sizeof r->action);
     }
     provider_cached(m, r);

@@ -12,6 +12,7 @@ const char *const rb_record_fields[] = {
     "diagnostic", "remote_mta", "reporting_mta", "provider", "feedback_type", "addresser",
     "original_message_id", "original_subject", "date", "decoded_by", "smtp_command", "dsn_action",
     "original_recipient", "evidence", "rule", "provider_source", "alert",
+    "account",
 };
 
 size_t rb_record_nfields(void)
@@ -46,6 +47,7 @@ const char *rb_record_get(const rb_record *r, size_t i)
     case 21: return r->rule;
     case 22: return r->provider_source;
     case 23: return r->alert;
+    case 24: return r->account;
     default: return "";
     }
 }

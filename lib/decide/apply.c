@@ -798,6 +798,7 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
             rb_strlcpy(e->evidence, p->rec.evidence, sizeof e->evidence);
             rb_strlcpy(e->rule, p->rec.rule, sizeof e->rule);
             rb_strlcpy(e->alert, p->rec.alert, sizeof e->alert);
+            rb_strlcpy(e->account, p->rec.account, sizeof e->account);
             e->contact = o->cp;            /* alive until the batch is written */
         }
     counted:

@@ -291,12 +291,14 @@ rb_status rb_guard_check(rb_store *st, const rb_guard_opts *o, const char *envel
         /* the alert: a hacked account of ours, else mail we never sent */
         if (rep->compromised && v != RB_GUARD_LEGITIMATE) {
             rb_strlcpy(r->alert, "compromised_account", sizeof r->alert);
+            rb_strlcpy(r->account, rep->account, sizeof r->account);
             rep->n_alert_compromised++;
         } else if (via_ours && v == RB_GUARD_BACKSCATTER && r->addresser[0] && OURS(r->addresser)) {
             /* our domain as the sender of mail we never sent, and it went
              * out through our own authenticated submission: an account */
             rb_strlcpy(r->alert, "compromised_account", sizeof r->alert);
             if (!rep->account[0]) rb_strlcpy(rep->account, r->addresser, sizeof rep->account);
+            rb_strlcpy(r->account, r->addresser, sizeof r->account);
             rep->n_alert_compromised++;
         } else if (v == RB_GUARD_BACKSCATTER) {
             rb_strlcpy(r->alert, "backscatter", sizeof r->alert);

@@ -26,6 +26,7 @@ static const struct {
     F(diagnostic), F(remote_mta), F(reporting_mta), F(provider), F(feedback_type), F(addresser),
     F(original_message_id), F(original_subject), F(date), F(decoded_by), F(smtp_command),
     F(dsn_action), F(original_recipient), F(evidence), F(rule), F(provider_source), F(alert),
+    F(account),
 };
 #undef F
 #define NFIELDS (sizeof fields / sizeof fields[0])

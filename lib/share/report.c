@@ -171,6 +171,7 @@ typedef struct {
     groups prov, src;
     text_tab diag, uncl, rsn;       /* rsn: (provider, reason) */
     text_tab alp;                   /* alerts: (alert, provider) */
+    text_tab alacc;                 /* compromised_account alerts: ("compromised_account", account) */
     int64_t (*al_daily)[2];         /* per day: backscatter, compromised_account */
     int64_t al[2];
     int64_t soft[4];                /* counted quarantined disabled other */
@@ -202,10 +203,10 @@ static int day_index(run *r, int64_t day)
 static int row_event(void *arg, int n, const char *const *v)
 {
     run *r = arg;
-    if (n < 8) return 1;
+    if (n < 9) return 1;
     int b = bt_index(v[3]);
     const char *reason = v[4] ? v[4] : "", *alert = v[6] ? v[6] : "";
-    int64_t cnt = i64v(v[7]);
+    int64_t cnt = i64v(v[8]);
     int d = day_index(r, i64v(v[0]));
     if (alert[0]) {
         /* bounces under an alert say nothing about their recipients: counted apart */
@@ -213,6 +214,10 @@ static int row_event(void *arg, int n, const char *const *v)
         if (d >= 0) r->al_daily[d][k] += cnt;
         r->al[k] += cnt;
         if (text_add(&r->alp, k ? "compromised_account" : "backscatter", pname(v[1]), cnt) < 0) { r->oom = 1; return 1; }
+        if (k && text_add(&r->alacc, "compromised_account", v[7] && v[7][0] ? v[7] : "(not named)", cnt) < 0) {
+            r->oom = 1;
+            return 1;
+        }
         return 0;
     }
     if (b < 0) return 0;
@@ -401,7 +406,7 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
     snprintf(d2, sizeof d2, "%lld", (long long)(r.day0 + r.ndays));
     const char *pd[] = {d1, d2, prov, src};
 
-    Q("SELECT day, provider, source, bounce_type, reason, decision, alert, n FROM report_events" RF, 4, pd, row_event);
+    Q("SELECT day, provider, source, bounce_type, reason, decision, alert, account, n FROM report_events" RF, 4, pd, row_event);
     Q("SELECT bounce_type, reason, text, n FROM report_texts" RF, 4, pd, row_text);
     Q("SELECT day, provider, bucket, n FROM report_sends" RF, 4, pd, row_send);
     for (size_t i = 0; i < r.prov.n; i++) median(&r.prov.g[i]);
@@ -589,6 +594,16 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
         json_object_del(x, "text");
     }
     json_object_set_new(al, "by_provider", alp);
+    int64_t act = 0;
+    json_t *alc = texts_json(&r.alacc, top, 1, &act);
+    for (size_t i = 0; i < json_array_size(alc); i++) {
+        json_t *x = json_array_get(alc, i);
+        json_object_set(x, "alert", json_object_get(x, "reason"));
+        json_object_set(x, "account", json_object_get(x, "text"));
+        json_object_del(x, "reason");
+        json_object_del(x, "text");
+    }
+    json_object_set_new(al, "by_account", alc);
     json_object_set_new(j, "alerts", al);
 
     json_t *uncl = texts_json(&r.uncl, top, 1, &ut);
@@ -611,5 +626,6 @@ done:
     text_free(&r.uncl);
     text_free(&r.rsn);
     text_free(&r.alp);
+    text_free(&r.alacc);
     return s;
 }

@@ -155,7 +155,8 @@ typedef struct {
  * the same transaction as the rows they count, so `rebound report` reads
  * thousands of rows instead of every event and send of the period:
  *   report_events  events per day x provider x import source x bounce type x
- *                  reason x decision x alert;
+ *                  reason x decision x alert x account (the account of ours a
+ *                  compromised_account alert names, kept on the event too);
  *   report_texts   the masked diagnostics of the bounces and of the
  *                  unclassified (onhold, undefined) per day x provider x source;
  *   report_sends   sends per day x provider x source x bucket of the delay
@@ -170,10 +171,11 @@ typedef struct {
 #define V6_BODY(BUCKET) \
     "ALTER TABLE sends ADD COLUMN ndr_at BIGINT NOT NULL DEFAULT 0;" \
     "ALTER TABLE sends ADD COLUMN contact_source TEXT NOT NULL DEFAULT '';" \
+    "ALTER TABLE events ADD COLUMN account TEXT NOT NULL DEFAULT '';" \
     "CREATE TABLE report_events (" \
     " day BIGINT NOT NULL, provider TEXT NOT NULL, source TEXT NOT NULL, bounce_type TEXT NOT NULL," \
-    " reason TEXT NOT NULL, decision TEXT NOT NULL, alert TEXT NOT NULL, n BIGINT NOT NULL," \
-    " PRIMARY KEY (day, provider, source, bounce_type, reason, decision, alert));" \
+    " reason TEXT NOT NULL, decision TEXT NOT NULL, alert TEXT NOT NULL, account TEXT NOT NULL, n BIGINT NOT NULL," \
+    " PRIMARY KEY (day, provider, source, bounce_type, reason, decision, alert, account));" \
     "CREATE TABLE report_texts (" \
     " day BIGINT NOT NULL, provider TEXT NOT NULL, source TEXT NOT NULL, bounce_type TEXT NOT NULL," \
     " reason TEXT NOT NULL, text TEXT NOT NULL, n BIGINT NOT NULL," \
@@ -473,6 +475,7 @@ void rb_event_from_row(rb_event *e, const char *const *v)
     txt(e->evidence, sizeof e->evidence, v[13]);
     txt(e->rule, sizeof e->rule, v[14]);
     txt(e->alert, sizeof e->alert, v[15]);
+    txt(e->account, sizeof e->account, v[16]);
 }
 
 /* ---- iteration -------------------------------------------------------------------- */

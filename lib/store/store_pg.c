@@ -736,13 +736,13 @@ static rb_status pg_events_known(rb_store *st, const char *const *keys, size_t n
 
 #define EVENT_DATA_COLS \
     "key, contact_id, event_time, applied_at, bounce_type, reason, status, reply_code, decision," \
-    " diagnostic, remote_mta, provider, source, evidence, rule, alert"
+    " diagnostic, remote_mta, provider, source, evidence, rule, alert, account"
 
 #define INSERT_EVENTS_SQL \
     "INSERT INTO events (" EVENT_DATA_COLS ") SELECT " EVENT_DATA_COLS \
     " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[]," \
     " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]," \
-    " $14::text[], $15::text[], $16::text[])" \
+    " $14::text[], $15::text[], $16::text[], $17::text[])" \
     " WITH ORDINALITY AS u(" EVENT_DATA_COLS ", ord)" \
     " ORDER BY ord ON CONFLICT (key) DO NOTHING"
 
@@ -750,7 +750,7 @@ static rb_status pg_events_insert(rb_store *st, const rb_event *ev, size_t n, rb
 {
     if (n == 0) return RB_OK;
     arrays a;
-    arrays_init(&a, 16);
+    arrays_init(&a, 17);
     for (size_t i = 0; i < n; i++) {
         const rb_event *e = &ev[i];
         arr_text(&a, 0, e->key);
@@ -769,10 +769,11 @@ static rb_status pg_events_insert(rb_store *st, const rb_event *ev, size_t n, rb
         arr_text(&a, 13, e->evidence);
         arr_text(&a, 14, e->rule);
         arr_text(&a, 15, e->alert);
+        arr_text(&a, 16, e->account);
     }
     rb_status s;
     if (arrays_finish(&a)) s = nomem(err);
-    else s = run(st, "inserting events", INSERT_EVENTS_SQL, 16, a.param, NULL, NULL, err);
+    else s = run(st, "inserting events", INSERT_EVENTS_SQL, 17, a.param, NULL, NULL, err);
     arrays_free(&a);
     return s;
 }

@@ -4,7 +4,7 @@
  * events took ~40 s.  The writers now keep counts per day as they write:
  *
  *   report_events  day, provider, import source, bounce type, reason,
- *                  decision, alert -> n
+ *                  decision, alert, account (of a compromised_account) -> n
  *   report_texts   day, provider, source, bounce type, reason, masked
  *                  diagnostic -> n (bounces and unclassified only)
  *   report_sends   day of the send, provider, source, delay bucket -> n
@@ -58,8 +58,9 @@ int64_t rb_delay_bucket_value(int b)
 /* ---- the deltas of a transaction -------------------------------------------- */
 enum { T_EVENTS, T_TEXTS, T_SENDS, T_N };
 static const char *const upsert_sql[T_N] = {
-    "INSERT INTO report_events (day, provider, source, bounce_type, reason, decision, alert, n)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (day, provider, source, bounce_type, reason, decision, alert)"
+    "INSERT INTO report_events (day, provider, source, bounce_type, reason, decision, alert, account, n)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    " ON CONFLICT (day, provider, source, bounce_type, reason, decision, alert, account)"
     " DO UPDATE SET n = report_events.n + excluded.n",
     "INSERT INTO report_texts (day, provider, source, bounce_type, reason, text, n)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (day, provider, source, bounce_type, reason, text)"
@@ -68,7 +69,7 @@ static const char *const upsert_sql[T_N] = {
     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (day, provider, source, bucket)"
     " DO UPDATE SET n = report_sends.n + excluded.n",
 };
-static const int nkeys[T_N] = {7, 6, 4};
+static const int nkeys[T_N] = {8, 6, 4};
 
 struct rb_rollup {
     GHashTable *h[T_N];     /* key: the fields joined by \x1f -> int64_t delta */
@@ -133,7 +134,7 @@ rb_status rb_store_rollup_flush(rb_store *st, rb_error *err)
             if (!d) continue;
             char buf[4 * RB_TEXT_MAX], num[32];
             rb_strlcpy(buf, keys[i], sizeof buf);
-            const char *p[8];
+            const char *p[9];
             int np = 0;
             for (char *f = buf, *e;; f = e + 1) {
                 p[np++] = f;
@@ -171,10 +172,11 @@ static int is_unclassified(const char *reason) { return !strcmp(reason, "onhold"
 
 /* one event into the deltas: prov and src as counted (see the top) */
 static int add_event(rb_store *st, int64_t day, const char *prov, const char *src, const char *bt,
-                     const char *reason, const char *decision, const char *alert, const char *diag, int64_t n)
+                     const char *reason, const char *decision, const char *alert, const char *account, const char *diag,
+                     int64_t n)
 {
     char d[32], fp[RB_SHORT_MAX], fs[RB_SOURCE_NAME_MAX], fb[RB_SHORT_MAX], fr[RB_SHORT_MAX], fd[RB_SHORT_MAX],
-        fa[RB_SHORT_MAX];
+        fa[RB_SHORT_MAX], fc[RB_ADDR_MAX];
     snprintf(d, sizeof d, "%lld", (long long)day);
     field(fp, sizeof fp, prov);
     field(fs, sizeof fs, src);
@@ -182,7 +184,8 @@ static int add_event(rb_store *st, int64_t day, const char *prov, const char *sr
     field(fr, sizeof fr, reason);
     field(fd, sizeof fd, decision);
     field(fa, sizeof fa, alert);
-    const char *ke[] = {d, fp, fs, fb, fr, fd, fa};
+    field(fc, sizeof fc, fa[0] ? account : "");
+    const char *ke[] = {d, fp, fs, fb, fr, fd, fa, fc};
     if (add(st, T_EVENTS, ke, n) < 0) return -1;
     if (fa[0] || !(is_bounce(fb) || is_unclassified(fr))) return 0;
     char m[RB_TEXT_MAX];
@@ -346,7 +349,7 @@ rb_status rb_store_rollup_events(rb_store *st, const rb_event *ev, size_t n, rb_
             if (rc != RB_OK) return rc;
         }
         if (add_event(st, e->event_time / 86400, e->provider[0] ? e->provider : c.provider, c.source, e->bounce_type,
-                      e->reason, e->decision, e->alert, e->diagnostic, 1) < 0) {
+                      e->reason, e->decision, e->alert, e->account, e->diagnostic, 1) < 0) {
             rb_seterr(err, "out of memory");
             return RB_ERR_NOMEM;
         }
@@ -412,9 +415,9 @@ typedef struct {
 static int fill_event(void *arg, int n, const char *const *v)
 {
     fill_ctx *f = arg;
-    if (n < 8) return 1;
+    if (n < 9) return 1;
     if (add_event(f->st, i64(v[0]) / 86400, v[1], v[2], v[3] ? v[3] : "", v[4] ? v[4] : "", v[5], v[6] ? v[6] : "",
-                  v[7], 1) < 0) {
+                  v[7], v[8], 1) < 0) {
         f->oom = 1;
         return 1;
     }
@@ -466,7 +469,7 @@ rb_status rb_store_rollup_fill(rb_store *st, rb_error *err)
         if ((s = st->ops->query(st, reset[i], 0, NULL, NULL, NULL, err)) != RB_OK) return s;
     s = st->ops->query(st,
                        "SELECT e.event_time, COALESCE(NULLIF(e.provider, ''), c.provider), c.source, e.bounce_type,"
-                       " e.reason, e.decision, e.alert, e.diagnostic FROM events e JOIN contacts c ON c.id = e.contact_id",
+                       " e.reason, e.decision, e.alert, e.account, e.diagnostic FROM events e JOIN contacts c ON c.id = e.contact_id",
                        0, NULL, fill_event, &f, err);
     if (s == RB_OK && !f.oom)
         s = st->ops->query(st, "SELECT sent_at, provider, contact_source, ndr_at FROM sends", 0, NULL, fill_send, &f,

@@ -327,7 +327,8 @@ static rb_status sq_events_insert(rb_store *st, const rb_event *ev, size_t n, rb
         sqlite3_stmt *s = prep(st,
                                "INSERT INTO events (key, contact_id, event_time, applied_at, bounce_type, reason,"
                                " status, reply_code, decision, diagnostic, remote_mta, provider, source, evidence,"
-                               " rule, alert) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+                               " rule, alert, account)"
+                               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"
                                " ON CONFLICT (key) DO NOTHING",
                                err);
         if (!s) return RB_ERR_DB;
@@ -348,6 +349,7 @@ static rb_status sq_events_insert(rb_store *st, const rb_event *ev, size_t n, rb
         bind_t(s, 14, e->evidence);
         bind_t(s, 15, e->rule);
         bind_t(s, 16, e->alert);
+        bind_t(s, 17, e->account);
         rb_status r = run(st, s, NULL, NULL, err);
         if (r != RB_OK) return r;
     }
