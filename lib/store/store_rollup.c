@@ -447,10 +447,6 @@ rb_status rb_store_rollup_fill(rb_store *st, rb_error *err)
         "DELETE FROM report_events",
         "DELETE FROM report_texts",
         "DELETE FROM report_sends",
-        "UPDATE sends SET ndr_at = 0,"
-        " contact_source = COALESCE((SELECT c.source FROM contacts c WHERE c.email_norm = sends.recipient_norm), ''),"
-        " provider = CASE WHEN provider <> '' THEN provider ELSE"
-        "  COALESCE((SELECT c.provider FROM contacts c WHERE c.email_norm = sends.recipient_norm), '') END",
         /* each send's NDR: the sends and the bounces merged per recipient in
          * time order (a send before a bounce of the same second, sends by
          * id); a send's NDR is the row right after it when that is a bounce */
@@ -461,8 +457,13 @@ rb_status rb_store_rollup_fill(rb_store *st, rb_error *err)
         "  UNION ALL SELECT 0, c.email_norm, e.event_time, 1 FROM events e JOIN contacts c ON c.id = e.contact_id"
         "  WHERE e.bounce_type IN ('hard', 'soft', 'blocked') AND e.alert = '') x"
         " WINDOW w AS (PARTITION BY r ORDER BY t, k, id)) y WHERE k = 0 AND ndr IS NOT NULL",
-        "UPDATE sends SET ndr_at = (SELECT ndr FROM rb_ndr WHERE rb_ndr.id = sends.id)"
-        " WHERE id IN (SELECT id FROM rb_ndr)",
+        /* one pass over the sends, joined (not a look-up per send): the NDR,
+         * the contact's source, the provider if the relay named none */
+        "UPDATE sends SET ndr_at = x.ndr, contact_source = x.src, provider = x.prov FROM ("
+        " SELECT s.id AS id, COALESCE(n.ndr, 0) AS ndr, COALESCE(c.source, '') AS src,"
+        "  COALESCE(NULLIF(s.provider, ''), c.provider, '') AS prov"
+        " FROM sends s LEFT JOIN contacts c ON c.email_norm = s.recipient_norm LEFT JOIN rb_ndr n ON n.id = s.id) x"
+        " WHERE sends.id = x.id",
         "DROP TABLE rb_ndr",
     };
     for (size_t i = 0; i < sizeof reset / sizeof *reset; i++)
