@@ -95,12 +95,13 @@ typedef struct {
 /* ---- the store ---------------------------------------------------------------- */
 typedef struct rb_store rb_store;
 
-/* A connection tuned for its use (nothing to do on PostgreSQL).  For a
+/* A connection tuned for its use.  For a
  * long-running server (rebound serve) SQLite reads the file through mmap on
  * every connection (RB_TUNE_READER), and the writer's (RB_TUNE_WRITER)
  * never checkpoints, so a commit never waits for one: rb_store_checkpoint()
  * does it from another connection.  RB_TUNE_REPORT: large sorts go to
- * temporary files, so memory does not grow with the events.  *wal_frames
+ * temporary files, so memory does not grow with the events (PostgreSQL:
+ * no JIT compilation of its statements, which costs more than they do).  *wal_frames
  * and *done (may be NULL): the WAL's size in pages and how many of them are
  * in the database file now (0 on PostgreSQL). */
 enum { RB_TUNE_READER = 0, RB_TUNE_WRITER = 1, RB_TUNE_REPORT = 2 };

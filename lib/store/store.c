@@ -183,7 +183,7 @@ typedef struct {
     "CREATE TABLE report_sends (" \
     " day BIGINT NOT NULL, provider TEXT NOT NULL, source TEXT NOT NULL, bucket " BUCKET " NOT NULL," \
     " n BIGINT NOT NULL, PRIMARY KEY (day, provider, source, bucket));" \
-    "CREATE INDEX contacts_status ON contacts(status);" \
+    "CREATE INDEX contacts_status ON contacts(status, source, provider);" \
     "CREATE INDEX contacts_soft_since ON contacts(soft_since);" \
     "CREATE INDEX queue_contact ON queue(contact_id);"
 

@@ -815,6 +815,20 @@ static rb_status pg_soft_events(rb_store *st, const int64_t *ids, size_t n, int6
     return s;
 }
 
+/* The report's statements run once each and read little (the rollups and
+ * indexes); PostgreSQL's cost estimate for them is high enough to JIT-
+ * compile them, which took longer (2.3 s measured at 1 M contacts) than
+ * running them.  A server too old to know jit keeps its default. */
+static rb_status pg_tune(rb_store *st, int use, rb_error *err)
+{
+    (void)err;
+    if (use == RB_TUNE_REPORT) {
+        rb_error ignored;
+        pg_exec(st, "SET jit = off", &ignored);
+    }
+    return RB_OK;
+}
+
 const rb_store_ops rb_store_pg_ops = {
     .name = "postgresql",
     .open = pg_open,
@@ -827,4 +841,5 @@ const rb_store_ops rb_store_pg_ops = {
     .events_known = pg_events_known,
     .events_insert = pg_events_insert,
     .soft_events = pg_soft_events,
+    .tune = pg_tune,
 };
