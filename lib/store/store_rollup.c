@@ -483,6 +483,8 @@ rb_status rb_store_rollup_fill(rb_store *st, rb_error *err)
 rb_status rb_store_rollup_rebuild(rb_store *st, rb_error *err)
 {
     rb_status s;
+    /* the merge of every send and bounce sorts millions of rows: on disk */
+    if ((s = rb_store_tune(st, RB_TUNE_REPORT, err)) != RB_OK) return s;
     if ((s = rb_store_begin(st, err)) != RB_OK) return s;
     if ((s = rb_store_rollup_fill(st, err)) != RB_OK) {
         rb_error e2;
