@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <cmocka.h>
+#include <gmime/gmime.h>
 
 #include "rb_internal.h"
 
@@ -197,6 +198,29 @@ static void test_time(void **state)
     assert_string_equal(iso, "2026-11-30T22:30:00Z");
     assert_int_equal(rb_days_from_civil(1970, 1, 1), 0);
     assert_int_equal(rb_days_from_civil(2000, 3, 1), 11017);
+    /* the common form is read without GMime: the same answers as GMime's */
+    static const char *const dates[] = {
+        "Tue, 1 Dec 2026 00:30:00 +0200", "Mon, 05 Jan 2026 23:59:59 -1400", "29 Feb 2024 12:00:00 +0000",
+        "Sat, 31 Dec 2016 23:30:00 -0130", "Fri, 1 Jan 1971 00:00:00 +1400", "29 Feb 2023 12:00:00 +0000",
+        "Thu, 31 Apr 2025 10:00:00 +0100", "Sun, 01 Mar 2100 00:00:00 +0001", "Wed, 15 Jul 2026 08:09:10 +0545",
+        "Mon, 23 Nov 2026 07:25:01 +0100 (CET)", "Tue, 1 Dec 26 00:30:00 +0200", "1 Dec 2026 00:30 +0200",
+    };
+    for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
+        char want[64] = "", got[64] = "";
+        int wok = 0;
+        GDateTime *dt = g_mime_utils_header_decode_date(dates[i]);
+        if (dt) {
+            GDateTime *u = g_date_time_to_utc(dt);
+            char *f = g_date_time_format(u, "%Y-%m-%dT%H:%M:%SZ");
+            wok = f != NULL;
+            if (f) snprintf(want, sizeof want, "%s", f);
+            g_free(f);
+            g_date_time_unref(u);
+            g_date_time_unref(dt);
+        }
+        assert_int_equal(rb_time_rfc5322_to_iso(dates[i], got, sizeof got), wok);
+        assert_string_equal(got, want);
+    }
 }
 
 static void test_utf8(void **state)

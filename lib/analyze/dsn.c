@@ -8,6 +8,7 @@
  * the destination's size, and nothing is kept between calls.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,10 +42,18 @@ static const char *unquote(const char *line, size_t len, size_t *outlen)
     return line + i;
 }
 
+static inline unsigned char fold_ascii(unsigned char c)
+{
+    return (unsigned char)((unsigned)(c - 'A') < 26u ? c | 0x20 : c);
+}
+
 /* Does the line begin with one of the names, each written with its ':'? */
 static int starts_with_any(const char *s, size_t n, const char *const *names, size_t nnames)
 {
+    if (!n) return 0;
+    unsigned char c0 = fold_ascii((unsigned char)s[0]);
     for (size_t i = 0; i < nnames; i++) {
+        if (fold_ascii((unsigned char)names[i][0]) != c0) continue;
         size_t l = strlen(names[i]);
         if (n >= l && strncasecmp(s, names[i], l) == 0) return 1;
     }
@@ -60,20 +69,41 @@ static void append_piece(char *dst, size_t size, const char *src, size_t n)
     rb_strlcpyn(dst + dl, src, n, size - dl);
 }
 
-/* Lines that begin the returned message: a copy of the original follows. */
-static int is_orig_marker(const char *s, size_t n)
+/* Lines that begin the returned message: a copy of the original follows.
+ * One pass over the line: at each byte, only the phrases that begin with
+ * it (folded) are compared. */
+static const char *const orig_phrases[] = {
+    "copy of the message",         "copy of your message",       "copy of the original message",
+    "original message follows",    "original message headers",   "message headers follow",
+    "message text follows",        "header of the original message", "headers of the original message",
+    "unsent message below",        "your message reads (in part)", "first part of the message",
+    "the original message was:",   "original message -----",     "----- original message",
+    "content-type: message/rfc822", "content-type: text/rfc822-headers",
+    "the non-delivered message is attached", "attachment contains the original",
+};
+#define N_ORIG_PHRASES (sizeof orig_phrases / sizeof orig_phrases[0])
+
+/* by_first[c]: the phrases (bits) whose first byte folds to c */
+static void orig_index(uint32_t by_first[256])
 {
-    static const char *const phrases[] = {
-        "copy of the message",         "copy of your message",       "copy of the original message",
-        "original message follows",    "original message headers",   "message headers follow",
-        "message text follows",        "header of the original message", "headers of the original message",
-        "unsent message below",        "your message reads (in part)", "first part of the message",
-        "the original message was:",   "original message -----",     "----- original message",
-        "content-type: message/rfc822", "content-type: text/rfc822-headers",
-        "the non-delivered message is attached", "attachment contains the original",
-    };
-    for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
-        if (rb_strcasestrn(s, n, phrases[i])) return 1;
+    memset(by_first, 0, 256 * sizeof *by_first);
+    for (size_t i = 0; i < N_ORIG_PHRASES; i++)
+        by_first[fold_ascii((unsigned char)orig_phrases[i][0])] |= 1u << i;
+}
+
+static int is_orig_marker(const char *s, size_t n, const uint32_t by_first[256])
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t m = by_first[fold_ascii((unsigned char)s[i])];
+        while (m) {
+            unsigned k = (unsigned)__builtin_ctz(m);
+            m &= m - 1;
+            const char *p = orig_phrases[k];
+            size_t j = 1;
+            while (p[j] && i + j < n && fold_ascii((unsigned char)s[i + j]) == (unsigned char)p[j]) j++;
+            if (!p[j]) return 1;
+        }
+    }
     return 0;
 }
 
@@ -115,10 +145,12 @@ static size_t prose_end(const char *t, size_t len)
     int prev_hdr = 0;
     const char *line;
     size_t ll;
+    uint32_t by_first[256];
+    orig_index(by_first);
     while (start = pos, rb_next_line(t, len, &pos, &line, &ll)) {
         size_t ql;
         const char *q = unquote(line, ll, &ql);
-        if (is_orig_marker(q, ql) || is_block_start(q, ql)) return start;
+        if (is_orig_marker(q, ql, by_first) || is_block_start(q, ql)) return start;
         int hdr = is_common_header(q, ql);
         if (hdr && prev_hdr) return prev_start;
         prev_hdr = hdr;

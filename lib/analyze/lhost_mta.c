@@ -47,7 +47,15 @@ static size_t find_line(const rb_msg *m, size_t from, const char *const *marks, 
         size_t at = pos;
         if (!rb_next_line(m->body, m->body_len, &pos, &line, &ll)) break;
         while (ll && (*line == ' ' || *line == '\t')) { line++; ll--; }
+        if (!ll) {
+            for (size_t i = 0; i < nmarks; i++) if (!marks[i][0]) return at;
+            continue;
+        }
+        unsigned char c0 = (unsigned char)((unsigned)(*line - 'A') < 26u ? *line | 0x20 : *line);
         for (size_t i = 0; i < nmarks; i++) {
+            unsigned char m0 = (unsigned char)marks[i][0];
+            if (!m0) return at;   /* an empty mark: any line */
+            if ((unsigned char)((unsigned)(m0 - 'A') < 26u ? m0 | 0x20 : m0) != c0) continue;
             size_t ml = strlen(marks[i]);
             if (ll >= ml && strncasecmp(line, marks[i], ml) == 0) return at;
         }

@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "rb_internal.h"
 
@@ -41,21 +44,90 @@ int rb_strcaseprefix(const char *s, const char *prefix)
     return strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* ASCII case folding, as strncasecmp in the C locale */
+static inline unsigned char fold_ascii(unsigned char c)
+{
+    return (unsigned char)((unsigned)(c - 'A') < 26u ? c | 0x20 : c);
+}
+
+/* How often a byte turns up in mail text, roughly, per mille; a letter is
+ * searched in both cases (two memchr), which the weights include. */
+static const unsigned char byte_rarity[256] = {   /* 0: not listed, 3 */
+    ['a'] = 85, ['b'] = 16, ['c'] = 33, ['d'] = 43, ['e'] = 130, ['f'] = 23, ['g'] = 21, ['h'] = 52,
+    ['i'] = 78, ['j'] = 2,  ['k'] = 8,  ['l'] = 43, ['m'] = 29,  ['n'] = 72, ['o'] = 78, ['p'] = 22,
+    ['q'] = 2,  ['r'] = 65, ['s'] = 68, ['t'] = 98, ['u'] = 29,  ['v'] = 10, ['w'] = 20, ['x'] = 4,
+    ['y'] = 17, ['z'] = 2,
+    ['A'] = 85, ['B'] = 16, ['C'] = 33, ['D'] = 43, ['E'] = 130, ['F'] = 23, ['G'] = 21, ['H'] = 52,
+    ['I'] = 78, ['J'] = 2,  ['K'] = 8,  ['L'] = 43, ['M'] = 29,  ['N'] = 72, ['O'] = 78, ['P'] = 22,
+    ['Q'] = 2,  ['R'] = 65, ['S'] = 68, ['T'] = 98, ['U'] = 29,  ['V'] = 10, ['W'] = 20, ['X'] = 4,
+    ['Y'] = 17, ['Z'] = 2,
+    [' '] = 160, ['\n'] = 25, ['\r'] = 25, ['.'] = 12, [':'] = 12, ['-'] = 10, ['='] = 10, [','] = 8,
+    ['0' ... '9'] = 8,
+};
+
+static int caseeq_n(const char *s, const char *needle, size_t nl)
+{
+    for (size_t i = 0; i < nl; i++)
+        if (fold_ascii((unsigned char)s[i]) != fold_ascii((unsigned char)needle[i])) return 0;
+    return 1;
+}
+
 const char *rb_strcasestrn(const char *hay, size_t len, const char *needle)
 {
     size_t nl = strlen(needle);
     if (nl == 0) return hay;
     if (!hay || nl > len) return NULL;
-    /* memchr (vectorised) finds candidates for the first character in either
-     * case; only those are compared in full. */
-    int lo = tolower((unsigned char)needle[0]), up = toupper((unsigned char)needle[0]);
-    const char *p = hay, *end = hay + (len - nl) + 1;
+    /* the two rarest bytes of the needle: k1 the rarest, k2 the next */
+    size_t k1 = 0, k2 = 0;
+    unsigned b1 = ~0u, b2 = ~0u;
+    for (size_t i = 0; i < nl; i++) {
+        unsigned r = byte_rarity[(unsigned char)needle[i]];
+        if (!r) r = 3;
+        if (r < b1) { b2 = b1; k2 = k1; b1 = r; k1 = i; }
+        else if (r < b2) { b2 = r; k2 = i; }
+    }
+    size_t last = len - nl;   /* the last possible start */
+#ifdef __SSE2__
+    if (nl >= 2) {
+        /* 16 starts at a time: those whose bytes at k1 and k2 equal the
+         * needle's there, up to case (OR 0x20 folds the letters; for other
+         * bytes it only lets more candidates through); each candidate is
+         * then compared in full, leftmost first. */
+        const __m128i c20 = _mm_set1_epi8(0x20);
+        const __m128i n1 = _mm_set1_epi8((char)(needle[k1] | 0x20));
+        const __m128i n2 = _mm_set1_epi8((char)(needle[k2] | 0x20));
+        size_t i = 0;
+        for (; i + 16 <= last + 1; i += 16) {   /* loads end at last + k + 15 < len */
+            __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + i + k1)), c20);
+            __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + i + k2)), c20);
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, n1), _mm_cmpeq_epi8(y, n2)));
+            while (m) {
+                unsigned bit = (unsigned)__builtin_ctz(m);
+                m &= m - 1;
+                if (caseeq_n(hay + i + bit, needle, nl)) return hay + i + bit;
+            }
+        }
+        unsigned char f1 = fold_ascii((unsigned char)needle[k1]);
+        for (; i <= last; i++)
+            if (fold_ascii((unsigned char)hay[i + k1]) == f1 && caseeq_n(hay + i, needle, nl)) return hay + i;
+        return NULL;
+    }
+#endif
+    /* memchr (vectorised) finds the needle's rarest byte, in either case;
+     * only there is the whole needle compared.  The first match found is
+     * the leftmost: anchors are met in the order of the starts. */
+    size_t k = k1;
+    unsigned char lo = fold_ascii((unsigned char)needle[k]);
+    unsigned char up = (lo >= 'a' && lo <= 'z') ? (unsigned char)(lo - 32) : lo;
+    const char *end = hay + last + k + 1;   /* anchors at or past it start too late */
+    const char *p = hay + k, *na = NULL, *nb = up != lo ? NULL : end;
     while (p < end) {
-        const char *a = memchr(p, lo, (size_t)(end - p));
-        const char *b = up != lo ? memchr(p, up, (size_t)((a ? a : end) - p)) : NULL;
-        const char *q = b ? b : a;
-        if (!q) return NULL;
-        if (strncasecmp(q + 1, needle + 1, nl - 1) == 0) return q;
+        /* the next anchor of each case at or after p, found once each */
+        if (!na || na < p) { na = memchr(p, lo, (size_t)(end - p)); if (!na) na = end; }
+        if (!nb || nb < p) { nb = memchr(p, up, (size_t)(end - p)); if (!nb) nb = end; }
+        const char *q = nb < na ? nb : na;
+        if (q >= end) return NULL;
+        if (caseeq_n(q - k, needle, nl)) return q - k;
         p = q + 1;
     }
     return NULL;

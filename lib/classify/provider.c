@@ -15,11 +15,18 @@
 
 #include "rb_internal.h"
 
+static inline unsigned char fold_ascii(unsigned char c)
+{
+    return (unsigned char)((unsigned)(c - 'A') < 26u ? c | 0x20 : c);
+}
+
 typedef struct {
     char provider[RB_SHORT_MAX];
     int is_host;
     int kind;          /* 0: exact name, 1: "*.suffix", 2: any other glob */
     size_t suffix_len; /* kind 1: length of ".suffix" */
+    size_t glob_len;   /* kind 0: length of the name */
+    unsigned char last; /* kinds 0 and 1: the last byte, ASCII-lowercased */
     char glob[192];
 } prule;
 
@@ -69,6 +76,8 @@ rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err)
             if (!strpbrk(g, "*?[")) r->kind = 0;
             else if (g[0] == '*' && g[1] == '.' && !strpbrk(g + 1, "*?[")) { r->kind = 1; r->suffix_len = strlen(g + 1); }
             else r->kind = 2;
+            r->glob_len = strlen(r->glob);
+            r->last = r->glob_len ? fold_ascii((unsigned char)r->glob[r->glob_len - 1]) : 0;
         }
     }
     rb_conf_close(&cf);
@@ -82,9 +91,12 @@ static int match(const rb_providers *p, int host, const char *subject, char *out
 {
     size_t sl = strlen(subject);
     if (!sl) return 0;
+    unsigned char last = fold_ascii((unsigned char)subject[sl - 1]);
     for (size_t i = 0; i < p->n; i++) {
         const prule *r = &p->v[i];
         if (r->is_host != host) continue;
+        /* a name or a suffix ends as the subject does (a cheap test first) */
+        if (r->kind != 2 && (r->last != last || (r->kind == 0 && r->glob_len != sl))) continue;
         int hit = r->kind == 0   ? strcasecmp(r->glob, subject) == 0
                   : r->kind == 1 ? sl > r->suffix_len && strcasecmp(subject + sl - r->suffix_len, r->glob + 1) == 0
                                  : fnmatch(r->glob, subject, FNM_CASEFOLD) == 0;

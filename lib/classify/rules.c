@@ -76,6 +76,7 @@ struct rb_rules {
     uint32_t *boff;     /* NBUCKET + 1 offsets into ents */
     struct litent { uint32_t rule; uint32_t len; const char *lit; } *ents;
     uint32_t maxcap;    /* capture groups + 1 of the largest rule */
+    uint32_t nduo;      /* two-byte literals in the index */
 };
 /* Literals of three bytes or more are bucketed by their first three bytes,
  * two-byte ones (rare) by their two bytes, in one table. */
@@ -671,6 +672,7 @@ static int build_index(rb_rules *rs)
             e->rule = (uint32_t)i;
             e->len = (uint32_t)strlen(l);
             e->lit = l;
+            if (e->len < 3) rs->nduo++;
         }
     free(fill);
     return 0;
@@ -680,13 +682,25 @@ static int build_index(rb_rules *rs)
  * ASCII-lowercased). */
 static void mark_candidates(const rb_rules *rs, const char *low, size_t len, uint8_t *cand)
 {
+    const unsigned char *u = (const unsigned char *)low;
     for (size_t i = 0; i + 1 < len; i++) {
-        uint32_t bs[2] = {DUO(low[i], low[i + 1]), i + 2 < len ? TRI(low[i], low[i + 1], low[i + 2]) : 0};
-        for (int k = 0; k < 1 + (i + 2 < len); k++)
-            for (uint32_t j = rs->boff[bs[k]]; j < rs->boff[bs[k] + 1]; j++) {
+        uint32_t b;
+        if (i + 2 < len) {   /* literals of three bytes or more */
+            b = TRI(u[i], u[i + 1], u[i + 2]);
+            for (uint32_t j = rs->boff[b]; j < rs->boff[b + 1]; j++) {
                 const struct litent *e = &rs->ents[j];
-                if (!cand[e->rule] && e->len <= len - i && memcmp(low + i, e->lit, e->len) == 0) cand[e->rule] = 1;
+                /* the first and last bytes inline: most bucket mates differ there */
+                if (!cand[e->rule] && e->len <= len - i && u[i] == (unsigned char)e->lit[0] &&
+                    u[i + e->len - 1] == (unsigned char)e->lit[e->len - 1] && memcmp(low + i, e->lit, e->len) == 0)
+                    cand[e->rule] = 1;
             }
+        }
+        if (!rs->nduo) continue;   /* two-byte literals (rare) */
+        b = DUO(u[i], u[i + 1]);
+        for (uint32_t j = rs->boff[b]; j < rs->boff[b + 1]; j++) {
+            const struct litent *e = &rs->ents[j];
+            if (!cand[e->rule] && e->len <= len - i && memcmp(low + i, e->lit, e->len) == 0) cand[e->rule] = 1;
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <iconv.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "message.h"
@@ -395,6 +396,27 @@ static char *convert(iconv_t cd, const char *in, size_t n, size_t *outlen)
     return out;
 }
 
+/* NUL bytes into spaces (memchr: most texts have none) */
+static void nul_to_space(char *d, size_t dl)
+{
+    for (char *z = d; (z = memchr(z, '\0', dl - (size_t)(z - d))) != NULL;) *z++ = ' ';
+}
+
+/* Only bytes below 0x80?  (Then, without NULs, the text is valid UTF-8.) */
+static int all_ascii(const char *s, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w[4];
+        memcpy(w, s + i, sizeof w);
+        acc |= w[0] | w[1] | w[2] | w[3];
+        if (acc & 0x8080808080808080ull) return 0;
+    }
+    for (; i < n; i++) acc |= (unsigned char)s[i];
+    return !(acc & 0x8080808080808080ull);
+}
+
 /* Decoded text of a leaf: transfer encoding undone, converted from its
  * charset to UTF-8 (invalid sequences repaired), NULs turned into spaces
  * (a QP "=00" must not cut the text short).  g_malloc'ed. */
@@ -402,7 +424,7 @@ static char *leaf_text(const char *b, size_t n, int cte, const char *charset, si
 {
     size_t dl;
     char *d = decode_cte(b, n, cte, &dl);
-    for (size_t i = 0; i < dl; i++) if (d[i] == '\0') d[i] = ' ';   /* before iconv, which stops at NUL */
+    nul_to_space(d, dl);   /* before iconv, which stops at NUL */
     if (charset[0] && g_ascii_strcasecmp(charset, "utf-8") && g_ascii_strcasecmp(charset, "us-ascii") &&
         g_ascii_strcasecmp(charset, "utf8") && g_ascii_strcasecmp(charset, "ascii")) {
         iconv_t cd = g_mime_iconv_open("UTF-8", charset);
@@ -417,8 +439,8 @@ static char *leaf_text(const char *b, size_t n, int cte, const char *charset, si
             }
         }
     }
-    for (size_t i = 0; i < dl; i++) if (d[i] == '\0') d[i] = ' ';
-    if (!g_utf8_validate(d, (gssize)dl, NULL)) {
+    nul_to_space(d, dl);
+    if (!all_ascii(d, dl) && !g_utf8_validate(d, (gssize)dl, NULL)) {
         char *v = g_utf8_make_valid(d, (gssize)dl);
         g_free(d);
         d = v;
