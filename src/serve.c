@@ -12,8 +12,9 @@
  * suspended; the writer takes every update queued meanwhile and decides them
  * in one transaction (group commit), then resumes each connection, which
  * answers only once its update is committed.  With SQLite a checkpointer
- * thread copies the WAL into the database from its own connection, so no
- * commit waits for a checkpoint; a logger thread writes the request log in
+ * thread copies the WAL into the database from its own connection, so
+ * commits do not wait for checkpoints (except, once the WAL is large, for
+ * a short one that lets it start again: checkpointer_main); a logger thread writes the request log in
  * batches.  One rb_store is never shared between threads.
  *
  * SIGTERM / SIGINT: stop accepting, let the requests in flight finish (their
