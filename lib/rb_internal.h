@@ -70,6 +70,10 @@ int rb_find_command(const char *text, char *out, size_t outlen);
 /* ---- UTF-8 (util.c; GLib's checks, a NUL byte counted valid) ------------- */
 /* Length of the valid sequence at p (n bytes available), 0 if invalid. */
 size_t rb_utf8_seq(const char *p, size_t n);
+/* text.c: [s, s+n) as a JSON string (as rb_json_str); a whole object of n
+ * string members and a newline, as a JSONL line */
+int rb_json_strn(rb_buf *b, const char *s, size_t n);
+int rb_json_object_line(rb_buf *b, const char *const *keys, const char *const *vals, size_t n);
 /* Offset of the first invalid sequence in [s, s+n), or -1. */
 long rb_utf8_invalid_at(const char *s, size_t n);
 

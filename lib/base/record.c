@@ -112,23 +112,17 @@ int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const 
                            rb_buf *out)
 {
     size_t nf = rb_record_nfields();
-    if (rb_buf_append(out, "{", 1)) return -1;
-    for (size_t i = 0; i < nf + nx; i++) {
-        const char *k = i < nf ? rb_record_fields[i] : xnames[i - nf];
-        const char *v = i < nf ? rb_record_get(r, i) : xvals[i - nf];
-        /* field names are plain ASCII of our own: no escaping */
-        size_t kl = strlen(k);
-        if (rb_buf_reserve(out, kl + 4)) return -1;
-        char *o = out->buf + out->len;
-        if (i) *o++ = ',';
-        o[0] = '"';
-        memcpy(o + 1, k, kl);
-        o[kl + 1] = '"';
-        o[kl + 2] = ':';
-        out->len = (size_t)(o + kl + 3 - out->buf);
-        if (rb_json_str(out, v)) return -1;
+    const char *k[64], *v[64];
+    if (nf + nx > 64) return -1;
+    for (size_t i = 0; i < nf; i++) {
+        k[i] = rb_record_fields[i];
+        v[i] = rb_record_get(r, i);
     }
-    return rb_buf_append(out, "}\n", 2);
+    for (size_t i = 0; i < nx; i++) {
+        k[nf + i] = xnames[i];
+        v[nf + i] = xvals[i];
+    }
+    return rb_json_object_line(out, k, v, nf + nx);
 }
 
 int rb_record_to_jsonl(const rb_record *r, rb_buf *out)

@@ -61,18 +61,19 @@ int rb_buf_puts(rb_buf *b, const char *s)
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
-/* Append s as a JSON string: quoted; " and \ escaped; control characters
- * and DEL as \u00XX; invalid UTF-8 bytes as U+FFFD, so that every line
- * written parses.  Room for the worst case (6 bytes per input byte) is made
- * once, then bytes go straight into the buffer, 16 at a time while none
+/* Bytes a JSON string writer has to look at: control characters, DEL, '"',
+ * '\\' and every byte >= 0x80 (UTF-8 to check). */
+static const unsigned char json_special[256] = {
+    [0x00 ... 0x1F] = 1, ['"'] = 1, ['\\'] = 1, [0x7F ... 0xFF] = 1,
+};
+
+/* Write [p, p+n) as a JSON string at o, which has room for n * 6 + 2
+ * bytes; returns the end.  Bytes go straight to o, 16 at a time while none
  * needs a second look. */
-int rb_json_str(rb_buf *b, const char *s)
+static char *json_put(char *o, const unsigned char *p, size_t n)
 {
-    size_t n = strlen(s);
-    if (rb_buf_reserve(b, n * 6 + 2)) return -1;
     static const char hex[] = "0123456789abcdef";
-    char *o = b->buf + b->len;
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    const unsigned char *end = p + n;
     *o++ = '"';
     while (p < end) {
 #ifdef __SSE2__
@@ -95,13 +96,11 @@ int rb_json_str(rb_buf *b, const char *s)
             o += 16;
             p += 16;
         }
-        if (p >= end) break;
 #endif
+        while (p < end && !json_special[*p]) *o++ = (char)*p++;
+        if (p >= end) break;
         unsigned char c = *p;
-        if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            p++;
-        } else if (c == '"' || c == '\\') {
+        if (c == '"' || c == '\\') {
             *o++ = '\\';
             *o++ = (char)c;
             p++;
@@ -125,26 +124,84 @@ int rb_json_str(rb_buf *b, const char *s)
         }
     }
     *o++ = '"';
+    return o;
+}
+
+/* Append s as a JSON string: quoted; " and \ escaped; control characters
+ * and DEL as \u00XX; invalid UTF-8 bytes as U+FFFD, so that every line
+ * written parses.  Room for the worst case (6 bytes per input byte) is made
+ * once. */
+int rb_json_strn(rb_buf *b, const char *s, size_t n)
+{
+    if (rb_buf_reserve(b, n * 6 + 2)) return -1;
+    char *o = json_put(b->buf + b->len, (const unsigned char *)s, n);
+    *o = '\0';
+    b->len = (size_t)(o - b->buf);
+    return 0;
+}
+
+int rb_json_str(rb_buf *b, const char *s)
+{
+    return rb_json_strn(b, s, strlen(s));
+}
+
+/* Append {"k0":"v0","k1":"v1",...} and a newline: one reservation for the
+ * whole object; the keys (plain ASCII of our own) go as they are. */
+int rb_json_object_line(rb_buf *b, const char *const *keys, const char *const *vals, size_t n)
+{
+    size_t kl[64], vl[64], need = 3;
+    if (n > 64) return -1;
+    for (size_t i = 0; i < n; i++) {
+        kl[i] = strlen(keys[i]);
+        vl[i] = strlen(vals[i]);
+        need += kl[i] + 4 + vl[i] * 6 + 2;
+    }
+    if (rb_buf_reserve(b, need)) return -1;
+    char *o = b->buf + b->len;
+    *o++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i) *o++ = ',';
+        *o++ = '"';
+        memcpy(o, keys[i], kl[i]);
+        o += kl[i];
+        *o++ = '"';
+        *o++ = ':';
+        o = json_put(o, (const unsigned char *)vals[i], vl[i]);
+    }
+    *o++ = '}';
+    *o++ = '\n';
     *o = '\0';
     b->len = (size_t)(o - b->buf);
     return 0;
 }
 
 /* ---- CSV (RFC 4180) -------------------------------------------------------- */
+static const unsigned char csv_special[256] = {[0] = 1, [','] = 1, ['"'] = 1, ['\r'] = 1, ['\n'] = 1};
+
 /* Append s as one CSV field: as it is, or, when it holds a comma, a quote,
  * CR or LF, in double quotes with each quote doubled. */
 int rb_csv_field(rb_buf *b, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) return rb_buf_puts(b, s);
-    if (rb_buf_append(b, "\"", 1)) return -1;
-    for (const char *p = s;;) {
-        size_t k = strcspn(p, "\"");
-        if (rb_buf_append(b, p, k)) return -1;
-        if (!p[k]) break;
-        if (rb_buf_append(b, "\"\"", 2)) return -1;
-        p += k + 1;
+    size_t n = 0;
+    int quote = 0;
+    for (;; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (!csv_special[c]) continue;
+        if (!c) break;
+        quote = 1;
     }
-    return rb_buf_append(b, "\"", 1);
+    if (!quote) return rb_buf_append(b, s, n);
+    if (rb_buf_reserve(b, n * 2 + 2)) return -1;
+    char *o = b->buf + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') *o++ = '"';
+        *o++ = s[i];
+    }
+    *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->buf);
+    return 0;
 }
 
 /* Mask the addresses in a diagnostic text (each local@domain becomes
