@@ -73,7 +73,9 @@ size_t rb_utf8_seq(const char *p, size_t n);
 /* text.c: [s, s+n) as a JSON string (as rb_json_str); a whole object of n
  * string members and a newline, as a JSONL line */
 int rb_json_strn(rb_buf *b, const char *s, size_t n);
-int rb_json_object_line(rb_buf *b, const char *const *keys, const char *const *vals, size_t n);
+int rb_json_object_line(rb_buf *b, const char *const *keys, const unsigned char *klen, const char *const *vals,
+                        size_t n);
+int rb_csv_row(rb_buf *b, const char *const *vals, size_t n);   /* one CSV row and CRLF */
 /* Offset of the first invalid sequence in [s, s+n), or -1. */
 long rb_utf8_invalid_at(const char *s, size_t n);
 

@@ -7,13 +7,19 @@
 
 #include "rb_internal.h"
 
-const char *const rb_record_fields[] = {
-    "source", "recipient", "reason", "status", "reply_code", "bounce_type", "action",
-    "diagnostic", "remote_mta", "reporting_mta", "provider", "feedback_type", "addresser",
-    "original_message_id", "original_subject", "date", "decoded_by", "smtp_command", "dsn_action",
-    "original_recipient", "evidence", "rule", "provider_source", "alert",
-    "account",
-};
+#define RECORD_FIELDS                                                                                       \
+    X(source) X(recipient) X(reason) X(status) X(reply_code) X(bounce_type) X(action) X(diagnostic)           \
+    X(remote_mta) X(reporting_mta) X(provider) X(feedback_type) X(addresser) X(original_message_id)         \
+    X(original_subject) X(date) X(decoded_by) X(smtp_command) X(dsn_action) X(original_recipient)           \
+    X(evidence) X(rule) X(provider_source) X(alert) X(account)
+
+#define X(f) #f,
+const char *const rb_record_fields[] = {RECORD_FIELDS};
+#undef X
+/* their lengths, for the JSONL writer */
+#define X(f) sizeof #f - 1,
+static const unsigned char record_klen[] = {RECORD_FIELDS};
+#undef X
 
 size_t rb_record_nfields(void)
 {
@@ -113,16 +119,19 @@ int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const 
 {
     size_t nf = rb_record_nfields();
     const char *k[64], *v[64];
+    unsigned char kl[64];
     if (nf + nx > 64) return -1;
     for (size_t i = 0; i < nf; i++) {
         k[i] = rb_record_fields[i];
+        kl[i] = record_klen[i];
         v[i] = rb_record_get(r, i);
     }
     for (size_t i = 0; i < nx; i++) {
         k[nf + i] = xnames[i];
+        kl[nf + i] = (unsigned char)strlen(xnames[i]);
         v[nf + i] = xvals[i];
     }
-    return rb_json_object_line(out, k, v, nf + nx);
+    return rb_json_object_line(out, k, kl, v, nf + nx);
 }
 
 int rb_record_to_jsonl(const rb_record *r, rb_buf *out)
@@ -149,11 +158,11 @@ int rb_csv_header(rb_buf *out)
 int rb_record_to_csv_ext(const rb_record *r, const char *const *xvals, size_t nx, rb_buf *out)
 {
     size_t nf = rb_record_nfields();
-    for (size_t i = 0; i < nf + nx; i++) {
-        if (i && rb_buf_append(out, ",", 1)) return -1;
-        if (rb_csv_field(out, i < nf ? rb_record_get(r, i) : xvals[i - nf])) return -1;
-    }
-    return rb_buf_append(out, "\r\n", 2);
+    const char *v[64];
+    if (nf + nx > 64) return -1;
+    for (size_t i = 0; i < nf; i++) v[i] = rb_record_get(r, i);
+    for (size_t i = 0; i < nx; i++) v[nf + i] = xvals[i];
+    return rb_csv_row(out, v, nf + nx);
 }
 
 int rb_record_to_csv(const rb_record *r, rb_buf *out)

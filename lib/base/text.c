@@ -145,14 +145,34 @@ int rb_json_str(rb_buf *b, const char *s)
     return rb_json_strn(b, s, strlen(s));
 }
 
+/* Copy n <= 32 bytes without a call: two overlapping moves. */
+static inline char *copy_small(char *o, const char *s, size_t n)
+{
+    if (n >= 16) {
+        __builtin_memcpy(o, s, 16);
+        __builtin_memcpy(o + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        __builtin_memcpy(o, s, 8);
+        __builtin_memcpy(o + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        __builtin_memcpy(o, s, 4);
+        __builtin_memcpy(o + n - 4, s + n - 4, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) o[i] = s[i];
+    }
+    return o + n;
+}
+
 /* Append {"k0":"v0","k1":"v1",...} and a newline: one reservation for the
- * whole object; the keys (plain ASCII of our own) go as they are. */
-int rb_json_object_line(rb_buf *b, const char *const *keys, const char *const *vals, size_t n)
+ * whole object; the keys (plain ASCII of our own) go as they are.  klen:
+ * the keys' lengths, or NULL. */
+int rb_json_object_line(rb_buf *b, const char *const *keys, const unsigned char *klen, const char *const *vals,
+                        size_t n)
 {
     size_t kl[64], vl[64], need = 3;
     if (n > 64) return -1;
     for (size_t i = 0; i < n; i++) {
-        kl[i] = strlen(keys[i]);
+        kl[i] = klen ? klen[i] : strlen(keys[i]);
         vl[i] = strlen(vals[i]);
         need += kl[i] + 4 + vl[i] * 6 + 2;
     }
@@ -162,8 +182,8 @@ int rb_json_object_line(rb_buf *b, const char *const *keys, const char *const *v
     for (size_t i = 0; i < n; i++) {
         if (i) *o++ = ',';
         *o++ = '"';
-        memcpy(o, keys[i], kl[i]);
-        o += kl[i];
+        if (kl[i] <= 32) o = copy_small(o, keys[i], kl[i]);
+        else { memcpy(o, keys[i], kl[i]); o += kl[i]; }
         *o++ = '"';
         *o++ = ':';
         o = json_put(o, (const unsigned char *)vals[i], vl[i]);
@@ -173,6 +193,20 @@ int rb_json_object_line(rb_buf *b, const char *const *keys, const char *const *v
     *o = '\0';
     b->len = (size_t)(o - b->buf);
     return 0;
+}
+
+/* Append the fields as one CSV row and CRLF (rb_csv_field each). */
+int rb_csv_row(rb_buf *b, const char *const *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i) {
+            if (rb_buf_reserve(b, 1)) return -1;
+            b->buf[b->len++] = ',';
+            b->buf[b->len] = '\0';
+        }
+        if (rb_csv_field(b, vals[i])) return -1;
+    }
+    return rb_buf_append(b, "\r\n", 2);
 }
 
 /* ---- CSV (RFC 4180) -------------------------------------------------------- */
