@@ -96,6 +96,17 @@ static char *json_put(char *o, const unsigned char *p, size_t n)
             o += 16;
             p += 16;
         }
+        if (end - p >= 8) {   /* then 8 */
+            __m128i v = _mm_loadl_epi64((const __m128i *)p);
+            __m128i bad = _mm_or_si128(
+                _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F))),
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            int mask = _mm_movemask_epi8(bad) & 0xff;
+            int k = mask ? __builtin_ctz((unsigned)mask) : 8;
+            _mm_storel_epi64((__m128i *)o, v);   /* room: n * 6 + 2 */
+            o += k;
+            p += k;
+        }
 #endif
         while (p < end && !json_special[*p]) *o++ = (char)*p++;
         if (p >= end) break;
