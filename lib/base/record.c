@@ -1,6 +1,7 @@
 /* record.c -- rb_record fields, result lists, and their JSONL / CSV rows
  * (the strings themselves are written by text.c). */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,10 @@ const char *const rb_record_fields[] = {RECORD_FIELDS};
 /* their lengths, for the JSONL writer */
 #define X(f) sizeof #f - 1,
 static const unsigned char record_klen[] = {RECORD_FIELDS};
+#undef X
+/* and where they are */
+#define X(f) offsetof(rb_record, f),
+static const unsigned short record_off[] = {RECORD_FIELDS};
 #undef X
 
 size_t rb_record_nfields(void)
@@ -114,24 +119,38 @@ rb_record *rb_result_add(rb_result *res)
 }
 
 /* ---- JSONL ------------------------------------------------------------------------ */
+/* Every field of a record is a NUL-terminated string inside it, so the
+ * record's size bounds the room its escaped values take (6 bytes a byte):
+ * one reservation, then the keys and values go straight in. */
 int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const char *const *xvals, size_t nx,
                            rb_buf *out)
 {
-    size_t nf = rb_record_nfields();
-    const char *k[64], *v[64];
-    unsigned char kl[64];
-    if (nf + nx > 64) return -1;
-    for (size_t i = 0; i < nf; i++) {
-        k[i] = rb_record_fields[i];
-        kl[i] = record_klen[i];
-        v[i] = rb_record_get(r, i);
+    enum { NF = sizeof record_off / sizeof record_off[0] };
+    size_t xkl[64], xvl[64];
+    size_t need = sizeof *r * 6 + NF * (32 + 6) + 3;
+    if (nx > 64) return -1;
+    for (size_t i = 0; i < nx; i++) {
+        xkl[i] = strlen(xnames[i]);
+        xvl[i] = strlen(xvals[i]);
+        need += xkl[i] + 4 + xvl[i] * 6 + 2;
+    }
+    if (rb_buf_reserve(out, need)) return -1;
+    char *o = out->buf + out->len;
+    *o++ = '{';
+    for (size_t i = 0; i < NF; i++) {
+        const char *v = (const char *)r + record_off[i];
+        if (i) *o++ = ',';
+        o = rb_json_put_member(o, rb_record_fields[i], record_klen[i], v, strlen(v));
     }
     for (size_t i = 0; i < nx; i++) {
-        k[nf + i] = xnames[i];
-        kl[nf + i] = (unsigned char)strlen(xnames[i]);
-        v[nf + i] = xvals[i];
+        *o++ = ',';
+        o = rb_json_put_member(o, xnames[i], xkl[i], xvals[i], xvl[i]);
     }
-    return rb_json_object_line(out, k, kl, v, nf + nx);
+    *o++ = '}';
+    *o++ = '\n';
+    *o = '\0';
+    out->len = (size_t)(o - out->buf);
+    return 0;
 }
 
 int rb_record_to_jsonl(const rb_record *r, rb_buf *out)

@@ -174,36 +174,16 @@ static inline char *copy_small(char *o, const char *s, size_t n)
     return o + n;
 }
 
-/* Append {"k0":"v0","k1":"v1",...} and a newline: one reservation for the
- * whole object; the keys (plain ASCII of our own) go as they are.  klen:
- * the keys' lengths, or NULL. */
-int rb_json_object_line(rb_buf *b, const char *const *keys, const unsigned char *klen, const char *const *vals,
-                        size_t n)
+/* "key":"value" at o, which has room for klen + 4 + vlen * 6 + 2 bytes
+ * (the key: plain ASCII of our own); returns the end. */
+char *rb_json_put_member(char *o, const char *key, size_t klen, const char *val, size_t vlen)
 {
-    size_t kl[64], vl[64], need = 3;
-    if (n > 64) return -1;
-    for (size_t i = 0; i < n; i++) {
-        kl[i] = klen ? klen[i] : strlen(keys[i]);
-        vl[i] = strlen(vals[i]);
-        need += kl[i] + 4 + vl[i] * 6 + 2;
-    }
-    if (rb_buf_reserve(b, need)) return -1;
-    char *o = b->buf + b->len;
-    *o++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i) *o++ = ',';
-        *o++ = '"';
-        if (kl[i] <= 32) o = copy_small(o, keys[i], kl[i]);
-        else { memcpy(o, keys[i], kl[i]); o += kl[i]; }
-        *o++ = '"';
-        *o++ = ':';
-        o = json_put(o, (const unsigned char *)vals[i], vl[i]);
-    }
-    *o++ = '}';
-    *o++ = '\n';
-    *o = '\0';
-    b->len = (size_t)(o - b->buf);
-    return 0;
+    *o++ = '"';
+    if (klen <= 32) o = copy_small(o, key, klen);
+    else { memcpy(o, key, klen); o += klen; }
+    *o++ = '"';
+    *o++ = ':';
+    return json_put(o, (const unsigned char *)val, vlen);
 }
 
 /* Append the fields as one CSV row and CRLF (rb_csv_field each). */
