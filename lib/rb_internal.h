@@ -70,6 +70,11 @@ int rb_find_command(const char *text, char *out, size_t outlen);
 /* ---- UTF-8 (util.c; GLib's checks, a NUL byte counted valid) ------------- */
 /* Length of the valid sequence at p (n bytes available), 0 if invalid. */
 size_t rb_utf8_seq(const char *p, size_t n);
+/* text.c: [s, s+n) as a JSON string (as rb_json_str) */
+int rb_json_strn(rb_buf *b, const char *s, size_t n);
+/* "key":"value" at o, with room for klen + 4 + vlen * 6 + 2 bytes; returns the end */
+char *rb_json_put_member(char *o, const char *key, size_t klen, const char *val, size_t vlen);
+int rb_csv_row(rb_buf *b, const char *const *vals, size_t n);   /* one CSV row and CRLF */
 /* Offset of the first invalid sequence in [s, s+n), or -1. */
 long rb_utf8_invalid_at(const char *s, size_t n);
 

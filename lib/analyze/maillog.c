@@ -213,7 +213,23 @@ static int scan(rb_logclock *c, const char *s, size_t len, rb_logline *o, int wa
     p++;
     /* program[pid]: */
     o->prog = p;
+#ifdef __SSE2__
+    while (end - p >= 16) {   /* the first ' ', ':', '[' or NUL, 16 bytes at a time */
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        int mask = _mm_movemask_epi8(
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('[')), _mm_cmpeq_epi8(v, _mm_setzero_si128()))));
+        if (mask) {
+            p += __builtin_ctz((unsigned)mask);
+            goto prog_end;
+        }
+        p += 16;
+    }
+#endif
     while (p < end && cls[(unsigned char)*p] != 2) p++;
+#ifdef __SSE2__
+prog_end:
+#endif
     o->proglen = (size_t)(p - o->prog);
     if (p >= end || !o->proglen) return 0;
     if (*p == '[') {
@@ -234,6 +250,22 @@ static int scan(rb_logclock *c, const char *s, size_t len, rb_logline *o, int wa
     const char *q = p;
     int upper_or_digit = 0;
     const char *qend = end - p > RB_QID_MAX - 1 ? p + RB_QID_MAX - 1 : end;
+#ifdef __SSE2__
+    if (end - p >= 16) {   /* the letters and digits, 16 bytes at a time */
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* x in [lo, hi] as a signed compare: x > lo - 1 and x < hi + 1 */
+#define IN(lo, hi) _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8((char)((lo) - 1))), _mm_cmplt_epi8(v, _mm_set1_epi8((char)((hi) + 1))))
+        __m128i lower = IN('a', 'z');
+        __m128i ud = _mm_or_si128(IN('0', '9'), IN('A', 'Z'));
+#undef IN
+        unsigned alnum = (unsigned)_mm_movemask_epi8(_mm_or_si128(lower, ud));
+        unsigned updig = (unsigned)_mm_movemask_epi8(ud);
+        unsigned k = (unsigned)__builtin_ctz(~alnum);   /* 16 when all are */
+        if (k > (unsigned)(qend - p)) k = (unsigned)(qend - p);
+        upper_or_digit = (updig & ((1u << k) - 1)) != 0;
+        q = p + k;
+    }
+#endif
     while (q < qend && cls[(unsigned char)*q] == 1) {
         upper_or_digit |= !IS_LOWER(*q);
         q++;
@@ -361,10 +393,23 @@ struct rb_maillog {
     char keybuf[RB_TEXT_MAX + 256];
 };
 
+/* 8 bytes at a time (a multiply-xorshift mix), the last 1-7 one by one;
+ * only ever compared within one run (the state file lists the queue IDs
+ * in table order, which nothing depends on). */
 static uint64_t hash(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ULL; }
+    uint64_t h = 1469598103934665603ULL ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+        h ^= h >> 32;
+    }
+    for (; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 32;
     return h;
 }
 
@@ -496,11 +541,29 @@ static void set_str(char **dst, const char *s, size_t n)
 
 /* "<addr>" at p (quoted local parts may hold '>' in quotes); returns the
  * end (after the closing bracket) or NULL; a and alen: the address inside. */
+/* The first of bytes a, b, c in [p, end), or end: 16 bytes at a time
+ * while 16 are left (within the line), then one by one. */
+static inline const char *find3(const char *p, const char *end, char a, char b, char c)
+{
+#ifdef __SSE2__
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        int mask = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(a)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b))),
+                                                  _mm_cmpeq_epi8(v, _mm_set1_epi8(c))));
+        if (mask) return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != a && *p != b && *p != c) p++;
+    return p;
+}
+
 static const char *angle_addr(const char *p, const char *end, const char **a, size_t *alen)
 {
     if (p >= end || *p != '<') return NULL;
     const char *q = p + 1;
     int quoted = 0;
+    q = find3(q, end, '>', '"', '\\');   /* the common case: no quotes, no backslash */
     while (q < end && (quoted || *q != '>')) {
         if (*q == '"') quoted = !quoted;
         else if (*q == '\\' && q + 1 < end) q++;
@@ -530,11 +593,21 @@ static void field(char *dst, size_t size, const char *s, size_t n)
             __m128i v = _mm_loadu_si128((const __m128i *)(s + k));
             int mask = _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
                                                       _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
-            if (mask) { k += (size_t)__builtin_ctz((unsigned)mask); break; }
+            if (mask) { k += (size_t)__builtin_ctz((unsigned)mask); goto run_end; }
             k += 16;
+        }
+        if (lim - k >= 8) {       /* then 8 */
+            __m128i v = _mm_loadl_epi64((const __m128i *)(s + k));
+            int mask = _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                                      _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))) & 0xff;
+            if (mask) { k += (size_t)__builtin_ctz((unsigned)mask); goto run_end; }
+            k += 8;
         }
 #endif
         while (k < lim && (unsigned char)(s[k] - 0x20) < 0x5f) k++;   /* printable ASCII */
+#ifdef __SSE2__
+    run_end:
+#endif
         if (k > i) {
             memcpy(dst + o, s + i, k - i);
             o += k - i;
@@ -883,8 +956,7 @@ static int attempt(rb_maillog *m, qent *e, const rb_logline *ll, const char *sou
             if (nlen == 2 && memcmp(name, "to", 2) == 0) { to = a; tolen = alen; }
             else if (nlen == 7 && memcmp(name, "orig_to", 7) == 0) { orig = a; origlen = alen; }
         } else {
-            vend = v;
-            while (vend < end && *vend != ',') vend++;
+            vend = find3(v, end, ',', ',', ',');
             size_t vl = (size_t)(vend - v);
             if (nlen == 5 && memcmp(name, "relay", 5) == 0) { relay = v; relaylen = vl; }
             else if (nlen == 5 && memcmp(name, "delay", 5) == 0) { delay = v; delaylen = vl; }

@@ -1,19 +1,30 @@
 /* record.c -- rb_record fields, result lists, and their JSONL / CSV rows
  * (the strings themselves are written by text.c). */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rb_internal.h"
 
-const char *const rb_record_fields[] = {
-    "source", "recipient", "reason", "status", "reply_code", "bounce_type", "action",
-    "diagnostic", "remote_mta", "reporting_mta", "provider", "feedback_type", "addresser",
-    "original_message_id", "original_subject", "date", "decoded_by", "smtp_command", "dsn_action",
-    "original_recipient", "evidence", "rule", "provider_source", "alert",
-    "account",
-};
+#define RECORD_FIELDS                                                                                       \
+    X(source) X(recipient) X(reason) X(status) X(reply_code) X(bounce_type) X(action) X(diagnostic)           \
+    X(remote_mta) X(reporting_mta) X(provider) X(feedback_type) X(addresser) X(original_message_id)         \
+    X(original_subject) X(date) X(decoded_by) X(smtp_command) X(dsn_action) X(original_recipient)           \
+    X(evidence) X(rule) X(provider_source) X(alert) X(account)
+
+#define X(f) #f,
+const char *const rb_record_fields[] = {RECORD_FIELDS};
+#undef X
+/* their lengths, for the JSONL writer */
+#define X(f) sizeof #f - 1,
+static const unsigned char record_klen[] = {RECORD_FIELDS};
+#undef X
+/* and where they are */
+#define X(f) offsetof(rb_record, f),
+static const unsigned short record_off[] = {RECORD_FIELDS};
+#undef X
 
 size_t rb_record_nfields(void)
 {
@@ -108,27 +119,38 @@ rb_record *rb_result_add(rb_result *res)
 }
 
 /* ---- JSONL ------------------------------------------------------------------------ */
+/* Every field of a record is a NUL-terminated string inside it, so the
+ * record's size bounds the room its escaped values take (6 bytes a byte):
+ * one reservation, then the keys and values go straight in. */
 int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const char *const *xvals, size_t nx,
                            rb_buf *out)
 {
-    size_t nf = rb_record_nfields();
-    if (rb_buf_append(out, "{", 1)) return -1;
-    for (size_t i = 0; i < nf + nx; i++) {
-        const char *k = i < nf ? rb_record_fields[i] : xnames[i - nf];
-        const char *v = i < nf ? rb_record_get(r, i) : xvals[i - nf];
-        /* field names are plain ASCII of our own: no escaping */
-        size_t kl = strlen(k);
-        if (rb_buf_reserve(out, kl + 4)) return -1;
-        char *o = out->buf + out->len;
-        if (i) *o++ = ',';
-        o[0] = '"';
-        memcpy(o + 1, k, kl);
-        o[kl + 1] = '"';
-        o[kl + 2] = ':';
-        out->len = (size_t)(o + kl + 3 - out->buf);
-        if (rb_json_str(out, v)) return -1;
+    enum { NF = sizeof record_off / sizeof record_off[0] };
+    size_t xkl[64], xvl[64];
+    size_t need = sizeof *r * 6 + NF * (32 + 6) + 3;
+    if (nx > 64) return -1;
+    for (size_t i = 0; i < nx; i++) {
+        xkl[i] = strlen(xnames[i]);
+        xvl[i] = strlen(xvals[i]);
+        need += xkl[i] + 4 + xvl[i] * 6 + 2;
     }
-    return rb_buf_append(out, "}\n", 2);
+    if (rb_buf_reserve(out, need)) return -1;
+    char *o = out->buf + out->len;
+    *o++ = '{';
+    for (size_t i = 0; i < NF; i++) {
+        const char *v = (const char *)r + record_off[i];
+        if (i) *o++ = ',';
+        o = rb_json_put_member(o, rb_record_fields[i], record_klen[i], v, strlen(v));
+    }
+    for (size_t i = 0; i < nx; i++) {
+        *o++ = ',';
+        o = rb_json_put_member(o, xnames[i], xkl[i], xvals[i], xvl[i]);
+    }
+    *o++ = '}';
+    *o++ = '\n';
+    *o = '\0';
+    out->len = (size_t)(o - out->buf);
+    return 0;
 }
 
 int rb_record_to_jsonl(const rb_record *r, rb_buf *out)
@@ -155,11 +177,11 @@ int rb_csv_header(rb_buf *out)
 int rb_record_to_csv_ext(const rb_record *r, const char *const *xvals, size_t nx, rb_buf *out)
 {
     size_t nf = rb_record_nfields();
-    for (size_t i = 0; i < nf + nx; i++) {
-        if (i && rb_buf_append(out, ",", 1)) return -1;
-        if (rb_csv_field(out, i < nf ? rb_record_get(r, i) : xvals[i - nf])) return -1;
-    }
-    return rb_buf_append(out, "\r\n", 2);
+    const char *v[64];
+    if (nf + nx > 64) return -1;
+    for (size_t i = 0; i < nf; i++) v[i] = rb_record_get(r, i);
+    for (size_t i = 0; i < nx; i++) v[nf + i] = xvals[i];
+    return rb_csv_row(out, v, nf + nx);
 }
 
 int rb_record_to_csv(const rb_record *r, rb_buf *out)

@@ -61,18 +61,19 @@ int rb_buf_puts(rb_buf *b, const char *s)
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
-/* Append s as a JSON string: quoted; " and \ escaped; control characters
- * and DEL as \u00XX; invalid UTF-8 bytes as U+FFFD, so that every line
- * written parses.  Room for the worst case (6 bytes per input byte) is made
- * once, then bytes go straight into the buffer, 16 at a time while none
+/* Bytes a JSON string writer has to look at: control characters, DEL, '"',
+ * '\\' and every byte >= 0x80 (UTF-8 to check). */
+static const unsigned char json_special[256] = {
+    [0x00 ... 0x1F] = 1, ['"'] = 1, ['\\'] = 1, [0x7F ... 0xFF] = 1,
+};
+
+/* Write [p, p+n) as a JSON string at o, which has room for n * 6 + 2
+ * bytes; returns the end.  Bytes go straight to o, 16 at a time while none
  * needs a second look. */
-int rb_json_str(rb_buf *b, const char *s)
+static char *json_put(char *o, const unsigned char *p, size_t n)
 {
-    size_t n = strlen(s);
-    if (rb_buf_reserve(b, n * 6 + 2)) return -1;
     static const char hex[] = "0123456789abcdef";
-    char *o = b->buf + b->len;
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    const unsigned char *end = p + n;
     *o++ = '"';
     while (p < end) {
 #ifdef __SSE2__
@@ -95,13 +96,22 @@ int rb_json_str(rb_buf *b, const char *s)
             o += 16;
             p += 16;
         }
-        if (p >= end) break;
+        if (end - p >= 8) {   /* then 8 */
+            __m128i v = _mm_loadl_epi64((const __m128i *)p);
+            __m128i bad = _mm_or_si128(
+                _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F))),
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            int mask = _mm_movemask_epi8(bad) & 0xff;
+            int k = mask ? __builtin_ctz((unsigned)mask) : 8;
+            _mm_storel_epi64((__m128i *)o, v);   /* room: n * 6 + 2 */
+            o += k;
+            p += k;
+        }
 #endif
+        while (p < end && !json_special[*p]) *o++ = (char)*p++;
+        if (p >= end) break;
         unsigned char c = *p;
-        if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            p++;
-        } else if (c == '"' || c == '\\') {
+        if (c == '"' || c == '\\') {
             *o++ = '\\';
             *o++ = (char)c;
             p++;
@@ -125,26 +135,98 @@ int rb_json_str(rb_buf *b, const char *s)
         }
     }
     *o++ = '"';
+    return o;
+}
+
+/* Append s as a JSON string: quoted; " and \ escaped; control characters
+ * and DEL as \u00XX; invalid UTF-8 bytes as U+FFFD, so that every line
+ * written parses.  Room for the worst case (6 bytes per input byte) is made
+ * once. */
+int rb_json_strn(rb_buf *b, const char *s, size_t n)
+{
+    if (rb_buf_reserve(b, n * 6 + 2)) return -1;
+    char *o = json_put(b->buf + b->len, (const unsigned char *)s, n);
     *o = '\0';
     b->len = (size_t)(o - b->buf);
     return 0;
 }
 
+int rb_json_str(rb_buf *b, const char *s)
+{
+    return rb_json_strn(b, s, strlen(s));
+}
+
+/* Copy n <= 32 bytes without a call: two overlapping moves. */
+static inline char *copy_small(char *o, const char *s, size_t n)
+{
+    if (n >= 16) {
+        __builtin_memcpy(o, s, 16);
+        __builtin_memcpy(o + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        __builtin_memcpy(o, s, 8);
+        __builtin_memcpy(o + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        __builtin_memcpy(o, s, 4);
+        __builtin_memcpy(o + n - 4, s + n - 4, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) o[i] = s[i];
+    }
+    return o + n;
+}
+
+/* "key":"value" at o, which has room for klen + 4 + vlen * 6 + 2 bytes
+ * (the key: plain ASCII of our own); returns the end. */
+char *rb_json_put_member(char *o, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    *o++ = '"';
+    if (klen <= 32) o = copy_small(o, key, klen);
+    else { memcpy(o, key, klen); o += klen; }
+    *o++ = '"';
+    *o++ = ':';
+    return json_put(o, (const unsigned char *)val, vlen);
+}
+
+/* Append the fields as one CSV row and CRLF (rb_csv_field each). */
+int rb_csv_row(rb_buf *b, const char *const *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i) {
+            if (rb_buf_reserve(b, 1)) return -1;
+            b->buf[b->len++] = ',';
+            b->buf[b->len] = '\0';
+        }
+        if (rb_csv_field(b, vals[i])) return -1;
+    }
+    return rb_buf_append(b, "\r\n", 2);
+}
+
 /* ---- CSV (RFC 4180) -------------------------------------------------------- */
+static const unsigned char csv_special[256] = {[0] = 1, [','] = 1, ['"'] = 1, ['\r'] = 1, ['\n'] = 1};
+
 /* Append s as one CSV field: as it is, or, when it holds a comma, a quote,
  * CR or LF, in double quotes with each quote doubled. */
 int rb_csv_field(rb_buf *b, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) return rb_buf_puts(b, s);
-    if (rb_buf_append(b, "\"", 1)) return -1;
-    for (const char *p = s;;) {
-        size_t k = strcspn(p, "\"");
-        if (rb_buf_append(b, p, k)) return -1;
-        if (!p[k]) break;
-        if (rb_buf_append(b, "\"\"", 2)) return -1;
-        p += k + 1;
+    size_t n = 0;
+    int quote = 0;
+    for (;; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (!csv_special[c]) continue;
+        if (!c) break;
+        quote = 1;
     }
-    return rb_buf_append(b, "\"", 1);
+    if (!quote) return rb_buf_append(b, s, n);
+    if (rb_buf_reserve(b, n * 2 + 2)) return -1;
+    char *o = b->buf + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') *o++ = '"';
+        *o++ = s[i];
+    }
+    *o++ = '"';
+    *o = '\0';
+    b->len = (size_t)(o - b->buf);
+    return 0;
 }
 
 /* Mask the addresses in a diagnostic text (each local@domain becomes
