@@ -646,6 +646,19 @@ static const char *matched_name(int m)
     return m == M_ORIGINAL ? "original_recipient" : m == M_RECIPIENT ? "recipient" : "";
 }
 
+/* Look-ups and writes go in key order: one pass over each B-tree (and
+ * its pages) per batch instead of a random walk.  At 10 M contacts the
+ * indexes do not fit the page cache: in random order most look-ups read a
+ * page another look-up of the batch read and evicted before; in key order
+ * a page is read once.  (It also takes PostgreSQL's row locks in one order.) */
+static int cmp_str(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
+
+static int cmp_contact_id(const void *x, const void *y)
+{
+    int64_t a = ((const rb_contact *)x)->id, b = ((const rb_contact *)y)->id;
+    return a < b ? -1 : a > b;
+}
+
 static rb_status load_batch(rb_apply *a, rb_error *err)
 {
     size_t n = a->np;
@@ -680,6 +693,7 @@ static rb_status load_batch(rb_apply *a, rb_error *err)
             emails[ne++] = e;
         }
     }
+    qsort(emails, ne, sizeof *emails, cmp_str);
     if (s == RB_OK) s = rb_store_contacts_load(a->st, emails, ne, a->o.commit, cs, found, err);
     for (size_t i = 0; s == RB_OK && i < ne; i++) {
         ov_contact *o = calloc(1, sizeof *o);
@@ -706,6 +720,7 @@ static rb_status load_batch(rb_apply *a, rb_error *err)
         if (!o || !o->found) continue;
         keys[nk++] = p->key;
     }
+    qsort(keys, nk, sizeof *keys, cmp_str);
     if ((s = rb_store_events_known(a->st, keys, nk, found, err)) != RB_OK) goto out;
     for (size_t i = 0; i < nk; i++)
         if (found[i] && map_put(&a->keys, keys[i], (void *)1) < 0) { s = RB_ERR_NOMEM; goto out; }
@@ -725,6 +740,7 @@ static rb_status load_batch(rb_apply *a, rb_error *err)
         ids[ni++] = o->cp->id;
         if (o->cp->soft_since < min_since) min_since = o->cp->soft_since;
     }
+    qsort(ids, ni, sizeof *ids, cmp_i64);
     if (ni) s = rb_store_soft_events(a->st, ids, ni, min_since, soft_loaded, &byid, err);
 out:
     if (s == RB_ERR_NOMEM && !err->msg[0]) rb_seterr(err, "out of memory");
@@ -827,6 +843,7 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
                 if (o->found && o->dirty) dirty[nd++] = *o->cp;
             }
         }
+        qsort(dirty, nd, sizeof *dirty, cmp_contact_id);
         s = rb_store_events_insert(a->st, a->ev, a->nev, err);
         if (s == RB_OK) s = rb_store_contacts_save(a->st, dirty, nd, err);
         size_t stored = 0;
