@@ -64,9 +64,9 @@ for b in $ONLY; do
     n=$(sz 50000 2000); s=$(sz 10000 1000)
     run analyze bash "$REPO/bench/analyze.sh" --sizes "$n" --sisimai-size "$s" --runs 3
     l=$(pick analyze '^speed rebound/Sisimai:'); x=$(num '[0-9.]+x' <<<"$l")
-    rss=$(grep -E "^ *rebound +$n " "$OUT/analyze.txt" | grep -oE '[0-9.]+ MiB' | head -1)
-    rebound_ms=$(grep -E "^ *rebound +$n " "$OUT/analyze.txt" | awk '{print $5}')
-    sis_ms=$(grep -E "^ *sisimai " "$OUT/analyze.txt" | awk '{print $5}' | head -1)
+    t=$(grep -E "^rebound +$n +[0-9.]+ " "$OUT/analyze.txt" | tail -1)      # the table's row
+    rss=$(grep -oE '[0-9.]+ MiB' <<<"$t" | head -1); rebound_ms=$(awk '{print $5}' <<<"$t")
+    sis_ms=$(grep -E "^sisimai +[0-9]+ +[0-9.]+ " "$OUT/analyze.txt" | tail -1 | awk '{print $5}')
     v=$(awk -v x="${x:-0}" 'BEGIN{print (x >= 50) ? "MET" : "MISSED"}')
     row analyze "msgs/s, $n msgs" "${rebound_ms:-?}" "Sisimai ${sis_ms:-?}" "${x:-?}x (>= 50x)" "${rss:-?}" "$v" ;;
   maillog)
@@ -74,10 +74,10 @@ for b in $ONLY; do
     run maillog bash "$REPO/bench/maillog.sh" --size "$m" --runs 3 --formats jsonl --no-counts
     up=$(pick maillog 'speed-up +rebound jsonl / pflogsumm') ; dn=$(pick maillog 'slow-down wc -l / rebound jsonl')
     x1=$(num '[0-9.]+x' <<<"$up"); x2=$(num '[0-9.]+x' <<<"$dn")
-    r=$(grep -E '^ *rebound --format jsonl ' "$OUT/maillog.txt" | head -1)
+    r=$(grep -E '^rebound --format jsonl +[0-9.]+ +[0-9.]+ ' "$OUT/maillog.txt" | tail -1)      # the table's row
     mbs=$(awk '{print $7}' <<<"$r"); rss=$(grep -oE '[0-9.]+ MiB' <<<"$r" | head -1)
-    p=$(grep -E '^ *pflogsumm ' "$OUT/maillog.txt" | head -1 | awk '{print $5}')
-    w=$(grep -E '^ *wc -l ' "$OUT/maillog.txt" | head -1 | awk '{print $6}')
+    p=$(grep -E '^pflogsumm +[0-9.]+ +[0-9.]+ ' "$OUT/maillog.txt" | tail -1 | awk '{print $5}')
+    w=$(grep -E '^wc -l +[0-9.]+ +[0-9.]+ ' "$OUT/maillog.txt" | tail -1 | awk '{print $6}')
     v=$(awk -v x="${x1:-0}" 'BEGIN{print (x >= 50) ? "MET" : "MISSED"}')
     row maillog "MB/s, $m MiB log" "${mbs:-?}" "pflogsumm ${p:-?}" "${x1:-?}x (>= 50x)" "${rss:-?}" "$v"
     v=$(awk -v x="${x2:-99}" 'BEGIN{print (x <= 4) ? "MET" : "MISSED"}')
