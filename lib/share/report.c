@@ -370,6 +370,19 @@ static json_t *texts_json(text_tab *tt, int top, int with_reason, int64_t *total
     return a;
 }
 
+/* texts_json names a row's pair "reason" and "text": rename them k1, k2 */
+static json_t *pairs_named(json_t *rows, const char *k1, const char *k2)
+{
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *x = json_array_get(rows, i);
+        json_object_set(x, k1, json_object_get(x, "reason"));
+        json_object_set(x, k2, json_object_get(x, "text"));
+        json_object_del(x, "reason");
+        json_object_del(x, "text");
+    }
+    return rows;
+}
+
 #define Q(sql, np, p, cb) \
     do { if ((s = st->ops->query(st, sql, np, p, cb, &r, err)) != RB_OK) goto done; \
          if (r.oom) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto done; } } while (0)
@@ -579,26 +592,9 @@ rb_status rb_report_build(rb_store *st, const rb_report_opts *o, json_t **out, r
         json_array_append_new(ald, x);
     }
     json_object_set_new(al, "daily", ald);
-    json_t *alp = texts_json(&r.alp, top, 1, &at);
-    /* texts_json names its pair "reason" and "text": here the alert and the provider */
-    for (size_t i = 0; i < json_array_size(alp); i++) {
-        json_t *x = json_array_get(alp, i);
-        json_object_set(x, "alert", json_object_get(x, "reason"));
-        json_object_set(x, "provider", json_object_get(x, "text"));
-        json_object_del(x, "reason");
-        json_object_del(x, "text");
-    }
-    json_object_set_new(al, "by_provider", alp);
     int64_t act = 0;
-    json_t *alc = texts_json(&r.alacc, top, 1, &act);
-    for (size_t i = 0; i < json_array_size(alc); i++) {
-        json_t *x = json_array_get(alc, i);
-        json_object_set(x, "alert", json_object_get(x, "reason"));
-        json_object_set(x, "account", json_object_get(x, "text"));
-        json_object_del(x, "reason");
-        json_object_del(x, "text");
-    }
-    json_object_set_new(al, "by_account", alc);
+    json_object_set_new(al, "by_provider", pairs_named(texts_json(&r.alp, top, 1, &at), "alert", "provider"));
+    json_object_set_new(al, "by_account", pairs_named(texts_json(&r.alacc, top, 1, &act), "alert", "account"));
     json_object_set_new(j, "alerts", al);
 
     json_t *uncl = texts_json(&r.uncl, top, 1, &ut);
