@@ -133,6 +133,7 @@ echo
   echo "BENCHMARK|MEASURE|REBOUND|PEER / TARGET|RATIO|PEAK RSS|TARGET"
   for r in "${ROWS[@]}"; do echo "$r"; done
 } | column -t -s'|'
+[ "$SCALE" = 1 ] || echo "(scale $SCALE: the TARGET column compares this size with the full-size targets; only --scale 1 decides them)"
 echo
 echo "each benchmark's whole output: $OUT"
 exit $rc
