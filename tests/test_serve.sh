@@ -42,22 +42,7 @@ jget() {   # jget FILE KEY...: the values, space-separated
 nevents() { grep -o '"event":"' "$1" | wc -l; }
 first_event() { sed 's/.*"events":\[//' "$1" > "$1.ev"; jget "$1.ev" "${@:2}"; }
 
-# start_server DB [ARGS...]: starts rebound serve on a free port, sets SP, U, LOG
-start_server() {
-  local db=$1; shift
-  LOG=$work/serve.$RANDOM.log
-  "$R" serve --db "$db" --listen 127.0.0.1:0 "$@" 2>"$LOG" &
-  SP=$!
-  local i
-  for i in $(seq 100); do
-    grep -q 'listening on' "$LOG" 2>/dev/null && break
-    kill -0 $SP 2>/dev/null || break
-    sleep 0.05
-  done
-  PORT=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' "$LOG" | grep -oE '[0-9]+/$' | tr -d /)
-  U=http://127.0.0.1:$PORT
-  [ -n "$PORT" ]
-}
+. "$(dirname "$0")/serve-lib.sh"    # start_server DB [ARGS...]
 
 stop_server() {   # stop_server: SIGTERM, waits, sets RC
   kill -TERM "$SP" 2>/dev/null

@@ -55,20 +55,8 @@ DB=$work/kill.db
 "$R" contacts import --create --db "$DB" contacts.csv >/dev/null 2>&1 || { bad "import"; echo "$pass passed, $fail failed"; exit 1; }
 KEY=$("$R" keys add --db "$DB" kill 2>/dev/null) || { bad "keys add"; echo "$pass passed, $fail failed"; exit 1; }
 
-start_server() {
-  LOG=$work/serve.$1.log
-  "$R" serve --db "$DB" --listen 127.0.0.1:0 2>"$LOG" &
-  SP=$!
-  local i
-  for i in $(seq 200); do
-    grep -q 'listening on' "$LOG" 2>/dev/null && break
-    kill -0 $SP 2>/dev/null || break
-    sleep 0.05
-  done
-  PORT=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' "$LOG" | grep -oE '[0-9]+/$' | tr -d /)
-  U=http://127.0.0.1:$PORT
-  [ -n "$PORT" ]
-}
+. "$(dirname "$0")/serve-lib.sh"    # start_server DB [ARGS...]
+START_TRIES=200                     # a killed store may take longer to open
 
 # requests ROUND: a curl config, one POST per contact of the round (a new
 # hard bounce each); curl writes each answer's status and URL, whose query
@@ -87,7 +75,7 @@ requests() {
 served() { curl -s --max-time 2 "$U/healthz" | grep -oE '"served":[0-9]+' | cut -d: -f2; }
 
 for r in $(seq $ROUNDS); do
-  start_server "$r" || { bad "round $r: the server did not start on the killed store"; cat "$LOG"; break; }
+  start_server "$DB" || { bad "round $r: the server did not start on the killed store"; cat "$LOG"; break; }
   requests "$r" > "req.$r.cfg"
   curl -s --parallel --parallel-max $CONCURRENT -K "req.$r.cfg" > "out.$r" 2>/dev/null &
   CP=$!
