@@ -127,6 +127,11 @@ void rb_maillog_free(rb_maillog *m);
  * (0 normally). */
 int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t len, const char *source,
                     uint64_t lineno, rb_logrec_cb cb, void *arg);
+/* Where the next attempt is filled in: lr (its strings are overwritten,
+ * never read), or NULL for the correlator's own record.  A callback that
+ * hands its record on (to another thread) sets the next one here before it
+ * returns; the correlator never touches a record after its callback. */
+void rb_maillog_set_rec(rb_maillog *m, rb_logrec *lr);
 const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m);
 size_t rb_maillog_open_count(const rb_maillog *m);
 

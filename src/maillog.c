@@ -68,6 +68,29 @@ static void help(FILE *f)
             "policy/rules.\n");
 }
 
+/* Formatting on a second thread: the correlator fills the records of a
+ * ring in turn (rb_maillog_set_rec) and the writer formats and writes them,
+ * in order.  Published in batches, so the lock is taken once per BATCH
+ * records; the ring bounds the memory (RING records of ~7 KB). */
+#define RING 512
+#define BATCH 64
+typedef struct {
+    rb_logrec *slot[RING];
+    GMutex mu;
+    GCond cv;
+    uint64_t head;           /* records published (under mu) */
+    uint64_t tail;           /* records written (under mu) */
+    uint64_t prod;           /* records filled (the correlator's own) */
+    uint64_t tail_seen;      /* tail as last read by the correlator */
+    int done;
+    int w_waits, p_waits;    /* the writer / the correlator waits on cv (under mu) */
+    int fmt;
+    FILE *out;
+    rb_buf buf;
+    int write_err;
+    GThread *th;
+} writer;
+
 typedef struct {
     int fmt;                 /* rb_format; -1 when not printing */
     FILE *out;
@@ -79,7 +102,118 @@ typedef struct {
     int write_err;
     GHashTable *accounts;    /* compromised_account alerts: account -> records */
     uint64_t n_compromised;
+    writer *w;               /* the formatting thread, when there is one */
+    rb_maillog *ml;
 } run_ctx;
+
+static gpointer writer_main(gpointer arg)
+{
+    writer *w = arg;
+    for (;;) {
+        g_mutex_lock(&w->mu);
+        while (w->head == w->tail && !w->done) {
+            w->w_waits = 1;
+            g_cond_wait(&w->cv, &w->mu);
+            w->w_waits = 0;
+        }
+        uint64_t from = w->tail, to = w->head;
+        g_mutex_unlock(&w->mu);
+        if (from == to) break;     /* done and nothing left */
+        for (uint64_t i = from; i < to; i++) {
+            const rb_logrec *r = w->slot[i % RING];
+            if (w->fmt == RB_FMT_JSONL) rb_logrec_to_jsonl(r, &w->buf);
+            else rb_logrec_to_csv(r, &w->buf);
+            if (w->buf.len > (1u << 18)) {
+                if (fwrite(w->buf.buf, 1, w->buf.len, w->out) != w->buf.len) w->write_err = 1;
+                w->buf.len = 0;
+            }
+        }
+        g_mutex_lock(&w->mu);
+        w->tail = to;
+        if (w->p_waits) g_cond_broadcast(&w->cv);
+        g_mutex_unlock(&w->mu);
+    }
+    if (w->buf.len && fwrite(w->buf.buf, 1, w->buf.len, w->out) != w->buf.len) w->write_err = 1;
+    w->buf.len = 0;
+    return NULL;
+}
+
+/* The records filled so far go to the writer. */
+static void writer_publish(writer *w)
+{
+    g_mutex_lock(&w->mu);
+    w->head = w->prod;
+    w->tail_seen = w->tail;
+    /* a writer that ran dry is woken for half a ring, not for every batch
+     * (a wake-up costs more than formatting a batch) */
+    if (w->w_waits && w->head - w->tail >= RING / 2) g_cond_broadcast(&w->cv);
+    g_mutex_unlock(&w->mu);
+}
+
+/* A record was filled: hand it on, and give the correlator the next free
+ * slot (waiting for the writer when the ring is full). */
+static void writer_next(writer *w, rb_maillog *ml)
+{
+    w->prod++;
+    if (w->prod - w->head >= BATCH) writer_publish(w);
+    if (w->prod - w->tail_seen >= RING) {
+        g_mutex_lock(&w->mu);
+        w->head = w->prod;
+        if (w->w_waits) g_cond_broadcast(&w->cv);
+        while (w->prod - w->tail >= RING) {
+            w->p_waits = 1;
+            g_cond_wait(&w->cv, &w->mu);
+            w->p_waits = 0;
+        }
+        w->tail_seen = w->tail;
+        g_mutex_unlock(&w->mu);
+    }
+    rb_maillog_set_rec(ml, w->slot[w->prod % RING]);
+}
+
+static writer *writer_start(int fmt, FILE *out, rb_maillog *ml)
+{
+    writer *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    for (size_t i = 0; i < RING; i++)
+        if (!(w->slot[i] = calloc(1, sizeof *w->slot[i]))) goto fail;
+    g_mutex_init(&w->mu);
+    g_cond_init(&w->cv);
+    w->fmt = fmt;
+    w->out = out;
+    rb_buf_init(&w->buf);
+    if (!(w->th = g_thread_try_new("maillog-writer", writer_main, w, NULL))) {
+        rb_buf_free(&w->buf);
+        g_mutex_clear(&w->mu);
+        g_cond_clear(&w->cv);
+        goto fail;
+    }
+    rb_maillog_set_rec(ml, w->slot[0]);
+    return w;
+fail:
+    for (size_t i = 0; i < RING; i++) free(w->slot[i]);
+    free(w);
+    return NULL;
+}
+
+/* Write what is left, stop the thread; returns non-zero if a write failed. */
+static int writer_stop(writer *w, rb_maillog *ml)
+{
+    g_mutex_lock(&w->mu);
+    w->head = w->prod;
+    w->done = 1;
+    g_cond_broadcast(&w->cv);
+    g_mutex_unlock(&w->mu);
+    g_thread_join(w->th);
+    rb_maillog_set_rec(ml, NULL);
+    int bad = w->write_err;
+    rb_buf_free(&w->buf);
+    g_mutex_clear(&w->mu);
+    g_cond_clear(&w->cv);
+    for (size_t i = 0; i < RING; i++) free(w->slot[i]);
+    free(w);
+    return bad;
+}
 
 static void table_row(run_ctx *rc, const rb_logrec *r)
 {
@@ -93,10 +227,20 @@ static void flush_out(run_ctx *rc)
     rc->buf.len = 0;
 }
 
+static int on_rec_body(run_ctx *rc, const rb_logrec *r);
+
 static int on_rec(void *arg, const rb_logrec *r)
 {
     run_ctx *rc = arg;
-    if (rc->fmt == RB_FMT_JSONL) rb_logrec_to_jsonl(r, &rc->buf);
+    int rv = on_rec_body(rc, r);
+    if (rc->w) writer_next(rc->w, rc->ml);   /* r goes to the writer; the next one is filled elsewhere */
+    return rv;
+}
+
+static int on_rec_body(run_ctx *rc, const rb_logrec *r)
+{
+    if (rc->w) ;     /* formatted by the writer (handed on at the end) */
+    else if (rc->fmt == RB_FMT_JSONL) rb_logrec_to_jsonl(r, &rc->buf);
     else if (rc->fmt == RB_FMT_CSV) rb_logrec_to_csv(r, &rc->buf);
     else if (rc->fmt == RB_FMT_TABLE) table_row(rc, r);
     if (rc->buf.len > (1u << 18)) flush_out(rc);
@@ -250,7 +394,7 @@ int cmd_maillog(int argc, char **argv)
     rb_mx *mx = NULL;
     rb_maillog *ml = NULL;
     rb_logstate *state = NULL;
-    run_ctx r = {fmt, stdout, {0}, NULL, &err, 0, since, 0, NULL, 0};
+    run_ctx r = {fmt, stdout, {0}, NULL, &err, 0, since, 0, NULL, 0, NULL, NULL};
     rb_buf_init(&r.buf);
     r.accounts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
@@ -309,6 +453,13 @@ int cmd_maillog(int argc, char **argv)
     for (size_t i = 0; i < nlogs; i++) logs[i] = pos[i];
     rb_logfiles_sort(logs, nlogs);
 
+    /* JSONL and CSV are formatted and written on a second thread; what the
+     * buffer holds (the CSV header) goes first */
+    if (fmt == RB_FMT_JSONL || fmt == RB_FMT_CSV) {
+        flush_out(&r);
+        r.ml = ml;
+        r.w = writer_start(fmt, r.out, ml);    /* NULL: formatted here, as before */
+    }
     int unreadable = 0;
     uint64_t long_lines = 0, files_read = 0, bytes_new = 0, lines_read = 0;
     /* progress: lines read, looked at every 4096 lines (no clock per line) */
@@ -378,6 +529,8 @@ int cmd_maillog(int argc, char **argv)
         rb_logfile_close(lf);
     }
     free(logs);
+    if (r.w && writer_stop(r.w, ml)) r.write_err = 1;
+    r.w = NULL;
     flush_out(&r);
     if (!r.dbfail && ap && rb_apply_finish(ap, &err) != RB_OK) r.dbfail = 1;
     if (r.dbfail) {

@@ -390,6 +390,7 @@ struct rb_maillog {
     char date[RB_SHORT_MAX];
     rb_maillog_stats st;
     rb_logrec lr;
+    rb_logrec *cur;           /* where the next attempt goes: &lr or the caller's */
     char keybuf[RB_TEXT_MAX + 256];
 };
 
@@ -427,6 +428,7 @@ rb_status rb_maillog_new(const rb_ctx *ctx, const rb_maillog_opts *opts, rb_mail
         return RB_ERR_NOMEM;
     }
     m->ctx = ctx;
+    m->cur = &m->lr;
     if (opts) m->o = *opts;
     *out = m;
     return RB_OK;
@@ -463,6 +465,7 @@ void rb_maillog_free(rb_maillog *m)
     free(m);
 }
 
+void rb_maillog_set_rec(rb_maillog *m, rb_logrec *lr) { m->cur = lr ? lr : &m->lr; }
 const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m) { return &m->st; }
 size_t rb_maillog_open_count(const rb_maillog *m) { return m->n; }
 
@@ -822,7 +825,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     m->st.attempts++;
     m->st.by_status[st]++;
     if (m->o.since && t < m->o.since) return 0;
-    rb_logrec *lr = &m->lr;
+    rb_logrec *lr = m->cur;
     rb_record *r = &lr->rec;
     clear_rec(lr);
     lr->t = t;
