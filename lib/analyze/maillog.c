@@ -86,6 +86,20 @@ static int64_t local_hour(int year, int mon, int day, int hour)
 static size_t parse_syslog_time(rb_logclock *c, const char *s, size_t len, int64_t *t)
 {
     if (len < 16 || s[3] != ' ' || s[6] != ' ' || s[9] != ':' || s[12] != ':') return 0;
+    if (c->hour_start && memcmp(c->key, s, 9) == 0) {
+        /* the hour of the line before (month, day and hour checked then):
+         * only the minutes and seconds are new */
+        int mm = dig2(s + 10), ss = dig2(s + 13);
+        if (mm < 0 || mm > 59 || ss < 0 || ss > 60) return 0;
+        size_t n = 15;
+        if (n < len && s[n] == '.') {
+            n++;
+            while (n < len && IS_DIGIT(s[n])) n++;
+        }
+        if (n >= len || s[n] != ' ') return 0;
+        *t = c->hour_start + mm * 60 + ss;
+        return n;
+    }
     int mon = month_of(s);
     int day = s[4] == ' ' ? (IS_DIGIT(s[5]) ? s[5] - '0' : -1) : dig2(s + 4);
     int hh = dig2(s + 7), mm = dig2(s + 10), ss = dig2(s + 13);
@@ -1060,10 +1074,13 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
         /* "client=NAME[ADDR], sasl_method=M, sasl_username=U[, sasl_sender=S][, orig_...]"
          * (smtpd.c); a client name never holds ", " */
         static const char key[] = ", sasl_username=";
-        const char *u = memmem(p, (size_t)(end - p), key, sizeof key - 1);
+        const char *u = NULL;     /* memmem, by its first byte (few commas in a line) */
+        for (const char *c = p; (c = memchr(c, ',', (size_t)(end - c))) != NULL; c++)
+            if (STARTS(c, end, ", sasl_username=")) { u = c; break; }
         if (!u) return 0;                /* not authenticated: nothing to keep */
         sasl = u + sizeof key - 1;
-        const char *ue = memmem(sasl, (size_t)(end - sasl), ", ", 2);
+        const char *ue = sasl;
+        while ((ue = memchr(ue, ',', (size_t)(end - ue))) != NULL && !(end - ue >= 2 && ue[1] == ' ')) ue++;
         sasllen = (size_t)((ue ? ue : end) - sasl);
         if (!sasllen) return 0;
     } else if (!is_to && !is_from && !STARTS(p, end, "removed") && !STARTS(p, end, "message-id=")) {
