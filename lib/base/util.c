@@ -77,14 +77,28 @@ const char *rb_strcasestrn(const char *hay, size_t len, const char *needle)
     size_t nl = strlen(needle);
     if (nl == 0) return hay;
     if (!hay || nl > len) return NULL;
-    /* the two rarest bytes of the needle: k1 the rarest, k2 the next */
+    /* the two rarest bytes of the needle: k1 the rarest, k2 the next.
+     * Needles are mostly the same few literals: the choice is remembered
+     * per needle address.  Any two positions inside the needle give the
+     * same answer (they only filter the candidates), so a stale entry for
+     * an address whose text changed costs speed, never correctness. */
+    static _Thread_local struct { const char *needle; size_t k1, k2; } anchors[64];
+    size_t slot = ((uintptr_t)needle >> 3 ^ (uintptr_t)needle >> 9) & 63;
     size_t k1 = 0, k2 = 0;
-    unsigned b1 = ~0u, b2 = ~0u;
-    for (size_t i = 0; i < nl; i++) {
-        unsigned r = byte_rarity[(unsigned char)needle[i]];
-        if (!r) r = 3;
-        if (r < b1) { b2 = b1; k2 = k1; b1 = r; k1 = i; }
-        else if (r < b2) { b2 = r; k2 = i; }
+    if (anchors[slot].needle == needle && anchors[slot].k1 < nl && anchors[slot].k2 < nl) {
+        k1 = anchors[slot].k1;
+        k2 = anchors[slot].k2;
+    } else {
+        unsigned b1 = ~0u, b2 = ~0u;
+        for (size_t i = 0; i < nl; i++) {
+            unsigned r = byte_rarity[(unsigned char)needle[i]];
+            if (!r) r = 3;
+            if (r < b1) { b2 = b1; k2 = k1; b1 = r; k1 = i; }
+            else if (r < b2) { b2 = r; k2 = i; }
+        }
+        anchors[slot].needle = needle;
+        anchors[slot].k1 = k1;
+        anchors[slot].k2 = k2;
     }
     size_t last = len - nl;   /* the last possible start */
 #ifdef __SSE2__
