@@ -24,7 +24,7 @@ SISIMAI_RUNS=${BENCH_SISIMAI_RUNS:-1}
 CORPUS=${BENCH_CORPUS:-}
 WORKDIR=${BENCH_WORKDIR:-}
 TIMEOUT=${BENCH_TIMEOUT:-300}
-TARGET=${BENCH_TARGET:-25}
+TARGET=${BENCH_TARGET:-50}
 KEEP=0
 SISIMAI=1
 
@@ -45,7 +45,7 @@ usage: bench/analyze.sh [options]
                         default a fresh temporary folder, removed at the end)
   --keep                keep the temporary folder
   --timeout SECONDS     limit for one run (env BENCH_TIMEOUT; default 300)
-  --target X            speed target, rebound msgs/s >= X * Sisimai's (default 25)
+  --target X            speed target, rebound msgs/s >= X * Sisimai's (default 50)
   -h, --help            this text
 EOF
 }

@@ -155,6 +155,9 @@ rb_status rb_reader_open(const char *const *paths, size_t npaths,
 /* Returns 1 and fills msg; 0 at end; -1 on an error for one input (err set;
  * the caller may report it and call again to go on with the next input). */
 int rb_reader_next(rb_reader *rd, rb_rawmsg *msg, rb_error *err);
+/* The same as rb_reader_next, for a message the caller will not read: only
+ * its length is returned (*len; 0 unless 1 is returned). */
+int rb_reader_skip(rb_reader *rd, size_t *len, rb_error *err);
 void rb_reader_free(rb_reader *rd);
 /* Bytes of input consumed so far and in all (file sizes as stored, so a
  * .gz counts compressed); total is 0 when unknown (stdin). */

@@ -316,10 +316,17 @@ static size_t next_batch(rb_reader *rd, batch *bt, int keep)
     while (bt->n < BATCH_MSGS && bytes < BATCH_BYTES) {
         rb_rawmsg raw;
         rb_error err = {{0}};
+        if (!keep) {   /* another worker's: only its length counts */
+            size_t len;
+            int r = rb_reader_skip(rd, &len, &err);
+            if (r == 0) break;
+            bt->n++;
+            bytes += len;
+            continue;
+        }
         int r = rb_reader_next(rd, &raw, &err);
         if (r == 0) break;
         item *it = &bt->items[bt->n++];
-        if (!keep) { if (r > 0) bytes += raw.len; continue; }
         item_reset(it);
         it->len = 0;
         it->off = 0;

@@ -6,6 +6,10 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1
+#endif
 
 #include "rb_internal.h"
 
@@ -72,19 +76,61 @@ static int caseeq_n(const char *s, const char *needle, size_t nl)
     return 1;
 }
 
+#ifdef HAVE_AVX2_PATH
+/* rb_strcasestrn's filter 32 starts at a time, where the CPU has AVX2: the
+ * starts *pi, *pi + 32, ... while a whole block fits before last + 1; *pi
+ * is left at the first start not looked at (the caller goes on from
+ * there).  Candidates are compared leftmost first, as in the SSE2 loop. */
+__attribute__((target("avx2"))) static const char *strcasestrn_avx2(const char *hay, size_t last,
+                                                                      const char *needle, size_t nl,
+                                                                      size_t k1, size_t k2, size_t *pi)
+{
+    const __m256i c20 = _mm256_set1_epi8(0x20);
+    const __m256i n1 = _mm256_set1_epi8((char)(needle[k1] | 0x20));
+    const __m256i n2 = _mm256_set1_epi8((char)(needle[k2] | 0x20));
+    size_t i = *pi;
+    for (; i + 32 <= last + 1; i += 32) {   /* loads end at last + k + 31 < len */
+        __m256i x = _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(const void *)(hay + i + k1)), c20);
+        __m256i y = _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(const void *)(hay + i + k2)), c20);
+        unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_and_si256(_mm256_cmpeq_epi8(x, n1), _mm256_cmpeq_epi8(y, n2)));
+        while (m) {
+            unsigned bit = (unsigned)__builtin_ctz(m);
+            m &= m - 1;
+            if (caseeq_n(hay + i + bit, needle, nl)) return hay + i + bit;
+        }
+    }
+    *pi = i;
+    return NULL;
+}
+#endif
+
 const char *rb_strcasestrn(const char *hay, size_t len, const char *needle)
 {
     size_t nl = strlen(needle);
     if (nl == 0) return hay;
     if (!hay || nl > len) return NULL;
-    /* the two rarest bytes of the needle: k1 the rarest, k2 the next */
+    /* the two rarest bytes of the needle: k1 the rarest, k2 the next.
+     * Needles are mostly the same few literals: the choice is remembered
+     * per needle address.  Any two positions inside the needle give the
+     * same answer (they only filter the candidates), so a stale entry for
+     * an address whose text changed costs speed, never correctness. */
+    static _Thread_local struct { const char *needle; size_t k1, k2; } anchors[64];
+    size_t slot = ((uintptr_t)needle >> 3 ^ (uintptr_t)needle >> 9) & 63;
     size_t k1 = 0, k2 = 0;
-    unsigned b1 = ~0u, b2 = ~0u;
-    for (size_t i = 0; i < nl; i++) {
-        unsigned r = byte_rarity[(unsigned char)needle[i]];
-        if (!r) r = 3;
-        if (r < b1) { b2 = b1; k2 = k1; b1 = r; k1 = i; }
-        else if (r < b2) { b2 = r; k2 = i; }
+    if (anchors[slot].needle == needle && anchors[slot].k1 < nl && anchors[slot].k2 < nl) {
+        k1 = anchors[slot].k1;
+        k2 = anchors[slot].k2;
+    } else {
+        unsigned b1 = ~0u, b2 = ~0u;
+        for (size_t i = 0; i < nl; i++) {
+            unsigned r = byte_rarity[(unsigned char)needle[i]];
+            if (!r) r = 3;
+            if (r < b1) { b2 = b1; k2 = k1; b1 = r; k1 = i; }
+            else if (r < b2) { b2 = r; k2 = i; }
+        }
+        anchors[slot].needle = needle;
+        anchors[slot].k1 = k1;
+        anchors[slot].k2 = k2;
     }
     size_t last = len - nl;   /* the last possible start */
 #ifdef __SSE2__
@@ -97,6 +143,12 @@ const char *rb_strcasestrn(const char *hay, size_t len, const char *needle)
         const __m128i n1 = _mm_set1_epi8((char)(needle[k1] | 0x20));
         const __m128i n2 = _mm_set1_epi8((char)(needle[k2] | 0x20));
         size_t i = 0;
+#ifdef HAVE_AVX2_PATH
+        if (last >= 64 && __builtin_cpu_supports("avx2")) {
+            const char *r = strcasestrn_avx2(hay, last, needle, nl, k1, k2, &i);
+            if (r) return r;
+        }
+#endif
         for (; i + 16 <= last + 1; i += 16) {   /* loads end at last + k + 15 < len */
             __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + i + k1)), c20);
             __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + i + k2)), c20);

@@ -101,7 +101,7 @@ int rb_guard_auth_submission(const char *msg, size_t len, char *out, size_t outl
         const char *eol = memchr(line, '\n', len - i);
         size_t ll = eol ? (size_t)(eol - line) : len - i;
         i += ll + 1;
-        if (ll < 9 || strncasecmp(line, "received:", 9) != 0) continue;
+        if (ll < 9 || (line[0] | 0x20) != 'r' || strncasecmp(line, "received:", 9) != 0) continue;
         /* the whole field: continuation lines start with white space */
         char f[2048];
         size_t fl = 0;
@@ -139,29 +139,43 @@ int rb_guard_auth_submission(const char *msg, size_t len, char *out, size_t outl
  * (the envelope recipient a local delivery records). */
 static int envelope_from_header(const char *msg, size_t len, char *out, size_t outlen)
 {
-    static const char *const names[] = {"x-original-to:", "delivered-to:"};
-    for (size_t k = 0; k < 2; k++) {
-        size_t nl = strlen(names[k]);
-        for (size_t i = 0; i < len;) {
-            const char *line = msg + i;
-            const char *eol = memchr(line, '\n', len - i);
-            size_t ll = eol ? (size_t)(eol - line) : len - i;
-            if (ll == 0 || (ll == 1 && line[0] == '\r')) break;     /* the end of the header */
-            if (ll > nl && strncasecmp(line, names[k], nl) == 0) {
-                size_t b = nl;
-                while (b < ll && (line[b] == ' ' || line[b] == '\t')) b++;
-                size_t e = ll;
-                while (e > b && (line[e - 1] == '\r' || line[e - 1] == ' ')) e--;
-                if (e > b && e - b < outlen) {
+    /* one walk of the header: the first usable X-Original-To: wins, else
+     * the first usable Delivered-To: (remembered until the end) */
+    static const char xot[] = "x-original-to:", dlt[] = "delivered-to:";
+    const char *dt = NULL;
+    size_t dtl = 0;
+    for (size_t i = 0; i < len;) {
+        const char *line = msg + i;
+        const char *eol = memchr(line, '\n', len - i);
+        size_t ll = eol ? (size_t)(eol - line) : len - i;
+        if (ll == 0 || (ll == 1 && line[0] == '\r')) break;     /* the end of the header */
+        unsigned char c0 = (unsigned char)(line[0] | 0x20);
+        size_t nl = 0;
+        int k = -1;
+        if (c0 == 'x' && ll > sizeof xot - 1 && strncasecmp(line, xot, sizeof xot - 1) == 0) k = 0, nl = sizeof xot - 1;
+        else if (c0 == 'd' && !dt && ll > sizeof dlt - 1 && strncasecmp(line, dlt, sizeof dlt - 1) == 0)
+            k = 1, nl = sizeof dlt - 1;
+        if (k >= 0) {
+            size_t b = nl;
+            while (b < ll && (line[b] == ' ' || line[b] == '\t')) b++;
+            size_t e = ll;
+            while (e > b && (line[e - 1] == '\r' || line[e - 1] == ' ')) e--;
+            if (e > b && e - b < outlen) {
+                if (k == 0) {
                     memcpy(out, line + b, e - b);
                     out[e - b] = '\0';
                     return 1;
                 }
+                dt = line + b;
+                dtl = e - b;
             }
-            i += ll + 1;
         }
+        i += ll + 1;
     }
-    return 0;
+    if (!dt) return 0;
+    memcpy(out, dt, dtl);
+    out[dtl] = '\0';
+    return 1;
 }
 
 /* rb_guard_domain_is_ours: in lib/base/email.c (rebound maillog uses it too,

@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "rb_internal.h"
 
@@ -43,6 +46,7 @@ struct rb_reader {
     uint64_t buf_off;           /* file offset of buf[0] */
     int skipping;               /* dropping an oversized message */
     int cr_only;                /* old Mac line endings: CR becomes LF as read */
+    int no_source;              /* rb_reader_skip: leave msg->source unset */
 };
 
 static int add_file(rb_reader *rd, const char *p)
@@ -227,6 +231,27 @@ static int is_separator(const rb_reader *rd, size_t i)
     return colons >= 2;
 }
 
+/* The first "\nFrom " in p[0..n), or NULL: the only lines that can end an
+ * mbox message, so the split need not stop at every other line. */
+static const char *find_from(const char *p, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i nl = _mm_set1_epi8('\n'), f = _mm_set1_epi8('F');
+    for (; i + 17 <= n; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, nl), _mm_cmpeq_epi8(b, f)));
+        while (m) {
+            size_t k = i + (size_t)__builtin_ctz(m);
+            if (k + 6 <= n && memcmp(p + k + 1, "From ", 5) == 0) return p + k;
+            m &= m - 1;
+        }
+    }
+#endif
+    return i < n ? memmem(p + i, n - i, "\nFrom ", 6) : NULL;
+}
+
 /* Skip the From_ line at buf[start]. Returns 0 if the line is incomplete. */
 static int skip_from_line(rb_reader *rd)
 {
@@ -248,6 +273,15 @@ static int next_mbox(rb_reader *rd, rb_rawmsg *msg, rb_error *err)
         }
         size_t scan = rd->start;
         for (;;) {
+            /* lines that do not start with "From " (and lie within
+             * MAX_MESSAGE of the start) cannot end the message: skip them
+             * in one search; what is left is the line-by-line walk below */
+            size_t lim = rd->start + MAX_MESSAGE + 5;
+            size_t end = rd->len < lim ? rd->len : lim;
+            if (end > scan + 5) {
+                const char *c = find_from(rd->buf + scan, end - scan);
+                scan = c ? (size_t)(c - rd->buf) : end - 5;
+            }
             const char *nl = scan < rd->len ? memchr(rd->buf + scan, '\n', rd->len - scan) : NULL;
             if (nl) {
                 size_t i = (size_t)(nl - rd->buf) + 1;
@@ -267,7 +301,8 @@ static int next_mbox(rb_reader *rd, rb_rawmsg *msg, rb_error *err)
                     msg->data = rd->buf + rd->start;
                     msg->len = end - rd->start;
                     msg->offset = rd->buf_off + rd->start;
-                    snprintf(msg->source, sizeof msg->source, "%s#%lu", rd->path, ++rd->msgno);
+                    ++rd->msgno;
+                    if (!rd->no_source) snprintf(msg->source, sizeof msg->source, "%s#%lu", rd->path, rd->msgno);
                     rd->start = i;
                     return 1;
                 }
@@ -287,7 +322,8 @@ static int next_mbox(rb_reader *rd, rb_rawmsg *msg, rb_error *err)
                 msg->data = rd->buf + rd->start;
                 msg->len = rd->len - rd->start;
                 msg->offset = rd->buf_off + rd->start;
-                snprintf(msg->source, sizeof msg->source, "%s#%lu", rd->path, ++rd->msgno);
+                ++rd->msgno;
+                if (!rd->no_source) snprintf(msg->source, sizeof msg->source, "%s#%lu", rd->path, rd->msgno);
                 rd->start = rd->len;
                 return 1;
             }
@@ -339,6 +375,16 @@ int rb_reader_next(rb_reader *rd, rb_rawmsg *msg, rb_error *err)
         }
         close_current(rd);
     }
+}
+
+int rb_reader_skip(rb_reader *rd, size_t *len, rb_error *err)
+{
+    rb_rawmsg m;
+    rd->no_source = 1;
+    int r = rb_reader_next(rd, &m, err);
+    rd->no_source = 0;
+    *len = r > 0 ? m.len : 0;
+    return r;
 }
 
 void rb_reader_progress(const rb_reader *rd, uint64_t *done, uint64_t *total)
