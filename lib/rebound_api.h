@@ -6,8 +6,8 @@
  *   provider_source (and an optional date), form-encoded or as JSON.
  * rb_api_parse_update() turns a body into validated fields (a pure function:
  * no store, no I/O), rb_api_prepare() into the rb_record that `rebound apply`
- * would decide, and rb_api_apply() decides a group of them in as few
- * transactions as it can (the server's group commit).
+ * would decide, and rb_api_apply() decides a group of them in one
+ * transaction (the server's group commit).
  *
  * What each status does (the caller says what the provider concluded; the
  * status code and text are the evidence; the policy decides, as in apply):

@@ -307,6 +307,9 @@ typedef struct {
     void *plan_arg;
     struct rb_mx *mx;               /* --resolve-mx: a record without a provider gets its domain's
                                      * MX provider (rb_mx_new); NULL: off */
+    int caller_tx;                  /* commit mode inside the caller's open transaction: rb_apply
+                                     * writes in it but never begins, commits or rolls it back (on an
+                                     * error the caller rolls back); batch is then ignored */
 } rb_apply_opts;
 
 /* Summary: records by bounce type and reason, and by decision. */

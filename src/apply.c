@@ -168,7 +168,7 @@ int cmd_apply(int argc, char **argv)
     rb_error err = {{0}};
     int rc = EX_OK_, mxrc;
     rb_mx *mx = open_mx("apply", &mxrc);
-    rb_apply_opts ao = {commit, batch, now, psrc, on_row, &pc, mx};
+    rb_apply_opts ao = {commit, batch, now, psrc, on_row, &pc, mx, 0};
     if (mxrc) { rc = mxrc; goto out; }
     unsigned long bad_rows = 0, n = 0;
     if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {

@@ -633,7 +633,7 @@ static void *writer_main(void *arg)
         }
         for (size_t i = 0; i < n; i++) {
             req *r = batch[i];
-            /* with several transactions in a group, some may have committed */
+            /* the group is one transaction: all of it was stored, or none */
             int ok = applied && res[i].ok;
             if (applied) r->res = res[i];
             r->st = ok ? RB_OK : st != RB_OK ? st : RB_ERR_DB;

@@ -147,7 +147,7 @@ static const events *events_of(rb_store *st, const char *email)
 static void apply(rb_store *st, const rb_record *rs, size_t n, int commit, size_t batch, plan *p,
                   rb_apply_summary *sum)
 {
-    rb_apply_opts o = {commit, batch, T0 + 200 * DAY, NULL, p ? on_row : NULL, p, NULL};
+    rb_apply_opts o = {commit, batch, T0 + 200 * DAY, NULL, p ? on_row : NULL, p, NULL, 0};
     rb_apply *a = NULL;
     rb_error err = {{0}};
     assert_int_equal(rb_apply_new(st, test_ctx(), &o, &a, &err), RB_OK);

@@ -217,7 +217,7 @@ rb_status rb_apply_new(rb_store *st, const rb_ctx *ctx, const rb_apply_opts *opt
 void rb_apply_free(rb_apply *a)
 {
     if (!a) return;
-    if (a->in_tx) {          /* not finished: what the open transaction holds is dropped */
+    if (a->in_tx && !a->o.caller_tx) {   /* not finished: what the open transaction holds is dropped */
         rb_error e;
         rb_store_rollback(a->st, &e);
     }
@@ -763,7 +763,7 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
     rb_status s = RB_OK;
     err->msg[0] = '\0';
     if (a->o.commit && !a->in_tx) {
-        if ((s = rb_store_begin(a->st, err)) != RB_OK) return s;
+        if (!a->o.caller_tx && (s = rb_store_begin(a->st, err)) != RB_OK) return s;
         a->in_tx = 1;
         a->since_commit = 0;
     }
@@ -852,9 +852,9 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
         free(dirty);
         if (s != RB_OK) goto fail;
         a->since_commit += a->np;
-        if (last || a->since_commit >= a->o.batch) {
+        if (last || (a->since_commit >= a->o.batch && !a->o.caller_tx)) {
             a->in_tx = 0;
-            if ((s = rb_store_commit(a->st, err)) != RB_OK) goto fail_nocommit;
+            if (!a->o.caller_tx && (s = rb_store_commit(a->st, err)) != RB_OK) goto fail_nocommit;
             a->sum.batches_committed++;
         }
         map_clear(&a->contacts, ov_free);
@@ -877,7 +877,7 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
 fail:
     if (a->o.commit && a->in_tx) {
         rb_error e2;
-        rb_store_rollback(a->st, &e2);
+        if (!a->o.caller_tx) rb_store_rollback(a->st, &e2);   /* else the caller's to roll back */
         a->in_tx = 0;
     }
 fail_nocommit:

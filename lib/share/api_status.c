@@ -1,6 +1,6 @@
 /* api_status.c -- what a reported status means for the contact (the table
- * in rebound_api.h), and deciding a group of updates in as few
- * transactions as possible through the same rb_apply as `rebound apply`.
+ * in rebound_api.h), and deciding a group of updates in one
+ * transaction through the same rb_apply as `rebound apply`.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -154,13 +154,14 @@ static void on_plan(void *arg, const rb_plan_row *row)
     else if (row->email_norm && row->email_norm[0]) rb_event_key(row->rec, row->email_norm, r->event, sizeof r->event);
 }
 
-/* One rb_apply (one transaction) over the updates idx[0..m). */
+/* One rb_apply over the updates idx[0..m), in the caller's transaction. */
 static rb_status apply_part(rb_store *st, const rb_ctx *ctx, rb_api_update *const *u, const size_t *idx, size_t m,
                             const char *psrc, int64_t now, rb_api_result *res, rb_error *err)
 {
     plan_arg pa = {u, res, idx};
     rb_apply_opts o = {0};
     o.commit = 1;
+    o.caller_tx = 1;
     o.batch = m;
     o.now = now;
     o.provider_source = psrc;
@@ -171,7 +172,6 @@ static rb_status apply_part(rb_store *st, const rb_ctx *ctx, rb_api_update *cons
     for (size_t k = 0; s == RB_OK && k < m; k++) s = rb_apply_add(a, &u[idx[k]]->rec, k + 1, err);
     if (s == RB_OK) s = rb_apply_finish(a, err);
     rb_apply_free(a);
-    for (size_t k = 0; k < m; k++) res[idx[k]].ok = s == RB_OK;
     return s;
 }
 
@@ -182,7 +182,7 @@ static int64_t event_time_of(const rb_api_update *u, int64_t now)
     return rb_time_parse(u->rec.date, &t) ? t : now;
 }
 
-/* The unsubscribes idx[0..m), in one transaction. */
+/* The unsubscribes idx[0..m), in the caller's transaction. */
 static rb_status unsubscribe_part(rb_store *st, rb_api_update *const *u, const size_t *idx, size_t m, int64_t now,
                                   rb_api_result *res, rb_error *err)
 {
@@ -197,7 +197,6 @@ static rb_status unsubscribe_part(rb_store *st, rb_api_update *const *u, const s
     rb_event *ev = malloc(m * sizeof *ev);
     rb_contact *save = malloc(m * sizeof *save);
     rb_status s = RB_OK;
-    int in_tx = 0;
     if (!emails || !keys || !keybuf || !cs || !found || !known || !dirty || !cof || !ev || !save) {
         rb_seterr(err, "out of memory");
         s = RB_ERR_NOMEM;
@@ -213,8 +212,6 @@ static rb_status unsubscribe_part(rb_store *st, rb_api_update *const *u, const s
         rb_event_key(&x->rec, x->email_norm, keybuf[k], sizeof keybuf[k]);
         keys[k] = keybuf[k];
     }
-    if ((s = rb_store_begin(st, err)) != RB_OK) goto out;
-    in_tx = 1;
     if ((s = rb_store_contacts_load(st, emails, ne, 1, cs, found, err)) != RB_OK) goto out;
     if ((s = rb_store_events_known(st, keys, m, known, err)) != RB_OK) goto out;
     size_t nev = 0;
@@ -282,15 +279,8 @@ static rb_status unsubscribe_part(rb_store *st, rb_api_update *const *u, const s
     for (size_t j = 0; j < ne; j++)
         if (dirty[j]) save[nd++] = cs[j];
     if ((s = rb_store_events_insert(st, ev, nev, err)) != RB_OK) goto out;
-    if ((s = rb_store_contacts_save(st, save, nd, err)) != RB_OK) goto out;
-    in_tx = 0;
-    s = rb_store_commit(st, err);
+    s = rb_store_contacts_save(st, save, nd, err);
 out:
-    if (in_tx) {
-        rb_error e2;
-        rb_store_rollback(st, &e2);
-    }
-    for (size_t k = 0; k < m; k++) res[idx[k]].ok = s == RB_OK;
     free(emails);
     free(keys);
     free(keybuf);
@@ -304,10 +294,14 @@ out:
     return s;
 }
 
+/* The whole group in one transaction: apply's updates (one rb_apply per
+ * provider_source, which rb_apply stores with the contact), then the
+ * unsubscribes; one commit, so one set of WAL frames for the pages the
+ * parts share.  A store error anywhere rolls back the whole group: none of
+ * its updates is answered as stored. */
 rb_status rb_api_apply(rb_store *st, const rb_ctx *ctx, rb_api_update *const *u, size_t n, int64_t now,
                        rb_api_result *res, rb_error *err)
 {
-    rb_status first = RB_OK;
     err->msg[0] = '\0';
     if (!n) return RB_OK;
     size_t *idx = malloc(n * sizeof *idx);
@@ -324,9 +318,9 @@ rb_status rb_api_apply(rb_store *st, const rb_ctx *ctx, rb_api_update *const *u,
         res[i].decision = "";
         res[i].old_status = res[i].new_status = -1;
     }
-    rb_error e;
-    /* apply's updates, one transaction per provider_source (rb_apply stores one) */
-    for (size_t i = 0; i < n; i++) {
+    rb_status s = rb_store_begin(st, err);
+    int in_tx = s == RB_OK;
+    for (size_t i = 0; s == RB_OK && i < n; i++) {
         if (done[i] || u[i]->status == RB_API_UNSUBSCRIBED) continue;
         size_t m = 0;
         for (size_t j = i; j < n; j++)
@@ -335,20 +329,22 @@ rb_status rb_api_apply(rb_store *st, const rb_ctx *ctx, rb_api_update *const *u,
                 idx[m++] = j;
                 done[j] = 1;
             }
-        e.msg[0] = '\0';
-        rb_status s = apply_part(st, ctx, u, idx, m, u[i]->provider_source, now, res, &e);
-        if (s != RB_OK && first == RB_OK) { first = s; *err = e; }
+        s = apply_part(st, ctx, u, idx, m, u[i]->provider_source, now, res, err);
     }
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (u[i]->status == RB_API_UNSUBSCRIBED) idx[m++] = i;
-    if (m) {
-        e.msg[0] = '\0';
-        rb_status s = unsubscribe_part(st, u, idx, m, now, res, &e);
-        if (s != RB_OK && first == RB_OK) { first = s; *err = e; }
+    if (s == RB_OK && m) s = unsubscribe_part(st, u, idx, m, now, res, err);
+    if (s == RB_OK) {
+        s = rb_store_commit(st, err);
+        in_tx = s != RB_OK;     /* a failed commit leaves the transaction to roll back */
     }
+    if (in_tx) {
+        rb_error e2;
+        rb_store_rollback(st, &e2);
+    }
+    for (size_t i = 0; i < n; i++) res[i].ok = s == RB_OK;
     free(idx);
     free(done);
-    return first;
+    return s;
 }
-
