@@ -162,17 +162,17 @@ label() {       # 1000000 -> 1M, 100000 -> 100k
 # timed NAME BACKEND ITEMS -- CMD...: runs CMD (stdout to $LOG.out, stderr to
 # $LOG.err) under /usr/bin/time; records seconds and peak RSS for the table.
 # Returns CMD's exit status (124: timed out).
-declare -a T_STEP T_BACKEND T_ITEMS T_SECS T_RSS
+declare -a T_STEP T_BACKEND T_ITEMS T_SECS T_RSS T_CPU
 declare -A SECS RSS
 LOG=
 timed() {
     local name=$1 backend=$2 items=$3; shift 4
     LOG=$WORKDIR/log/$backend-$(tr -cs 'A-Za-z0-9\n' '-' <<<"$name")
     local rc
-    timeout "$TIMEOUT" /usr/bin/time -f '%e %M' -o "$LOG.time" "$@" >"$LOG.out" 2>"$LOG.err"
+    timeout "$TIMEOUT" /usr/bin/time -f '%e %M %U %S' -o "$LOG.time" "$@" >"$LOG.out" 2>"$LOG.err"
     rc=$?
-    local secs rss
-    read -r secs rss < <(tail -n 1 "$LOG.time" 2>/dev/null)
+    local secs rss usr sys
+    read -r secs rss usr sys < <(tail -n 1 "$LOG.time" 2>/dev/null)
     if [ $rc -ne 0 ]; then
         echo "apply.sh: $backend: $name failed (exit $rc): $*" >&2
         [ $rc -eq 124 ] && echo "  timed out after ${TIMEOUT}s (--timeout)" >&2
@@ -182,8 +182,9 @@ timed() {
         return $rc
     fi
     T_STEP+=("$name") T_BACKEND+=("$backend") T_ITEMS+=("$items") T_SECS+=("$secs") T_RSS+=("$rss")
+    T_CPU+=("$(calc "$usr + $sys")")
     SECS[$backend/$name]=$secs RSS[$backend/$name]=$rss
-    printf '  %-22s %8.2f s  %10s /s  %8.1f MiB\n' "$name" "$secs" "$(calc "$items / ($secs > 0 ? $secs : 0.01)" | awk '{ printf "%.0f", $1 }')" \
+    printf '  %-22s %8.2f s %8.2f cpu s %10s /s  %8.1f MiB\n' "$name" "$secs" "$(calc "$usr + $sys")" "$(calc "$items / ($secs > 0 ? $secs : 0.01)" | awk '{ printf "%.0f", $1 }')" \
         "$(calc "$rss / 1024")"
     return 0
 }
@@ -318,7 +319,7 @@ run_backend() {
     fi
 
     # idempotence: the second commit must find every record it can place applied before
-    local c=(${COMMIT_TOT[$b]}) a=(${AGAIN_TOT[$b]}) k=(${CHECK_TOT[$b]})
+    local c=(${COMMIT_TOT[$b]}) a=(${AGAIN_TOT[$b]}) k=(${CHECK_TOT[$b]:-})
     # fields: 0 records 1 disabled 2 quarantined 3 counted 4 recorded 5 reset 6 unchanged 7 ignored 8 duplicate 9 unknown 10 invalid
     local placeable=$((a[0] - a[9] - a[10])) changed=$((a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7]))
     if [ "${#a[@]}" -ne 11 ] || [ "${a[0]}" -ne "$RECORDS" ]; then
@@ -386,12 +387,12 @@ done
 
 # ---- summary -----------------------------------------------------------------
 echo "== summary =="
-printf '%-22s %-11s %9s %9s %10s %13s\n' step backend items seconds records/s 'peak RSS MiB'
+printf '%-22s %-11s %9s %9s %9s %10s %13s\n' step backend items seconds 'cpu s' records/s 'peak RSS MiB'
 for i in "${!T_STEP[@]}"; do
-    printf '%-22s %-11s %9d %9.2f %10.0f %13.1f\n' "${T_STEP[$i]}" "${T_BACKEND[$i]}" "${T_ITEMS[$i]}" "${T_SECS[$i]}" \
+    printf '%-22s %-11s %9d %9.2f %9.2f %10.0f %13.1f\n' "${T_STEP[$i]}" "${T_BACKEND[$i]}" "${T_ITEMS[$i]}" "${T_SECS[$i]}" "${T_CPU[$i]}" \
         "$(calc "${T_ITEMS[$i]} / (${T_SECS[$i]} > 0 ? ${T_SECS[$i]} : 0.01)")" "$(calc "${T_RSS[$i]} / 1024")"
 done
-echo "(seconds: wall clock of the rebound process (GNU time %e); records/s: items / seconds, items being"
+echo "(seconds: wall clock of the rebound process (GNU time %e); cpu s: its user + system time; records/s: items / seconds, items being"
 echo " contacts for import and queue rebuild, records for apply; peak RSS: GNU time %M of the rebound"
 echo " process -- for postgresql the server's own memory is not included)"
 echo
