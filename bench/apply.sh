@@ -8,6 +8,9 @@
 # the rebound process; for PostgreSQL the server's memory is not in it).  A
 # memory-flatness check commits M/10 records into a fresh copy of the
 # imported store and compares its peak RSS with the M-record commit's.
+# The generated input and the imported stores are cached (--store-cache, by
+# size, seed and schema version): a later run copies them instead of
+# importing again, so only the apply steps are timed.
 # See bench/README.md.
 #
 # Exit status: 0 when every step ran and the second commit changed nothing
@@ -28,6 +31,8 @@ BATCH=${BENCH_BATCH:-}
 TIMEOUT=${BENCH_TIMEOUT:-1800}
 TARGET=${BENCH_TARGET:-60}
 WORKDIR=${BENCH_WORKDIR:-}
+CACHE=${BENCH_STORE_CACHE-/tmp/rebound-bench-cache}
+QUICK=0
 FLAT=1
 KEEP=0
 END_DATE=2026-11-23T00:00:00Z           # the records' last date; also --now of apply and queue rebuild
@@ -45,6 +50,12 @@ usage: bench/apply.sh [options]
   --seed S            seed of the generated input (env BENCH_SEED; default 1)
   --batch N           pass --batch N to apply (env BENCH_BATCH; default: rebound's own)
   --no-flatness       skip the M/10 commit (no memory-flatness ratio)
+  --quick             only the two commits (no --check, no queue rebuild)
+  --store-cache DIR   keep the generated input and each backend's imported store in DIR
+                      and reuse them (keyed by sizes, seed, generator and schema version):
+                      a cached store is copied, not imported, and its import is not timed
+                      (env BENCH_STORE_CACHE; default /tmp/rebound-bench-cache; "" or
+                      --no-store-cache: always generate and import)
   --workdir DIR       where the inputs and the SQLite stores go (env BENCH_WORKDIR;
                       default a fresh temporary folder, removed at the end)
   --keep              keep the temporary folder (inputs, stores, each step's output)
@@ -65,6 +76,9 @@ while [ $# -gt 0 ]; do
         --seed) SEED=${2:?}; shift 2 ;;
         --batch) BATCH=${2:?}; shift 2 ;;
         --no-flatness) FLAT=0; shift ;;
+        --quick) QUICK=1; shift ;;
+        --store-cache) CACHE=${2:?}; shift 2 ;;
+        --no-store-cache) CACHE=; shift ;;
         --workdir) WORKDIR=${2:?}; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --timeout) TIMEOUT=${2:?}; shift 2 ;;
@@ -148,17 +162,17 @@ label() {       # 1000000 -> 1M, 100000 -> 100k
 # timed NAME BACKEND ITEMS -- CMD...: runs CMD (stdout to $LOG.out, stderr to
 # $LOG.err) under /usr/bin/time; records seconds and peak RSS for the table.
 # Returns CMD's exit status (124: timed out).
-declare -a T_STEP T_BACKEND T_ITEMS T_SECS T_RSS
+declare -a T_STEP T_BACKEND T_ITEMS T_SECS T_RSS T_CPU
 declare -A SECS RSS
 LOG=
 timed() {
     local name=$1 backend=$2 items=$3; shift 4
     LOG=$WORKDIR/log/$backend-$(tr -cs 'A-Za-z0-9\n' '-' <<<"$name")
     local rc
-    timeout "$TIMEOUT" /usr/bin/time -f '%e %M' -o "$LOG.time" "$@" >"$LOG.out" 2>"$LOG.err"
+    timeout "$TIMEOUT" /usr/bin/time -f '%e %M %U %S' -o "$LOG.time" "$@" >"$LOG.out" 2>"$LOG.err"
     rc=$?
-    local secs rss
-    read -r secs rss < <(tail -n 1 "$LOG.time" 2>/dev/null)
+    local secs rss usr sys
+    read -r secs rss usr sys < <(tail -n 1 "$LOG.time" 2>/dev/null)
     if [ $rc -ne 0 ]; then
         echo "apply.sh: $backend: $name failed (exit $rc): $*" >&2
         [ $rc -eq 124 ] && echo "  timed out after ${TIMEOUT}s (--timeout)" >&2
@@ -168,8 +182,9 @@ timed() {
         return $rc
     fi
     T_STEP+=("$name") T_BACKEND+=("$backend") T_ITEMS+=("$items") T_SECS+=("$secs") T_RSS+=("$rss")
+    T_CPU+=("$(calc "$usr + $sys")")
     SECS[$backend/$name]=$secs RSS[$backend/$name]=$rss
-    printf '  %-22s %8.2f s  %10s /s  %8.1f MiB\n' "$name" "$secs" "$(calc "$items / ($secs > 0 ? $secs : 0.01)" | awk '{ printf "%.0f", $1 }')" \
+    printf '  %-22s %8.2f s %8.2f cpu s %10s /s  %8.1f MiB\n' "$name" "$secs" "$(calc "$usr + $sys")" "$(calc "$items / ($secs > 0 ? $secs : 0.01)" | awk '{ printf "%.0f", $1 }')" \
         "$(calc "$rss / 1024")"
     return 0
 }
@@ -195,14 +210,36 @@ echo "workdir:   $WORKDIR$([ "$KEEP" = 1 ] && echo ' (kept)')"
 echo
 
 mkdir -p "$WORKDIR/log" || die "cannot create $WORKDIR/log"
-CSV=$WORKDIR/contacts.csv
-REC=$WORKDIR/records.jsonl
+# The cache keys: the generator's checksum (the same script, sizes and seed
+# give the same bytes) and the schema version of this rebound's stores.
+GENSUM=$(cksum <"$HERE/make-apply-input.py" | cut -d' ' -f1)
+SCHEMA=x
+if [ -n "$CACHE" ]; then
+    mkdir -p "$CACHE" || die "cannot create the store cache $CACHE"
+    "$REBOUND" init --db "$WORKDIR/schema.db" >/dev/null 2>&1 \
+        && SCHEMA=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT MAX(version) FROM schema_version").fetchone()[0])' "$WORKDIR/schema.db") \
+        || die "cannot read the schema version of a new store"
+    rm -f "$WORKDIR"/schema.db*
+    INPUT=$CACHE/input-c$CONTACTS-r$RECORDS-s$SEED-g$GENSUM
+    STORE_KEY=c$CONTACTS-s$SEED-g$GENSUM-v$SCHEMA
+    echo "cache:     $CACHE (input and imported stores; schema version $SCHEMA)"
+else
+    INPUT=$WORKDIR
+fi
+CSV=$INPUT/contacts.csv
+REC=$INPUT/records.jsonl
 REC_SMALL=$WORKDIR/records-small.jsonl
-echo "generating input (bench/make-apply-input.py, seed $SEED) ..."
-python3 "$HERE/make-apply-input.py" --contacts "$CONTACTS" --records "$RECORDS" --seed "$SEED" \
-    --end "$END_DATE" --contacts-out "$CSV" --records-out "$REC" 2>"$WORKDIR/log/generate.err" \
-    || { cat "$WORKDIR/log/generate.err" >&2; echo "apply.sh: could not generate the input" >&2; exit 1; }
-sed 's/^make-apply-input: /  /' "$WORKDIR/log/generate.err"
+if [ -s "$CSV" ] && [ -s "$REC" ] && [ -e "$INPUT/done" ]; then
+    echo "input: from the cache, $INPUT"
+else
+    echo "generating input (bench/make-apply-input.py, seed $SEED) ..."
+    mkdir -p "$INPUT" || die "cannot create $INPUT"
+    python3 "$HERE/make-apply-input.py" --contacts "$CONTACTS" --records "$RECORDS" --seed "$SEED" \
+        --end "$END_DATE" --contacts-out "$CSV" --records-out "$REC" 2>"$WORKDIR/log/generate.err" \
+        || { cat "$WORKDIR/log/generate.err" >&2; echo "apply.sh: could not generate the input" >&2; exit 1; }
+    sed 's/^make-apply-input: /  /' "$WORKDIR/log/generate.err"
+    [ "$INPUT" = "$WORKDIR" ] || : >"$INPUT/done"
+fi
 head -n "$SMALL" "$REC" >"$REC_SMALL"
 echo "  $(du -m "$CSV" | cut -f1) MiB contacts, $(du -m "$REC" | cut -f1) MiB records; the M/10 run takes the first $SMALL records"
 cat "$CSV" "$REC" >/dev/null          # warm page cache
@@ -216,12 +253,43 @@ IDEM_MSGS=()
 
 # run_backend BACKEND URL SMALL_URL: every step on one store; SMALL_URL is a
 # second store that gets the same import (by copy) for the M/10 commit.
-run_backend() {
-    local b=$1 url=$2 small_url=$3
-    echo "-- $b --"
+# import_or_copy BACKEND URL: the N contacts into the store at URL: imported
+# (timed) and then saved in the cache, or copied from the cache (not timed).
+import_or_copy() {
+    local b=$1 url=$2 t0
+    if [ "$b" = sqlite ] && [ -n "$CACHE" ] && [ -s "$CACHE/sqlite-$STORE_KEY.db" ]; then
+        t0=$EPOCHREALTIME
+        cp --reflink=auto -- "$CACHE/sqlite-$STORE_KEY.db" "$url" || { echo "apply.sh: cannot copy the cached store" >&2; FAILED=1; return 1; }
+        echo "  contacts import: skipped, store copied from the cache ($CACHE/sqlite-$STORE_KEY.db, $(calc "$EPOCHREALTIME - $t0" | awk '{ printf "%.1f", $1 }') s)"
+        return 0
+    fi
+    if [ "$b" = postgresql ] && [ "$PG_CACHED" = 1 ]; then
+        echo "  contacts import: skipped, the server started on a copy of the cached cluster ($PG_CACHE)"
+        return 0
+    fi
     timed "contacts import" "$b" "$CONTACTS" -- "$REBOUND" contacts import --create --db "$url" "$CSV" || return 1
     grep -q " $CONTACTS new contacts" "$LOG.out" || {
         echo "apply.sh: $b: the import did not add $CONTACTS contacts: $(head -n 1 "$LOG.out")" >&2; FAILED=1; return 1; }
+    [ -n "$CACHE" ] || return 0
+    if [ "$b" = sqlite ]; then
+        # one file: fold the WAL in first
+        python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()' "$url" \
+            && cp -- "$url" "$CACHE/sqlite-$STORE_KEY.db.tmp" && mv -- "$CACHE/sqlite-$STORE_KEY.db.tmp" "$CACHE/sqlite-$STORE_KEY.db" \
+            && echo "  (imported store saved in the cache: $CACHE/sqlite-$STORE_KEY.db)" \
+            || echo "apply.sh: could not save the store in the cache (going on)" >&2
+    else
+        "$REPO/tests/pg-server.sh" save "$PGDIR" "$PG_CACHE.tmp" 2>"$WORKDIR/log/pg-save.err" \
+            && mv -- "$PG_CACHE.tmp" "$PG_CACHE" \
+            && echo "  (imported cluster saved in the cache: $PG_CACHE)" \
+            || { cat "$WORKDIR/log/pg-save.err" >&2; echo "apply.sh: could not save the cluster in the cache" >&2; FAILED=1; return 1; }
+    fi
+    return 0
+}
+
+run_backend() {
+    local b=$1 url=$2 small_url=$3
+    echo "-- $b --"
+    import_or_copy "$b" "$url" || return 1
 
     # a copy of the freshly imported store for the M/10 commit
     if [ "$FLAT" = 1 ]; then
@@ -235,21 +303,23 @@ run_backend() {
         fi
     fi
 
-    timed "apply --check" "$b" "$RECORDS" -- "$REBOUND" apply --check --db "$url" "${APPLY_OPTS[@]}" "$REC" || return 1
-    CHECK_TOT[$b]=$(totals "$LOG.out")
+    if [ "$QUICK" = 0 ]; then
+        timed "apply --check" "$b" "$RECORDS" -- "$REBOUND" apply --check --db "$url" "${APPLY_OPTS[@]}" "$REC" || return 1
+        CHECK_TOT[$b]=$(totals "$LOG.out")
+    fi
     timed "apply --commit" "$b" "$RECORDS" -- "$REBOUND" apply --commit --db "$url" "${APPLY_OPTS[@]}" "$REC" || return 1
     COMMIT_TOT[$b]=$(totals "$LOG.out")
     timed "apply --commit again" "$b" "$RECORDS" -- "$REBOUND" apply --commit --db "$url" "${APPLY_OPTS[@]}" "$REC" || return 1
     AGAIN_TOT[$b]=$(totals "$LOG.out")
-    timed "queue rebuild" "$b" "$CONTACTS" -- "$REBOUND" queue rebuild --db "$url" --exclude-source-names "$EXCLUDE" \
-        --now "$END_DATE" || return 1
-    echo "  queue: $(awk '/^queue rebuilt:/ { print $3; exit }' "$LOG.out") contacts queued; $(awk '/^  quarantined/ { print $2; exit }' "$LOG.out") in quarantine; $(awk '/^quarantines released:/ { print $3; exit }' "$LOG.out") quarantines released"
+    [ "$QUICK" = 1 ] || { timed "queue rebuild" "$b" "$CONTACTS" -- "$REBOUND" queue rebuild --db "$url" --exclude-source-names "$EXCLUDE" \
+        --now "$END_DATE" || return 1; } 
+    [ "$QUICK" = 1 ] || echo "  queue: $(awk '/^queue rebuilt:/ { print $3; exit }' "$LOG.out") contacts queued; $(awk '/^  quarantined/ { print $2; exit }' "$LOG.out") in quarantine; $(awk '/^quarantines released:/ { print $3; exit }' "$LOG.out") quarantines released"
     if [ "$FLAT" = 1 ]; then
         timed "commit M/10 (fresh)" "$b" "$SMALL" -- "$REBOUND" apply --commit --db "$small_url" "${APPLY_OPTS[@]}" "$REC_SMALL" || return 1
     fi
 
     # idempotence: the second commit must find every record it can place applied before
-    local c=(${COMMIT_TOT[$b]}) a=(${AGAIN_TOT[$b]}) k=(${CHECK_TOT[$b]})
+    local c=(${COMMIT_TOT[$b]}) a=(${AGAIN_TOT[$b]}) k=(${CHECK_TOT[$b]:-})
     # fields: 0 records 1 disabled 2 quarantined 3 counted 4 recorded 5 reset 6 unchanged 7 ignored 8 duplicate 9 unknown 10 invalid
     local placeable=$((a[0] - a[9] - a[10])) changed=$((a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7]))
     if [ "${#a[@]}" -ne 11 ] || [ "${a[0]}" -ne "$RECORDS" ]; then
@@ -262,7 +332,9 @@ run_backend() {
     if [ "${c[8]:-x}" != 0 ]; then
         IDEM_MSGS+=("$b: note: the first commit already found ${c[8]:-?} record(s) applied before (a fresh store should have none)")
     fi
-    if [ "${k[*]:1}" != "${c[*]:1}" ]; then
+    if [ "$QUICK" = 1 ]; then
+        IDEM_MSGS+=("$b: the first --commit decided $((c[1])) disabled, ${c[2]} quarantined, ${c[3]} counted, ${c[4]} recorded, ${c[6]} unchanged, ${c[9]} unknown (--quick: no --check to compare)")
+    elif [ "${k[*]:1}" != "${c[*]:1}" ]; then
         IDEM_MSGS+=("$b: note: --check and --commit decided differently: check '${CHECK_TOT[$b]}', commit '${COMMIT_TOT[$b]}'")
     else
         IDEM_MSGS+=("$b: --check and the first --commit decided the same ($((c[1])) disabled, ${c[2]} quarantined, ${c[3]} counted, ${c[4]} recorded, ${c[6]} unchanged, ${c[9]} unknown)")
@@ -290,7 +362,12 @@ for b in $BACKENDS; do
         # the server runs as `postgres` when we are root: its folder must not be
         # inside WORKDIR (mode 700), so it gets its own
         PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/rebound-bench-pg.XXXXXX") || die "mktemp failed"
-        if ! URL=$("$REPO/tests/pg-server.sh" start "$PGDIR" 2>"$WORKDIR/log/pg-server.err"); then
+        PG_CACHE= PG_CACHED=0
+        if [ -n "$CACHE" ]; then
+            PG_CACHE=$CACHE/pg-$STORE_KEY-pg$(basename "$(dirname "$PG_BIN")")
+            [ -f "$PG_CACHE/PG_VERSION" ] && PG_CACHED=1
+        fi
+        if ! URL=$( [ "$PG_CACHED" = 1 ] && export PG_DATA_FROM=$PG_CACHE; "$REPO/tests/pg-server.sh" start "$PGDIR" 2>"$WORKDIR/log/pg-server.err"); then
             cat "$WORKDIR/log/pg-server.err" >&2
             echo "apply.sh: postgresql: the server did not start" >&2
             FAILED=1
@@ -310,12 +387,12 @@ done
 
 # ---- summary -----------------------------------------------------------------
 echo "== summary =="
-printf '%-22s %-11s %9s %9s %10s %13s\n' step backend items seconds records/s 'peak RSS MiB'
+printf '%-22s %-11s %9s %9s %9s %10s %13s\n' step backend items seconds 'cpu s' records/s 'peak RSS MiB'
 for i in "${!T_STEP[@]}"; do
-    printf '%-22s %-11s %9d %9.2f %10.0f %13.1f\n' "${T_STEP[$i]}" "${T_BACKEND[$i]}" "${T_ITEMS[$i]}" "${T_SECS[$i]}" \
+    printf '%-22s %-11s %9d %9.2f %9.2f %10.0f %13.1f\n' "${T_STEP[$i]}" "${T_BACKEND[$i]}" "${T_ITEMS[$i]}" "${T_SECS[$i]}" "${T_CPU[$i]}" \
         "$(calc "${T_ITEMS[$i]} / (${T_SECS[$i]} > 0 ? ${T_SECS[$i]} : 0.01)")" "$(calc "${T_RSS[$i]} / 1024")"
 done
-echo "(seconds: wall clock of the rebound process (GNU time %e); records/s: items / seconds, items being"
+echo "(seconds: wall clock of the rebound process (GNU time %e); cpu s: its user + system time; records/s: items / seconds, items being"
 echo " contacts for import and queue rebuild, records for apply; peak RSS: GNU time %M of the rebound"
 echo " process -- for postgresql the server's own memory is not included)"
 echo

@@ -4,7 +4,12 @@
 #   pg-server.sh start DIR   initdb in DIR/data, start the server listening
 #                            only on a unix socket in DIR, create the database
 #                            rebound_test and print its libpq URL (one line);
-#   pg-server.sh stop DIR    stop the server and remove DIR.
+#   pg-server.sh stop DIR    stop the server and remove DIR;
+#   pg-server.sh save DIR DEST   stop the server, copy its data folder to DEST
+#                            (a new path) and start it again (bench/apply.sh
+#                            keeps a large imported store that way).
+# With PG_DATA_FROM=PATH (a folder `save` wrote), start copies PATH as the
+# data folder instead of running initdb; the database is then already there.
 #
 # DIR should be a fresh directory (mktemp -d); it is created if missing.
 # PostgreSQL refuses to run as root: when run as root, initdb/pg_ctl/psql run
@@ -27,7 +32,7 @@ die() {
 }
 
 usage() {
-    echo "usage: pg-server.sh start|stop DIR" >&2
+    echo "usage: pg-server.sh start|stop DIR | save DIR DEST" >&2
     exit 2
 }
 
@@ -65,7 +70,14 @@ as_owner() {
     fi
 }
 
-[ $# -eq 2 ] || usage
+start_server() {
+    as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
+        -o "-c listen_addresses='' -c unix_socket_directories='$DIR' -p $PORT -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null 2>&1 ||
+        die "the server did not start"
+}
+
+[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = save ]; } || usage
 CMD=$1
 DIR=$2
 case $DIR in
@@ -95,19 +107,36 @@ start)
     [ "$(id -u)" -ne 0 ] || chown postgres "$LOG"
     SHOWLOG=1
 
-    as_owner "$BIN/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
-        >>"$LOG" 2>&1 ||
-        as_owner "$BIN/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C \
+    if [ -n "${PG_DATA_FROM:-}" ]; then
+        [ -f "$PG_DATA_FROM/PG_VERSION" ] || die "PG_DATA_FROM=$PG_DATA_FROM is not a PostgreSQL data folder"
+        cp -a --reflink=auto "$PG_DATA_FROM" "$DATA" || die "cannot copy $PG_DATA_FROM"
+        [ "$(id -u)" -ne 0 ] || chown -R postgres "$DATA"
+        rm -f "$DATA/postmaster.pid"
+    else
+        as_owner "$BIN/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
             >>"$LOG" 2>&1 ||
-        die "initdb failed"
-    as_owner "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$DIR' -p $PORT -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-        start >/dev/null 2>&1 ||
-        die "the server did not start"
-    as_owner "$BIN/psql" -X -q -h "$DIR" -p "$PORT" -U postgres -d postgres \
-        -c "CREATE DATABASE $DB" >>"$LOG" 2>&1 ||
-        die "CREATE DATABASE $DB failed"
+            as_owner "$BIN/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C \
+                >>"$LOG" 2>&1 ||
+            die "initdb failed"
+    fi
+    start_server
+    if [ -z "${PG_DATA_FROM:-}" ]; then
+        as_owner "$BIN/psql" -X -q -h "$DIR" -p "$PORT" -U postgres -d postgres \
+            -c "CREATE DATABASE $DB" >>"$LOG" 2>&1 ||
+            die "CREATE DATABASE $DB failed"
+    fi
     echo "postgresql:///$DB?host=$DIR&port=$PORT&user=postgres"
+    ;;
+save)
+    SHOWLOG=1
+    DEST=$3
+    [ ! -e "$DEST" ] || die "$DEST already exists"
+    [ -d "$DATA" ] || die "no server data in $DATA"
+    BIN=$(find_bindir)
+    as_owner "$BIN/pg_ctl" -D "$DATA" -w -t 120 -m fast stop >/dev/null 2>&1 || die "pg_ctl stop failed"
+    cp -a --reflink=auto "$DATA" "$DEST" || { rm -rf "$DEST"; die "cannot copy $DATA to $DEST"; }
+    rm -f "$DEST/postmaster.pid"
+    start_server
     ;;
 stop)
     SHOWLOG=1

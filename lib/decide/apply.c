@@ -10,10 +10,12 @@
  *   4. each record is decided in input order against the overlay (so three
  *      soft bounces of one contact in one batch chain as they would across
  *      batches);
- *   5. commit mode: the new events and the changed contacts are written and
- *      the transaction committed; the overlay is then dropped, so memory does
- *      not grow with the input.  Check mode writes nothing and keeps the
- *      overlay, so later batches see what earlier ones would have done.
+ *   5. commit mode: the new events are written; the changed contacts stay in
+ *      the overlay (packed) until the transaction ends, when they are saved
+ *      once, in id order, and it is committed; the overlay is then dropped,
+ *      so memory is bounded by --batch, not by the input.  Check mode
+ *      writes nothing and keeps the overlay, so later batches see what
+ *      earlier ones would have done.
  * A kill -9 loses at most the batch in flight; a rerun finds the committed
  * batches' events as duplicates and completes the rest, ending in the state
  * a clean run reaches.
@@ -23,6 +25,7 @@
  * soft_window_days holds soft_threshold counted soft bounces, whichever
  * input (or which day) brings them.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +94,28 @@ typedef struct {
     int status, for_mailing, soft_count;
 } ov_state;
 
+/* Commit mode, between the chunks of one transaction: a changed contact
+ * waiting to be saved at commit, its strings packed (~200 bytes instead of
+ * a 2.5 KB rb_contact), so a transaction's changed contacts can be kept. */
+typedef struct {
+    int64_t id, soft_since, quarantine_until, last_bounce_at, last_delivered_at, created_at, updated_at;
+    int for_mailing, status, soft_count;
+    char str[];             /* the strings of pk_fields, each NUL-terminated */
+} ov_packed;
+
+static const struct {
+    size_t off, size;
+} pk_fields[] = {
+#define PK(f) {offsetof(rb_contact, f), sizeof(((rb_contact *)0)->f)}
+    PK(email), PK(email_norm), PK(source), PK(bounce_type), PK(reason),
+    PK(status_code), PK(status_message), PK(provider), PK(provider_source),
+#undef PK
+};
+#define NPK (sizeof pk_fields / sizeof pk_fields[0])
+
 typedef struct {
     rb_contact *cp;         /* the full contact while a batch works on it */
+    ov_packed *pk;          /* commit mode, between chunks: a changed contact (cp == NULL) */
     ov_state s;             /* check mode, between batches: cp == NULL */
     int found;              /* in the store */
     int dirty;              /* changed since loaded */
@@ -107,8 +130,58 @@ static void ov_free(void *p)
     if (o) {
         free(o->soft);
         free(o->cp);
+        free(o->pk);
     }
     free(o);
+}
+
+/* Commit mode, after a chunk: a changed contact is kept, packed, until the
+ * transaction's commit saves it.  Returns -1 when out of memory. */
+static int ov_pack(ov_contact *o)
+{
+    if (!o->cp) return 0;
+    const rb_contact *c = o->cp;
+    size_t len[NPK], total = 0;
+    for (size_t i = 0; i < NPK; i++) {
+        len[i] = strnlen((const char *)c + pk_fields[i].off, pk_fields[i].size - 1);
+        total += len[i] + 1;
+    }
+    ov_packed *k = malloc(sizeof *k + total);
+    if (!k) return -1;
+    *k = (ov_packed){c->id, c->soft_since, c->quarantine_until, c->last_bounce_at, c->last_delivered_at,
+                     c->created_at, c->updated_at, c->for_mailing, c->status, c->soft_count};
+    char *w = k->str;
+    for (size_t i = 0; i < NPK; i++) {
+        memcpy(w, (const char *)c + pk_fields[i].off, len[i]);
+        w[len[i]] = '\0';
+        w += len[i] + 1;
+    }
+    free(o->cp);
+    o->cp = NULL;
+    o->pk = k;
+    return 0;
+}
+
+/* The contact a packed one stands for, into c (all of it). */
+static void ov_unpack_into(const ov_packed *k, rb_contact *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *r = k->str;
+    for (size_t i = 0; i < NPK; i++) {
+        size_t n = strlen(r);
+        memcpy((char *)c + pk_fields[i].off, r, n + 1);
+        r += n + 1;
+    }
+    c->id = k->id;
+    c->soft_since = k->soft_since;
+    c->quarantine_until = k->quarantine_until;
+    c->last_bounce_at = k->last_bounce_at;
+    c->last_delivered_at = k->last_delivered_at;
+    c->created_at = k->created_at;
+    c->updated_at = k->updated_at;
+    c->for_mailing = k->for_mailing;
+    c->status = k->status;
+    c->soft_count = k->soft_count;
 }
 
 /* Check mode, after a batch: keep the state, drop the rest. */
@@ -128,6 +201,13 @@ static int ov_expand(ov_contact *o, const char *email_norm)
     if (o->cp) return 0;
     rb_contact *c = calloc(1, sizeof *c);
     if (!c) return -1;
+    if (o->pk) {            /* commit mode: a changed contact of an earlier chunk */
+        ov_unpack_into(o->pk, c);
+        free(o->pk);
+        o->pk = NULL;
+        o->cp = c;
+        return 0;
+    }
     rb_strlcpy(c->email_norm, email_norm, sizeof c->email_norm);
     c->id = o->s.id;
     c->soft_since = o->s.soft_since;
@@ -653,12 +733,6 @@ static const char *matched_name(int m)
  * a page is read once.  (It also takes PostgreSQL's row locks in one order.) */
 static int cmp_str(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
 
-static int cmp_contact_id(const void *x, const void *y)
-{
-    int64_t a = ((const rb_contact *)x)->id, b = ((const rb_contact *)y)->id;
-    return a < b ? -1 : a > b;
-}
-
 static rb_status load_batch(rb_apply *a, rb_error *err)
 {
     size_t n = a->np;
@@ -753,6 +827,80 @@ out:
     return s;
 }
 
+/* Commit mode: save the contacts changed in the open transaction, in id
+ * order, a group at a time (a full rb_contact each), and mark them saved.
+ * Once per transaction rather than once per chunk: a contact page is then
+ * written (and split, as rows grow) once per transaction, not re-dirtied by
+ * each chunk after the cache spilled it. */
+static int cmp_ov_id(const void *x, const void *y)
+{
+    const ov_contact *a = *(ov_contact *const *)x, *b = *(ov_contact *const *)y;
+    int64_t i = a->cp ? a->cp->id : a->pk->id, j = b->cp ? b->cp->id : b->pk->id;
+    return i < j ? -1 : i > j;
+}
+
+#define SAVE_GROUP 1000
+
+static rb_status save_dirty(rb_apply *a, rb_error *err)
+{
+    guint nc = a->contacts.h ? g_hash_table_size(a->contacts.h) : 0;
+    if (!nc) return RB_OK;
+    ov_contact **v = malloc(nc * sizeof *v);
+    rb_contact *buf = malloc(SAVE_GROUP * sizeof *buf);
+    if (!v || !buf) {
+        free(v);
+        free(buf);
+        rb_seterr(err, "out of memory");
+        return RB_ERR_NOMEM;
+    }
+    size_t nd = 0;
+    GHashTableIter it;
+    gpointer val;
+    g_hash_table_iter_init(&it, a->contacts.h);
+    while (g_hash_table_iter_next(&it, NULL, &val)) {
+        ov_contact *o = val;
+        if (o->found && o->dirty && (o->cp || o->pk)) v[nd++] = o;
+    }
+    qsort(v, nd, sizeof *v, cmp_ov_id);
+    rb_status s = RB_OK;
+    for (size_t i = 0; i < nd && s == RB_OK; i += SAVE_GROUP) {
+        size_t n = nd - i < SAVE_GROUP ? nd - i : SAVE_GROUP;
+        for (size_t j = 0; j < n; j++) {
+            const ov_contact *o = v[i + j];
+            if (o->cp) buf[j] = *o->cp;
+            else ov_unpack_into(o->pk, &buf[j]);
+        }
+        s = rb_store_contacts_save(a->st, buf, n, err);
+    }
+    if (s == RB_OK)
+        for (size_t i = 0; i < nd; i++) v[i]->dirty = 0;
+    free(v);
+    free(buf);
+    return s;
+}
+
+/* Commit mode, after a chunk that did not end the transaction: keep the
+ * changed contacts (packed) for the commit, drop the others (the store has
+ * them as they are).  Returns -1 when out of memory. */
+static gboolean drop_clean(gpointer key, gpointer val, gpointer arg)
+{
+    (void)key;
+    ov_contact *o = val;
+    if (o->found && o->dirty) {
+        if (ov_pack(o) < 0) *(int *)arg = 1;
+        return FALSE;
+    }
+    ov_free(o);
+    return TRUE;
+}
+
+static int keep_dirty(rb_apply *a)
+{
+    int nomem = 0;
+    if (a->contacts.h) g_hash_table_foreach_remove(a->contacts.h, drop_clean, &nomem);
+    return nomem ? -1 : 0;
+}
+
 /* Decide the queued chunk; in commit mode write it in the open transaction,
  * and commit when the transaction holds --batch records or input ended.
  * Several chunks per transaction: each commit writes every page it dirtied
@@ -829,35 +977,27 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
     free(tmp);
 
     if (a->o.commit) {
-        /* write: events, then every contact the batch changed */
-        size_t nd = 0;
-        guint nc = a->contacts.h ? g_hash_table_size(a->contacts.h) : 0;
-        rb_contact *dirty = malloc((nc ? nc : 1) * sizeof *dirty);
-        if (!dirty) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto fail; }
-        if (nc) {
-            GHashTableIter it;
-            gpointer v;
-            g_hash_table_iter_init(&it, a->contacts.h);
-            while (g_hash_table_iter_next(&it, NULL, &v)) {
-                ov_contact *o = v;
-                if (o->found && o->dirty) dirty[nd++] = *o->cp;
-            }
-        }
-        qsort(dirty, nd, sizeof *dirty, cmp_contact_id);
+        /* write: the events now; the changed contacts once per transaction,
+         * at its end (or before sends, whose insert reads the contacts) */
         s = rb_store_events_insert(a->st, a->ev, a->nev, err);
-        if (s == RB_OK) s = rb_store_contacts_save(a->st, dirty, nd, err);
+        a->since_commit += a->np;
+        /* a caller's transaction (serve's group) ends only with the last chunk */
+        int ending = last || (a->since_commit >= a->o.batch && !a->o.caller_tx);
+        if (s == RB_OK && (ending || a->nsends)) s = save_dirty(a, err);
         size_t stored = 0;
         if (s == RB_OK && a->nsends) s = rb_store_sends_insert_n(a->st, a->sends, a->nsends, &stored, err);
         if (s == RB_OK) a->sum.sends += stored;
-        free(dirty);
         if (s != RB_OK) goto fail;
-        a->since_commit += a->np;
-        if (last || (a->since_commit >= a->o.batch && !a->o.caller_tx)) {
+        if (ending) {
             a->in_tx = 0;
             if (!a->o.caller_tx && (s = rb_store_commit(a->st, err)) != RB_OK) goto fail_nocommit;
             a->sum.batches_committed++;
+            map_clear(&a->contacts, ov_free);
+        } else if (keep_dirty(a) < 0) {
+            s = RB_ERR_NOMEM;
+            rb_seterr(err, "out of memory");
+            goto fail;
         }
-        map_clear(&a->contacts, ov_free);
         map_clear(&a->keys, NULL);
     } else {
         for (size_t i = 0; i < a->np; i++) {
