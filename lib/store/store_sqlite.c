@@ -408,8 +408,18 @@ static rb_status sq_tune(rb_store *st, int use, rb_error *err)
     /* a report's sorts (millions of rows) go to temporary files, not to
      * memory: the memory stays the page cache's, whatever the events */
     if (use == RB_TUNE_REPORT) return sq_exec(st, "PRAGMA temp_store = FILE", err);
-    /* mmap: pages of the database file are read without a system call each */
-    return sq_exec(st, use == RB_TUNE_WRITER ? "PRAGMA mmap_size = 1073741824; PRAGMA wal_autocheckpoint = 0"
+    /* mmap: pages of the database file are read without a system call each.
+     * The writer's page cache is small (8 MiB, 2,048 pages): every commit
+     * that split a B-tree page ends in a scan of the whole cache (the split
+     * moves a page through the lock-byte page's number, 262,145 with 4 KiB
+     * pages, beyond the end of the file, and SQLite's commit then drops the
+     * pages past the end by walking every cached page: pcache1Truncate);
+     * with 128 MiB that walk was 7 % of the server's CPU under bench/serve.sh,
+     * and the pages the writer reads again are the WAL's and the B-trees'
+     * upper levels, which 2,048 pages hold (measured: 4,096 no better, 1,024
+     * worse). */
+    return sq_exec(st, use == RB_TUNE_WRITER ? "PRAGMA mmap_size = 1073741824; PRAGMA wal_autocheckpoint = 0;"
+                                               "PRAGMA cache_size = -8192"
                                              : "PRAGMA mmap_size = 1073741824", err);
 }
 
