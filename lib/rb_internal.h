@@ -127,8 +127,10 @@ typedef struct rb_msg {
     /* decoded text parts, LF line endings */
     char *body;
     size_t body_len;
-    char *html;                  /* decoded text of text/html parts, tags kept */
+    char *html;                  /* decoded text of text/html parts, tags kept: read it through
+                                  * rb_msg_html (decoded when first asked for) */
     size_t html_len;
+    GArray *html_parts;          /* the text/html parts not decoded yet, in order */
 
     /* machine-readable parts */
     rb_fields *ds;               /* message/delivery-status groups; ds[0] per-message */
@@ -153,6 +155,9 @@ const char *rb_msg_header(rb_msg *m, const char *name);
 /* Does any top-level header called name contain needle (raw value,
  * case-insensitive)?  For fields like Received: that need no decoding. */
 int rb_msg_header_contains(rb_msg *m, const char *name, const char *needle);
+/* The decoded text of the message's text/html parts (tags kept), "" when
+ * none; decoded on the first call (most analyses never need it). */
+const char *rb_msg_html(rb_msg *m, size_t *len);
 /* Header from the original message's header block; NULL when absent. */
 const char *rb_msg_orig_header(rb_msg *m, const char *name);
 /* Set orig from a text: everything from `start` (a header block that ends

@@ -264,9 +264,11 @@ static int passes_filters(rb_msg *m, const rb_analyze_opts *o)
     }
     if (o->nbody) {
         int ok = 0;
+        size_t hl;
+        const char *html = rb_msg_html(m, &hl);
         for (size_t i = 0; i < o->nbody && !ok; i++)
             ok = rb_text_contains(m->body, m->body_len, o->body_contains[i]) ||
-                 rb_text_contains(m->html, m->html_len, o->body_contains[i]);
+                 rb_text_contains(html, hl, o->body_contains[i]);
         if (!ok) return 0;
     }
     return 1;

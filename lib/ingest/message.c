@@ -422,6 +422,18 @@ static int all_ascii(const char *s, size_t n)
     return !(acc & 0x8080808080808080ull);
 }
 
+/* Does charset, for a text of ASCII bytes other than ESC, SO and SI, decode
+ * each byte to itself?  The ISO 8859 and Windows code pages, KOI8 and
+ * ISO-2022-JP (whose initial state is ASCII) do; Shift_JIS (0x5C, 0x7E),
+ * UTF-7 ('+'), UTF-16 and EBCDIC do not and go through iconv. */
+static int ascii_is_identity(const char *charset)
+{
+    static const char *const prefixes[] = {"iso-8859-", "iso8859-", "iso_8859-", "windows-125", "cp125", "koi8-"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (g_ascii_strncasecmp(charset, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+    return g_ascii_strcasecmp(charset, "iso-2022-jp") == 0;
+}
+
 /* Decoded text of a leaf: transfer encoding undone, converted from its
  * charset to UTF-8 (invalid sequences repaired), NULs turned into spaces
  * (a QP "=00" must not cut the text short).  g_malloc'ed. */
@@ -431,7 +443,9 @@ static char *leaf_text(const char *b, size_t n, int cte, const char *charset, si
     char *d = decode_cte(b, n, cte, &dl);
     nul_to_space(d, dl);   /* before iconv, which stops at NUL */
     if (charset[0] && g_ascii_strcasecmp(charset, "utf-8") && g_ascii_strcasecmp(charset, "us-ascii") &&
-        g_ascii_strcasecmp(charset, "utf8") && g_ascii_strcasecmp(charset, "ascii")) {
+        g_ascii_strcasecmp(charset, "utf8") && g_ascii_strcasecmp(charset, "ascii") &&
+        !(ascii_is_identity(charset) && all_ascii(d, dl) && !memchr(d, 0x1b, dl) && !memchr(d, 0x0e, dl) &&
+          !memchr(d, 0x0f, dl))) {   /* (that text converts to itself: no iconv) */
         iconv_t cd = g_mime_iconv_open("UTF-8", charset);
         if (cd != (iconv_t)-1) {
             size_t cl;
@@ -544,16 +558,41 @@ static size_t split_multipart(const char *b, size_t len, const char *boundary, s
     return np;
 }
 
-static void walk(rb_msg *m, const rb_hdr *h, size_t nh, const char *body, size_t blen, int depth, GString *text,
-                 GString *html);
+static void walk(rb_msg *m, const rb_hdr *h, size_t nh, const char *body, size_t blen, int depth, GString *text);
+
+/* A text/html part, decoded only when its text is asked for. */
+typedef struct {
+    const char *p;          /* in m->raw */
+    size_t n;
+    int cte;
+    const char *charset;    /* in m->pool */
+} html_part;
+
+const char *rb_msg_html(rb_msg *m, size_t *len)
+{
+    if (!m->html) {
+        GString *html = g_string_new(NULL);
+        for (guint i = 0; m->html_parts && i < m->html_parts->len; i++) {
+            const html_part *hp = &g_array_index(m->html_parts, html_part, i);
+            size_t tl;
+            char *t = leaf_text(hp->p, hp->n, hp->cte, hp->charset, &tl);
+            append_text(html, t, tl);
+            g_free(t);
+        }
+        m->html_len = html->len;
+        m->html = g_string_free(html, FALSE);
+    }
+    *len = m->html_len;
+    return m->html;
+}
 
 /* Parse a part (header block + content) and walk it. */
-static void walk_part(rb_msg *m, const char *b, size_t n, int depth, GString *text, GString *html)
+static void walk_part(rb_msg *m, const char *b, size_t n, int depth, GString *text)
 {
     rb_hdr h[MAX_PART_HEADERS];
     size_t nh;
     size_t off = parse_headers(b, n, h, MAX_PART_HEADERS, &nh);
-    walk(m, h, nh, b + off, n - off, depth, text, html);
+    walk(m, h, nh, b + off, n - off, depth, text);
 }
 
 static int part_is_text_plain(const char *b, size_t n)
@@ -566,8 +605,7 @@ static int part_is_text_plain(const char *b, size_t n)
     return ct_is(&ct, "text", "plain") || !ct.type[0];
 }
 
-static void walk(rb_msg *m, const rb_hdr *h, size_t nh, const char *body, size_t blen, int depth, GString *text,
-                 GString *html)
+static void walk(rb_msg *m, const rb_hdr *h, size_t nh, const char *body, size_t blen, int depth, GString *text)
 {
     if (depth > MAX_DEPTH) return;
     ctinfo ct;
@@ -598,10 +636,10 @@ static void walk(rb_msg *m, const rb_hdr *h, size_t nh, const char *body, size_t
             size_t pick = np;
             for (size_t i = 0; i < np && pick == np; i++)
                 if (part_is_text_plain(parts[i].p, parts[i].n)) pick = i;
-            if (pick < np) walk_part(m, parts[pick].p, parts[pick].n, depth + 1, text, html);
-            else for (size_t i = 0; i < np; i++) walk_part(m, parts[i].p, parts[i].n, depth + 1, text, html);
+            if (pick < np) walk_part(m, parts[pick].p, parts[pick].n, depth + 1, text);
+            else for (size_t i = 0; i < np; i++) walk_part(m, parts[i].p, parts[i].n, depth + 1, text);
         } else {
-            for (size_t i = 0; i < np; i++) walk_part(m, parts[i].p, parts[i].n, depth + 1, text, html);
+            for (size_t i = 0; i < np; i++) walk_part(m, parts[i].p, parts[i].n, depth + 1, text);
         }
         g_free(parts);
         return;
@@ -639,9 +677,10 @@ static void walk(rb_msg *m, const rb_hdr *h, size_t nh, const char *body, size_t
         return;
     }
     if (ct_is(&ct, "text", "html")) {
-        char *t = leaf_text(body, blen, cte, ct.charset, &len);
-        append_text(html, t, len);
-        g_free(t);
+        /* decoded when asked for (rb_msg_html) */
+        html_part hp = {body, blen, cte, msg_strdup(m, ct.charset)};
+        if (!m->html_parts) m->html_parts = g_array_new(FALSE, FALSE, sizeof(html_part));
+        g_array_append_val(m->html_parts, hp);
         return;
     }
     if (ct_is(&ct, "text", "*") || !ct.type[0]) {
@@ -734,13 +773,15 @@ rb_status rb_msg_open(rb_msg *m, const rb_ctx *ctx, const char *data, size_t len
     m->content_type = "text/plain";
     m->report_type = "";
 
-    GString *body = g_string_sized_new(4096), *html = g_string_new(NULL);
-    walk(m, m->hdrs, m->nhdrs, copy + off, len - off, 0, body, html);
-    if (body->len == 0 && html->len) html_to_text(html->str, html->len, body);
+    GString *body = g_string_sized_new(4096);
+    walk(m, m->hdrs, m->nhdrs, copy + off, len - off, 0, body);
+    if (body->len == 0 && m->html_parts) {
+        size_t hl;
+        const char *html = rb_msg_html(m, &hl);
+        if (hl) html_to_text(html, hl, body);
+    }
     m->body_len = body->len;
     m->body = g_string_free(body, FALSE);
-    m->html_len = html->len;
-    m->html = g_string_free(html, FALSE);
     return RB_OK;
 }
 
@@ -750,6 +791,7 @@ void rb_msg_close(rb_msg *m)
     g_free(m->hdrs);
     g_free(m->body);
     g_free(m->html);
+    if (m->html_parts) g_array_free(m->html_parts, TRUE);
     for (size_t i = 0; i < m->nds; i++) rb_fields_free(&m->ds[i]);
     free(m->ds);
     for (size_t i = 0; i < m->nfb; i++) rb_fields_free(&m->fb[i]);
