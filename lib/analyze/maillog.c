@@ -365,6 +365,7 @@ typedef struct qent {
     char *sasl;               /* smtpd's sasl_username= (an authenticated submission) */
     int comp;                 /* the compromised-account verdict: 0 not worked out yet, 1 no, 2 yes */
     dfr *deferred;
+    size_t klen;              /* strlen(key): compared before the bytes */
     char key[];               /* "instance/QID" */
 } qent;
 
@@ -493,7 +494,7 @@ static qent *q_find(rb_maillog *m, const char *key, size_t klen, uint64_t h, qen
 {
     qent **pp = &m->tab[h & (m->nb - 1)];
     for (; *pp; pp = &(*pp)->next)
-        if ((*pp)->h == h && strlen((*pp)->key) == klen && memcmp((*pp)->key, key, klen) == 0) break;
+        if ((*pp)->h == h && (*pp)->klen == klen && memcmp((*pp)->key, key, klen) == 0) break;
     if (slot) *slot = pp;
     return *pp;
 }
@@ -523,6 +524,7 @@ static qent *q_get(rb_maillog *m, const char *key, size_t klen, int64_t t)
     e = calloc(1, sizeof *e + klen + 1);
     if (!e) return NULL;
     memcpy(e->key, key, klen);
+    e->klen = klen;
     e->h = h;
     e->t = t;
     *slot = e;
