@@ -71,6 +71,7 @@ typedef struct {
     char instance[RB_SHORT_MAX];     /* "postfix", "postfix-out" */
     char agent[16];
     int64_t t;
+    int fin_st;                      /* 1 + status while rb_maillog_finish is pending, else 0 */
 } rb_logrec;
 
 /* The extra fields of a log record, after analyze's (JSONL keys / CSV). */
@@ -133,6 +134,15 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
  * returns; the correlator never touches a record after its callback. */
 void rb_maillog_set_rec(rb_maillog *m, rb_logrec *lr);
 const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m);
+/* With on, the callback gets each record before its finish (reply code,
+ * command, classification, policy, provider: what is worked out from the
+ * record's own fields), and whoever takes the record calls
+ * rb_maillog_finish on it -- e.g. a formatting thread, while the
+ * correlator reads on.  The finish uses the handle's caches: call it from
+ * one thread at a time; the correlator itself no longer does.  The
+ * record's alert is set before; its effect on the action after. */
+void rb_maillog_set_defer_finish(rb_maillog *m, int on);
+void rb_maillog_finish(rb_maillog *m, rb_logrec *lr);
 size_t rb_maillog_open_count(const rb_maillog *m);
 
 /* Queue IDs still open (message-id, sender, SASL login, deferred recipients), as text

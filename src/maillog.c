@@ -88,6 +88,7 @@ typedef struct {
     FILE *out;
     rb_buf buf;
     int write_err;
+    rb_maillog *finish;      /* finish each record here (no store: rb_maillog_set_defer_finish) */
     GThread *th;
 } writer;
 
@@ -120,7 +121,8 @@ static gpointer writer_main(gpointer arg)
         g_mutex_unlock(&w->mu);
         if (from == to) break;     /* done and nothing left */
         for (uint64_t i = from; i < to; i++) {
-            const rb_logrec *r = w->slot[i % RING];
+            rb_logrec *r = w->slot[i % RING];
+            if (w->finish) rb_maillog_finish(w->finish, r);
             if (w->fmt == RB_FMT_JSONL) rb_logrec_to_jsonl(r, &w->buf);
             else rb_logrec_to_csv(r, &w->buf);
             if (w->buf.len > (1u << 18)) {
@@ -171,7 +173,7 @@ static void writer_next(writer *w, rb_maillog *ml)
     rb_maillog_set_rec(ml, w->slot[w->prod % RING]);
 }
 
-static writer *writer_start(int fmt, FILE *out, rb_maillog *ml)
+static writer *writer_start(int fmt, FILE *out, rb_maillog *ml, int finish)
 {
     writer *w = calloc(1, sizeof *w);
     if (!w) return NULL;
@@ -181,6 +183,7 @@ static writer *writer_start(int fmt, FILE *out, rb_maillog *ml)
     g_cond_init(&w->cv);
     w->fmt = fmt;
     w->out = out;
+    w->finish = finish ? ml : NULL;
     rb_buf_init(&w->buf);
     if (!(w->th = g_thread_try_new("maillog-writer", writer_main, w, NULL))) {
         rb_buf_free(&w->buf);
@@ -189,6 +192,7 @@ static writer *writer_start(int fmt, FILE *out, rb_maillog *ml)
         goto fail;
     }
     rb_maillog_set_rec(ml, w->slot[0]);
+    if (finish) rb_maillog_set_defer_finish(ml, 1);
     return w;
 fail:
     for (size_t i = 0; i < RING; i++) free(w->slot[i]);
@@ -206,6 +210,7 @@ static int writer_stop(writer *w, rb_maillog *ml)
     g_mutex_unlock(&w->mu);
     g_thread_join(w->th);
     rb_maillog_set_rec(ml, NULL);
+    rb_maillog_set_defer_finish(ml, 0);
     int bad = w->write_err;
     rb_buf_free(&w->buf);
     g_mutex_clear(&w->mu);
@@ -458,7 +463,9 @@ int cmd_maillog(int argc, char **argv)
     if (fmt == RB_FMT_JSONL || fmt == RB_FMT_CSV) {
         flush_out(&r);
         r.ml = ml;
-        r.w = writer_start(fmt, r.out, ml);    /* NULL: formatted here, as before */
+        /* with no store, nothing on this thread needs a record's
+         * classification: the writer works it out (the threads balance) */
+        r.w = writer_start(fmt, r.out, ml, !r.ap);    /* NULL: formatted here, as before */
     }
     int unreadable = 0;
     uint64_t long_lines = 0, files_read = 0, bytes_new = 0, lines_read = 0;

@@ -1282,6 +1282,73 @@ static void test_sasl_compromised(void **state)
     rb_maillog_free(m3);
 }
 
+/* rb_maillog_set_defer_finish: the callback gets records whose finish
+ * (classification, policy, provider) is pending and whose alert is already
+ * set; rb_maillog_finish on them, later, gives the same records as the
+ * correlator finishing them itself (what a formatting thread relies on). */
+static void test_feed_deferred_finish(void **state)
+{
+    (void)state;
+    const char *text =
+        "Nov 24 15:00:00 mx1 postfix/submission/smtpd[9]: 1A2B3C4D5E6: client=unknown[203.0.113.9], "
+        "sasl_method=LOGIN, sasl_username=anna@example.org, sasl_sender=x\n"
+        "Nov 24 15:00:00 mx1 postfix/cleanup[1]: 1A2B3C4D5E6: message-id=<s-1@example.org>\n"
+        "Nov 24 15:00:00 mx1 postfix/qmgr[2]: 1A2B3C4D5E6: from=<anna@example.org>, size=4000, nrcpt=1 (queue active)\n"
+        "Nov 24 15:00:00 mx1 postfix/cleanup[1]: 6B2C3D4E5F6: message-id=<n-2@mx1.example.org>\n"
+        "Nov 24 15:00:00 mx1 postfix/qmgr[2]: 6B2C3D4E5F6: from=<>, size=4000, nrcpt=1 (queue active)\n"
+        "Nov 24 15:00:02 mx1 postfix/cleanup[1]: 7C3D4E5F6A7: message-id=<n-1@lists.example.org>\n"
+        "Nov 24 15:00:02 mx1 postfix/qmgr[2]: 7C3D4E5F6A7: from=<bounces@lists.example.org>, size=4000, nrcpt=2 "
+        "(queue active)\n"
+        "Nov 24 15:00:03 mx1 postfix/smtp[3]: 7C3D4E5F6A7: to=<fay@example.net>, relay=mx.example.net[192.0.2.20]:25, "
+        "delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.net[192.0.2.20] said: 550 5.1.1 "
+        "<fay@example.net>: Recipient address rejected: User unknown (in reply to RCPT TO command))\n"
+        "Nov 24 15:00:03 mx1 postfix/smtp[3]: 7C3D4E5F6A7: to=<gil@gmail.com>, relay=gmail-smtp-in.l.google.com"
+        "[192.0.2.30]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK 1 x - gsmtp)\n"
+        "Nov 24 15:00:04 mx1 postfix/smtp[3]: 6B2C3D4E5F6: to=<dora@example.net>, relay=mx.example.net[192.0.2.20]:25, "
+        "delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.net[192.0.2.20] said: 550 5.1.1 "
+        "<dora@example.net>: Recipient address rejected: User unknown (in reply to RCPT TO command))\n"
+        "Nov 24 15:00:05 mx1 postfix/smtp[3]: 1A2B3C4D5E6: to=<gus@example.net>, relay=mx.example.net[192.0.2.20]:25, "
+        "delay=1, delays=0.1/0/0.4/0.5, dsn=4.2.2, status=deferred (host mx.example.net[192.0.2.20] said: 452 4.2.2 "
+        "Mailbox full (in reply to RCPT TO command))\n";
+    static const char *const ours[] = {"example.org"}, *const senders[] = {"bounces@lists.example.org"};
+    rb_maillog_opts o = {0, ours, 1, senders, 1};
+    rb_error err = {{0}};
+    rb_maillog *m1 = NULL, *m2 = NULL;
+    assert_int_equal(rb_maillog_new(ctx(), &o, &m1, &err), RB_OK);
+    assert_int_equal(rb_maillog_new(ctx(), &o, &m2, &err), RB_OK);
+    rb_maillog_set_defer_finish(m2, 1);
+    rb_logclock c;
+    rb_logclock_init(&c, utc(2026, 11, 25, 0, 0, 0));
+    recs now = {0}, later = {0};
+    feed_text(m1, &c, text, "mail.log", &now);
+    feed_text(m2, &c, text, "mail.log", &later);
+    assert_int_equal(now.n, 4);
+    assert_int_equal(later.n, 4);
+    int alerts = 0;
+    for (size_t i = 0; i < later.n; i++) {
+        assert_string_equal(later.v[i].rec.reason, "");       /* not worked out yet */
+        assert_string_equal(later.v[i].rec.alert, now.v[i].rec.alert);
+        alerts += later.v[i].rec.alert[0] != '\0';
+        rb_maillog_finish(m2, &later.v[i]);
+        rb_maillog_finish(m2, &later.v[i]);                   /* a second time: nothing to do */
+        rb_buf a, b;
+        rb_buf_init(&a);
+        rb_buf_init(&b);
+        rb_logrec_to_jsonl(&now.v[i], &a);
+        rb_logrec_to_jsonl(&later.v[i], &b);
+        assert_string_equal(b.buf, a.buf);
+        rb_buf_free(&a);
+        rb_buf_free(&b);
+    }
+    assert_int_equal(alerts, 2);    /* backscatter and compromised_account */
+    assert_string_equal(find_rec(&later, "bounced", "dora@example.net")->rec.action, "record");
+    assert_string_equal(find_rec(&later, "bounced", "fay@example.net")->rec.action, "disable");
+    recs_free(&now);
+    recs_free(&later);
+    rb_maillog_free(m1);
+    rb_maillog_free(m2);
+}
+
 static void test_open_escaping_and_age(void **state)
 {
     (void)state;
@@ -1930,6 +1997,7 @@ int main(void)
         cmocka_unit_test(test_null_sender_backscatter),
         cmocka_unit_test(test_sender_specs),
         cmocka_unit_test(test_sasl_compromised),
+        cmocka_unit_test(test_feed_deferred_finish),
         cmocka_unit_test(test_open_escaping_and_age),
         cmocka_unit_test(test_records_csv),
         cmocka_unit_test(test_logfile_partial_line),

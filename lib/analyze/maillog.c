@@ -406,6 +406,7 @@ struct rb_maillog {
     rb_maillog_stats st;
     rb_logrec lr;
     rb_logrec *cur;           /* where the next attempt goes: &lr or the caller's */
+    int defer_finish;         /* rb_maillog_finish left to the caller */
     char keybuf[RB_TEXT_MAX + 256];
 };
 
@@ -893,6 +894,33 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         m->date_t = t;
     }
     if (t) rb_strlcpy(r->date, m->date, sizeof r->date);
+    /* The null sender (from=<>): a bounce notice, not mail we sent -- our
+     * server's own notice to the (often forged) sender of mail that came
+     * in, or one passing through.  Whatever becomes of it says nothing
+     * about a contact: alert backscatter, recorded only (rebound_guard.h).
+     * Mail sent through a hijacked account of ours says nothing about the
+     * recipient, and its delivery is no send of ours.  The alert is set
+     * here (from the queue entry); its effect on the action in the finish. */
+    if (e && e->from && !e->from[0]) rb_strlcpy(r->alert, "backscatter", sizeof r->alert);
+    else if (compromised(m, e)) {
+        rb_strlcpy(r->alert, "compromised_account", sizeof r->alert);
+        rb_strlcpy(r->account, e->sasl, sizeof r->account);
+    }
+    lr->fin_st = st + 1;
+    if (!m->defer_finish) rb_maillog_finish(m, lr);
+    return cb ? cb(arg, lr) : 0;
+}
+
+void rb_maillog_set_defer_finish(rb_maillog *m, int on) { m->defer_finish = on != 0; }
+
+/* The rest of an attempt's record, from its own fields only: reply code,
+ * command and status from the text, classification, policy, provider. */
+void rb_maillog_finish(rb_maillog *m, rb_logrec *lr)
+{
+    if (!lr->fin_st) return;
+    int st = lr->fin_st - 1;
+    lr->fin_st = 0;
+    rb_record *r = &lr->rec;
     rb_find_reply(r->diagnostic, r->reply_code, sizeof r->reply_code);
     if (st != 0) rb_find_command(r->diagnostic, r->smtp_command, sizeof r->smtp_command);
     if (!r->status[0]) rb_find_status(r->diagnostic, r->status, sizeof r->status);
@@ -918,7 +946,12 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         polentry *pc = &m->polcache[h & (POLCACHE - 1)];
         if (!pc->valid || pc->h != h || pc->st != st || pc->tmp != tmp || strcmp(pc->reason, r->reason) ||
             strcmp(pc->evidence, r->evidence)) {
+            /* the cache is not keyed by the alert: the policy is worked out
+             * without it, and the alert applied after, as below */
+            char a0 = r->alert[0];
+            r->alert[0] = '\0';
             rb_policy_for_record(m->ctx, r, &pc->pe);
+            r->alert[0] = a0;
             rb_strlcpy(pc->reason, r->reason, sizeof pc->reason);
             rb_strlcpy(pc->evidence, r->evidence, sizeof pc->evidence);
             pc->h = h;
@@ -929,22 +962,10 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         rb_strlcpy(r->bounce_type, pc->pe.bounce_type, sizeof r->bounce_type);
         rb_strlcpy(r->action, pc->pe.action, sizeof r->action);
     }
-    /* The null sender (from=<>): a bounce notice, not mail we sent -- our
-     * server's own notice to the (often forged) sender of mail that came
-     * in, or one passing through.  Whatever becomes of it says nothing
-     * about a contact: alert backscatter, recorded only (rebound_guard.h) */
-    if (e && e->from && !e->from[0]) {
-        rb_strlcpy(r->alert, "backscatter", sizeof r->alert);
-        if (!strcmp(r->action, "disable") || !strcmp(r->action, "count")) rb_strlcpy(r->action, "record", sizeof r->action);
-    } else if (compromised(m, e)) {
-        /* sent through a hijacked account of ours: says nothing about the
-         * recipient, and its delivery is no send of ours */
-        rb_strlcpy(r->alert, "compromised_account", sizeof r->alert);
-        rb_strlcpy(r->account, e->sasl, sizeof r->account);
-        if (!strcmp(r->action, "disable") || !strcmp(r->action, "count")) rb_strlcpy(r->action, "record", sizeof r->action);
-    }
+    /* an alert (backscatter, compromised_account) is recorded only */
+    if (r->alert[0] && (!strcmp(r->action, "disable") || !strcmp(r->action, "count")))
+        rb_strlcpy(r->action, "record", sizeof r->action);
     provider_cached(m, r);
-    return cb ? cb(arg, lr) : 0;
 }
 
 /* to=<a>, orig_to=<b>, relay=..., conn_use=N, delay=..., delays=..., dsn=..., status=X (text) */
