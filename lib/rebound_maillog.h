@@ -60,6 +60,7 @@ void rb_logclock_init(rb_logclock *c, int64_t reftime);
 int rb_logline_parse(rb_logclock *c, const char *line, size_t len, rb_logline *out);
 
 /* ---- delivery-attempt records --------------------------------------------- */
+#define RB_LOGREC_SPANS 12
 typedef struct {
     rb_record rec;                   /* recipient = orig_to if given, else to */
     char queue_id[RB_QID_MAX];
@@ -72,6 +73,11 @@ typedef struct {
     char agent[16];
     int64_t t;
     int fin_st;                      /* 1 + status while rb_maillog_finish is pending, else 0 */
+    /* while the finish is pending, maybe: the fields as spans of a copy of
+     * the line (nspans == RB_LOGREC_SPANS), cleaned up by the finish */
+    int nspans;
+    struct { uint32_t off, len; } span[RB_LOGREC_SPANS];
+    char raw[2048];
 } rb_logrec;
 
 /* The extra fields of a log record, after analyze's (JSONL keys / CSV). */

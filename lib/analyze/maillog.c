@@ -833,6 +833,13 @@ static int compromised(rb_maillog *m, qent *e)
 }
 
 /* Fill and report one attempt.  st: index into status_names. */
+/* A VERP sender names the recipient when the line does not. */
+static void verp(rb_logrec *lr)
+{
+    rb_record *r = &lr->rec;
+    if (!r->recipient[0] && r->addresser[0]) rb_verp_decode(r->addresser, r->recipient, sizeof r->recipient);
+}
+
 static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *ll, const char *source,
                   uint64_t lineno, const char *rcpt, size_t rlen, const char *to, size_t tolen, const char *relay,
                   size_t relaylen, const char *dsn, size_t dsnlen, const char *delay, size_t delaylen,
@@ -847,36 +854,62 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     clear_rec(lr);
     lr->t = t;
     rb_strlcpy(lr->delivery_status, status_names[st], sizeof lr->delivery_status);
-    field(r->recipient, sizeof r->recipient, rcpt, rlen);
-    field(lr->to, sizeof lr->to, to, tolen);
-    field(lr->relay, sizeof lr->relay, relay, relaylen);
-    field(lr->delay, sizeof lr->delay, delay, delaylen);
-    field(lr->delays, sizeof lr->delays, delays, delayslen);
-    field(r->status, sizeof r->status, dsn, dsnlen);
-    field(r->diagnostic, sizeof r->diagnostic, text, textlen);
-    if (ll) {
-        field(lr->queue_id, sizeof lr->queue_id, ll->qid, ll->qidlen);
-        const char *sl = memchr(ll->prog, '/', ll->proglen);
-        field(lr->instance, sizeof lr->instance, ll->prog, sl ? (size_t)(sl - ll->prog) : ll->proglen);
-        field(lr->agent, sizeof lr->agent, ll->agent, ll->agentlen);
-        field(r->reporting_mta, sizeof r->reporting_mta, ll->host, ll->hostlen);
-    } else {
-        const char *sl = strrchr(e->key, '/');
-        if (sl) {
-            rb_strlcpy(lr->queue_id, sl + 1, sizeof lr->queue_id);
-            field(lr->instance, sizeof lr->instance, e->key, (size_t)(sl - e->key));
-        }
-        rb_strlcpy(lr->agent, "qmgr", sizeof lr->agent);
-    }
     /* relay=host[ip]:port -> the remote MTA's name */
     size_t hl = 0;
     while (hl < relaylen && relay[hl] != '[' && relay[hl] != ':') hl++;
-    if (!(hl == 4 && memcmp(relay, "none", 4) == 0)) field(r->remote_mta, sizeof r->remote_mta, relay, hl);
+    if (hl == 4 && memcmp(relay, "none", 4) == 0) hl = 0;
+    lr->nspans = 0;
+    if (m->defer_finish && ll) {
+        /* the fields as spans of a copy of the line, cleaned up by the
+         * finish (on the writer thread) -- when they all are in the line */
+        const char *base = ll->host, *lend = ll->msg + ll->msglen;
+        const char *const sp[RB_LOGREC_SPANS] = {rcpt, to, relay, delay, delays, dsn, text, ll->qid, ll->prog, ll->agent,
+                                                 ll->host, relay};
+        size_t sl[RB_LOGREC_SPANS] = {rlen, tolen, relaylen, delaylen, delayslen, dsnlen, textlen, ll->qidlen, 0,
+                                      ll->agentlen, ll->hostlen, hl};
+        const char *isl = memchr(ll->prog, '/', ll->proglen);
+        sl[8] = isl ? (size_t)(isl - ll->prog) : ll->proglen;
+        int ok = lend > base && (size_t)(lend - base) <= sizeof lr->raw;
+        for (int i = 0; ok && i < RB_LOGREC_SPANS; i++)
+            if (sl[i] && (sp[i] < base || sp[i] + sl[i] > lend)) ok = 0;
+        if (ok) {
+            memcpy(lr->raw, base, (size_t)(lend - base));
+            for (int i = 0; i < RB_LOGREC_SPANS; i++) {
+                lr->span[i].off = sl[i] ? (uint32_t)(sp[i] - base) : 0;
+                lr->span[i].len = (uint32_t)sl[i];
+            }
+            lr->nspans = RB_LOGREC_SPANS;
+        }
+    }
+    if (!lr->nspans) {
+        field(r->recipient, sizeof r->recipient, rcpt, rlen);
+        field(lr->to, sizeof lr->to, to, tolen);
+        field(lr->relay, sizeof lr->relay, relay, relaylen);
+        field(lr->delay, sizeof lr->delay, delay, delaylen);
+        field(lr->delays, sizeof lr->delays, delays, delayslen);
+        field(r->status, sizeof r->status, dsn, dsnlen);
+        field(r->diagnostic, sizeof r->diagnostic, text, textlen);
+        if (ll) {
+            field(lr->queue_id, sizeof lr->queue_id, ll->qid, ll->qidlen);
+            const char *sl = memchr(ll->prog, '/', ll->proglen);
+            field(lr->instance, sizeof lr->instance, ll->prog, sl ? (size_t)(sl - ll->prog) : ll->proglen);
+            field(lr->agent, sizeof lr->agent, ll->agent, ll->agentlen);
+            field(r->reporting_mta, sizeof r->reporting_mta, ll->host, ll->hostlen);
+        } else {
+            const char *sl = strrchr(e->key, '/');
+            if (sl) {
+                rb_strlcpy(lr->queue_id, sl + 1, sizeof lr->queue_id);
+                field(lr->instance, sizeof lr->instance, e->key, (size_t)(sl - e->key));
+            }
+            rb_strlcpy(lr->agent, "qmgr", sizeof lr->agent);
+        }
+        field(r->remote_mta, sizeof r->remote_mta, relay, hl);
+    }
     if (e) {
         if (e->msgid) field(r->original_message_id, sizeof r->original_message_id, e->msgid, strlen(e->msgid));
         if (e->from) field(r->addresser, sizeof r->addresser, e->from, strlen(e->from));
     }
-    if (!r->recipient[0] && r->addresser[0]) rb_verp_decode(r->addresser, r->recipient, sizeof r->recipient);
+    if (!lr->nspans) verp(lr);
     {   /* "file:line", without snprintf (every attempt) */
         size_t sl = rb_strlcpy(r->source, source ? source : "-", sizeof r->source - 22);
         if (sl > sizeof r->source - 23) sl = sizeof r->source - 23;
@@ -921,6 +954,18 @@ void rb_maillog_finish(rb_maillog *m, rb_logrec *lr)
     int st = lr->fin_st - 1;
     lr->fin_st = 0;
     rb_record *r = &lr->rec;
+    if (lr->nspans == RB_LOGREC_SPANS) {   /* the fields, from the spans of the line */
+        char *const dst[RB_LOGREC_SPANS] = {r->recipient, lr->to, lr->relay, lr->delay, lr->delays, r->status,
+                                            r->diagnostic, lr->queue_id, lr->instance, lr->agent, r->reporting_mta,
+                                            r->remote_mta};
+        const size_t dsz[RB_LOGREC_SPANS] = {sizeof r->recipient, sizeof lr->to, sizeof lr->relay, sizeof lr->delay,
+                                             sizeof lr->delays, sizeof r->status, sizeof r->diagnostic,
+                                             sizeof lr->queue_id, sizeof lr->instance, sizeof lr->agent,
+                                             sizeof r->reporting_mta, sizeof r->remote_mta};
+        for (int i = 0; i < RB_LOGREC_SPANS; i++) field(dst[i], dsz[i], lr->raw + lr->span[i].off, lr->span[i].len);
+        lr->nspans = 0;
+        verp(lr);
+    }
     rb_find_reply(r->diagnostic, r->reply_code, sizeof r->reply_code);
     if (st != 0) rb_find_command(r->diagnostic, r->smtp_command, sizeof r->smtp_command);
     if (!r->status[0]) rb_find_status(r->diagnostic, r->status, sizeof r->status);
