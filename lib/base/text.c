@@ -186,22 +186,48 @@ char *rb_json_put_member(char *o, const char *key, size_t klen, const char *val,
     return json_put(o, (const unsigned char *)val, vlen);
 }
 
-/* Append the fields as one CSV row and CRLF (rb_csv_field each). */
-int rb_csv_row(rb_buf *b, const char *const *vals, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (i) {
-            if (rb_buf_reserve(b, 1)) return -1;
-            b->buf[b->len++] = ',';
-            b->buf[b->len] = '\0';
-        }
-        if (rb_csv_field(b, vals[i])) return -1;
-    }
-    return rb_buf_append(b, "\r\n", 2);
-}
-
 /* ---- CSV (RFC 4180) -------------------------------------------------------- */
 static const unsigned char csv_special[256] = {[0] = 1, [','] = 1, ['"'] = 1, ['\r'] = 1, ['\n'] = 1};
+
+/* Append the fields as one CSV row and CRLF (rb_csv_field each), with one
+ * reservation for the row: room for the worst case (every byte a quote,
+ * doubled, and each field quoted) of the fields' lengths. */
+int rb_csv_row(rb_buf *b, const char *const *vals, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += strlen(vals[i]);
+    if (rb_buf_reserve(b, total * 2 + n * 3 + 2)) return -1;
+    char *o = b->buf + b->len;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = vals[i];
+        if (i) *o++ = ',';
+        size_t k = 0;
+        int quote = 0;
+        for (;; k++) {
+            unsigned char c = (unsigned char)s[k];
+            if (!csv_special[c]) continue;
+            if (!c) break;
+            quote = 1;
+        }
+        if (!quote) {
+            memcpy(o, s, k);
+            o += k;
+            continue;
+        }
+        *o++ = '"';
+        for (size_t j = 0; j < k; j++) {
+            if (s[j] == '"') *o++ = '"';
+            *o++ = s[j];
+        }
+        *o++ = '"';
+    }
+    *o++ = '\r';
+    *o++ = '\n';
+    *o = '\0';
+    b->len = (size_t)(o - b->buf);
+    return 0;
+}
+
 
 /* Append s as one CSV field: as it is, or, when it holds a comma, a quote,
  * CR or LF, in double quotes with each quote doubled. */
