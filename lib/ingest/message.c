@@ -122,25 +122,46 @@ static size_t unfold(const char *v, size_t n, char *out, size_t outlen)
     return w - s;
 }
 
+static int all_ascii(const char *s, size_t n);
+
 /* The decoded (RFC 2047), unfolded value of a field, made valid UTF-8;
  * decoded once and kept in the pool. */
 static const char *hdr_value(rb_msg *m, rb_hdr *h)
 {
     if (h->dec) return h->dec;
+    char stack[512];
     size_t cap = h->vlen + 1;
-    char *raw = g_malloc(cap);
-    unfold(h->val, h->vlen, raw, cap);
+    char *raw = cap <= sizeof stack ? stack : g_malloc(cap);
+    size_t rl;
+    if (!memchr(h->val, '\n', h->vlen) && !memchr(h->val, '\r', h->vlen)) {
+        /* one line (most fields): trimmed, no line breaks to drop */
+        const char *v = h->val, *e = h->val + h->vlen;
+        while (v < e && (*v == ' ' || *v == '\t')) v++;
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        rl = (size_t)(e - v);
+        memcpy(raw, v, rl);
+        raw[rl] = '\0';
+    } else {
+        rl = unfold(h->val, h->vlen, raw, cap);
+    }
     char *dec = strstr(raw, "=?") ? g_mime_utils_header_decode_text(NULL, raw) : NULL;
-    const char *v = dec ? dec : raw;
-    if (!g_utf8_validate(v, -1, NULL)) {
-        char *x = g_utf8_make_valid(v, -1);
+    if (dec) {
+        if (!g_utf8_validate(dec, -1, NULL)) {
+            char *x = g_utf8_make_valid(dec, -1);
+            h->dec = msg_strdup(m, x);
+            g_free(x);
+        } else {
+            h->dec = msg_strdup(m, dec);
+        }
+        g_free(dec);
+    } else if (all_ascii(raw, rl) || g_utf8_validate(raw, (gssize)rl, NULL)) {
+        h->dec = g_string_chunk_insert_len(m->pool, raw, (gssize)rl);
+    } else {
+        char *x = g_utf8_make_valid(raw, -1);
         h->dec = msg_strdup(m, x);
         g_free(x);
-    } else {
-        h->dec = msg_strdup(m, v);
     }
-    g_free(dec);
-    g_free(raw);
+    if (raw != stack) g_free(raw);
     return h->dec;
 }
 
