@@ -138,6 +138,23 @@ static int is_common_header(const char *s, size_t n)
 
 /* Where the human-readable prose of a bounce ends: the first line that
  * starts the returned message or the machine-readable part. */
+/* Every orig_phrases[] entry contains one of these (ASCII case folded): a
+ * line without any of them is no marker, and is not compared phrase by
+ * phrase (a byte-by-byte walk that costs ~10 instructions a byte). */
+static const char *const orig_anchors[] = {"message", "text/rfc822-headers", "attachment contains the original"};
+#define N_ORIG_ANCHORS (sizeof orig_anchors / sizeof orig_anchors[0])
+
+/* Offset of the first anchor at or after from in t[0..len), or len. */
+static size_t next_anchor(const char *t, size_t len, size_t from)
+{
+    size_t best = len;
+    for (size_t i = 0; i < N_ORIG_ANCHORS; i++) {
+        const char *hit = rb_strcasestrn(t + from, best - from, orig_anchors[i]);
+        if (hit) best = (size_t)(hit - t);
+    }
+    return best;
+}
+
 static size_t prose_end(const char *t, size_t len)
 {
     if (len > MAX_PROSE) len = MAX_PROSE;
@@ -147,10 +164,16 @@ static size_t prose_end(const char *t, size_t len)
     size_t ll;
     uint32_t by_first[256];
     orig_index(by_first);
+    size_t anchor = t ? next_anchor(t, len, 0) : len;   /* the next place a marker can be */
     while (start = pos, rb_next_line(t, len, &pos, &line, &ll)) {
         size_t ql;
         const char *q = unquote(line, ll, &ql);
-        if (is_orig_marker(q, ql, by_first) || is_block_start(q, ql)) return start;
+        int marker = 0;
+        if (anchor < start + ll) {   /* an anchor on this line: compare the phrases */
+            marker = is_orig_marker(q, ql, by_first);
+            if (!marker) anchor = next_anchor(t, len, pos);
+        }
+        if (marker || is_block_start(q, ql)) return start;
         int hdr = is_common_header(q, ql);
         if (hdr && prev_hdr) return prev_start;
         prev_hdr = hdr;

@@ -1,5 +1,6 @@
 /* util.c -- bounded string helpers and text scanners shared by all modules. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,19 +359,38 @@ void rb_lower(char *s)
 
 void rb_squeeze(char *s)
 {
-    char *w = s;
+    size_t n = strlen(s), w = 0;
     int sp = 1; /* drop leading space */
-    for (char *r = s; *r; r++) {
-        unsigned char c = (unsigned char)*r;
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull, low7 = 0x7f7f7f7f7f7f7f7full;
+    for (size_t i = 0; i < n;) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* Eight bytes at a time while they are printable ASCII and single
+         * spaces (the text of most fields): they stay as they are. */
+        if (i + 8 <= n) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            uint64_t t = x ^ (ones * ' ');
+            uint64_t spaces = ~(((t & low7) + low7) | t) & high;   /* exactly the 0x20 bytes */
+            int ctl = (((x - ones * 0x20) & ~x) | x) & high ? 1 : 0;   /* a byte < 0x20 or >= 0x80 */
+            if (!ctl && !(spaces & (spaces << 8)) && !(sp && (spaces & 0x80))) {
+                memcpy(s + w, &x, 8);   /* w <= i */
+                w += 8;
+                i += 8;
+                sp = (int)(spaces >> 63);
+                continue;
+            }
+        }
+#endif
+        unsigned char c = (unsigned char)s[i++];
         if (isspace(c) || c < 0x20) {
-            if (!sp) { *w++ = ' '; sp = 1; }
+            if (!sp) { s[w++] = ' '; sp = 1; }
         } else {
-            *w++ = (char)c;
+            s[w++] = (char)c;
             sp = 0;
         }
     }
-    if (w > s && w[-1] == ' ') w--;
-    *w = '\0';
+    if (w > 0 && s[w - 1] == ' ') w--;
+    s[w] = '\0';
 }
 
 static int is_local_char(unsigned char c)

@@ -71,16 +71,22 @@ struct rb_rules {
     size_t nfiles;
     char dir[512];      /* the first file's folder */
     /* The literal index: every prefilter literal of every rule, bucketed by
-     * its first two (lowercased) bytes.  One pass over a text marks the
+     * its first three (lowercased) bytes.  One pass over a text marks the
      * rules one of whose literals occurs; the others are not looked at. */
     uint32_t *boff;     /* NBUCKET + 1 offsets into ents */
-    struct litent { uint32_t rule; uint32_t len; const char *lit; } *ents;
+    /* pre: the literal's first min(len, 8) bytes as a word (loaded as the
+     * text's are), mask: the bytes of that word that count; compared with one load of
+     * the text before the rest of a longer literal */
+    struct litent { uint64_t pre, mask; uint32_t rule; uint32_t len; const char *lit; } *ents;
+    uint64_t *tribits;  /* NTRI bits: which trigram buckets have a literal */
     uint32_t maxcap;    /* capture groups + 1 of the largest rule */
     uint32_t nduo;      /* two-byte literals in the index */
 };
-/* Literals of three bytes or more are bucketed by their first three bytes,
- * two-byte ones (rare) by their two bytes, in one table. */
-#define NBUCKET 65536
+/* Literals of three bytes or more are bucketed by their first three bytes
+ * (NTRI buckets), two-byte ones (rare) by their two bytes (4096 buckets
+ * after those), in one table. */
+#define NTRI 65536u
+#define NBUCKET (NTRI + 4096u)
 
 static const char *const known_reasons[] = {
     "userunknown", "mailboxfull", "hostunknown", "filtered", "blocked", "spamdetected",
@@ -151,6 +157,7 @@ void rb_rules_free(rb_rules *rs)
     free(rs->files);
     free(rs->boff);
     free(rs->ents);
+    free(rs->tribits);
     free(rs);
 }
 
@@ -194,8 +201,9 @@ static size_t branch_literal(const char *b, size_t n, char *out, size_t outlen)
 /* The bucket of a literal, or of a text position: its first three bytes
  * (TRI), or its two bytes for a two-byte literal (DUO, a bucket range of
  * its own). */
-#define TRI(a, b, c) ((uint32_t)(((((unsigned char)(a)) * 131u + (unsigned char)(b)) * 131u + (unsigned char)(c)) % (NBUCKET - 4096)))
-#define DUO(a, b) ((uint32_t)(NBUCKET - 4096 + ((((unsigned char)(a)) * 131u + (unsigned char)(b)) & 4095u)))
+#define TRI(a, b, c) ((uint32_t)((((uint32_t)(unsigned char)(a) | (uint32_t)(unsigned char)(b) << 8 | \
+                                    (uint32_t)(unsigned char)(c) << 16) * 2654435761u) >> 16))
+#define DUO(a, b) ((uint32_t)(NTRI + ((((unsigned char)(a)) * 131u + (unsigned char)(b)) & 4095u)))
 static uint32_t bucket_of(const char *l, size_t len)
 {
     return len >= 3 ? TRI(l[0], l[1], l[2]) : DUO(l[0], l[1]);
@@ -657,7 +665,8 @@ static int build_index(rb_rules *rs)
     }
     rs->boff = calloc(NBUCKET + 1, sizeof *rs->boff);
     rs->ents = calloc(n ? n : 1, sizeof *rs->ents);
-    if (!rs->boff || !rs->ents) return -1;
+    rs->tribits = calloc(NTRI / 64, sizeof *rs->tribits);
+    if (!rs->boff || !rs->ents || !rs->tribits) return -1;
     for (size_t i = 0; i < rs->n; i++)
         for (size_t k = 0; filtered(&rs->v[i]) && k < rs->v[i].nlit; k++)
             rs->boff[bucket_of(rs->v[i].lit[k], strlen(rs->v[i].lit[k])) + 1]++;
@@ -672,7 +681,14 @@ static int build_index(rb_rules *rs)
             e->rule = (uint32_t)i;
             e->len = (uint32_t)strlen(l);
             e->lit = l;
+            size_t pl = e->len < 8 ? e->len : 8;
+            unsigned char pb[8] = {0}, mb[8] = {0};   /* as the text's bytes are loaded: any byte order */
+            memcpy(pb, l, pl);
+            memset(mb, 0xff, pl);
+            memcpy(&e->pre, pb, 8);
+            memcpy(&e->mask, mb, 8);
             if (e->len < 3) rs->nduo++;
+            else rs->tribits[b / 64] |= 1ull << (b % 64);
         }
     free(fill);
     return 0;
@@ -687,12 +703,23 @@ static void mark_candidates(const rb_rules *rs, const char *low, size_t len, uin
         uint32_t b;
         if (i + 2 < len) {   /* literals of three bytes or more */
             b = TRI(u[i], u[i + 1], u[i + 2]);
-            for (uint32_t j = rs->boff[b]; j < rs->boff[b + 1]; j++) {
-                const struct litent *e = &rs->ents[j];
-                /* the first and last bytes inline: most bucket mates differ there */
-                if (!cand[e->rule] && e->len <= len - i && u[i] == (unsigned char)e->lit[0] &&
-                    u[i + e->len - 1] == (unsigned char)e->lit[e->len - 1] && memcmp(low + i, e->lit, e->len) == 0)
-                    cand[e->rule] = 1;
+            if (rs->tribits[b / 64] >> (b % 64) & 1) {
+                if (i + 8 <= len) {   /* the first 8 bytes in one word */
+                    uint64_t w;
+                    memcpy(&w, u + i, 8);
+                    for (uint32_t j = rs->boff[b]; j < rs->boff[b + 1]; j++) {
+                        const struct litent *e = &rs->ents[j];
+                        if ((w & e->mask) != e->pre || cand[e->rule]) continue;
+                        if (e->len <= 8 || (e->len <= len - i && memcmp(low + i + 8, e->lit + 8, e->len - 8) == 0))
+                            cand[e->rule] = 1;
+                    }
+                } else {
+                    for (uint32_t j = rs->boff[b]; j < rs->boff[b + 1]; j++) {
+                        const struct litent *e = &rs->ents[j];
+                        if (!cand[e->rule] && e->len <= len - i && memcmp(low + i, e->lit, e->len) == 0)
+                            cand[e->rule] = 1;
+                    }
+                }
             }
         }
         if (!rs->nduo) continue;   /* two-byte literals (rare) */

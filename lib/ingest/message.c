@@ -122,25 +122,46 @@ static size_t unfold(const char *v, size_t n, char *out, size_t outlen)
     return w - s;
 }
 
+static int all_ascii(const char *s, size_t n);
+
 /* The decoded (RFC 2047), unfolded value of a field, made valid UTF-8;
  * decoded once and kept in the pool. */
 static const char *hdr_value(rb_msg *m, rb_hdr *h)
 {
     if (h->dec) return h->dec;
+    char stack[512];
     size_t cap = h->vlen + 1;
-    char *raw = g_malloc(cap);
-    unfold(h->val, h->vlen, raw, cap);
+    char *raw = cap <= sizeof stack ? stack : g_malloc(cap);
+    size_t rl;
+    if (!memchr(h->val, '\n', h->vlen) && !memchr(h->val, '\r', h->vlen)) {
+        /* one line (most fields): trimmed, no line breaks to drop */
+        const char *v = h->val, *e = h->val + h->vlen;
+        while (v < e && (*v == ' ' || *v == '\t')) v++;
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        rl = (size_t)(e - v);
+        memcpy(raw, v, rl);
+        raw[rl] = '\0';
+    } else {
+        rl = unfold(h->val, h->vlen, raw, cap);
+    }
     char *dec = strstr(raw, "=?") ? g_mime_utils_header_decode_text(NULL, raw) : NULL;
-    const char *v = dec ? dec : raw;
-    if (!g_utf8_validate(v, -1, NULL)) {
-        char *x = g_utf8_make_valid(v, -1);
+    if (dec) {
+        if (!g_utf8_validate(dec, -1, NULL)) {
+            char *x = g_utf8_make_valid(dec, -1);
+            h->dec = msg_strdup(m, x);
+            g_free(x);
+        } else {
+            h->dec = msg_strdup(m, dec);
+        }
+        g_free(dec);
+    } else if (all_ascii(raw, rl) || g_utf8_validate(raw, (gssize)rl, NULL)) {
+        h->dec = g_string_chunk_insert_len(m->pool, raw, (gssize)rl);
+    } else {
+        char *x = g_utf8_make_valid(raw, -1);
         h->dec = msg_strdup(m, x);
         g_free(x);
-    } else {
-        h->dec = msg_strdup(m, v);
     }
-    g_free(dec);
-    g_free(raw);
+    if (raw != stack) g_free(raw);
     return h->dec;
 }
 
@@ -168,35 +189,59 @@ int rb_msg_header_contains(rb_msg *m, const char *name, const char *needle)
 static const char *block_header(rb_msg *m, const char *blk, size_t len, const char *name)
 {
     size_t nl = strlen(name);
+    unsigned char f0 = (unsigned char)g_ascii_tolower(name[0]);
     size_t pos = 0;
-    const char *line;
-    size_t ll;
-    while (rb_next_line(blk, len, &pos, &line, &ll)) {
+    while (pos < len) {   /* line by line, as rb_next_line */
+        const char *line = blk + pos;
+        const char *e = memchr(line, '\n', len - pos);
+        size_t ll = e ? (size_t)(e - line) : len - pos;
+        pos += ll + (e ? 1 : 0);
         if (ll == 0 || (ll == 1 && line[0] == '\r')) break; /* end of the header block */
-        if (ll > nl && line[nl] == ':' && strncasecmp(line, name, nl) == 0) {
-            GString *v = g_string_new_len(line + nl + 1, (gssize)(ll - nl - 1));
-            const char *l2;
-            size_t ll2;
-            while (rb_next_line(blk, len, &pos, &l2, &ll2) && ll2 && (l2[0] == ' ' || l2[0] == '\t')) {
-                g_string_append_c(v, ' ');
-                g_string_append_len(v, l2, (gssize)ll2);
+        if (ll > nl && line[nl] == ':' && (unsigned char)g_ascii_tolower(line[0]) == f0 &&
+            strncasecmp(line, name, nl) == 0) {
+            /* the value and its continuation lines, joined by a space (each
+             * replaces a '\n': the span's size bounds the result) */
+            size_t vend = pos;
+            while (vend < len && (blk[vend] == ' ' || blk[vend] == '\t')) {
+                const char *e2 = memchr(blk + vend, '\n', len - vend);
+                vend = e2 ? (size_t)(e2 - blk) + 1 : len;
             }
+            const char *vs = line + nl + 1;
+            size_t span = (size_t)(blk + vend - vs);
+            char stack[1024];
+            char *v = span + 1 <= sizeof stack ? stack : g_malloc(span + 1);
+            size_t w = ll - nl - 1;
+            memcpy(v, vs, w);
+            for (size_t q = pos; q < vend;) {
+                const char *e2 = memchr(blk + q, '\n', vend - q);
+                size_t l2 = e2 ? (size_t)(e2 - (blk + q)) : vend - q;
+                v[w++] = ' ';
+                memcpy(v + w, blk + q, l2);
+                w += l2;
+                q += l2 + (e2 ? 1 : 0);
+            }
+            v[w] = '\0';
             /* plain ASCII without an encoded word: nothing to decode (GMime
-             * would give it back as it is, at ~2,700 instructions a field) */
-            int plain = !strstr(v->str, "=?");
-            for (size_t k = 0; plain && k < v->len; k++)
-                if ((unsigned char)v->str[k] >= 0x80) plain = 0;
-            char *dec = plain ? g_strdup(v->str) : g_mime_utils_header_decode_text(NULL, v->str);
-            g_string_free(v, TRUE);
-            char *s2 = dec ? dec : g_strdup("");
-            if (!g_utf8_validate(s2, -1, NULL)) {
-                char *x = g_utf8_make_valid(s2, -1);
+             * would give it back as it is, at ~2,700 instructions a field),
+             * and valid UTF-8 as it is */
+            int plain = !strstr(v, "=?") && all_ascii(v, w);
+            const char *out;
+            if (plain) {
+                rb_squeeze(v);
+                out = msg_strdup(m, v);
+            } else {
+                char *dec = g_mime_utils_header_decode_text(NULL, v);
+                char *s2 = dec ? dec : g_strdup("");
+                if (!g_utf8_validate(s2, -1, NULL)) {
+                    char *x = g_utf8_make_valid(s2, -1);
+                    g_free(s2);
+                    s2 = x;
+                }
+                rb_squeeze(s2);
+                out = msg_strdup(m, s2);
                 g_free(s2);
-                s2 = x;
             }
-            rb_squeeze(s2);
-            const char *out = msg_strdup(m, s2);
-            g_free(s2);
+            if (v != stack) g_free(v);
             return out;
         }
     }
