@@ -249,6 +249,7 @@ typedef struct {
     unsigned long line;
     int64_t t;
     int invalid;
+    int known;                      /* its event key was applied before (load_batch(), no plan) */
     char note[160];
 } pending;
 
@@ -368,6 +369,7 @@ rb_status rb_apply_add(rb_apply *a, const rb_record *rec, unsigned long line, rb
     p->rec = *rec;
     p->line = line;
     p->invalid = 0;
+    p->known = 0;
     p->t = 0;
     p->key[0] = '\0';
     p->note[0] = '\0';
@@ -746,13 +748,39 @@ static rb_status load_batch(rb_apply *a, rb_error *err)
     rb_status s = RB_OK;
     if (!emails || !keys || !cs || !found || !ids) { s = RB_ERR_NOMEM; rb_seterr(err, "out of memory"); goto out; }
 
+    /* 0. Without a plan, the event keys first: a key applied before (an
+     *    event row references a contact, and contacts are never deleted)
+     *    makes the record a duplicate whatever its contact holds, so its
+     *    contact is not looked up, nor its soft bounces.  A plan shows the
+     *    contact's state on duplicates too: then the contacts come first. */
+    strmap want = {0};
+    if (!a->o.plan_cb) {
+        size_t nk0 = 0;
+        for (size_t i = 0; i < n && s == RB_OK; i++) {
+            const pending *p = &a->p[i];
+            if (p->invalid || map_get(&a->keys, p->key) || map_get(&want, p->key)) continue;
+            if (map_put(&want, p->key, (void *)1) < 0) { s = RB_ERR_NOMEM; break; }
+            keys[nk0++] = p->key;
+        }
+        map_free(&want, NULL);
+        memset(&want, 0, sizeof want);
+        if (s != RB_OK) goto out;
+        qsort(keys, nk0, sizeof *keys, cmp_str);
+        if ((s = rb_store_events_known(a->st, keys, nk0, found, err)) != RB_OK) goto out;
+        for (size_t i = 0; i < nk0; i++)
+            if (found[i] && map_put(&a->keys, keys[i], (void *)1) < 0) { s = RB_ERR_NOMEM; goto out; }
+        /* known before this chunk: in the store, or decided in an earlier chunk
+         * of this run (whose contact was found) */
+        for (size_t i = 0; i < n; i++)
+            if (!a->p[i].invalid && map_get(&a->keys, a->p[i].key)) a->p[i].known = 1;
+    }
+
     /* 1. contacts not in the overlay yet (each once): both addresses of
      *    each record, the original recipient and the final one */
     size_t ne = 0;
-    strmap want = {0};
     for (size_t i = 0; i < n && s == RB_OK; i++) {
         const pending *p = &a->p[i];
-        if (p->invalid) continue;
+        if (p->invalid || p->known) continue;
         const char *cand[2] = {p->orig_norm, p->rcpt_norm};
         for (int k = 0; k < 2; k++) {
             const char *e = cand[k];
@@ -789,7 +817,7 @@ static rb_status load_batch(rb_apply *a, rb_error *err)
     size_t nk = 0;
     for (size_t i = 0; i < n; i++) {
         const pending *p = &a->p[i];
-        if (p->invalid || map_get(&a->keys, p->key)) continue;
+        if (p->invalid || p->known || map_get(&a->keys, p->key)) continue;
         ov_contact *o = map_get(&a->contacts, p->email_norm);
         if (!o || !o->found) continue;
         keys[nk++] = p->key;
@@ -804,7 +832,7 @@ static rb_status load_batch(rb_apply *a, rb_error *err)
     int64_t min_since = INT64_MAX;
     for (size_t i = 0; i < n; i++) {
         const pending *p = &a->p[i];
-        if (p->invalid || strcmp(p->rec.action, "count") != 0) continue;
+        if (p->invalid || p->known || strcmp(p->rec.action, "count") != 0) continue;
         ov_contact *o = map_get(&a->contacts, p->email_norm);
         if (!o || !o->found || o->soft_loaded) continue;
         o->soft_loaded = 1;
@@ -927,6 +955,7 @@ static rb_status flush(rb_apply *a, rb_error *err, int last)
         const char *note = p->note;
         int old = -1;
         if (p->invalid) d = RB_DEC_INVALID;
+        else if (p->known) { d = RB_DEC_DUPLICATE; note = "applied before"; o = NULL; }
         else if (!o || !o->found) { d = RB_DEC_UNKNOWN; note = "not in the store"; }
         else if (map_get(&a->keys, p->key)) { d = RB_DEC_DUPLICATE; note = "applied before"; old = o->cp->status; }
         else {
