@@ -885,6 +885,30 @@ static void test_original_recipient_match(void **state)
     assert_int_equal(target.status, RB_CS_ACTIVE);
     assert_int_equal(target.soft_count, 1);
     assert_int_equal(nevents(st), 5);
+
+    /* a bounce applied before whose addresses name no contact now: the
+     * forwarded bounce of rs[0] from an export without its ORCPT names only
+     * forward@gmail.example.  Its key (on the final recipient) was applied:
+     * without a plan the keys are looked up first, so it is a duplicate, not
+     * unknown, in check and in commit mode, and nothing changes */
+    rb_record fwd = rs[0];
+    fwd.original_recipient[0] = '\0';
+    rb_contact before = get(st, "subscribed@example.org");
+    for (int commit = 0; commit <= 1; commit++) {
+        memset(&sum, 0, sizeof sum);
+        apply(st, &fwd, 1, commit, 0, NULL, &sum);
+        assert_int_equal(sum.records, 1);
+        assert_int_equal(sum.n[RB_DEC_DUPLICATE], 1);
+        assert_int_equal(sum.n[RB_DEC_UNKNOWN], 0);
+        assert_int_equal(nevents(st), 5);
+        assert_int_equal(events_of(st, "subscribed@example.org")->n, 1);
+        rb_contact after = get(st, "subscribed@example.org");
+        assert_int_equal(after.status, before.status);
+        assert_int_equal(after.for_mailing, before.for_mailing);
+        assert_int_equal(after.updated_at, before.updated_at);
+        assert_int_equal(after.last_bounce_at, before.last_bounce_at);
+        assert_string_equal(after.status_message, before.status_message);
+    }
     rb_store_close(st);
 }
 
