@@ -310,6 +310,11 @@ typedef struct {
     int caller_tx;                  /* commit mode inside the caller's open transaction: rb_apply
                                      * writes in it but never begins, commits or rolls it back (on an
                                      * error the caller rolls back); batch is then ignored */
+    int plan_states;                /* the plan needs the contact's state on duplicates too (a --plan
+                                     * file): the contacts are then looked up before the event keys.
+                                     * 0 (and without plan_cb): the keys first; a record applied
+                                     * before is a duplicate without its contact being read (its
+                                     * row's old_status/new_status -1, email_norm its address) */
 } rb_apply_opts;
 
 /* Summary: records by bounce type and reason, and by decision. */

@@ -168,7 +168,9 @@ int cmd_apply(int argc, char **argv)
     rb_error err = {{0}};
     int rc = EX_OK_, mxrc;
     rb_mx *mx = open_mx("apply", &mxrc);
-    rb_apply_opts ao = {commit, batch, now, psrc, on_row, &pc, mx, 0};
+    /* on_row reports the invalid rows; the contact's state on duplicates
+     * is needed only by the --plan file */
+    rb_apply_opts ao = {commit, batch, now, psrc, on_row, &pc, mx, 0, pc.plan != NULL};
     if (mxrc) { rc = mxrc; goto out; }
     unsigned long bad_rows = 0, n = 0;
     if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {

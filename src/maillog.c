@@ -438,7 +438,7 @@ int cmd_maillog(int argc, char **argv)
         if (!(st = open_store("maillog", db))) { rc = store_exit(); goto out; }
         int mxrc;
         if (!(mx = open_mx("maillog", &mxrc)) && mxrc) { rc = mxrc; goto out; }
-        rb_apply_opts ao = {commit, batch, now, psrc, NULL, NULL, mx, 0};
+        rb_apply_opts ao = {commit, batch, now, psrc, NULL, NULL, mx, 0, 0};
         if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {
             fprintf(stderr, "rebound maillog: %s\n", err.msg);
             rc = EX_SOFTWARE_;

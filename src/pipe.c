@@ -368,7 +368,7 @@ int cmd_pipe(int argc, char **argv)
         rc = tempfail(&o, err.msg);
         goto out;
     }
-    rb_apply_opts ao = {!o.check, 0, 0, "pipe", on_plan, &lg, mx, 0};
+    rb_apply_opts ao = {!o.check, 0, 0, "pipe", on_plan, &lg, mx, 0, 0};
     if (rb_apply_new(st, ctx, &ao, &ap, &err) != RB_OK) {
         rc = tempfail(&o, err.msg);
         goto out;

@@ -147,7 +147,7 @@ static const events *events_of(rb_store *st, const char *email)
 static void apply(rb_store *st, const rb_record *rs, size_t n, int commit, size_t batch, plan *p,
                   rb_apply_summary *sum)
 {
-    rb_apply_opts o = {commit, batch, T0 + 200 * DAY, NULL, p ? on_row : NULL, p, NULL, 0};
+    rb_apply_opts o = {commit, batch, T0 + 200 * DAY, NULL, p ? on_row : NULL, p, NULL, 0, p != NULL};
     rb_apply *a = NULL;
     rb_error err = {{0}};
     assert_int_equal(rb_apply_new(st, test_ctx(), &o, &a, &err), RB_OK);
@@ -908,6 +908,23 @@ static void test_original_recipient_match(void **state)
         assert_int_equal(after.updated_at, before.updated_at);
         assert_int_equal(after.last_bounce_at, before.last_bounce_at);
         assert_string_equal(after.status_message, before.status_message);
+    }
+    /* the same with a plan callback that needs no contact states (the CLI's
+     * without --plan: it reports only the invalid rows): keys first too;
+     * with plan_states (--plan) the contacts come first, and an address
+     * that names no contact is unknown there */
+    for (int states = 0; states <= 1; states++) {
+        memset(&p, 0, sizeof p);
+        rb_apply_opts o = {1, 0, T0 + 200 * DAY, NULL, on_row, &p, NULL, 0, states};
+        rb_apply *a = NULL;
+        rb_error err = {{0}};
+        assert_int_equal(rb_apply_new(st, test_ctx(), &o, &a, &err), RB_OK);
+        assert_int_equal(rb_apply_add(a, &fwd, 1, &err), RB_OK);
+        assert_int_equal(rb_apply_finish(a, &err), RB_OK);
+        rb_apply_free(a);
+        assert_int_equal(p.n, 1);
+        assert_int_equal(p.decisions[0], states ? RB_DEC_UNKNOWN : RB_DEC_DUPLICATE);
+        assert_int_equal(nevents(st), 5);
     }
     rb_store_close(st);
 }

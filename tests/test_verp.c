@@ -273,7 +273,7 @@ static rb_guard_report deliver(rb_store *st, const rb_guard_opts *o, const char 
     rb_guard_report rep;
     rb_error err = {{0}};
     assert_int_equal(rb_guard_check(st, o, env_rcpt, msg, strlen(msg), res, verdicts, &rep, &err), RB_OK);
-    rb_apply_opts ao = {1, 0, T0, "pipe", NULL, NULL, NULL, 0};
+    rb_apply_opts ao = {1, 0, T0, "pipe", NULL, NULL, NULL, 0, 0};
     rb_apply *ap = NULL;
     assert_int_equal(rb_apply_new(st, test_ctx(), &ao, &ap, &err), RB_OK);
     for (size_t i = 0; i < res->n; i++)
@@ -528,7 +528,7 @@ static int apply_one(rb_store *st, const rb_record *r)
     int d = -1;
     rb_error err = {{0}};
     rb_apply *ap = NULL;
-    rb_apply_opts ao = {1, 0, T0, NULL, NULL, NULL, NULL, 0};
+    rb_apply_opts ao = {1, 0, T0, NULL, NULL, NULL, NULL, 0, 0};
     assert_int_equal(rb_apply_new(st, test_ctx(), &ao, &ap, &err), RB_OK);
     assert_int_equal(rb_apply_add(ap, r, 0, &err), RB_OK);
     assert_int_equal(rb_apply_finish(ap, &err), RB_OK);

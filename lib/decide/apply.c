@@ -751,10 +751,11 @@ static rb_status load_batch(rb_apply *a, rb_error *err)
     /* 0. Without a plan, the event keys first: a key applied before (an
      *    event row references a contact, and contacts are never deleted)
      *    makes the record a duplicate whatever its contact holds, so its
-     *    contact is not looked up, nor its soft bounces.  A plan shows the
-     *    contact's state on duplicates too: then the contacts come first. */
+     *    contact is not looked up, nor its soft bounces.  A plan that shows
+     *    the contact's state on duplicates too (plan_states, apply --plan):
+     *    then the contacts come first. */
     strmap want = {0};
-    if (!a->o.plan_cb) {
+    if (!a->o.plan_cb || !a->o.plan_states) {
         size_t nk0 = 0;
         for (size_t i = 0; i < n && s == RB_OK; i++) {
             const pending *p = &a->p[i];
