@@ -76,6 +76,11 @@ typedef struct {
     /* while the finish is pending, maybe: the fields as spans of a copy of
      * the line (nspans == RB_LOGREC_SPANS), cleaned up by the finish */
     int nspans;
+    /* after rb_maillog_finish_lazy: the fields only written out (the extra
+     * fields but delivery_status) are still spans of raw (see there); 2
+     * when the line is printable ASCII only (nothing to clean) */
+    int lazy;
+    uint32_t rawlen;                 /* bytes of the line in raw */
     struct { uint32_t off, len; } span[RB_LOGREC_SPANS];
     char raw[2048];
 } rb_logrec;
@@ -149,6 +154,13 @@ const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m);
  * record's alert is set before; its effect on the action after. */
 void rb_maillog_set_defer_finish(rb_maillog *m, int on);
 void rb_maillog_finish(rb_maillog *m, rb_logrec *lr);
+/* The same, for a record that is only written out next: the fields nothing
+ * else reads (queue_id, relay, delay, delays, to, instance, agent) may stay
+ * spans of the record's copy of its line, which rb_logrec_to_jsonl and
+ * rb_logrec_to_csv clean as they write them (the same bytes as after
+ * rb_maillog_finish).  rb_logrec_get does not see them: use
+ * rb_maillog_finish on a record that is read field by field. */
+void rb_maillog_finish_lazy(rb_maillog *m, rb_logrec *lr);
 size_t rb_maillog_open_count(const rb_maillog *m);
 
 /* Queue IDs still open (message-id, sender, SASL login, deferred recipients), as text

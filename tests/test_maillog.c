@@ -1349,6 +1349,69 @@ static void test_feed_deferred_finish(void **state)
     rb_maillog_free(m2);
 }
 
+/* rb_maillog_finish_lazy leaves the fields only written out as spans of
+ * the line's copy; rb_logrec_to_jsonl / rb_logrec_to_csv clean them as
+ * they write: the same bytes as after rb_maillog_finish, for plain lines
+ * and for lines with control bytes, invalid and valid UTF-8, quotes,
+ * backslashes and values longer than their fields. */
+static void test_feed_lazy_finish(void **state)
+{
+    (void)state;
+    char longv[400];
+    memset(longv, 'r', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    char text[8192];
+    snprintf(text, sizeof text,
+             "Nov 24 15:00:02 mx1 postfix/qmgr[2]: 7C3D4E5F6A7: from=<bounces@lists.example.org>, size=4000, nrcpt=4 "
+             "(queue active)\n"
+             "Nov 24 15:00:03 mx1 postfix/smtp[3]: 7C3D4E5F6A7: to=<fay@example.net>, relay=mx.example.net[192.0.2.20]:25, "
+             "delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.net[192.0.2.20] said: 550 5.1.1 "
+             "<fay@example.net>: User unknown (in reply to RCPT TO command))\n"
+             "Nov 24 15:00:03 mx1 postfix-out/smtp[3]: 7C3D4E5F6A7: to=<\"g\tu s\\q\"@exa\xffmple.net>, "
+             "relay=mx.ex\x01\"ample\\.net[192.0.2.20]:25, delay=1\x7f\xc3\xa9, delays=0.1/0/\xe2\x82\xac/0.5, dsn=5.1.1, "
+             "status=bounced (host said: 550 5.1.1 \xff\xfe bad\ttext \"x\" (in reply to RCPT TO command))\n"
+             "Nov 24 15:00:04 mx1 postfix/smtp[3]: 7C3D4E5F6A7: to=<h%s@example.net>, relay=%s[192.0.2.20]:25, "
+             "delay=%.60s, delays=%.100s, dsn=2.0.0, status=sent (250 2.0.0 OK)\n"
+             "Nov 24 15:00:04 mx1 postfix/smtp[3]: 7C3D4E5F6A7: to=<h\xc3\xa9%.250s@example.net>, relay=%.250s\xc3\xa9[192.0.2.20]:25, "
+             "delay=1234567890123456789012\xc3\xa9, delays=%.62s\xc3\xa9, dsn=2.0.0, status=sent (250 2.0.0 OK)\n",
+             longv, longv, longv, longv, longv, longv, longv);
+    rb_maillog *m1 = new_ml(0), *m2 = new_ml(0);
+    rb_maillog_set_defer_finish(m1, 1);
+    rb_maillog_set_defer_finish(m2, 1);
+    rb_logclock c;
+    rb_logclock_init(&c, utc(2026, 11, 25, 0, 0, 0));
+    recs full = {0}, lazy = {0};
+    feed_text(m1, &c, text, "mail.log", &full);
+    feed_text(m2, &c, text, "mail.log", &lazy);
+    assert_int_equal(full.n, 4);
+    assert_int_equal(lazy.n, 4);
+    int plain = 0, cleaned = 0;
+    for (size_t i = 0; i < lazy.n; i++) {
+        rb_maillog_finish(m1, &full.v[i]);
+        rb_maillog_finish_lazy(m2, &lazy.v[i]);
+        plain += lazy.v[i].lazy == 2;
+        cleaned += lazy.v[i].lazy == 1;
+        rb_buf a, b;
+        rb_buf_init(&a);
+        rb_buf_init(&b);
+        assert_int_equal(rb_logrec_to_jsonl(&full.v[i], &a), 0);
+        assert_int_equal(rb_logrec_to_jsonl(&lazy.v[i], &b), 0);
+        assert_string_equal(b.buf, a.buf);
+        a.len = b.len = 0;
+        assert_int_equal(rb_logrec_to_csv(&full.v[i], &a), 0);
+        assert_int_equal(rb_logrec_to_csv(&lazy.v[i], &b), 0);
+        assert_string_equal(b.buf, a.buf);
+        rb_buf_free(&a);
+        rb_buf_free(&b);
+    }
+    assert_int_equal(plain, 2);      /* printable ASCII lines: the spans as they are */
+    assert_int_equal(cleaned, 2);    /* the others: cleaned as they are written */
+    recs_free(&full);
+    recs_free(&lazy);
+    rb_maillog_free(m1);
+    rb_maillog_free(m2);
+}
+
 static void test_open_escaping_and_age(void **state)
 {
     (void)state;
@@ -1998,6 +2061,7 @@ int main(void)
         cmocka_unit_test(test_sender_specs),
         cmocka_unit_test(test_sasl_compromised),
         cmocka_unit_test(test_feed_deferred_finish),
+        cmocka_unit_test(test_feed_lazy_finish),
         cmocka_unit_test(test_open_escaping_and_age),
         cmocka_unit_test(test_records_csv),
         cmocka_unit_test(test_logfile_partial_line),

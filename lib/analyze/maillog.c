@@ -326,22 +326,95 @@ const char *rb_logrec_get(const rb_logrec *r, size_t i)
     }
 }
 
-static void ext_vals(const rb_logrec *r, const char **v)
+/* The spans of a deferred record (report, rb_maillog_finish). */
+enum { SP_RCPT, SP_TO, SP_RELAY, SP_DELAY, SP_DELAYS, SP_DSN, SP_TEXT, SP_QID, SP_INST, SP_AGENT, SP_HOST, SP_RMTA };
+static void field(char *dst, size_t size, const char *s, size_t n);
+
+#define LR_SIZE(f) sizeof(((rb_logrec *)0)->f)
+/* The extra fields in order: the span each comes from in a lazy record
+ * (-1: delivery_status, always filled), and the size of its field. */
+static const signed char lazy_span[] = {SP_QID, -1, SP_RELAY, SP_DELAY, SP_DELAYS, SP_TO, SP_INST, SP_AGENT};
+static const unsigned short lazy_size[] = {LR_SIZE(queue_id), LR_SIZE(delivery_status), LR_SIZE(relay),
+                                           LR_SIZE(delay), LR_SIZE(delays), LR_SIZE(to), LR_SIZE(instance),
+                                           LR_SIZE(agent)};
+#define LAZY_ROOM (LR_SIZE(queue_id) + LR_SIZE(relay) + LR_SIZE(delay) + LR_SIZE(delays) + LR_SIZE(to) + \
+                   LR_SIZE(instance) + LR_SIZE(agent))
+
+/* 1 when [s, s+n) is printable ASCII only: field() would copy it as it is. */
+static int plain_ascii(const char *s, size_t n)
 {
-    for (size_t i = 0; i < rb_logrec_nfields(); i++) v[i] = rb_logrec_get(r, i);
+    size_t k = 0;
+#ifdef __SSE2__
+    for (; n - k >= 16; k += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + k));
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                           _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))))
+            return 0;
+    }
+    if (n - k >= 8) {
+        __m128i v = _mm_loadl_epi64((const __m128i *)(s + k));
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                           _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))) & 0xff)
+            return 0;
+        k += 8;
+    }
+#endif
+    for (; k < n; k++)
+        if ((unsigned char)(s[k] - 0x20) >= 0x5f) return 0;
+    return 1;
+}
+
+/* The extra fields' values and lengths: a lazy record's from its spans,
+ * as field() would have left them (cleaned into scratch when needed). */
+static void ext_vals(const rb_logrec *r, const char **v, size_t *l, char *scratch)
+{
+    for (size_t i = 0; i < rb_logrec_nfields(); i++) {
+        int sp = lazy_span[i];
+        if (r->lazy && sp >= 0) {
+            const char *s = r->raw + r->span[sp].off;
+            size_t n = r->span[sp].len;
+            if (r->lazy == 2 && n < lazy_size[i]) {
+                v[i] = s;
+                l[i] = n;
+            } else {
+                field(scratch, lazy_size[i], s, n);
+                v[i] = scratch;
+                l[i] = strlen(scratch);
+                scratch += lazy_size[i];
+            }
+        } else {
+            v[i] = rb_logrec_get(r, i);
+            l[i] = strlen(v[i]);
+        }
+    }
 }
 
 int rb_logrec_to_jsonl(const rb_logrec *r, rb_buf *out)
 {
     const char *v[16];
-    ext_vals(r, v);
-    return rb_record_to_jsonl_ext(&r->rec, rb_logrec_fields, v, rb_logrec_nfields(), out);
+    size_t l[16];
+    char scratch[LAZY_ROOM];
+    ext_vals(r, v, l, scratch);
+    return rb_record_to_jsonl_ext(&r->rec, rb_logrec_fields, v, l, rb_logrec_nfields(), out);
 }
 
 int rb_logrec_to_csv(const rb_logrec *r, rb_buf *out)
 {
     const char *v[16];
-    ext_vals(r, v);
+    size_t l[16];
+    char scratch[LAZY_ROOM + 8 * 8];
+    if (r->lazy) {   /* CSV values are NUL-terminated: each cleaned into scratch */
+        char *o = scratch;
+        for (size_t i = 0; i < rb_logrec_nfields(); i++) {
+            int sp = lazy_span[i];
+            if (sp < 0) { v[i] = rb_logrec_get(r, i); continue; }
+            field(o, lazy_size[i], r->raw + r->span[sp].off, r->span[sp].len);
+            v[i] = o;
+            o += lazy_size[i];
+        }
+    } else {
+        ext_vals(r, v, l, scratch);
+    }
     return rb_record_to_csv_ext(&r->rec, v, rb_logrec_nfields(), out);
 }
 
@@ -859,6 +932,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     while (hl < relaylen && relay[hl] != '[' && relay[hl] != ':') hl++;
     if (hl == 4 && memcmp(relay, "none", 4) == 0) hl = 0;
     lr->nspans = 0;
+    lr->lazy = 0;
     if (m->defer_finish && ll) {
         /* the fields as spans of a copy of the line, cleaned up by the
          * finish (on the writer thread) -- when they all are in the line */
@@ -874,6 +948,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
             if (sl[i] && (sp[i] < base || sp[i] + sl[i] > lend)) ok = 0;
         if (ok) {
             memcpy(lr->raw, base, (size_t)(lend - base));
+            lr->rawlen = (uint32_t)(lend - base);
             for (int i = 0; i < RB_LOGREC_SPANS; i++) {
                 lr->span[i].off = sl[i] ? (uint32_t)(sp[i] - base) : 0;
                 lr->span[i].len = (uint32_t)sl[i];
@@ -948,7 +1023,11 @@ void rb_maillog_set_defer_finish(rb_maillog *m, int on) { m->defer_finish = on !
 
 /* The rest of an attempt's record, from its own fields only: reply code,
  * command and status from the text, classification, policy, provider. */
-void rb_maillog_finish(rb_maillog *m, rb_logrec *lr)
+static void finish(rb_maillog *m, rb_logrec *lr, int lazy);
+void rb_maillog_finish(rb_maillog *m, rb_logrec *lr) { finish(m, lr, 0); }
+void rb_maillog_finish_lazy(rb_maillog *m, rb_logrec *lr) { finish(m, lr, 1); }
+
+static void finish(rb_maillog *m, rb_logrec *lr, int lazy)
 {
     if (!lr->fin_st) return;
     int st = lr->fin_st - 1;
@@ -962,8 +1041,27 @@ void rb_maillog_finish(rb_maillog *m, rb_logrec *lr)
                                              sizeof lr->delays, sizeof r->status, sizeof r->diagnostic,
                                              sizeof lr->queue_id, sizeof lr->instance, sizeof lr->agent,
                                              sizeof r->reporting_mta, sizeof r->remote_mta};
-        for (int i = 0; i < RB_LOGREC_SPANS; i++) field(dst[i], dsz[i], lr->raw + lr->span[i].off, lr->span[i].len);
+        /* lazy: what only the output reads stays a span (rb_logrec_to_jsonl) */
+        static const unsigned char out_only[RB_LOGREC_SPANS] = {[SP_TO] = 1, [SP_RELAY] = 1, [SP_DELAY] = 1,
+                                                                [SP_DELAYS] = 1, [SP_QID] = 1, [SP_INST] = 1,
+                                                                [SP_AGENT] = 1};
+        /* a line of printable ASCII only (nearly all): field() would copy
+         * each span as it is, up to its field's size */
+        int plain = plain_ascii(lr->raw, lr->rawlen);
+        for (int i = 0; i < RB_LOGREC_SPANS; i++) {
+            if (lazy && out_only[i]) continue;
+            const char *s = lr->raw + lr->span[i].off;
+            size_t n = lr->span[i].len;
+            if (plain) {
+                if (n > dsz[i] - 1) n = dsz[i] - 1;
+                memcpy(dst[i], s, n);
+                dst[i][n] = '\0';
+            } else {
+                field(dst[i], dsz[i], s, n);
+            }
+        }
         lr->nspans = 0;
+        lr->lazy = lazy ? 1 + plain : 0;
         verp(lr);
     }
     rb_find_reply(r->diagnostic, r->reply_code, sizeof r->reply_code);
