@@ -39,6 +39,7 @@ typedef struct {
     int64_t t;                       /* seconds since the epoch; 0 if no timestamp */
     const char *host; size_t hostlen;
     const char *prog; size_t proglen;    /* "postfix-out/smtp" */
+    size_t instlen;                      /* "postfix-out": up to the first '/' */
     const char *agent; size_t agentlen;  /* "smtp" */
     const char *qid; size_t qidlen;      /* 0 when the line has no queue ID */
     const char *msg; size_t msglen;      /* after "prog[pid]: " and "QID: " */

@@ -368,10 +368,31 @@ static void test_parse_programs(void **state)
     assert_span(ll.prog, ll.proglen, "postfix/submission/smtpd");
     assert_span(ll.agent, ll.agentlen, "smtpd");
     assert_span(ll.qid, ll.qidlen, "4F1A22C0123");
+    assert_int_equal(ll.instlen, strlen("postfix"));
+    /* names of every length around the parser's 16- and 32-byte blocks, a
+     * long pid, no pid */
+    for (size_t n = 1; n <= 70; n++) {
+        char inst[80], line[256];
+        memset(inst, 'x', n);
+        inst[n] = '\0';
+        for (int form = 0; form < 3; form++) {
+            snprintf(line, sizeof line, "Nov 23 06:25:01 mx1 %s/sub/qmgr%s 4F1A22C0123: removed", inst,
+                     form == 0 ? "[1]:" : form == 1 ? "[123456789012345678901234]:" : ":");
+            ll = parse_ok(&c, line);
+            assert_int_equal(ll.proglen, n + 9);
+            assert_int_equal(ll.instlen, n);
+            assert_span(ll.agent, ll.agentlen, "qmgr");
+            assert_span(ll.qid, ll.qidlen, "4F1A22C0123");
+        }
+    }
 
     /* every agent of the issue */
     const char *agents[] = {"smtp", "lmtp", "local", "virtual", "pipe", "error", "retry", "bounce", "qmgr",
-                            "cleanup", "pickup", "smtpd", "postscreen"};
+                            "cleanup", "pickup", "smtpd", "postscreen", "discard", "defer", "trace", "nqmgr",
+                            "oqmgr", "dnsblog", "tlsproxy", "anvil", "scache", "verify", "master", "postdrop",
+                            "sendmail", "postsuper", "postqueue", "showq", "flush", "tlsmgr", "proxymap",
+                            "proxywrite", "spawn", "postlogd", "postmap", "postfix-script", "postfix", "submission",
+                            "smtps", "relay"};
     for (size_t i = 0; i < sizeof agents / sizeof agents[0]; i++) {
         char line[256];
         snprintf(line, sizeof line, "Nov 23 06:25:01 mx1 postfix/%s[4242]: 4F1A22C0123: something", agents[i]);
@@ -389,6 +410,11 @@ static void test_parse_programs(void **state)
         "Nov 23 06:26:01 mx1 CRON[5555]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)",
         "Nov 23 06:26:01 mx1 opendkim[700]: 4F1A22C0123: DKIM-Signature field added (s=mail, d=example.org)",
         "Nov 23 06:26:01 mx1 postfix/frobnicate[1]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/smt[1]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/smtpx[1]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/[1]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/smtp[12a]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/smtp[1234567890123456789]x 4F1A22C0123: to=<a@b.c>, status=sent",
         "Nov 23 06:26:01 mx1 amavis[3131]: (03131-01) Passed CLEAN {RelayedInbound}, <a@b> -> <c@d>",
         "Nov 23 06:26:01 mx1 kernel: [12345.678] eth0: link up",
     };

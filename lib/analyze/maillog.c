@@ -165,20 +165,34 @@ static size_t parse_iso_time(const char *s, size_t len, int64_t *t)
 }
 
 /* ---- the line ---------------------------------------------------------------- */
+/* The first of bytes a, b, c in [p, end), or end: 16 bytes at a time
+ * while 16 are left (within the line), then one by one. */
+static inline const char *find3(const char *p, const char *end, char a, char b, char c)
+{
+#ifdef __SSE2__
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        int mask = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(a)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b))),
+                                                  _mm_cmpeq_epi8(v, _mm_set1_epi8(c))));
+        if (mask) return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != a && *p != b && *p != c) p++;
+    return p;
+}
+
+
 static int known_agent(const char *a, size_t n)
 {
-#define A(x) {x, sizeof x - 1}
-    static const struct { const char *s; size_t n; } agents[] = {
-        A("smtp"), A("qmgr"), A("cleanup"), A("smtpd"), A("bounce"), A("lmtp"), A("local"), A("virtual"),
-        A("pipe"), A("error"), A("retry"), A("discard"), A("defer"), A("trace"), A("nqmgr"), A("oqmgr"),
-        A("pickup"), A("postscreen"), A("dnsblog"), A("tlsproxy"), A("anvil"), A("scache"), A("verify"),
-        A("master"), A("postdrop"), A("sendmail"), A("postsuper"), A("postqueue"), A("showq"), A("flush"),
-        A("tlsmgr"), A("proxymap"), A("proxywrite"), A("spawn"), A("postlogd"), A("postmap"),
-        A("postfix-script"), A("postfix"), A("submission"), A("smtps"), A("relay"),
-    };
+    /* the most frequent first; memcmp of a constant length is inlined */
+#define A(x) if (n == sizeof x - 1 && memcmp(a, x, sizeof x - 1) == 0) return 1;
+    A("smtp") A("qmgr") A("cleanup") A("smtpd") A("pickup") A("postscreen") A("bounce") A("lmtp") A("local")
+    A("virtual") A("pipe") A("error") A("retry") A("discard") A("defer") A("trace") A("nqmgr") A("oqmgr")
+    A("dnsblog") A("tlsproxy") A("anvil") A("scache") A("verify") A("master") A("postdrop") A("sendmail")
+    A("postsuper") A("postqueue") A("showq") A("flush") A("tlsmgr") A("proxymap") A("proxywrite") A("spawn")
+    A("postlogd") A("postmap") A("postfix-script") A("postfix") A("submission") A("smtps") A("relay")
 #undef A
-    for (size_t i = 0; i < sizeof agents / sizeof agents[0]; i++)
-        if (agents[i].n == n && agents[i].s[0] == a[0] && memcmp(agents[i].s, a, n) == 0) return 1;
     return 0;
 }
 
@@ -220,14 +234,36 @@ static int scan(rb_logclock *c, const char *s, size_t len, rb_logline *o, int wa
     while (p < end && *p == ' ') p++;
     /* host */
     o->host = p;
-    p = memchr(p, ' ', (size_t)(end - p));
-    if (!p) return 0;
+    p = find3(p, end, ' ', ' ', ' ');
+    if (p >= end) return 0;
     o->hostlen = (size_t)(p - o->host);
     if (p >= end || !o->hostlen) return 0;
     p++;
-    /* program[pid]: */
+    /* program[pid]: -- the name ends at the first ' ', ':', '[' or NUL;
+     * its first '/' ends the instance, its last starts the agent */
     o->prog = p;
+    const char *sl1 = NULL, *sl2 = NULL;
 #ifdef __SSE2__
+    if (end - p >= 32) {   /* the common case: a name within 32 bytes, found with its slashes */
+#define STOP(v) _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))), \
+                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('[')), _mm_cmpeq_epi8(v, _mm_setzero_si128())))
+        __m128i v0 = _mm_loadu_si128((const __m128i *)p), v1 = _mm_loadu_si128((const __m128i *)(p + 16));
+        uint32_t stop = (uint32_t)_mm_movemask_epi8(STOP(v0)) | (uint32_t)_mm_movemask_epi8(STOP(v1)) << 16;
+#undef STOP
+        if (stop) {
+            unsigned k = (unsigned)__builtin_ctz(stop);
+            uint32_t sl = ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v0, _mm_set1_epi8('/'))) |
+                           (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v1, _mm_set1_epi8('/'))) << 16) &
+                          (uint32_t)((1ull << k) - 1);
+            if (sl) {
+                sl1 = p + __builtin_ctz(sl);
+                sl2 = p + 31 - __builtin_clz(sl);
+            }
+            p += k;
+            goto prog_end;
+        }
+        p += 32;
+    }
     while (end - p >= 16) {   /* the first ' ', ':', '[' or NUL, 16 bytes at a time */
         __m128i v = _mm_loadu_si128((const __m128i *)p);
         int mask = _mm_movemask_epi8(
@@ -235,12 +271,19 @@ static int scan(rb_logclock *c, const char *s, size_t len, rb_logline *o, int wa
                          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('[')), _mm_cmpeq_epi8(v, _mm_setzero_si128()))));
         if (mask) {
             p += __builtin_ctz((unsigned)mask);
-            goto prog_end;
+            goto prog_long;
         }
         p += 16;
     }
 #endif
     while (p < end && cls[(unsigned char)*p] != 2) p++;
+#ifdef __SSE2__
+prog_long:
+#endif
+    if (p > o->prog) {
+        sl1 = memchr(o->prog, '/', (size_t)(p - o->prog));
+        sl2 = sl1 ? memrchr(o->prog, '/', (size_t)(p - o->prog)) : NULL;
+    }
 #ifdef __SSE2__
 prog_end:
 #endif
@@ -248,15 +291,23 @@ prog_end:
     if (p >= end || !o->proglen) return 0;
     if (*p == '[') {
         p++;
+#ifdef __SSE2__
+        if (end - p >= 16) {   /* the pid's digits, 16 bytes at a time */
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            unsigned dig = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                                                     _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1))));
+            p += __builtin_ctz(~dig);   /* 16 when all are: the loop goes on */
+        }
+#endif
         while (p < end && IS_DIGIT(*p)) p++;
         if (p >= end || *p != ']') return 0;
         p++;
     }
     if (end - p < 2 || p[0] != ':' || p[1] != ' ') return 0;
     p += 2;
-    const char *slash = memrchr(o->prog, '/', o->proglen);
-    if (!slash) return 0;
-    o->agent = slash + 1;
+    if (!sl2) return 0;
+    o->instlen = (size_t)(sl1 - o->prog);
+    o->agent = sl2 + 1;
     o->agentlen = (size_t)(o->prog + o->proglen - o->agent);
     if (!known_agent(o->agent, o->agentlen)) return 0;
     /* QUEUEID: -- short (hex) or long (enable_long_queue_ids) form; words
@@ -634,23 +685,6 @@ static void set_str(char **dst, const char *s, size_t n)
 
 /* "<addr>" at p (quoted local parts may hold '>' in quotes); returns the
  * end (after the closing bracket) or NULL; a and alen: the address inside. */
-/* The first of bytes a, b, c in [p, end), or end: 16 bytes at a time
- * while 16 are left (within the line), then one by one. */
-static inline const char *find3(const char *p, const char *end, char a, char b, char c)
-{
-#ifdef __SSE2__
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)p);
-        int mask = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(a)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b))),
-                                                  _mm_cmpeq_epi8(v, _mm_set1_epi8(c))));
-        if (mask) return p + __builtin_ctz((unsigned)mask);
-        p += 16;
-    }
-#endif
-    while (p < end && *p != a && *p != b && *p != c) p++;
-    return p;
-}
-
 static const char *angle_addr(const char *p, const char *end, const char **a, size_t *alen)
 {
     if (p >= end || *p != '<') return NULL;
@@ -928,8 +962,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     lr->t = t;
     rb_strlcpy(lr->delivery_status, status_names[st], sizeof lr->delivery_status);
     /* relay=host[ip]:port -> the remote MTA's name */
-    size_t hl = 0;
-    while (hl < relaylen && relay[hl] != '[' && relay[hl] != ':') hl++;
+    size_t hl = (size_t)(find3(relay, relay + relaylen, '[', ':', ':') - relay);
     if (hl == 4 && memcmp(relay, "none", 4) == 0) hl = 0;
     lr->nspans = 0;
     lr->lazy = 0;
@@ -941,8 +974,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
                                                  ll->host, relay};
         size_t sl[RB_LOGREC_SPANS] = {rlen, tolen, relaylen, delaylen, delayslen, dsnlen, textlen, ll->qidlen, 0,
                                       ll->agentlen, ll->hostlen, hl};
-        const char *isl = memchr(ll->prog, '/', ll->proglen);
-        sl[8] = isl ? (size_t)(isl - ll->prog) : ll->proglen;
+        sl[8] = ll->instlen;
         int ok = lend > base && (size_t)(lend - base) <= sizeof lr->raw;
         for (int i = 0; ok && i < RB_LOGREC_SPANS; i++)
             if (sl[i] && (sp[i] < base || sp[i] + sl[i] > lend)) ok = 0;
@@ -966,8 +998,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         field(r->diagnostic, sizeof r->diagnostic, text, textlen);
         if (ll) {
             field(lr->queue_id, sizeof lr->queue_id, ll->qid, ll->qidlen);
-            const char *sl = memchr(ll->prog, '/', ll->proglen);
-            field(lr->instance, sizeof lr->instance, ll->prog, sl ? (size_t)(sl - ll->prog) : ll->proglen);
+            field(lr->instance, sizeof lr->instance, ll->prog, ll->instlen);
             field(lr->agent, sizeof lr->agent, ll->agent, ll->agentlen);
             field(r->reporting_mta, sizeof r->reporting_mta, ll->host, ll->hostlen);
         } else {
@@ -1257,8 +1288,7 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
         if (!ll.t) { m->st.skipped_junk++; return 0; }
     }
     /* key: the instance (syslog_name up to its first '/') and the queue ID */
-    const char *sl = memchr(ll.prog, '/', ll.proglen);
-    size_t il = sl ? (size_t)(sl - ll.prog) : ll.proglen;
+    size_t il = ll.instlen;
     char key[RB_SHORT_MAX + RB_QID_MAX + 2];
     if (il > RB_SHORT_MAX) il = RB_SHORT_MAX;
     memcpy(key, ll.prog, il);
