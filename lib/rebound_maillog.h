@@ -82,6 +82,8 @@ typedef struct {
      * when the line is printable ASCII only (nothing to clean) */
     int lazy;
     uint32_t rawlen;                 /* bytes of the line in raw */
+    const char *src;                 /* with the spans: source and line, formatted by the finish */
+    uint64_t lineno;
     struct { uint32_t off, len; } span[RB_LOGREC_SPANS];
     char raw[2048];
 } rb_logrec;
@@ -140,6 +142,8 @@ void rb_maillog_free(rb_maillog *m);
  * (0 normally). */
 int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t len, const char *source,
                     uint64_t lineno, rb_logrec_cb cb, void *arg);
+/* With rb_maillog_set_defer_finish on, a record's source ("file:line")
+ * may be formatted by its finish: `source` must stay valid until then. */
 /* Where the next attempt is filled in: lr (its strings are overwritten,
  * never read), or NULL for the correlator's own record.  A callback that
  * hands its record on (to another thread) sets the next one here before it
@@ -148,7 +152,8 @@ void rb_maillog_set_rec(rb_maillog *m, rb_logrec *lr);
 const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m);
 /* With on, the callback gets each record before its finish (reply code,
  * command, classification, policy, provider: what is worked out from the
- * record's own fields), and whoever takes the record calls
+ * record's own fields; for a record carrying a copy of its line, also its
+ * fields, source and date), and whoever takes the record calls
  * rb_maillog_finish on it -- e.g. a formatting thread, while the
  * correlator reads on.  The finish uses the handle's caches: call it from
  * one thread at a time; the correlator itself no longer does.  The

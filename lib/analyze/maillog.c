@@ -527,6 +527,8 @@ struct rb_maillog {
     polentry polcache[POLCACHE];
     int64_t date_t;
     char date[RB_SHORT_MAX];
+    int64_t fin_date_t;       /* the same for the finish (another thread's) */
+    char fin_date[RB_SHORT_MAX];
     rb_maillog_stats st;
     rb_logrec lr;
     rb_logrec *cur;           /* where the next attempt goes: &lr or the caller's */
@@ -947,6 +949,28 @@ static void verp(rb_logrec *lr)
     if (!r->recipient[0] && r->addresser[0]) rb_verp_decode(r->addresser, r->recipient, sizeof r->recipient);
 }
 
+/* source ("file:line", without snprintf: every attempt), decoded_by and
+ * date; the date through a cache of the last time formatted. */
+static void set_origin(rb_record *r, const char *source, uint64_t lineno, int64_t t, int64_t *date_t, char *date,
+                       size_t datesz)
+{
+    size_t sl = rb_strlcpy(r->source, source ? source : "-", sizeof r->source - 22);
+    if (sl > sizeof r->source - 23) sl = sizeof r->source - 23;
+    char num[24];
+    int nl = 0;
+    uint64_t v = lineno;
+    do { num[nl++] = (char)('0' + v % 10); v /= 10; } while (v);
+    r->source[sl++] = ':';
+    while (nl) r->source[sl++] = num[--nl];
+    r->source[sl] = '\0';
+    rb_strlcpy(r->decoded_by, "maillog", sizeof r->decoded_by);
+    if (t && t != *date_t) {
+        rb_time_format_iso(t, date, datesz);
+        *date_t = t;
+    }
+    if (t) rb_strlcpy(r->date, date, sizeof r->date);
+}
+
 static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *ll, const char *source,
                   uint64_t lineno, const char *rcpt, size_t rlen, const char *to, size_t tolen, const char *relay,
                   size_t relaylen, const char *dsn, size_t dsnlen, const char *delay, size_t delaylen,
@@ -1016,23 +1040,12 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         if (e->from) field(r->addresser, sizeof r->addresser, e->from, strlen(e->from));
     }
     if (!lr->nspans) verp(lr);
-    {   /* "file:line", without snprintf (every attempt) */
-        size_t sl = rb_strlcpy(r->source, source ? source : "-", sizeof r->source - 22);
-        if (sl > sizeof r->source - 23) sl = sizeof r->source - 23;
-        char num[24];
-        int nl = 0;
-        uint64_t v = lineno;
-        do { num[nl++] = (char)('0' + v % 10); v /= 10; } while (v);
-        r->source[sl++] = ':';
-        while (nl) r->source[sl++] = num[--nl];
-        r->source[sl] = '\0';
+    if (lr->nspans) {   /* deferred with its spans: the finish formats these */
+        lr->src = source;
+        lr->lineno = lineno;
+    } else {
+        set_origin(r, source, lineno, t, &m->date_t, m->date, sizeof m->date);
     }
-    rb_strlcpy(r->decoded_by, "maillog", sizeof r->decoded_by);
-    if (t && t != m->date_t) {
-        rb_time_format_iso(t, m->date, sizeof m->date);
-        m->date_t = t;
-    }
-    if (t) rb_strlcpy(r->date, m->date, sizeof r->date);
     /* The null sender (from=<>): a bounce notice, not mail we sent -- our
      * server's own notice to the (often forged) sender of mail that came
      * in, or one passing through.  Whatever becomes of it says nothing
@@ -1094,6 +1107,7 @@ static void finish(rb_maillog *m, rb_logrec *lr, int lazy)
         lr->nspans = 0;
         lr->lazy = lazy ? 1 + plain : 0;
         verp(lr);
+        set_origin(r, lr->src, lr->lineno, lr->t, &m->fin_date_t, m->fin_date, sizeof m->fin_date);
     }
     rb_find_reply(r->diagnostic, r->reply_code, sizeof r->reply_code);
     if (st != 0) rb_find_command(r->diagnostic, r->smtp_command, sizeof r->smtp_command);
