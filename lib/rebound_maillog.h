@@ -61,7 +61,7 @@ void rb_logclock_init(rb_logclock *c, int64_t reftime);
 int rb_logline_parse(rb_logclock *c, const char *line, size_t len, rb_logline *out);
 
 /* ---- delivery-attempt records --------------------------------------------- */
-#define RB_LOGREC_SPANS 12
+#define RB_LOGREC_SPANS 14
 typedef struct {
     rb_record rec;                   /* recipient = orig_to if given, else to */
     char queue_id[RB_QID_MAX];
@@ -75,7 +75,8 @@ typedef struct {
     int64_t t;
     int fin_st;                      /* 1 + status while rb_maillog_finish is pending, else 0 */
     /* while the finish is pending, maybe: the fields as spans of a copy of
-     * the line (nspans == RB_LOGREC_SPANS), cleaned up by the finish */
+     * the line and of the queue entry's message-id and sender copied after it
+     * (nspans == RB_LOGREC_SPANS), cleaned up by the finish */
     int nspans;
     /* after rb_maillog_finish_lazy: the fields only written out (the extra
      * fields but delivery_status) are still spans of raw (see there); 2

@@ -378,7 +378,9 @@ const char *rb_logrec_get(const rb_logrec *r, size_t i)
 }
 
 /* The spans of a deferred record (report, rb_maillog_finish). */
-enum { SP_RCPT, SP_TO, SP_RELAY, SP_DELAY, SP_DELAYS, SP_DSN, SP_TEXT, SP_QID, SP_INST, SP_AGENT, SP_HOST, SP_RMTA };
+enum { SP_RCPT, SP_TO, SP_RELAY, SP_DELAY, SP_DELAYS, SP_DSN, SP_TEXT, SP_QID, SP_INST, SP_AGENT, SP_HOST, SP_RMTA,
+       SP_MSGID, SP_FROM,   /* the queue entry's, copied after the line */
+       SP_LINE = SP_MSGID   /* the spans of the line itself */ };
 static void field(char *dst, size_t size, const char *s, size_t n);
 
 #define LR_SIZE(f) sizeof(((rb_logrec *)0)->f)
@@ -974,8 +976,8 @@ static void set_origin(rb_record *r, const char *source, uint64_t lineno, int64_
 static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *ll, const char *source,
                   uint64_t lineno, const char *rcpt, size_t rlen, const char *to, size_t tolen, const char *relay,
                   size_t relaylen, const char *dsn, size_t dsnlen, const char *delay, size_t delaylen,
-                  const char *delays, size_t delayslen, const char *text, size_t textlen, rb_logrec_cb cb,
-                  void *arg)
+                  const char *delays, size_t delayslen, const char *text, size_t textlen, int in_line,
+                  rb_logrec_cb cb, void *arg)
 {
     m->st.attempts++;
     m->st.by_status[st]++;
@@ -994,21 +996,29 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         /* the fields as spans of a copy of the line, cleaned up by the
          * finish (on the writer thread) -- when they all are in the line */
         const char *base = ll->host, *lend = ll->msg + ll->msglen;
-        const char *const sp[RB_LOGREC_SPANS] = {rcpt, to, relay, delay, delays, dsn, text, ll->qid, ll->prog, ll->agent,
-                                                 ll->host, relay};
-        size_t sl[RB_LOGREC_SPANS] = {rlen, tolen, relaylen, delaylen, delayslen, dsnlen, textlen, ll->qidlen, 0,
-                                      ll->agentlen, ll->hostlen, hl};
-        sl[8] = ll->instlen;
-        int ok = lend > base && (size_t)(lend - base) <= sizeof lr->raw;
-        for (int i = 0; ok && i < RB_LOGREC_SPANS; i++)
+        const char *const sp[SP_LINE] = {rcpt, to, relay, delay, delays, dsn, text, ll->qid, ll->prog, ll->agent,
+                                         ll->host, relay};
+        const size_t sl[SP_LINE] = {rlen, tolen, relaylen, delaylen, delayslen, dsnlen, textlen, ll->qidlen,
+                                    ll->instlen, ll->agentlen, ll->hostlen, hl};
+        /* and the queue entry's message-id and sender, after the line */
+        size_t n = (size_t)(lend - base), ml = e && e->msgid ? strlen(e->msgid) : 0,
+               fl = e && e->from ? strlen(e->from) : 0;
+        int ok = lend > base && n + ml + fl <= sizeof lr->raw;
+        for (int i = 0; ok && !in_line && i < SP_LINE; i++)   /* an attempt's are all in its line */
             if (sl[i] && (sp[i] < base || sp[i] + sl[i] > lend)) ok = 0;
         if (ok) {
-            memcpy(lr->raw, base, (size_t)(lend - base));
-            lr->rawlen = (uint32_t)(lend - base);
-            for (int i = 0; i < RB_LOGREC_SPANS; i++) {
+            memcpy(lr->raw, base, n);
+            if (ml) memcpy(lr->raw + n, e->msgid, ml);
+            if (fl) memcpy(lr->raw + n + ml, e->from, fl);
+            lr->rawlen = (uint32_t)(n + ml + fl);
+            for (int i = 0; i < SP_LINE; i++) {
                 lr->span[i].off = sl[i] ? (uint32_t)(sp[i] - base) : 0;
                 lr->span[i].len = (uint32_t)sl[i];
             }
+            lr->span[SP_MSGID].off = (uint32_t)n;
+            lr->span[SP_MSGID].len = (uint32_t)ml;
+            lr->span[SP_FROM].off = (uint32_t)(n + ml);
+            lr->span[SP_FROM].len = (uint32_t)fl;
             lr->nspans = RB_LOGREC_SPANS;
         }
     }
@@ -1035,7 +1045,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         }
         field(r->remote_mta, sizeof r->remote_mta, relay, hl);
     }
-    if (e) {
+    if (e && !lr->nspans) {
         if (e->msgid) field(r->original_message_id, sizeof r->original_message_id, e->msgid, strlen(e->msgid));
         if (e->from) field(r->addresser, sizeof r->addresser, e->from, strlen(e->from));
     }
@@ -1080,11 +1090,12 @@ static void finish(rb_maillog *m, rb_logrec *lr, int lazy)
     if (lr->nspans == RB_LOGREC_SPANS) {   /* the fields, from the spans of the line */
         char *const dst[RB_LOGREC_SPANS] = {r->recipient, lr->to, lr->relay, lr->delay, lr->delays, r->status,
                                             r->diagnostic, lr->queue_id, lr->instance, lr->agent, r->reporting_mta,
-                                            r->remote_mta};
+                                            r->remote_mta, r->original_message_id, r->addresser};
         const size_t dsz[RB_LOGREC_SPANS] = {sizeof r->recipient, sizeof lr->to, sizeof lr->relay, sizeof lr->delay,
                                              sizeof lr->delays, sizeof r->status, sizeof r->diagnostic,
                                              sizeof lr->queue_id, sizeof lr->instance, sizeof lr->agent,
-                                             sizeof r->reporting_mta, sizeof r->remote_mta};
+                                             sizeof r->reporting_mta, sizeof r->remote_mta,
+                                             sizeof r->original_message_id, sizeof r->addresser};
         /* lazy: what only the output reads stays a span (rb_logrec_to_jsonl) */
         static const unsigned char out_only[RB_LOGREC_SPANS] = {[SP_TO] = 1, [SP_RELAY] = 1, [SP_DELAY] = 1,
                                                                 [SP_DELAYS] = 1, [SP_QID] = 1, [SP_INST] = 1,
@@ -1245,7 +1256,7 @@ static int attempt(rb_maillog *m, qent *e, const rb_logline *ll, const char *sou
         }
     }
     return report(m, e, st, ll->t, ll, source, lineno, rcpt, rlen, to, tolen, relay, relaylen, dsn, dsnlen, delay,
-                  delaylen, delays, delayslen, text, textlen, cb, arg);
+                  delaylen, delays, delayslen, text, textlen, 1, cb, arg);
 }
 
 /* qmgr: "from=<s>, status=expired, returned to sender": every recipient
@@ -1261,7 +1272,7 @@ static int expire_all(rb_maillog *m, qent *e, const rb_logline *ll, const char *
         const char *dsn = d->dsn ? d->dsn : "";
         rc = report(m, e, 3, ll->t, ll, source, lineno, d->rcpt, strlen(d->rcpt), d->to ? d->to : "",
                     d->to ? strlen(d->to) : 0, relay, strlen(relay), dsn, strlen(dsn), "", 0, "", 0,
-                    d->diag ? d->diag : "", d->diag ? strlen(d->diag) : 0, cb, arg);
+                    d->diag ? d->diag : "", d->diag ? strlen(d->diag) : 0, 0, cb, arg);
         /* the qmgr line reports the expiry; keep the attempt's own host */
         dfr_free(d);
     }
