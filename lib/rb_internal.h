@@ -74,6 +74,8 @@ size_t rb_utf8_seq(const char *p, size_t n);
 int rb_json_strn(rb_buf *b, const char *s, size_t n);
 /* "key":"value" at o, with room for klen + 4 + vlen * 6 + 2 bytes; returns the end */
 char *rb_json_put_member(char *o, const char *key, size_t klen, const char *val, size_t vlen);
+/* "value" at o, with room for vlen * 6 + 2 bytes; returns the end */
+char *rb_json_put_str(char *o, const char *val, size_t vlen);
 int rb_csv_row(rb_buf *b, const char *const *vals, size_t n);   /* one CSV row and CRLF */
 /* Offset of the first invalid sequence in [s, s+n), or -1. */
 long rb_utf8_invalid_at(const char *s, size_t n);
@@ -265,9 +267,11 @@ struct rb_csv;
 int rb__csv_peek(struct rb_csv *c, rb_error *err);
 int rb__csv_line(struct rb_csv *c, char **text, size_t *len, unsigned long *line, rb_error *err);
 
-/* Records with extra fields after the standard ones (maillog's). */
-int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const char *const *xvals, size_t nx,
-                           rb_buf *out);
+/* Records with extra fields after the standard ones (maillog's); xlens:
+ * the values' lengths (need not be NUL-terminated then), or NULL for
+ * NUL-terminated values. */
+int rb_record_to_jsonl_ext(const rb_record *r, const char *const *xnames, const char *const *xvals,
+                           const size_t *xlens, size_t nx, rb_buf *out);
 int rb_record_to_csv_ext(const rb_record *r, const char *const *xvals, size_t nx, rb_buf *out);
 int rb_csv_header_ext(const char *const *xnames, size_t nx, rb_buf *out);
 

@@ -39,6 +39,7 @@ typedef struct {
     int64_t t;                       /* seconds since the epoch; 0 if no timestamp */
     const char *host; size_t hostlen;
     const char *prog; size_t proglen;    /* "postfix-out/smtp" */
+    size_t instlen;                      /* "postfix-out": up to the first '/' */
     const char *agent; size_t agentlen;  /* "smtp" */
     const char *qid; size_t qidlen;      /* 0 when the line has no queue ID */
     const char *msg; size_t msglen;      /* after "prog[pid]: " and "QID: " */
@@ -60,7 +61,7 @@ void rb_logclock_init(rb_logclock *c, int64_t reftime);
 int rb_logline_parse(rb_logclock *c, const char *line, size_t len, rb_logline *out);
 
 /* ---- delivery-attempt records --------------------------------------------- */
-#define RB_LOGREC_SPANS 12
+#define RB_LOGREC_SPANS 14
 typedef struct {
     rb_record rec;                   /* recipient = orig_to if given, else to */
     char queue_id[RB_QID_MAX];
@@ -74,8 +75,16 @@ typedef struct {
     int64_t t;
     int fin_st;                      /* 1 + status while rb_maillog_finish is pending, else 0 */
     /* while the finish is pending, maybe: the fields as spans of a copy of
-     * the line (nspans == RB_LOGREC_SPANS), cleaned up by the finish */
+     * the line and of the queue entry's message-id and sender copied after it
+     * (nspans == RB_LOGREC_SPANS), cleaned up by the finish */
     int nspans;
+    /* after rb_maillog_finish_lazy: the fields only written out (the extra
+     * fields but delivery_status) are still spans of raw (see there); 2
+     * when the line is printable ASCII only (nothing to clean) */
+    int lazy;
+    uint32_t rawlen;                 /* bytes of the line in raw */
+    const char *src;                 /* with the spans: source and line, formatted by the finish */
+    uint64_t lineno;
     struct { uint32_t off, len; } span[RB_LOGREC_SPANS];
     char raw[2048];
 } rb_logrec;
@@ -134,6 +143,8 @@ void rb_maillog_free(rb_maillog *m);
  * (0 normally). */
 int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t len, const char *source,
                     uint64_t lineno, rb_logrec_cb cb, void *arg);
+/* With rb_maillog_set_defer_finish on, a record's source ("file:line")
+ * may be formatted by its finish: `source` must stay valid until then. */
 /* Where the next attempt is filled in: lr (its strings are overwritten,
  * never read), or NULL for the correlator's own record.  A callback that
  * hands its record on (to another thread) sets the next one here before it
@@ -142,13 +153,21 @@ void rb_maillog_set_rec(rb_maillog *m, rb_logrec *lr);
 const rb_maillog_stats *rb_maillog_get_stats(const rb_maillog *m);
 /* With on, the callback gets each record before its finish (reply code,
  * command, classification, policy, provider: what is worked out from the
- * record's own fields), and whoever takes the record calls
+ * record's own fields; for a record carrying a copy of its line, also its
+ * fields, source and date), and whoever takes the record calls
  * rb_maillog_finish on it -- e.g. a formatting thread, while the
  * correlator reads on.  The finish uses the handle's caches: call it from
  * one thread at a time; the correlator itself no longer does.  The
  * record's alert is set before; its effect on the action after. */
 void rb_maillog_set_defer_finish(rb_maillog *m, int on);
 void rb_maillog_finish(rb_maillog *m, rb_logrec *lr);
+/* The same, for a record that is only written out next: the fields nothing
+ * else reads (queue_id, relay, delay, delays, to, instance, agent) may stay
+ * spans of the record's copy of its line, which rb_logrec_to_jsonl and
+ * rb_logrec_to_csv clean as they write them (the same bytes as after
+ * rb_maillog_finish).  rb_logrec_get does not see them: use
+ * rb_maillog_finish on a record that is read field by field. */
+void rb_maillog_finish_lazy(rb_maillog *m, rb_logrec *lr);
 size_t rb_maillog_open_count(const rb_maillog *m);
 
 /* Queue IDs still open (message-id, sender, SASL login, deferred recipients), as text

@@ -122,7 +122,7 @@ static gpointer writer_main(gpointer arg)
         if (from == to) break;     /* done and nothing left */
         for (uint64_t i = from; i < to; i++) {
             rb_logrec *r = w->slot[i % RING];
-            if (w->finish) rb_maillog_finish(w->finish, r);
+            if (w->finish) rb_maillog_finish_lazy(w->finish, r);
             if (w->fmt == RB_FMT_JSONL) rb_logrec_to_jsonl(r, &w->buf);
             else rb_logrec_to_csv(r, &w->buf);
             if (w->buf.len > (1u << 18)) {

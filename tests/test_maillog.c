@@ -368,10 +368,31 @@ static void test_parse_programs(void **state)
     assert_span(ll.prog, ll.proglen, "postfix/submission/smtpd");
     assert_span(ll.agent, ll.agentlen, "smtpd");
     assert_span(ll.qid, ll.qidlen, "4F1A22C0123");
+    assert_int_equal(ll.instlen, strlen("postfix"));
+    /* names of every length around the parser's 16- and 32-byte blocks, a
+     * long pid, no pid */
+    for (size_t n = 1; n <= 70; n++) {
+        char inst[80], line[256];
+        memset(inst, 'x', n);
+        inst[n] = '\0';
+        for (int form = 0; form < 3; form++) {
+            snprintf(line, sizeof line, "Nov 23 06:25:01 mx1 %s/sub/qmgr%s 4F1A22C0123: removed", inst,
+                     form == 0 ? "[1]:" : form == 1 ? "[123456789012345678901234]:" : ":");
+            ll = parse_ok(&c, line);
+            assert_int_equal(ll.proglen, n + 9);
+            assert_int_equal(ll.instlen, n);
+            assert_span(ll.agent, ll.agentlen, "qmgr");
+            assert_span(ll.qid, ll.qidlen, "4F1A22C0123");
+        }
+    }
 
     /* every agent of the issue */
     const char *agents[] = {"smtp", "lmtp", "local", "virtual", "pipe", "error", "retry", "bounce", "qmgr",
-                            "cleanup", "pickup", "smtpd", "postscreen"};
+                            "cleanup", "pickup", "smtpd", "postscreen", "discard", "defer", "trace", "nqmgr",
+                            "oqmgr", "dnsblog", "tlsproxy", "anvil", "scache", "verify", "master", "postdrop",
+                            "sendmail", "postsuper", "postqueue", "showq", "flush", "tlsmgr", "proxymap",
+                            "proxywrite", "spawn", "postlogd", "postmap", "postfix-script", "postfix", "submission",
+                            "smtps", "relay"};
     for (size_t i = 0; i < sizeof agents / sizeof agents[0]; i++) {
         char line[256];
         snprintf(line, sizeof line, "Nov 23 06:25:01 mx1 postfix/%s[4242]: 4F1A22C0123: something", agents[i]);
@@ -389,6 +410,11 @@ static void test_parse_programs(void **state)
         "Nov 23 06:26:01 mx1 CRON[5555]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)",
         "Nov 23 06:26:01 mx1 opendkim[700]: 4F1A22C0123: DKIM-Signature field added (s=mail, d=example.org)",
         "Nov 23 06:26:01 mx1 postfix/frobnicate[1]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/smt[1]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/smtpx[1]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/[1]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/smtp[12a]: 4F1A22C0123: to=<a@b.c>, status=sent",
+        "Nov 23 06:26:01 mx1 postfix/smtp[1234567890123456789]x 4F1A22C0123: to=<a@b.c>, status=sent",
         "Nov 23 06:26:01 mx1 amavis[3131]: (03131-01) Passed CLEAN {RelayedInbound}, <a@b> -> <c@d>",
         "Nov 23 06:26:01 mx1 kernel: [12345.678] eth0: link up",
     };
@@ -1309,7 +1335,10 @@ static void test_feed_deferred_finish(void **state)
         "<dora@example.net>: Recipient address rejected: User unknown (in reply to RCPT TO command))\n"
         "Nov 24 15:00:05 mx1 postfix/smtp[3]: 1A2B3C4D5E6: to=<gus@example.net>, relay=mx.example.net[192.0.2.20]:25, "
         "delay=1, delays=0.1/0/0.4/0.5, dsn=4.2.2, status=deferred (host mx.example.net[192.0.2.20] said: 452 4.2.2 "
-        "Mailbox full (in reply to RCPT TO command))\n";
+        "Mailbox full (in reply to RCPT TO command))\n"
+        /* an expiry: reported from the deferred recipient kept, not from this line */
+        "Nov 25 15:00:06 mx1 postfix/qmgr[2]: 1A2B3C4D5E6: from=<anna@example.org>, status=expired, returned to "
+        "sender\n";
     static const char *const ours[] = {"example.org"}, *const senders[] = {"bounces@lists.example.org"};
     rb_maillog_opts o = {0, ours, 1, senders, 1};
     rb_error err = {{0}};
@@ -1322,8 +1351,8 @@ static void test_feed_deferred_finish(void **state)
     recs now = {0}, later = {0};
     feed_text(m1, &c, text, "mail.log", &now);
     feed_text(m2, &c, text, "mail.log", &later);
-    assert_int_equal(now.n, 4);
-    assert_int_equal(later.n, 4);
+    assert_int_equal(now.n, 5);
+    assert_int_equal(later.n, 5);
     int alerts = 0;
     for (size_t i = 0; i < later.n; i++) {
         assert_string_equal(later.v[i].rec.reason, "");       /* not worked out yet */
@@ -1340,11 +1369,74 @@ static void test_feed_deferred_finish(void **state)
         rb_buf_free(&a);
         rb_buf_free(&b);
     }
-    assert_int_equal(alerts, 2);    /* backscatter and compromised_account */
+    assert_int_equal(alerts, 3);    /* backscatter and compromised_account (twice: the expiry) */
     assert_string_equal(find_rec(&later, "bounced", "dora@example.net")->rec.action, "record");
     assert_string_equal(find_rec(&later, "bounced", "fay@example.net")->rec.action, "disable");
     recs_free(&now);
     recs_free(&later);
+    rb_maillog_free(m1);
+    rb_maillog_free(m2);
+}
+
+/* rb_maillog_finish_lazy leaves the fields only written out as spans of
+ * the line's copy; rb_logrec_to_jsonl / rb_logrec_to_csv clean them as
+ * they write: the same bytes as after rb_maillog_finish, for plain lines
+ * and for lines with control bytes, invalid and valid UTF-8, quotes,
+ * backslashes and values longer than their fields. */
+static void test_feed_lazy_finish(void **state)
+{
+    (void)state;
+    char longv[400];
+    memset(longv, 'r', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    char text[8192];
+    snprintf(text, sizeof text,
+             "Nov 24 15:00:02 mx1 postfix/qmgr[2]: 7C3D4E5F6A7: from=<bounces@lists.example.org>, size=4000, nrcpt=4 "
+             "(queue active)\n"
+             "Nov 24 15:00:03 mx1 postfix/smtp[3]: 7C3D4E5F6A7: to=<fay@example.net>, relay=mx.example.net[192.0.2.20]:25, "
+             "delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.net[192.0.2.20] said: 550 5.1.1 "
+             "<fay@example.net>: User unknown (in reply to RCPT TO command))\n"
+             "Nov 24 15:00:03 mx1 postfix-out/smtp[3]: 7C3D4E5F6A7: to=<\"g\tu s\\q\"@exa\xffmple.net>, "
+             "relay=mx.ex\x01\"ample\\.net[192.0.2.20]:25, delay=1\x7f\xc3\xa9, delays=0.1/0/\xe2\x82\xac/0.5, dsn=5.1.1, "
+             "status=bounced (host said: 550 5.1.1 \xff\xfe bad\ttext \"x\" (in reply to RCPT TO command))\n"
+             "Nov 24 15:00:04 mx1 postfix/smtp[3]: 7C3D4E5F6A7: to=<h%s@example.net>, relay=%s[192.0.2.20]:25, "
+             "delay=%.60s, delays=%.100s, dsn=2.0.0, status=sent (250 2.0.0 OK)\n"
+             "Nov 24 15:00:04 mx1 postfix/smtp[3]: 7C3D4E5F6A7: to=<h\xc3\xa9%.250s@example.net>, relay=%.250s\xc3\xa9[192.0.2.20]:25, "
+             "delay=1234567890123456789012\xc3\xa9, delays=%.62s\xc3\xa9, dsn=2.0.0, status=sent (250 2.0.0 OK)\n",
+             longv, longv, longv, longv, longv, longv, longv);
+    rb_maillog *m1 = new_ml(0), *m2 = new_ml(0);
+    rb_maillog_set_defer_finish(m1, 1);
+    rb_maillog_set_defer_finish(m2, 1);
+    rb_logclock c;
+    rb_logclock_init(&c, utc(2026, 11, 25, 0, 0, 0));
+    recs full = {0}, lazy = {0};
+    feed_text(m1, &c, text, "mail.log", &full);
+    feed_text(m2, &c, text, "mail.log", &lazy);
+    assert_int_equal(full.n, 4);
+    assert_int_equal(lazy.n, 4);
+    int plain = 0, cleaned = 0;
+    for (size_t i = 0; i < lazy.n; i++) {
+        rb_maillog_finish(m1, &full.v[i]);
+        rb_maillog_finish_lazy(m2, &lazy.v[i]);
+        plain += lazy.v[i].lazy == 2;
+        cleaned += lazy.v[i].lazy == 1;
+        rb_buf a, b;
+        rb_buf_init(&a);
+        rb_buf_init(&b);
+        assert_int_equal(rb_logrec_to_jsonl(&full.v[i], &a), 0);
+        assert_int_equal(rb_logrec_to_jsonl(&lazy.v[i], &b), 0);
+        assert_string_equal(b.buf, a.buf);
+        a.len = b.len = 0;
+        assert_int_equal(rb_logrec_to_csv(&full.v[i], &a), 0);
+        assert_int_equal(rb_logrec_to_csv(&lazy.v[i], &b), 0);
+        assert_string_equal(b.buf, a.buf);
+        rb_buf_free(&a);
+        rb_buf_free(&b);
+    }
+    assert_int_equal(plain, 2);      /* printable ASCII lines: the spans as they are */
+    assert_int_equal(cleaned, 2);    /* the others: cleaned as they are written */
+    recs_free(&full);
+    recs_free(&lazy);
     rb_maillog_free(m1);
     rb_maillog_free(m2);
 }
@@ -1998,6 +2090,7 @@ int main(void)
         cmocka_unit_test(test_sender_specs),
         cmocka_unit_test(test_sasl_compromised),
         cmocka_unit_test(test_feed_deferred_finish),
+        cmocka_unit_test(test_feed_lazy_finish),
         cmocka_unit_test(test_open_escaping_and_age),
         cmocka_unit_test(test_records_csv),
         cmocka_unit_test(test_logfile_partial_line),

@@ -165,20 +165,34 @@ static size_t parse_iso_time(const char *s, size_t len, int64_t *t)
 }
 
 /* ---- the line ---------------------------------------------------------------- */
+/* The first of bytes a, b, c in [p, end), or end: 16 bytes at a time
+ * while 16 are left (within the line), then one by one. */
+static inline const char *find3(const char *p, const char *end, char a, char b, char c)
+{
+#ifdef __SSE2__
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        int mask = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(a)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b))),
+                                                  _mm_cmpeq_epi8(v, _mm_set1_epi8(c))));
+        if (mask) return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != a && *p != b && *p != c) p++;
+    return p;
+}
+
+
 static int known_agent(const char *a, size_t n)
 {
-#define A(x) {x, sizeof x - 1}
-    static const struct { const char *s; size_t n; } agents[] = {
-        A("smtp"), A("qmgr"), A("cleanup"), A("smtpd"), A("bounce"), A("lmtp"), A("local"), A("virtual"),
-        A("pipe"), A("error"), A("retry"), A("discard"), A("defer"), A("trace"), A("nqmgr"), A("oqmgr"),
-        A("pickup"), A("postscreen"), A("dnsblog"), A("tlsproxy"), A("anvil"), A("scache"), A("verify"),
-        A("master"), A("postdrop"), A("sendmail"), A("postsuper"), A("postqueue"), A("showq"), A("flush"),
-        A("tlsmgr"), A("proxymap"), A("proxywrite"), A("spawn"), A("postlogd"), A("postmap"),
-        A("postfix-script"), A("postfix"), A("submission"), A("smtps"), A("relay"),
-    };
+    /* the most frequent first; memcmp of a constant length is inlined */
+#define A(x) if (n == sizeof x - 1 && memcmp(a, x, sizeof x - 1) == 0) return 1;
+    A("smtp") A("qmgr") A("cleanup") A("smtpd") A("pickup") A("postscreen") A("bounce") A("lmtp") A("local")
+    A("virtual") A("pipe") A("error") A("retry") A("discard") A("defer") A("trace") A("nqmgr") A("oqmgr")
+    A("dnsblog") A("tlsproxy") A("anvil") A("scache") A("verify") A("master") A("postdrop") A("sendmail")
+    A("postsuper") A("postqueue") A("showq") A("flush") A("tlsmgr") A("proxymap") A("proxywrite") A("spawn")
+    A("postlogd") A("postmap") A("postfix-script") A("postfix") A("submission") A("smtps") A("relay")
 #undef A
-    for (size_t i = 0; i < sizeof agents / sizeof agents[0]; i++)
-        if (agents[i].n == n && agents[i].s[0] == a[0] && memcmp(agents[i].s, a, n) == 0) return 1;
     return 0;
 }
 
@@ -220,14 +234,36 @@ static int scan(rb_logclock *c, const char *s, size_t len, rb_logline *o, int wa
     while (p < end && *p == ' ') p++;
     /* host */
     o->host = p;
-    p = memchr(p, ' ', (size_t)(end - p));
-    if (!p) return 0;
+    p = find3(p, end, ' ', ' ', ' ');
+    if (p >= end) return 0;
     o->hostlen = (size_t)(p - o->host);
     if (p >= end || !o->hostlen) return 0;
     p++;
-    /* program[pid]: */
+    /* program[pid]: -- the name ends at the first ' ', ':', '[' or NUL;
+     * its first '/' ends the instance, its last starts the agent */
     o->prog = p;
+    const char *sl1 = NULL, *sl2 = NULL;
 #ifdef __SSE2__
+    if (end - p >= 32) {   /* the common case: a name within 32 bytes, found with its slashes */
+#define STOP(v) _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))), \
+                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('[')), _mm_cmpeq_epi8(v, _mm_setzero_si128())))
+        __m128i v0 = _mm_loadu_si128((const __m128i *)p), v1 = _mm_loadu_si128((const __m128i *)(p + 16));
+        uint32_t stop = (uint32_t)_mm_movemask_epi8(STOP(v0)) | (uint32_t)_mm_movemask_epi8(STOP(v1)) << 16;
+#undef STOP
+        if (stop) {
+            unsigned k = (unsigned)__builtin_ctz(stop);
+            uint32_t sl = ((uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v0, _mm_set1_epi8('/'))) |
+                           (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v1, _mm_set1_epi8('/'))) << 16) &
+                          (uint32_t)((1ull << k) - 1);
+            if (sl) {
+                sl1 = p + __builtin_ctz(sl);
+                sl2 = p + 31 - __builtin_clz(sl);
+            }
+            p += k;
+            goto prog_end;
+        }
+        p += 32;
+    }
     while (end - p >= 16) {   /* the first ' ', ':', '[' or NUL, 16 bytes at a time */
         __m128i v = _mm_loadu_si128((const __m128i *)p);
         int mask = _mm_movemask_epi8(
@@ -235,12 +271,19 @@ static int scan(rb_logclock *c, const char *s, size_t len, rb_logline *o, int wa
                          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('[')), _mm_cmpeq_epi8(v, _mm_setzero_si128()))));
         if (mask) {
             p += __builtin_ctz((unsigned)mask);
-            goto prog_end;
+            goto prog_long;
         }
         p += 16;
     }
 #endif
     while (p < end && cls[(unsigned char)*p] != 2) p++;
+#ifdef __SSE2__
+prog_long:
+#endif
+    if (p > o->prog) {
+        sl1 = memchr(o->prog, '/', (size_t)(p - o->prog));
+        sl2 = sl1 ? memrchr(o->prog, '/', (size_t)(p - o->prog)) : NULL;
+    }
 #ifdef __SSE2__
 prog_end:
 #endif
@@ -248,15 +291,23 @@ prog_end:
     if (p >= end || !o->proglen) return 0;
     if (*p == '[') {
         p++;
+#ifdef __SSE2__
+        if (end - p >= 16) {   /* the pid's digits, 16 bytes at a time */
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            unsigned dig = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                                                     _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1))));
+            p += __builtin_ctz(~dig);   /* 16 when all are: the loop goes on */
+        }
+#endif
         while (p < end && IS_DIGIT(*p)) p++;
         if (p >= end || *p != ']') return 0;
         p++;
     }
     if (end - p < 2 || p[0] != ':' || p[1] != ' ') return 0;
     p += 2;
-    const char *slash = memrchr(o->prog, '/', o->proglen);
-    if (!slash) return 0;
-    o->agent = slash + 1;
+    if (!sl2) return 0;
+    o->instlen = (size_t)(sl1 - o->prog);
+    o->agent = sl2 + 1;
     o->agentlen = (size_t)(o->prog + o->proglen - o->agent);
     if (!known_agent(o->agent, o->agentlen)) return 0;
     /* QUEUEID: -- short (hex) or long (enable_long_queue_ids) form; words
@@ -326,22 +377,97 @@ const char *rb_logrec_get(const rb_logrec *r, size_t i)
     }
 }
 
-static void ext_vals(const rb_logrec *r, const char **v)
+/* The spans of a deferred record (report, rb_maillog_finish). */
+enum { SP_RCPT, SP_TO, SP_RELAY, SP_DELAY, SP_DELAYS, SP_DSN, SP_TEXT, SP_QID, SP_INST, SP_AGENT, SP_HOST, SP_RMTA,
+       SP_MSGID, SP_FROM,   /* the queue entry's, copied after the line */
+       SP_LINE = SP_MSGID   /* the spans of the line itself */ };
+static void field(char *dst, size_t size, const char *s, size_t n);
+
+#define LR_SIZE(f) sizeof(((rb_logrec *)0)->f)
+/* The extra fields in order: the span each comes from in a lazy record
+ * (-1: delivery_status, always filled), and the size of its field. */
+static const signed char lazy_span[] = {SP_QID, -1, SP_RELAY, SP_DELAY, SP_DELAYS, SP_TO, SP_INST, SP_AGENT};
+static const unsigned short lazy_size[] = {LR_SIZE(queue_id), LR_SIZE(delivery_status), LR_SIZE(relay),
+                                           LR_SIZE(delay), LR_SIZE(delays), LR_SIZE(to), LR_SIZE(instance),
+                                           LR_SIZE(agent)};
+#define LAZY_ROOM (LR_SIZE(queue_id) + LR_SIZE(relay) + LR_SIZE(delay) + LR_SIZE(delays) + LR_SIZE(to) + \
+                   LR_SIZE(instance) + LR_SIZE(agent))
+
+/* 1 when [s, s+n) is printable ASCII only: field() would copy it as it is. */
+static int plain_ascii(const char *s, size_t n)
 {
-    for (size_t i = 0; i < rb_logrec_nfields(); i++) v[i] = rb_logrec_get(r, i);
+    size_t k = 0;
+#ifdef __SSE2__
+    for (; n - k >= 16; k += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + k));
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                           _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))))
+            return 0;
+    }
+    if (n - k >= 8) {
+        __m128i v = _mm_loadl_epi64((const __m128i *)(s + k));
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                           _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))) & 0xff)
+            return 0;
+        k += 8;
+    }
+#endif
+    for (; k < n; k++)
+        if ((unsigned char)(s[k] - 0x20) >= 0x5f) return 0;
+    return 1;
+}
+
+/* The extra fields' values and lengths: a lazy record's from its spans,
+ * as field() would have left them (cleaned into scratch when needed). */
+static void ext_vals(const rb_logrec *r, const char **v, size_t *l, char *scratch)
+{
+    for (size_t i = 0; i < rb_logrec_nfields(); i++) {
+        int sp = lazy_span[i];
+        if (r->lazy && sp >= 0) {
+            const char *s = r->raw + r->span[sp].off;
+            size_t n = r->span[sp].len;
+            if (r->lazy == 2 && n < lazy_size[i]) {
+                v[i] = s;
+                l[i] = n;
+            } else {
+                field(scratch, lazy_size[i], s, n);
+                v[i] = scratch;
+                l[i] = strlen(scratch);
+                scratch += lazy_size[i];
+            }
+        } else {
+            v[i] = rb_logrec_get(r, i);
+            l[i] = strlen(v[i]);
+        }
+    }
 }
 
 int rb_logrec_to_jsonl(const rb_logrec *r, rb_buf *out)
 {
     const char *v[16];
-    ext_vals(r, v);
-    return rb_record_to_jsonl_ext(&r->rec, rb_logrec_fields, v, rb_logrec_nfields(), out);
+    size_t l[16];
+    char scratch[LAZY_ROOM];
+    ext_vals(r, v, l, scratch);
+    return rb_record_to_jsonl_ext(&r->rec, rb_logrec_fields, v, l, rb_logrec_nfields(), out);
 }
 
 int rb_logrec_to_csv(const rb_logrec *r, rb_buf *out)
 {
     const char *v[16];
-    ext_vals(r, v);
+    size_t l[16];
+    char scratch[LAZY_ROOM + 8 * 8];
+    if (r->lazy) {   /* CSV values are NUL-terminated: each cleaned into scratch */
+        char *o = scratch;
+        for (size_t i = 0; i < rb_logrec_nfields(); i++) {
+            int sp = lazy_span[i];
+            if (sp < 0) { v[i] = rb_logrec_get(r, i); continue; }
+            field(o, lazy_size[i], r->raw + r->span[sp].off, r->span[sp].len);
+            v[i] = o;
+            o += lazy_size[i];
+        }
+    } else {
+        ext_vals(r, v, l, scratch);
+    }
     return rb_record_to_csv_ext(&r->rec, v, rb_logrec_nfields(), out);
 }
 
@@ -403,6 +529,8 @@ struct rb_maillog {
     polentry polcache[POLCACHE];
     int64_t date_t;
     char date[RB_SHORT_MAX];
+    int64_t fin_date_t;       /* the same for the finish (another thread's) */
+    char fin_date[RB_SHORT_MAX];
     rb_maillog_stats st;
     rb_logrec lr;
     rb_logrec *cur;           /* where the next attempt goes: &lr or the caller's */
@@ -561,23 +689,6 @@ static void set_str(char **dst, const char *s, size_t n)
 
 /* "<addr>" at p (quoted local parts may hold '>' in quotes); returns the
  * end (after the closing bracket) or NULL; a and alen: the address inside. */
-/* The first of bytes a, b, c in [p, end), or end: 16 bytes at a time
- * while 16 are left (within the line), then one by one. */
-static inline const char *find3(const char *p, const char *end, char a, char b, char c)
-{
-#ifdef __SSE2__
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)p);
-        int mask = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(a)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b))),
-                                                  _mm_cmpeq_epi8(v, _mm_set1_epi8(c))));
-        if (mask) return p + __builtin_ctz((unsigned)mask);
-        p += 16;
-    }
-#endif
-    while (p < end && *p != a && *p != b && *p != c) p++;
-    return p;
-}
-
 static const char *angle_addr(const char *p, const char *end, const char **a, size_t *alen)
 {
     if (p >= end || *p != '<') return NULL;
@@ -840,11 +951,33 @@ static void verp(rb_logrec *lr)
     if (!r->recipient[0] && r->addresser[0]) rb_verp_decode(r->addresser, r->recipient, sizeof r->recipient);
 }
 
+/* source ("file:line", without snprintf: every attempt), decoded_by and
+ * date; the date through a cache of the last time formatted. */
+static void set_origin(rb_record *r, const char *source, uint64_t lineno, int64_t t, int64_t *date_t, char *date,
+                       size_t datesz)
+{
+    size_t sl = rb_strlcpy(r->source, source ? source : "-", sizeof r->source - 22);
+    if (sl > sizeof r->source - 23) sl = sizeof r->source - 23;
+    char num[24];
+    int nl = 0;
+    uint64_t v = lineno;
+    do { num[nl++] = (char)('0' + v % 10); v /= 10; } while (v);
+    r->source[sl++] = ':';
+    while (nl) r->source[sl++] = num[--nl];
+    r->source[sl] = '\0';
+    rb_strlcpy(r->decoded_by, "maillog", sizeof r->decoded_by);
+    if (t && t != *date_t) {
+        rb_time_format_iso(t, date, datesz);
+        *date_t = t;
+    }
+    if (t) rb_strlcpy(r->date, date, sizeof r->date);
+}
+
 static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *ll, const char *source,
                   uint64_t lineno, const char *rcpt, size_t rlen, const char *to, size_t tolen, const char *relay,
                   size_t relaylen, const char *dsn, size_t dsnlen, const char *delay, size_t delaylen,
-                  const char *delays, size_t delayslen, const char *text, size_t textlen, rb_logrec_cb cb,
-                  void *arg)
+                  const char *delays, size_t delayslen, const char *text, size_t textlen, int in_line,
+                  rb_logrec_cb cb, void *arg)
 {
     m->st.attempts++;
     m->st.by_status[st]++;
@@ -855,29 +988,37 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
     lr->t = t;
     rb_strlcpy(lr->delivery_status, status_names[st], sizeof lr->delivery_status);
     /* relay=host[ip]:port -> the remote MTA's name */
-    size_t hl = 0;
-    while (hl < relaylen && relay[hl] != '[' && relay[hl] != ':') hl++;
+    size_t hl = (size_t)(find3(relay, relay + relaylen, '[', ':', ':') - relay);
     if (hl == 4 && memcmp(relay, "none", 4) == 0) hl = 0;
     lr->nspans = 0;
+    lr->lazy = 0;
     if (m->defer_finish && ll) {
         /* the fields as spans of a copy of the line, cleaned up by the
          * finish (on the writer thread) -- when they all are in the line */
         const char *base = ll->host, *lend = ll->msg + ll->msglen;
-        const char *const sp[RB_LOGREC_SPANS] = {rcpt, to, relay, delay, delays, dsn, text, ll->qid, ll->prog, ll->agent,
-                                                 ll->host, relay};
-        size_t sl[RB_LOGREC_SPANS] = {rlen, tolen, relaylen, delaylen, delayslen, dsnlen, textlen, ll->qidlen, 0,
-                                      ll->agentlen, ll->hostlen, hl};
-        const char *isl = memchr(ll->prog, '/', ll->proglen);
-        sl[8] = isl ? (size_t)(isl - ll->prog) : ll->proglen;
-        int ok = lend > base && (size_t)(lend - base) <= sizeof lr->raw;
-        for (int i = 0; ok && i < RB_LOGREC_SPANS; i++)
+        const char *const sp[SP_LINE] = {rcpt, to, relay, delay, delays, dsn, text, ll->qid, ll->prog, ll->agent,
+                                         ll->host, relay};
+        const size_t sl[SP_LINE] = {rlen, tolen, relaylen, delaylen, delayslen, dsnlen, textlen, ll->qidlen,
+                                    ll->instlen, ll->agentlen, ll->hostlen, hl};
+        /* and the queue entry's message-id and sender, after the line */
+        size_t n = (size_t)(lend - base), ml = e && e->msgid ? strlen(e->msgid) : 0,
+               fl = e && e->from ? strlen(e->from) : 0;
+        int ok = lend > base && n + ml + fl <= sizeof lr->raw;
+        for (int i = 0; ok && !in_line && i < SP_LINE; i++)   /* an attempt's are all in its line */
             if (sl[i] && (sp[i] < base || sp[i] + sl[i] > lend)) ok = 0;
         if (ok) {
-            memcpy(lr->raw, base, (size_t)(lend - base));
-            for (int i = 0; i < RB_LOGREC_SPANS; i++) {
+            memcpy(lr->raw, base, n);
+            if (ml) memcpy(lr->raw + n, e->msgid, ml);
+            if (fl) memcpy(lr->raw + n + ml, e->from, fl);
+            lr->rawlen = (uint32_t)(n + ml + fl);
+            for (int i = 0; i < SP_LINE; i++) {
                 lr->span[i].off = sl[i] ? (uint32_t)(sp[i] - base) : 0;
                 lr->span[i].len = (uint32_t)sl[i];
             }
+            lr->span[SP_MSGID].off = (uint32_t)n;
+            lr->span[SP_MSGID].len = (uint32_t)ml;
+            lr->span[SP_FROM].off = (uint32_t)(n + ml);
+            lr->span[SP_FROM].len = (uint32_t)fl;
             lr->nspans = RB_LOGREC_SPANS;
         }
     }
@@ -891,8 +1032,7 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         field(r->diagnostic, sizeof r->diagnostic, text, textlen);
         if (ll) {
             field(lr->queue_id, sizeof lr->queue_id, ll->qid, ll->qidlen);
-            const char *sl = memchr(ll->prog, '/', ll->proglen);
-            field(lr->instance, sizeof lr->instance, ll->prog, sl ? (size_t)(sl - ll->prog) : ll->proglen);
+            field(lr->instance, sizeof lr->instance, ll->prog, ll->instlen);
             field(lr->agent, sizeof lr->agent, ll->agent, ll->agentlen);
             field(r->reporting_mta, sizeof r->reporting_mta, ll->host, ll->hostlen);
         } else {
@@ -905,28 +1045,17 @@ static int report(rb_maillog *m, qent *e, int st, int64_t t, const rb_logline *l
         }
         field(r->remote_mta, sizeof r->remote_mta, relay, hl);
     }
-    if (e) {
+    if (e && !lr->nspans) {
         if (e->msgid) field(r->original_message_id, sizeof r->original_message_id, e->msgid, strlen(e->msgid));
         if (e->from) field(r->addresser, sizeof r->addresser, e->from, strlen(e->from));
     }
     if (!lr->nspans) verp(lr);
-    {   /* "file:line", without snprintf (every attempt) */
-        size_t sl = rb_strlcpy(r->source, source ? source : "-", sizeof r->source - 22);
-        if (sl > sizeof r->source - 23) sl = sizeof r->source - 23;
-        char num[24];
-        int nl = 0;
-        uint64_t v = lineno;
-        do { num[nl++] = (char)('0' + v % 10); v /= 10; } while (v);
-        r->source[sl++] = ':';
-        while (nl) r->source[sl++] = num[--nl];
-        r->source[sl] = '\0';
+    if (lr->nspans) {   /* deferred with its spans: the finish formats these */
+        lr->src = source;
+        lr->lineno = lineno;
+    } else {
+        set_origin(r, source, lineno, t, &m->date_t, m->date, sizeof m->date);
     }
-    rb_strlcpy(r->decoded_by, "maillog", sizeof r->decoded_by);
-    if (t && t != m->date_t) {
-        rb_time_format_iso(t, m->date, sizeof m->date);
-        m->date_t = t;
-    }
-    if (t) rb_strlcpy(r->date, m->date, sizeof r->date);
     /* The null sender (from=<>): a bounce notice, not mail we sent -- our
      * server's own notice to the (often forged) sender of mail that came
      * in, or one passing through.  Whatever becomes of it says nothing
@@ -948,7 +1077,11 @@ void rb_maillog_set_defer_finish(rb_maillog *m, int on) { m->defer_finish = on !
 
 /* The rest of an attempt's record, from its own fields only: reply code,
  * command and status from the text, classification, policy, provider. */
-void rb_maillog_finish(rb_maillog *m, rb_logrec *lr)
+static void finish(rb_maillog *m, rb_logrec *lr, int lazy);
+void rb_maillog_finish(rb_maillog *m, rb_logrec *lr) { finish(m, lr, 0); }
+void rb_maillog_finish_lazy(rb_maillog *m, rb_logrec *lr) { finish(m, lr, 1); }
+
+static void finish(rb_maillog *m, rb_logrec *lr, int lazy)
 {
     if (!lr->fin_st) return;
     int st = lr->fin_st - 1;
@@ -957,14 +1090,35 @@ void rb_maillog_finish(rb_maillog *m, rb_logrec *lr)
     if (lr->nspans == RB_LOGREC_SPANS) {   /* the fields, from the spans of the line */
         char *const dst[RB_LOGREC_SPANS] = {r->recipient, lr->to, lr->relay, lr->delay, lr->delays, r->status,
                                             r->diagnostic, lr->queue_id, lr->instance, lr->agent, r->reporting_mta,
-                                            r->remote_mta};
+                                            r->remote_mta, r->original_message_id, r->addresser};
         const size_t dsz[RB_LOGREC_SPANS] = {sizeof r->recipient, sizeof lr->to, sizeof lr->relay, sizeof lr->delay,
                                              sizeof lr->delays, sizeof r->status, sizeof r->diagnostic,
                                              sizeof lr->queue_id, sizeof lr->instance, sizeof lr->agent,
-                                             sizeof r->reporting_mta, sizeof r->remote_mta};
-        for (int i = 0; i < RB_LOGREC_SPANS; i++) field(dst[i], dsz[i], lr->raw + lr->span[i].off, lr->span[i].len);
+                                             sizeof r->reporting_mta, sizeof r->remote_mta,
+                                             sizeof r->original_message_id, sizeof r->addresser};
+        /* lazy: what only the output reads stays a span (rb_logrec_to_jsonl) */
+        static const unsigned char out_only[RB_LOGREC_SPANS] = {[SP_TO] = 1, [SP_RELAY] = 1, [SP_DELAY] = 1,
+                                                                [SP_DELAYS] = 1, [SP_QID] = 1, [SP_INST] = 1,
+                                                                [SP_AGENT] = 1};
+        /* a line of printable ASCII only (nearly all): field() would copy
+         * each span as it is, up to its field's size */
+        int plain = plain_ascii(lr->raw, lr->rawlen);
+        for (int i = 0; i < RB_LOGREC_SPANS; i++) {
+            if (lazy && out_only[i]) continue;
+            const char *s = lr->raw + lr->span[i].off;
+            size_t n = lr->span[i].len;
+            if (plain) {
+                if (n > dsz[i] - 1) n = dsz[i] - 1;
+                memcpy(dst[i], s, n);
+                dst[i][n] = '\0';
+            } else {
+                field(dst[i], dsz[i], s, n);
+            }
+        }
         lr->nspans = 0;
+        lr->lazy = lazy ? 1 + plain : 0;
         verp(lr);
+        set_origin(r, lr->src, lr->lineno, lr->t, &m->fin_date_t, m->fin_date, sizeof m->fin_date);
     }
     rb_find_reply(r->diagnostic, r->reply_code, sizeof r->reply_code);
     if (st != 0) rb_find_command(r->diagnostic, r->smtp_command, sizeof r->smtp_command);
@@ -1102,7 +1256,7 @@ static int attempt(rb_maillog *m, qent *e, const rb_logline *ll, const char *sou
         }
     }
     return report(m, e, st, ll->t, ll, source, lineno, rcpt, rlen, to, tolen, relay, relaylen, dsn, dsnlen, delay,
-                  delaylen, delays, delayslen, text, textlen, cb, arg);
+                  delaylen, delays, delayslen, text, textlen, 1, cb, arg);
 }
 
 /* qmgr: "from=<s>, status=expired, returned to sender": every recipient
@@ -1118,7 +1272,7 @@ static int expire_all(rb_maillog *m, qent *e, const rb_logline *ll, const char *
         const char *dsn = d->dsn ? d->dsn : "";
         rc = report(m, e, 3, ll->t, ll, source, lineno, d->rcpt, strlen(d->rcpt), d->to ? d->to : "",
                     d->to ? strlen(d->to) : 0, relay, strlen(relay), dsn, strlen(dsn), "", 0, "", 0,
-                    d->diag ? d->diag : "", d->diag ? strlen(d->diag) : 0, cb, arg);
+                    d->diag ? d->diag : "", d->diag ? strlen(d->diag) : 0, 0, cb, arg);
         /* the qmgr line reports the expiry; keep the attempt's own host */
         dfr_free(d);
     }
@@ -1159,8 +1313,7 @@ int rb_maillog_feed(rb_maillog *m, rb_logclock *clock, const char *line, size_t 
         if (!ll.t) { m->st.skipped_junk++; return 0; }
     }
     /* key: the instance (syslog_name up to its first '/') and the queue ID */
-    const char *sl = memchr(ll.prog, '/', ll.proglen);
-    size_t il = sl ? (size_t)(sl - ll.prog) : ll.proglen;
+    size_t il = ll.instlen;
     char key[RB_SHORT_MAX + RB_QID_MAX + 2];
     if (il > RB_SHORT_MAX) il = RB_SHORT_MAX;
     memcpy(key, ll.prog, il);

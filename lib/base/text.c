@@ -174,6 +174,12 @@ static inline char *copy_small(char *o, const char *s, size_t n)
     return o + n;
 }
 
+/* "value" at o, which has room for vlen * 6 + 2 bytes; returns the end. */
+char *rb_json_put_str(char *o, const char *val, size_t vlen)
+{
+    return json_put(o, (const unsigned char *)val, vlen);
+}
+
 /* "key":"value" at o, which has room for klen + 4 + vlen * 6 + 2 bytes
  * (the key: plain ASCII of our own); returns the end. */
 char *rb_json_put_member(char *o, const char *key, size_t klen, const char *val, size_t vlen)
