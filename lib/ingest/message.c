@@ -384,6 +384,38 @@ static int parse_cte(const rb_hdr *h)
     return CTE_IDENTITY;
 }
 
+static int hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* "=" and two hex digits (either case) is the byte they spell; "=" before
+ * LF or CR LF is a soft line break, dropped; any other "=" is kept with
+ * the two bytes after it (which are not looked at again); an "=" among the
+ * last two bytes is dropped with what follows it.  Trailing spaces are
+ * kept.  The runs between "=" are copied whole. */
+size_t rb_qp_decode(const char *in, size_t n, char *out)
+{
+    const char *p = in, *end = in + n;
+    char *w = out;
+    while (p < end) {
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        size_t run = eq ? (size_t)(eq - p) : (size_t)(end - p);
+        memcpy(w, p, run);
+        w += run;
+        if (!eq || end - eq < 3) break;   /* "=", "=\n" or "=x" at the end: nothing more */
+        unsigned char a = (unsigned char)eq[1], b = (unsigned char)eq[2];
+        if (a == '\n') { p = eq + 2; continue; }   /* soft break: the next byte is read again */
+        p = eq + 3;
+        int ha = hex_digit(a), hb = hex_digit(b);
+        if (ha >= 0 && hb >= 0) *w++ = (char)(ha << 4 | hb);
+        else if (a != '\r' || b != '\n') { w[0] = '='; w[1] = (char)a; w[2] = (char)b; w += 3; }
+    }
+    return (size_t)(w - out);
+}
+
 /* Undo the transfer encoding; returns a g_malloc'ed buffer (NUL-terminated). */
 static char *decode_cte(const char *b, size_t n, int cte, size_t *outlen)
 {
@@ -396,7 +428,7 @@ static char *decode_cte(const char *b, size_t n, int cte, size_t *outlen)
         w = g_mime_encoding_base64_decode_step((const unsigned char *)b, n, out, &state, &save);
         break;
     case CTE_QP:
-        w = g_mime_encoding_quoted_decode_step((const unsigned char *)b, n, out, &state, &save);
+        w = rb_qp_decode(b, n, (char *)out);
         break;
     case CTE_UU:
         state = GMIME_UUDECODE_STATE_INIT;
