@@ -544,7 +544,7 @@ int rb_looks_like_header_line(const char *line, size_t len)
 /* ---- fields ------------------------------------------------------------- */
 void rb_fields_free(rb_fields *f)
 {
-    for (size_t i = 0; i < f->n; i++) { free(f->v[i].name); free(f->v[i].value); }
+    for (size_t i = 0; i < f->n; i++) free(f->v[i].name);   /* the value is in the name's block */
     free(f->v);
     f->v = NULL;
     f->n = f->cap = 0;
@@ -560,8 +560,16 @@ int rb_fields_add(rb_fields *f, const char *name, size_t nlen, const char *value
         f->v = nv;
         f->cap = nc;
     }
-    char *n = strndup(name, nlen), *v = strndup(value, vlen);
-    if (!n || !v) { free(n); free(v); return -1; }
+    /* name and value in one block (as strndup would copy them: up to a NUL) */
+    nlen = strnlen(name, nlen);
+    vlen = strnlen(value, vlen);
+    char *n = malloc(nlen + vlen + 2);
+    if (!n) return -1;
+    char *v = n + nlen + 1;
+    memcpy(n, name, nlen);
+    n[nlen] = '\0';
+    memcpy(v, value, vlen);
+    v[vlen] = '\0';
     rb_squeeze(v);
     f->v[f->n].name = rb_trim(n);
     f->v[f->n].value = v;
@@ -589,12 +597,17 @@ size_t rb_parse_field_groups(const char *text, size_t len, rb_fields **groups)
     GString *val = g_string_new(NULL);
     const char *name = NULL;
     size_t namelen = 0;
+    /* its value: vp[0..vl) of its one line, or in val once folded */
+    const char *vp = NULL;
+    size_t vl = 0;
+    int folded = 0;
 
 #define FLUSH()                                                                 \
     do {                                                                        \
-        if (name && in_group) rb_fields_add(&g[ng - 1], name, namelen, val->str, val->len); \
+        if (name && in_group)                                                   \
+            rb_fields_add(&g[ng - 1], name, namelen, folded ? val->str : vp, folded ? val->len : vl); \
         name = NULL;                                                            \
-        g_string_truncate(val, 0);                                              \
+        folded = 0;                                                             \
     } while (0)
 
     while (rb_next_line(text, len, &pos, &line, &ll)) {
@@ -603,6 +616,11 @@ size_t rb_parse_field_groups(const char *text, size_t len, rb_fields **groups)
         for (size_t i = 0; i < ll; i++) if (!isspace((unsigned char)line[i])) { blank = 0; break; }
         if (blank) { FLUSH(); in_group = 0; continue; }
         if ((line[0] == ' ' || line[0] == '\t') && name) {
+            if (!folded) {
+                g_string_truncate(val, 0);
+                g_string_append_len(val, vp, (gssize)vl);
+                folded = 1;
+            }
             g_string_append_c(val, ' ');
             g_string_append_len(val, line, (gssize)ll);
             continue;
@@ -629,8 +647,8 @@ size_t rb_parse_field_groups(const char *text, size_t len, rb_fields **groups)
         }
         name = line;
         namelen = (size_t)(colon - line);
-        const char *v = colon + 1;
-        g_string_append_len(val, v, (gssize)(ll - (size_t)(v - line)));
+        vp = colon + 1;
+        vl = ll - (size_t)(vp - line);
     }
     FLUSH();
 #undef FLUSH
