@@ -44,6 +44,19 @@ static void test_clean_address(void **state)
     assert_false(rb_clean_address(a));
 }
 
+/* rb_strcaseprefix answers as strncasecmp(s, p, strlen(p)) == 0 does (C locale) */
+static void test_strcaseprefix(void **state)
+{
+    (void)state;
+    static const char *const s[] = {"", "R", "rfc822;", "RFC822; a@b", "rfc82", "Rfc822 ;", "@x", "`x", "[a", "{a",
+                                    "\xc3\xa9t\xc3\xa9", "\xc3\x89T\xc3\x89", "x-Failed-Recipients: a"};
+    static const char *const p[] = {"", "r", "rfc822;", "RFC822 ;", "@", "`", "[", "{", "\xc3\xa9", "X-FAILED-", "rfc822;x"};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
+            if (rb_strcaseprefix(s[i], p[k]) != (strncasecmp(s[i], p[k], strlen(p[k])) == 0))
+                fail_msg("rb_strcaseprefix(\"%s\", \"%s\") differs from strncasecmp", s[i], p[k]);
+}
+
 static void test_find_status(void **state)
 {
     (void)state;
@@ -338,7 +351,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find_address), cmocka_unit_test(test_clean_address),
-        cmocka_unit_test(test_find_status),  cmocka_unit_test(test_find_reply),
+        cmocka_unit_test(test_find_status),  cmocka_unit_test(test_strcaseprefix),  cmocka_unit_test(test_find_reply),
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),

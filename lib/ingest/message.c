@@ -99,11 +99,14 @@ static size_t parse_headers(const char *b, size_t len, rb_hdr *out, size_t max, 
     return len;
 }
 
+/* The length and the first letter (either case) before strncasecmp. */
 static const rb_hdr *find_hdr(const rb_hdr *h, size_t n, const char *name)
 {
     size_t nl = strlen(name);
+    unsigned char f0 = (unsigned char)(name[0] | 0x20);
     for (size_t i = 0; i < n; i++)
-        if (h[i].nlen == nl && strncasecmp(h[i].name, name, nl) == 0) return &h[i];
+        if (h[i].nlen == nl && (unsigned char)(h[i].name[0] | 0x20) == f0 && strncasecmp(h[i].name, name, nl) == 0)
+            return &h[i];
     return NULL;
 }
 
@@ -174,9 +177,11 @@ const char *rb_msg_header(rb_msg *m, const char *name)
 int rb_msg_header_contains(rb_msg *m, const char *name, const char *needle)
 {
     size_t nl = strlen(name);
+    unsigned char f0 = (unsigned char)(name[0] | 0x20);
     for (size_t i = 0; i < m->nhdrs; i++) {
         const rb_hdr *h = &m->hdrs[i];
-        if (h->nlen == nl && strncasecmp(h->name, name, nl) == 0 && rb_strcasestrn(h->val, h->vlen, needle))
+        if (h->nlen == nl && (unsigned char)(h->name[0] | 0x20) == f0 && strncasecmp(h->name, name, nl) == 0 &&
+            rb_strcasestrn(h->val, h->vlen, needle))
             return 1;
     }
     return 0;
