@@ -836,6 +836,35 @@ static char *ascii_lower_copy(const char *s, size_t *len)
     return o;
 }
 
+/* s (NULL: "") ASCII-lowercased into buf when it fits, else into a malloc'ed
+ * copy (*own, to free); *high: s has a byte >= 0x80.  NULL: out of memory. */
+static char *lower_into(const char *s, size_t *len, char *buf, size_t cap, char **own, int *high)
+{
+    *len = s ? strlen(s) : 0;
+    *own = NULL;
+    char *o = buf;
+    if (*len >= cap && !(o = *own = malloc(*len + 1))) return NULL;
+    unsigned char any = 0;
+    size_t i = 0;
+    const uint64_t h = 0x8080808080808080ull;
+    for (; i + 8 <= *len; i += 8) {   /* eight ASCII bytes at a time: 'A'..'Z' get 0x20 */
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (x & h) break;
+        uint64_t ge_a = x + 0x3f3f3f3f3f3f3f3full, gt_z = x + 0x2525252525252525ull;   /* no carries: bytes < 0x80 */
+        x |= ((ge_a & ~gt_z) & h) >> 2;
+        memcpy(o + i, &x, 8);
+    }
+    for (; i < *len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        any |= c;
+        o[i] = (char)((unsigned)(c - 'A') < 26u ? c | 0x20 : c);
+    }
+    o[*len] = '\0';
+    *high = any >= 0x80;
+    return o;
+}
+
 static const char *valid_utf8(const char *s, char **owned)
 {
     *owned = NULL;
@@ -851,11 +880,26 @@ static size_t walk(const rb_rules *rs, const rb_record *rec, const char *subject
     if (!rs || !max) return 0;
     pcre2_match_data *md = NULL;
     size_t nhit = 0;
-    char *own_d, *own_s;
-    const char *diag = valid_utf8(rec->diagnostic, &own_d);
-    subject = valid_utf8(subject, &own_s);
+    char *own_d = NULL, *own_s = NULL, *own_dl = NULL, *own_sl = NULL;
+    const char *diag = rec->diagnostic;
     size_t dlen, slen;
-    char *dlow = ascii_lower_copy(diag, &dlen), *slow = ascii_lower_copy(subject, &slen);
+    int dhigh, shigh;
+    /* lowercased on the stack; a text with non-ASCII bytes is checked for
+     * UTF-8 (and lowercased again if it had to be made valid) */
+    char dbuf[1024], sbuf[512];
+    char *dlow = lower_into(diag, &dlen, dbuf, sizeof dbuf, &own_dl, &dhigh);
+    char *slow = lower_into(subject, &slen, sbuf, sizeof sbuf, &own_sl, &shigh);
+    if (dlow && dhigh && (diag = valid_utf8(diag, &own_d)) != rec->diagnostic) {
+        free(own_dl);
+        dlow = lower_into(diag, &dlen, dbuf, sizeof dbuf, &own_dl, &dhigh);
+    }
+    if (slow && shigh) {
+        const char *orig = subject;
+        if ((subject = valid_utf8(subject, &own_s)) != orig) {
+            free(own_sl);
+            slow = lower_into(subject, &slen, sbuf, sizeof sbuf, &own_sl, &shigh);
+        }
+    }
     uint8_t stackc[2 * 1024];
     uint8_t *dcand = rs->n <= 1024 ? stackc : calloc(2 * rs->n, 1);
     if (!dcand) goto out;
@@ -901,8 +945,8 @@ out:
     if (md) pcre2_match_data_free(md);
     g_free(own_d);
     g_free(own_s);
-    free(dlow);
-    free(slow);
+    free(own_dl);
+    free(own_sl);
     return nhit;
 }
 
