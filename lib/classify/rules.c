@@ -31,6 +31,7 @@ enum { IN_DIAG = 0, IN_SUBJECT, IN_ANY };
 typedef struct {
     char **v;
     size_t n;
+    unsigned char *kind;   /* per item: 0 a plain word, 1 a glob (fnmatch), 2 "-" */
 } glist;
 
 typedef struct {
@@ -114,6 +115,8 @@ static void glist_free(glist *g)
 {
     for (size_t i = 0; i < g->n; i++) free(g->v[i]);
     free(g->v);
+    free(g->kind);
+    g->kind = NULL;
     g->v = NULL;
     g->n = 0;
 }
@@ -130,6 +133,9 @@ static int glist_split(glist *g, const char *list)
         g->n++;
     }
     free(copy);
+    if (g->n && !(g->kind = malloc(g->n))) return -1;
+    for (size_t i = 0; i < g->n; i++)
+        g->kind[i] = (unsigned char)(g->v[i][0] == '-' && !g->v[i][1] ? 2 : strpbrk(g->v[i], "*?[") ? 1 : 0);
     return 0;
 }
 
@@ -790,9 +796,11 @@ static int list_match(const char *list, const glist *g, const char *value)
     int empty = !value || !*value;
     for (size_t i = 0; i < g->n; i++) {
         const char *t = g->v[i];
-        if (t[0] == '-' && !t[1]) { if (empty) return 1; continue; }
+        if (g->kind[i] == 2) { if (empty) return 1; continue; }
         if (empty) continue;
-        if (!strpbrk(t, "*?[")) { if (strcasecmp(t, value) == 0) return 1; }
+        if (g->kind[i] == 0) {   /* the first byte (either case) before strcasecmp */
+            if (((unsigned char)t[0] | 0x20) == ((unsigned char)value[0] | 0x20) && strcasecmp(t, value) == 0) return 1;
+        }
         else if (fnmatch(t, value, FNM_CASEFOLD) == 0) return 1;
     }
     return 0;
