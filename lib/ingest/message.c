@@ -99,6 +99,13 @@ static size_t parse_headers(const char *b, size_t len, rb_hdr *out, size_t max, 
     return len;
 }
 
+/* A field name's bit in rb_msg.hdr_bits: from its length and its first
+ * byte (either case); a name whose bit is not set is not in the header. */
+static uint64_t hdr_bit(size_t nlen, unsigned char c0)
+{
+    return 1ull << ((nlen * 7u + (c0 | 0x20u)) & 63u);
+}
+
 /* The length and the first letter (either case) before strncasecmp. */
 static const rb_hdr *find_hdr(const rb_hdr *h, size_t n, const char *name)
 {
@@ -170,6 +177,7 @@ static const char *hdr_value(rb_msg *m, rb_hdr *h)
 
 const char *rb_msg_header(rb_msg *m, const char *name)
 {
+    if (!(m->hdr_bits & hdr_bit(strlen(name), (unsigned char)name[0]))) return NULL;
     rb_hdr *h = (rb_hdr *)find_hdr(m->hdrs, m->nhdrs, name);
     return h ? hdr_value(m, h) : NULL;
 }
@@ -178,6 +186,7 @@ int rb_msg_header_contains(rb_msg *m, const char *name, const char *needle)
 {
     size_t nl = strlen(name);
     unsigned char f0 = (unsigned char)(name[0] | 0x20);
+    if (!(m->hdr_bits & hdr_bit(nl, f0))) return 0;
     for (size_t i = 0; i < m->nhdrs; i++) {
         const rb_hdr *h = &m->hdrs[i];
         if (h->nlen == nl && (unsigned char)(h->name[0] | 0x20) == f0 && strncasecmp(h->name, name, nl) == 0 &&
@@ -843,6 +852,7 @@ rb_status rb_msg_open(rb_msg *m, const rb_ctx *ctx, const char *data, size_t len
         rb_seterr(err, "not a mail message (no header field at byte 0)");
         return RB_ERR_PARSE;
     }
+    for (size_t i = 0; i < m->nhdrs; i++) m->hdr_bits |= hdr_bit(m->hdrs[i].nlen, (unsigned char)m->hdrs[i].name[0]);
 
     m->from = hdr(m, "From");
     char addr[RB_ADDR_MAX] = "";
