@@ -170,6 +170,27 @@ static void test_strcasestrn(void **state)
     assert_string_equal(rb_strcasestrn("x1-2", 4, "1-2"), "1-2");
     assert_null(rb_strcasestrn(NULL, 0, "a"));
     assert_ptr_equal(rb_strcasestr("abcABC", "Cab"), rb_strcasestr("abcABC", "cAB"));
+
+    /* the leftmost match at every haystack length (the vector loops, the
+     * last window, the byte loop), against a plain search */
+    static const char alphabet[] = "abAB-x";
+    static const char *const needles[] = {"ab", "aBa", "xab", "bab-", "a-b-a", "abababab", "xxxxxxxxxxxxxxxxb"};
+    unsigned seed = 7;
+    char hay[130];
+    for (int t = 0; t < 3000; t++) {
+        size_t len = (size_t)t % sizeof hay;
+        for (size_t k = 0; k < len; k++) {
+            seed = seed * 1103515245u + 12345u;
+            hay[k] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        const char *nd = needles[(size_t)t % (sizeof needles / sizeof needles[0])];
+        size_t nl = strlen(nd);
+        const char *want = NULL;
+        for (size_t i = 0; !want && i + nl <= len; i++)
+            if (strncasecmp(hay + i, nd, nl) == 0) want = hay + i;
+        if (rb_strcasestrn(hay, len, nd) != want)
+            fail_msg("rb_strcasestrn(\"%.*s\", \"%s\") is not the leftmost match", (int)len, hay, nd);
+    }
 }
 
 /* time.c: formatting agrees with gmtime()/strftime() over a wide range, and

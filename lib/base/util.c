@@ -166,6 +166,35 @@ const char *rb_strcasestrn(const char *hay, size_t len, const char *needle)
                 if (caseeq_n(hay + i + bit, needle, nl)) return hay + i + bit;
             }
         }
+        if (i <= last && last + 1 >= 16) {
+            /* the last starts: one more 16-start window ending at last,
+             * the starts before i (already looked at) masked off */
+            size_t j = last + 1 - 16;   /* j < i: the loop above stopped */
+            __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + j + k1)), c20);
+            __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + j + k2)), c20);
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, n1), _mm_cmpeq_epi8(y, n2)));
+            m &= 0xffffu << (i - j);
+            while (m) {
+                unsigned bit = (unsigned)__builtin_ctz(m);
+                m &= m - 1;
+                if (caseeq_n(hay + j + bit, needle, nl)) return hay + j + bit;
+            }
+            return NULL;
+        }
+        if (i <= last && k1 + 16 <= len && k2 + 16 <= len) {
+            /* fewer than 16 starts (i == 0), but 16 bytes to load at each
+             * anchor: one window, the starts past last masked off */
+            __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + k1)), c20);
+            __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + k2)), c20);
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, n1), _mm_cmpeq_epi8(y, n2)));
+            m &= (1u << (last + 1)) - 1;
+            while (m) {
+                unsigned bit = (unsigned)__builtin_ctz(m);
+                m &= m - 1;
+                if (caseeq_n(hay + bit, needle, nl)) return hay + bit;
+            }
+            return NULL;
+        }
         unsigned char f1 = fold_ascii((unsigned char)needle[k1]);
         for (; i <= last; i++)
             if (fold_ascii((unsigned char)hay[i + k1]) == f1 && caseeq_n(hay + i, needle, nl)) return hay + i;
