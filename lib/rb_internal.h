@@ -115,6 +115,7 @@ typedef struct rb_msg {
     size_t raw_len;
     rb_hdr *hdrs;            /* top-level header fields, in order */
     size_t nhdrs;
+    uint64_t hdr_bits;       /* a bit per (length, first letter) of a field name present */
 
     /* decoded top-level headers; "" when absent */
     const char *from;        /* full From: text */

@@ -21,7 +21,7 @@
 
 #define BATCH_MSGS 512
 #define FMT_EXPLAIN 100           /* --explain: text for people, not records */
-#define BATCH_BYTES (4u << 20)   /* a batch's messages live in one arena of about this size */
+#define BATCH_BYTES (4u << 20)   /* a batch ends after about this many bytes of messages */
 
 static void help(FILE *f)
 {
@@ -75,8 +75,6 @@ static void help(FILE *f)
 }
 
 typedef struct {
-    char *data;          /* points into the batch arena */
-    size_t off, len;
     char source[RB_SOURCE_MAX];
     rb_buf out, csv;
     char errmsg[sizeof(rb_error)];
@@ -93,31 +91,8 @@ typedef struct {
     rb_store *st;
     item *items;
     size_t n;
-    rb_buf arena;        /* the batch's messages, NUL-separated */
+    rb_result res;       /* one message's records, reused */
 } batch;
-
-/* Append n bytes (and a NUL) to the arena; returns the offset or -1. */
-static long arena_add(batch *bt, const char *p, size_t n)
-{
-    long off = (long)bt->arena.len;
-    if (!bt->arena.cap && rb_buf_reserve(&bt->arena, BATCH_BYTES)) return -1;
-    if (rb_buf_append(&bt->arena, p, n) || rb_buf_append(&bt->arena, "", 1)) return -1;
-    return off;
-}
-
-/* After a batch is read: point items into the arena (it may have moved). */
-static void arena_fix(batch *bt)
-{
-    for (size_t i = 0; i < bt->n; i++) bt->items[i].data = bt->arena.buf + bt->items[i].off;
-}
-
-/* Before a batch: empty the arena, and give back what one huge message
- * made it grow to. */
-static void arena_reset(batch *bt)
-{
-    bt->arena.len = 0;
-    if (bt->arena.cap > 4 * (size_t)BATCH_BYTES) rb_buf_free(&bt->arena);
-}
 
 static void trunc_copy(char *dst, size_t w, const char *s)
 {
@@ -227,69 +202,65 @@ static void format_records(batch *bt, item *it, const rb_result *res)
     }
 }
 
-static void analyse_items(batch *bt)
+/* Analyse one message (data[0..len), valid until the reader's next
+ * message) into its item. */
+static void analyse_item(batch *bt, item *it, const char *data, size_t len)
 {
-    rb_result res;
-    rb_result_init(&res);
-    for (size_t i = 0; i < bt->n; i++) {
-        item *it = &bt->items[i];
-        if (it->failed == 2) continue;   /* an input error, already described */
-        rb_error err = {{0}};
-        rb_status st = rb_analyze_message(bt->ctx, it->data, it->len, it->source, bt->aopts, &res, &err);
-        if (st != RB_OK) {
+    rb_result *res = &bt->res;
+    rb_error err = {{0}};
+    rb_status st = rb_analyze_message(bt->ctx, data, len, it->source, bt->aopts, res, &err);
+    if (st != RB_OK) {
+        it->failed = 1;
+        memcpy(it->errmsg, err.msg, sizeof it->errmsg);
+        return;
+    }
+    it->filtered = res->filtered;
+    it->bounce = res->is_bounce;
+    if (res->warning[0]) snprintf(it->errmsg, sizeof it->errmsg, "%.200s: %.300s", it->source, res->warning);
+    if (bt->guard && res->is_bounce && res->n) {
+        /* the store is opened by the process that uses it (a worker
+         * must not share its parent's connection) */
+        rb_guard_report rep;
+        if ((bt->db && !bt->st && rb_store_open(bt->db, &bt->st, &err) != RB_OK) ||
+            rb_guard_mark(bt->ctx, bt->st, bt->guard, NULL, data, len, res, &rep, &err) != RB_OK) {
             it->failed = 1;
-            memcpy(it->errmsg, err.msg, sizeof it->errmsg);
-            continue;
+            snprintf(it->errmsg, sizeof it->errmsg, "%.200s: %.300s", it->source, err.msg);
+            return;
         }
-        it->filtered = res.filtered;
-        it->bounce = res.is_bounce;
-        if (res.warning[0]) snprintf(it->errmsg, sizeof it->errmsg, "%.200s: %.300s", it->source, res.warning);
-        if (bt->guard && res.is_bounce && res.n) {
-            /* the store is opened by the process that uses it (a worker
-             * must not share its parent's connection) */
-            rb_guard_report rep;
-            if ((bt->db && !bt->st && rb_store_open(bt->db, &bt->st, &err) != RB_OK) ||
-                rb_guard_mark(bt->ctx, bt->st, bt->guard, NULL, it->data, it->len, &res, &rep, &err) != RB_OK) {
-                it->failed = 1;
-                snprintf(it->errmsg, sizeof it->errmsg, "%.200s: %.300s", it->source, err.msg);
-                continue;
-            }
-            if (rep.n_alert_compromised) {
-                size_t l = strlen(it->errmsg);
-                snprintf(it->errmsg + l, sizeof it->errmsg - l,
-                         "%s%.150s: compromised account %.120s? The bounced message %s, and it is not a send "
-                         "of ours: someone sends mail with its password",
-                         l ? "; " : "", it->source, rep.account,
-                         rep.compromised ? "shows it as \"Authenticated sender\""
-                                         : "was submitted with its address to our own server");
-            }
-        }
-        it->nrec = res.n;
-        if (bt->format == FMT_EXPLAIN && !res.is_bounce) {
-            /* --explain: say what became of a message that gave no record */
-            char line[800];
-            snprintf(line, sizeof line, "== %.500s\n   %.250s\n\n", it->source,
-                     res.filtered ? "left out by --subject-contains / --body-contains" : res.note);
-            rb_buf_puts(&it->out, line);
-        } else if (!res.is_bounce && !res.filtered && bt->all) {
-            /* --all: one record that says what the message was */
-            rb_result one;
-            rb_result_init(&one);
-            rb_record *r = rb_result_add(&one);
-            if (r) {
-                rb_strlcpy(r->source, it->source, sizeof r->source);
-                rb_strlcpy(r->reason, "", sizeof r->reason);
-                rb_strlcpy(r->bounce_type, "none", sizeof r->bounce_type);
-                rb_strlcpy(r->action, "ignore", sizeof r->action);
-                rb_strlcpy(r->diagnostic, res.note, sizeof r->diagnostic);
-                format_records(bt, it, &one);
-            }
-            rb_result_free(&one);
-        } else {
-            format_records(bt, it, &res);
+        if (rep.n_alert_compromised) {
+            size_t l = strlen(it->errmsg);
+            snprintf(it->errmsg + l, sizeof it->errmsg - l,
+                     "%s%.150s: compromised account %.120s? The bounced message %s, and it is not a send "
+                     "of ours: someone sends mail with its password",
+                     l ? "; " : "", it->source, rep.account,
+                     rep.compromised ? "shows it as \"Authenticated sender\""
+                                     : "was submitted with its address to our own server");
         }
     }
-    rb_result_free(&res);
+    it->nrec = res->n;
+    if (bt->format == FMT_EXPLAIN && !res->is_bounce) {
+        /* --explain: say what became of a message that gave no record */
+        char line[800];
+        snprintf(line, sizeof line, "== %.500s\n   %.250s\n\n", it->source,
+                 res->filtered ? "left out by --subject-contains / --body-contains" : res->note);
+        rb_buf_puts(&it->out, line);
+    } else if (!res->is_bounce && !res->filtered && bt->all) {
+        /* --all: one record that says what the message was */
+        rb_result one;
+        rb_result_init(&one);
+        rb_record *r = rb_result_add(&one);
+        if (r) {
+            rb_strlcpy(r->source, it->source, sizeof r->source);
+            rb_strlcpy(r->reason, "", sizeof r->reason);
+            rb_strlcpy(r->bounce_type, "none", sizeof r->bounce_type);
+            rb_strlcpy(r->action, "ignore", sizeof r->action);
+            rb_strlcpy(r->diagnostic, res->note, sizeof r->diagnostic);
+            format_records(bt, it, &one);
+        }
+        rb_result_free(&one);
+    } else {
+        format_records(bt, it, res);
+    }
 }
 
 /* ---- batches ------------------------------------------------------------------
@@ -306,12 +277,12 @@ static void item_reset(item *it)
     it->errmsg[0] = '\0';
 }
 
-/* Read the next batch.  keep=0: only find its end (a batch another worker
- * analyses), copying nothing.  Returns the number of items, 0 at the end. */
+/* Read and analyse the next batch: each message is analysed where the
+ * reader holds it, before the next is read.  keep=0: only find its end (a
+ * batch another worker analyses).  Returns the number of items, 0 at the end. */
 static size_t next_batch(rb_reader *rd, batch *bt, int keep)
 {
     bt->n = 0;
-    arena_reset(bt);
     size_t bytes = 0;
     while (bt->n < BATCH_MSGS && bytes < BATCH_BYTES) {
         rb_rawmsg raw;
@@ -328,26 +299,16 @@ static size_t next_batch(rb_reader *rd, batch *bt, int keep)
         if (r == 0) break;
         item *it = &bt->items[bt->n++];
         item_reset(it);
-        it->len = 0;
-        it->off = 0;
         if (r < 0) {
             it->failed = 2;   /* input error: no message */
             rb_strlcpy(it->errmsg, err.msg, sizeof it->errmsg);
             rb_strlcpy(it->source, "", sizeof it->source);
             continue;
         }
-        long off = arena_add(bt, raw.data, raw.len);
-        if (off < 0) {
-            it->failed = 2;
-            snprintf(it->errmsg, sizeof it->errmsg, "%.400s: out of memory", raw.source);
-            continue;
-        }
-        it->off = (size_t)off;
-        it->len = raw.len;
         rb_strlcpy(it->source, raw.source, sizeof it->source);
         bytes += raw.len;
+        analyse_item(bt, it, raw.data, raw.len);
     }
-    arena_fix(bt);
     return bt->n;
 }
 
@@ -409,7 +370,6 @@ static void worker_main(batch *bt, rb_reader *rd, int k, int nworkers, int out)
         size_t n = next_batch(rd, bt, mine);
         if (!n) break;
         if (!mine) continue;
-        analyse_items(bt);
         uint64_t prog[2];
         rb_reader_progress(rd, &prog[0], &prog[1]);
         msg.len = 0;
@@ -607,6 +567,7 @@ int cmd_analyze(int argc, char **argv)
     bt.guard = &gopts;
     bt.db = db;
     bt.items = calloc(BATCH_MSGS, sizeof *bt.items);
+    rb_result_init(&bt.res);
 
     unsigned long nmsg = 0, nbounce = 0, nrec = 0, nerr = 0, nfiltered = 0, nread_err = 0;
     progress pg;
@@ -650,7 +611,6 @@ int cmd_analyze(int argc, char **argv)
         uint64_t done = 0, total = 0;
         if (!nproc) {
             if (!next_batch(rd, &bt, 1)) break;
-            analyse_items(&bt);
             for (size_t i = 0; i < bt.n; i++) {
                 item *it = &bt.items[i];
                 TAKE(it->failed, it->bounce, it->filtered, it->nrec, it->errmsg, it->out.buf, it->out.len, it->csv.buf,
@@ -713,7 +673,7 @@ int cmd_analyze(int argc, char **argv)
                 nmsg, nbounce, nrec, nmsg - nbounce - nerr - nfiltered, nfiltered, nerr + nread_err);
     if (nerr || nread_err) rc = EX_FAIL;
 
-    rb_buf_free(&bt.arena);
+    rb_result_free(&bt.res);
     for (size_t i = 0; i < BATCH_MSGS; i++) {
         rb_buf_free(&bt.items[i].out);
         rb_buf_free(&bt.items[i].csv);

@@ -4,6 +4,9 @@
 
 #include "message.h"
 
+#include <gmime/gmime.h>
+#include <stdlib.h>
+
 typedef struct {
     rb_msg m;
 } opened;
@@ -181,6 +184,47 @@ static void test_no_header_is_an_error(void **state)
     rb_msg_close(&m);
 }
 
+/* Our quoted-printable decoder against GMime's, on odd inputs and on
+ * random strings of the bytes that matter. */
+static void qp_same_as_gmime(const char *in, size_t n)
+{
+    unsigned char *a = malloc(n + 4), *b = malloc(n + 4);
+    int state = 0;
+    guint32 save = 0;
+    size_t na = g_mime_encoding_quoted_decode_step((const unsigned char *)in, n, a, &state, &save);
+    size_t nb = rb_qp_decode(in, n, (char *)b);
+    if (na != nb || memcmp(a, b, na) != 0)
+        fail_msg("quoted-printable \"%.*s\": GMime gives %zu bytes \"%.*s\", rb_qp_decode %zu \"%.*s\"", (int)n, in,
+                 na, (int)na, (const char *)a, nb, (int)nb, (const char *)b);
+    free(a);
+    free(b);
+}
+
+static void test_quoted_printable_as_gmime(void **state)
+{
+    (void)state;
+    static const char *const odd[] = {
+        "", "=", "==", "===", "=4", "=41", "=4g", "=g4", "=\n", "=\r", "=\r\n", "=\r\nx", "=\nx", "a=\n=\nb",
+        "soft=\r\nbreak", "trailing spaces   \r\nnext  =\r\n", "=3D=3d=3Dx", "=e9t=C3=A9", "bad =zz escape",
+        "= 41", "=\r=41", "==41", "=\n\n", "line=\r\r\n", "x=", "x=4", "=\x80\x81", "=\xe9\xe9", "=A", "=aF=Fa",
+        "caf=\n\xc3\xa9 =\r\n", "a\0b=00c",
+    };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) qp_same_as_gmime(odd[i], strlen(odd[i]));
+    qp_same_as_gmime("a\0b=00c", 8);   /* NUL bytes pass through */
+    static const char alphabet[] = "==\r\n aF09g\x80\xff.";
+    unsigned seed = 13;
+    char buf[48];
+    for (int t = 0; t < 20000; t++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = (seed >> 16) % sizeof buf;
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[k] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        qp_same_as_gmime(buf, n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_broken_structures),
         cmocka_unit_test(test_verp_names_the_recipient),
         cmocka_unit_test(test_no_header_is_an_error),
+        cmocka_unit_test(test_quoted_printable_as_gmime),
     };
     return cmocka_run_group_tests_name("message", tests, NULL, NULL);
 }

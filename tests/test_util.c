@@ -44,6 +44,19 @@ static void test_clean_address(void **state)
     assert_false(rb_clean_address(a));
 }
 
+/* rb_strcaseprefix answers as strncasecmp(s, p, strlen(p)) == 0 does (C locale) */
+static void test_strcaseprefix(void **state)
+{
+    (void)state;
+    static const char *const s[] = {"", "R", "rfc822;", "RFC822; a@b", "rfc82", "Rfc822 ;", "@x", "`x", "[a", "{a",
+                                    "\xc3\xa9t\xc3\xa9", "\xc3\x89T\xc3\x89", "x-Failed-Recipients: a"};
+    static const char *const p[] = {"", "r", "rfc822;", "RFC822 ;", "@", "`", "[", "{", "\xc3\xa9", "X-FAILED-", "rfc822;x"};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        for (size_t k = 0; k < sizeof p / sizeof p[0]; k++)
+            if (rb_strcaseprefix(s[i], p[k]) != (strncasecmp(s[i], p[k], strlen(p[k])) == 0))
+                fail_msg("rb_strcaseprefix(\"%s\", \"%s\") differs from strncasecmp", s[i], p[k]);
+}
+
 static void test_find_status(void **state)
 {
     (void)state;
@@ -157,6 +170,27 @@ static void test_strcasestrn(void **state)
     assert_string_equal(rb_strcasestrn("x1-2", 4, "1-2"), "1-2");
     assert_null(rb_strcasestrn(NULL, 0, "a"));
     assert_ptr_equal(rb_strcasestr("abcABC", "Cab"), rb_strcasestr("abcABC", "cAB"));
+
+    /* the leftmost match at every haystack length (the vector loops, the
+     * last window, the byte loop), against a plain search */
+    static const char alphabet[] = "abAB-x";
+    static const char *const needles[] = {"ab", "aBa", "xab", "bab-", "a-b-a", "abababab", "xxxxxxxxxxxxxxxxb"};
+    unsigned seed = 7;
+    char hay[130];
+    for (int t = 0; t < 3000; t++) {
+        size_t len = (size_t)t % sizeof hay;
+        for (size_t k = 0; k < len; k++) {
+            seed = seed * 1103515245u + 12345u;
+            hay[k] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        const char *nd = needles[(size_t)t % (sizeof needles / sizeof needles[0])];
+        size_t nl = strlen(nd);
+        const char *want = NULL;
+        for (size_t i = 0; !want && i + nl <= len; i++)
+            if (strncasecmp(hay + i, nd, nl) == 0) want = hay + i;
+        if (rb_strcasestrn(hay, len, nd) != want)
+            fail_msg("rb_strcasestrn(\"%.*s\", \"%s\") is not the leftmost match", (int)len, hay, nd);
+    }
 }
 
 /* time.c: formatting agrees with gmtime()/strftime() over a wide range, and
@@ -338,7 +372,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find_address), cmocka_unit_test(test_clean_address),
-        cmocka_unit_test(test_find_status),  cmocka_unit_test(test_find_reply),
+        cmocka_unit_test(test_find_status),  cmocka_unit_test(test_strcaseprefix),  cmocka_unit_test(test_find_reply),
         cmocka_unit_test(test_squeeze),      cmocka_unit_test(test_verp),
         cmocka_unit_test(test_jsonl_escaping), cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_field_groups), cmocka_unit_test(test_text_contains),

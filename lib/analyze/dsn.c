@@ -173,8 +173,10 @@ static size_t prose_end(const char *t, size_t len)
             marker = is_orig_marker(q, ql, by_first);
             if (!marker) anchor = next_anchor(t, len, pos);
         }
-        if (marker || is_block_start(q, ql)) return start;
-        int hdr = is_common_header(q, ql);
+        /* every name both tests look for (and a postmark) holds a ':' */
+        int colon = memchr(q, ':', ql) != NULL;
+        if (marker || (colon && is_block_start(q, ql))) return start;
+        int hdr = colon && is_common_header(q, ql);
         if (hdr && prev_hdr) return prev_start;
         prev_hdr = hdr;
         prev_start = start;

@@ -44,15 +44,21 @@ void rb_seterr(rb_error *err, const char *fmt, ...)
     va_end(ap);
 }
 
-int rb_strcaseprefix(const char *s, const char *prefix)
-{
-    return strncasecmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* ASCII case folding, as strncasecmp in the C locale */
 static inline unsigned char fold_ascii(unsigned char c)
 {
     return (unsigned char)((unsigned)(c - 'A') < 26u ? c | 0x20 : c);
+}
+
+/* strncasecmp(s, prefix, strlen(prefix)) == 0 (C locale), without the two
+ * calls: most tests fail on the first byte */
+int rb_strcaseprefix(const char *s, const char *prefix)
+{
+    for (;; s++, prefix++) {
+        unsigned char p = (unsigned char)*prefix;
+        if (!p) return 1;
+        if (fold_ascii((unsigned char)*s) != fold_ascii(p)) return 0;
+    }
 }
 
 /* How often a byte turns up in mail text, roughly, per mille; a letter is
@@ -159,6 +165,35 @@ const char *rb_strcasestrn(const char *hay, size_t len, const char *needle)
                 m &= m - 1;
                 if (caseeq_n(hay + i + bit, needle, nl)) return hay + i + bit;
             }
+        }
+        if (i <= last && last + 1 >= 16) {
+            /* the last starts: one more 16-start window ending at last,
+             * the starts before i (already looked at) masked off */
+            size_t j = last + 1 - 16;   /* j < i: the loop above stopped */
+            __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + j + k1)), c20);
+            __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + j + k2)), c20);
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, n1), _mm_cmpeq_epi8(y, n2)));
+            m &= 0xffffu << (i - j);
+            while (m) {
+                unsigned bit = (unsigned)__builtin_ctz(m);
+                m &= m - 1;
+                if (caseeq_n(hay + j + bit, needle, nl)) return hay + j + bit;
+            }
+            return NULL;
+        }
+        if (i <= last && k1 + 16 <= len && k2 + 16 <= len) {
+            /* fewer than 16 starts (i == 0), but 16 bytes to load at each
+             * anchor: one window, the starts past last masked off */
+            __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + k1)), c20);
+            __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + k2)), c20);
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, n1), _mm_cmpeq_epi8(y, n2)));
+            m &= (1u << (last + 1)) - 1;
+            while (m) {
+                unsigned bit = (unsigned)__builtin_ctz(m);
+                m &= m - 1;
+                if (caseeq_n(hay + bit, needle, nl)) return hay + bit;
+            }
+            return NULL;
         }
         unsigned char f1 = fold_ascii((unsigned char)needle[k1]);
         for (; i <= last; i++)
@@ -544,7 +579,7 @@ int rb_looks_like_header_line(const char *line, size_t len)
 /* ---- fields ------------------------------------------------------------- */
 void rb_fields_free(rb_fields *f)
 {
-    for (size_t i = 0; i < f->n; i++) { free(f->v[i].name); free(f->v[i].value); }
+    for (size_t i = 0; i < f->n; i++) free(f->v[i].name);   /* the value is in the name's block */
     free(f->v);
     f->v = NULL;
     f->n = f->cap = 0;
@@ -560,8 +595,16 @@ int rb_fields_add(rb_fields *f, const char *name, size_t nlen, const char *value
         f->v = nv;
         f->cap = nc;
     }
-    char *n = strndup(name, nlen), *v = strndup(value, vlen);
-    if (!n || !v) { free(n); free(v); return -1; }
+    /* name and value in one block (as strndup would copy them: up to a NUL) */
+    nlen = strnlen(name, nlen);
+    vlen = strnlen(value, vlen);
+    char *n = malloc(nlen + vlen + 2);
+    if (!n) return -1;
+    char *v = n + nlen + 1;
+    memcpy(n, name, nlen);
+    n[nlen] = '\0';
+    memcpy(v, value, vlen);
+    v[vlen] = '\0';
     rb_squeeze(v);
     f->v[f->n].name = rb_trim(n);
     f->v[f->n].value = v;
@@ -589,12 +632,17 @@ size_t rb_parse_field_groups(const char *text, size_t len, rb_fields **groups)
     GString *val = g_string_new(NULL);
     const char *name = NULL;
     size_t namelen = 0;
+    /* its value: vp[0..vl) of its one line, or in val once folded */
+    const char *vp = NULL;
+    size_t vl = 0;
+    int folded = 0;
 
 #define FLUSH()                                                                 \
     do {                                                                        \
-        if (name && in_group) rb_fields_add(&g[ng - 1], name, namelen, val->str, val->len); \
+        if (name && in_group)                                                   \
+            rb_fields_add(&g[ng - 1], name, namelen, folded ? val->str : vp, folded ? val->len : vl); \
         name = NULL;                                                            \
-        g_string_truncate(val, 0);                                              \
+        folded = 0;                                                             \
     } while (0)
 
     while (rb_next_line(text, len, &pos, &line, &ll)) {
@@ -603,6 +651,11 @@ size_t rb_parse_field_groups(const char *text, size_t len, rb_fields **groups)
         for (size_t i = 0; i < ll; i++) if (!isspace((unsigned char)line[i])) { blank = 0; break; }
         if (blank) { FLUSH(); in_group = 0; continue; }
         if ((line[0] == ' ' || line[0] == '\t') && name) {
+            if (!folded) {
+                g_string_truncate(val, 0);
+                g_string_append_len(val, vp, (gssize)vl);
+                folded = 1;
+            }
             g_string_append_c(val, ' ');
             g_string_append_len(val, line, (gssize)ll);
             continue;
@@ -629,8 +682,8 @@ size_t rb_parse_field_groups(const char *text, size_t len, rb_fields **groups)
         }
         name = line;
         namelen = (size_t)(colon - line);
-        const char *v = colon + 1;
-        g_string_append_len(val, v, (gssize)(ll - (size_t)(v - line)));
+        vp = colon + 1;
+        vl = ll - (size_t)(vp - line);
     }
     FLUSH();
 #undef FLUSH

@@ -8,6 +8,7 @@
  * Microsoft mailbox), then domain rules; first match wins.
  */
 #include <fnmatch.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,16 +31,52 @@ typedef struct {
     char glob[192];
 } prule;
 
+/* The rules a lookup can match, by its kind (0 domain, 1 host) and the
+ * subject's last byte c (lowercased): idx[off[h * 256 + c] ..
+ * off[h * 256 + c + 1]) in table order -- the names and suffixes that end
+ * in c, and every other glob. */
 struct rb_providers {
     prule *v;
     size_t n, cap;
+    uint32_t *idx;
+    uint32_t off[2 * 256 + 1];
 };
 
 void rb_providers_free(rb_providers *p)
 {
     if (!p) return;
     free(p->v);
+    free(p->idx);
     free(p);
+}
+
+static int build_index(rb_providers *p)
+{
+    uint32_t *count = calloc(2 * 256, sizeof *count);
+    if (!count) return -1;
+    for (size_t i = 0; i < p->n; i++) {
+        const prule *r = &p->v[i];
+        unsigned base = r->is_host ? 256u : 0u;
+        if (r->kind == 2) for (unsigned c = 0; c < 256; c++) count[base + c]++;
+        else count[base + r->last]++;
+    }
+    uint32_t total = 0;
+    for (unsigned s = 0; s < 2 * 256; s++) {
+        p->off[s] = total;
+        total += count[s];
+        count[s] = p->off[s];   /* now: where the slot's next entry goes */
+    }
+    p->off[2 * 256] = total;
+    p->idx = malloc((total ? total : 1) * sizeof *p->idx);
+    if (!p->idx) { free(count); return -1; }
+    for (size_t i = 0; i < p->n; i++) {   /* in table order: first match wins */
+        const prule *r = &p->v[i];
+        unsigned base = r->is_host ? 256u : 0u;
+        if (r->kind == 2) for (unsigned c = 0; c < 256; c++) p->idx[count[base + c]++] = (uint32_t)i;
+        else p->idx[count[base + r->last]++] = (uint32_t)i;
+    }
+    free(count);
+    return 0;
 }
 
 rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err)
@@ -81,6 +118,7 @@ rb_status rb_providers_load(const char *path, rb_providers **out, rb_error *err)
         }
     }
     rb_conf_close(&cf);
+    if (st == RB_OK && build_index(p)) st = RB_ERR_NOMEM;
     if (st != RB_OK) { rb_providers_free(p); return st; }
     *out = p;
     return RB_OK;
@@ -91,12 +129,10 @@ static int match(const rb_providers *p, int host, const char *subject, char *out
 {
     size_t sl = strlen(subject);
     if (!sl) return 0;
-    unsigned char last = fold_ascii((unsigned char)subject[sl - 1]);
-    for (size_t i = 0; i < p->n; i++) {
-        const prule *r = &p->v[i];
-        if (r->is_host != host) continue;
-        /* a name or a suffix ends as the subject does (a cheap test first) */
-        if (r->kind != 2 && (r->last != last || (r->kind == 0 && r->glob_len != sl))) continue;
+    unsigned slot = (host ? 256u : 0u) + fold_ascii((unsigned char)subject[sl - 1]);
+    for (uint32_t j = p->off[slot]; j < p->off[slot + 1]; j++) {
+        const prule *r = &p->v[p->idx[j]];   /* a glob, or a name or suffix that ends as the subject does */
+        if (r->kind == 0 && r->glob_len != sl) continue;
         int hit = r->kind == 0   ? strcasecmp(r->glob, subject) == 0
                   : r->kind == 1 ? sl > r->suffix_len && strcasecmp(subject + sl - r->suffix_len, r->glob + 1) == 0
                                  : fnmatch(r->glob, subject, FNM_CASEFOLD) == 0;

@@ -31,6 +31,7 @@ enum { IN_DIAG = 0, IN_SUBJECT, IN_ANY };
 typedef struct {
     char **v;
     size_t n;
+    unsigned char *kind;   /* per item: 0 a plain word, 1 a glob (fnmatch), 2 "-" */
 } glist;
 
 typedef struct {
@@ -114,6 +115,8 @@ static void glist_free(glist *g)
 {
     for (size_t i = 0; i < g->n; i++) free(g->v[i]);
     free(g->v);
+    free(g->kind);
+    g->kind = NULL;
     g->v = NULL;
     g->n = 0;
 }
@@ -130,6 +133,9 @@ static int glist_split(glist *g, const char *list)
         g->n++;
     }
     free(copy);
+    if (g->n && !(g->kind = malloc(g->n))) return -1;
+    for (size_t i = 0; i < g->n; i++)
+        g->kind[i] = (unsigned char)(g->v[i][0] == '-' && !g->v[i][1] ? 2 : strpbrk(g->v[i], "*?[") ? 1 : 0);
     return 0;
 }
 
@@ -790,9 +796,11 @@ static int list_match(const char *list, const glist *g, const char *value)
     int empty = !value || !*value;
     for (size_t i = 0; i < g->n; i++) {
         const char *t = g->v[i];
-        if (t[0] == '-' && !t[1]) { if (empty) return 1; continue; }
+        if (g->kind[i] == 2) { if (empty) return 1; continue; }
         if (empty) continue;
-        if (!strpbrk(t, "*?[")) { if (strcasecmp(t, value) == 0) return 1; }
+        if (g->kind[i] == 0) {   /* the first byte (either case) before strcasecmp */
+            if (((unsigned char)t[0] | 0x20) == ((unsigned char)value[0] | 0x20) && strcasecmp(t, value) == 0) return 1;
+        }
         else if (fnmatch(t, value, FNM_CASEFOLD) == 0) return 1;
     }
     return 0;
@@ -836,6 +844,35 @@ static char *ascii_lower_copy(const char *s, size_t *len)
     return o;
 }
 
+/* s (NULL: "") ASCII-lowercased into buf when it fits, else into a malloc'ed
+ * copy (*own, to free); *high: s has a byte >= 0x80.  NULL: out of memory. */
+static char *lower_into(const char *s, size_t *len, char *buf, size_t cap, char **own, int *high)
+{
+    *len = s ? strlen(s) : 0;
+    *own = NULL;
+    char *o = buf;
+    if (*len >= cap && !(o = *own = malloc(*len + 1))) return NULL;
+    unsigned char any = 0;
+    size_t i = 0;
+    const uint64_t h = 0x8080808080808080ull;
+    for (; i + 8 <= *len; i += 8) {   /* eight ASCII bytes at a time: 'A'..'Z' get 0x20 */
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (x & h) break;
+        uint64_t ge_a = x + 0x3f3f3f3f3f3f3f3full, gt_z = x + 0x2525252525252525ull;   /* no carries: bytes < 0x80 */
+        x |= ((ge_a & ~gt_z) & h) >> 2;
+        memcpy(o + i, &x, 8);
+    }
+    for (; i < *len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        any |= c;
+        o[i] = (char)((unsigned)(c - 'A') < 26u ? c | 0x20 : c);
+    }
+    o[*len] = '\0';
+    *high = any >= 0x80;
+    return o;
+}
+
 static const char *valid_utf8(const char *s, char **owned)
 {
     *owned = NULL;
@@ -851,11 +888,26 @@ static size_t walk(const rb_rules *rs, const rb_record *rec, const char *subject
     if (!rs || !max) return 0;
     pcre2_match_data *md = NULL;
     size_t nhit = 0;
-    char *own_d, *own_s;
-    const char *diag = valid_utf8(rec->diagnostic, &own_d);
-    subject = valid_utf8(subject, &own_s);
+    char *own_d = NULL, *own_s = NULL, *own_dl = NULL, *own_sl = NULL;
+    const char *diag = rec->diagnostic;
     size_t dlen, slen;
-    char *dlow = ascii_lower_copy(diag, &dlen), *slow = ascii_lower_copy(subject, &slen);
+    int dhigh, shigh;
+    /* lowercased on the stack; a text with non-ASCII bytes is checked for
+     * UTF-8 (and lowercased again if it had to be made valid) */
+    char dbuf[1024], sbuf[512];
+    char *dlow = lower_into(diag, &dlen, dbuf, sizeof dbuf, &own_dl, &dhigh);
+    char *slow = lower_into(subject, &slen, sbuf, sizeof sbuf, &own_sl, &shigh);
+    if (dlow && dhigh && (diag = valid_utf8(diag, &own_d)) != rec->diagnostic) {
+        free(own_dl);
+        dlow = lower_into(diag, &dlen, dbuf, sizeof dbuf, &own_dl, &dhigh);
+    }
+    if (slow && shigh) {
+        const char *orig = subject;
+        if ((subject = valid_utf8(subject, &own_s)) != orig) {
+            free(own_sl);
+            slow = lower_into(subject, &slen, sbuf, sizeof sbuf, &own_sl, &shigh);
+        }
+    }
     uint8_t stackc[2 * 1024];
     uint8_t *dcand = rs->n <= 1024 ? stackc : calloc(2 * rs->n, 1);
     if (!dcand) goto out;
@@ -901,8 +953,8 @@ out:
     if (md) pcre2_match_data_free(md);
     g_free(own_d);
     g_free(own_s);
-    free(dlow);
-    free(slow);
+    free(own_dl);
+    free(own_sl);
     return nhit;
 }
 

@@ -97,11 +97,18 @@ int rb_guard_auth_submission(const char *msg, size_t len, char *out, size_t outl
         if (ll == 0 || (ll == 1 && msg[i - 2] == '\r')) break;
     }
     while (i < len) {
-        const char *line = msg + i;
+        /* the next line that starts with "received:" (every line from i on
+         * starts after a '\n'): found by one search, not line by line */
+        const char *line = rb_strcasestrn(msg + i, len - i, "received:");
+        if (!line) break;
+        if (line[-1] != '\n') {   /* inside a line (i >= 1: past the header): go on after it */
+            i = (size_t)(line - msg) + 9;
+            continue;
+        }
+        i = (size_t)(line - msg);
         const char *eol = memchr(line, '\n', len - i);
         size_t ll = eol ? (size_t)(eol - line) : len - i;
         i += ll + 1;
-        if (ll < 9 || (line[0] | 0x20) != 'r' || strncasecmp(line, "received:", 9) != 0) continue;
         /* the whole field: continuation lines start with white space */
         char f[2048];
         size_t fl = 0;

@@ -99,11 +99,21 @@ static size_t parse_headers(const char *b, size_t len, rb_hdr *out, size_t max, 
     return len;
 }
 
+/* A field name's bit in rb_msg.hdr_bits: from its length and its first
+ * byte (either case); a name whose bit is not set is not in the header. */
+static uint64_t hdr_bit(size_t nlen, unsigned char c0)
+{
+    return 1ull << ((nlen * 7u + (c0 | 0x20u)) & 63u);
+}
+
+/* The length and the first letter (either case) before strncasecmp. */
 static const rb_hdr *find_hdr(const rb_hdr *h, size_t n, const char *name)
 {
     size_t nl = strlen(name);
+    unsigned char f0 = (unsigned char)(name[0] | 0x20);
     for (size_t i = 0; i < n; i++)
-        if (h[i].nlen == nl && strncasecmp(h[i].name, name, nl) == 0) return &h[i];
+        if (h[i].nlen == nl && (unsigned char)(h[i].name[0] | 0x20) == f0 && strncasecmp(h[i].name, name, nl) == 0)
+            return &h[i];
     return NULL;
 }
 
@@ -167,6 +177,7 @@ static const char *hdr_value(rb_msg *m, rb_hdr *h)
 
 const char *rb_msg_header(rb_msg *m, const char *name)
 {
+    if (!(m->hdr_bits & hdr_bit(strlen(name), (unsigned char)name[0]))) return NULL;
     rb_hdr *h = (rb_hdr *)find_hdr(m->hdrs, m->nhdrs, name);
     return h ? hdr_value(m, h) : NULL;
 }
@@ -174,9 +185,12 @@ const char *rb_msg_header(rb_msg *m, const char *name)
 int rb_msg_header_contains(rb_msg *m, const char *name, const char *needle)
 {
     size_t nl = strlen(name);
+    unsigned char f0 = (unsigned char)(name[0] | 0x20);
+    if (!(m->hdr_bits & hdr_bit(nl, f0))) return 0;
     for (size_t i = 0; i < m->nhdrs; i++) {
         const rb_hdr *h = &m->hdrs[i];
-        if (h->nlen == nl && strncasecmp(h->name, name, nl) == 0 && rb_strcasestrn(h->val, h->vlen, needle))
+        if (h->nlen == nl && (unsigned char)(h->name[0] | 0x20) == f0 && strncasecmp(h->name, name, nl) == 0 &&
+            rb_strcasestrn(h->val, h->vlen, needle))
             return 1;
     }
     return 0;
@@ -384,6 +398,38 @@ static int parse_cte(const rb_hdr *h)
     return CTE_IDENTITY;
 }
 
+static int hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* "=" and two hex digits (either case) is the byte they spell; "=" before
+ * LF or CR LF is a soft line break, dropped; any other "=" is kept with
+ * the two bytes after it (which are not looked at again); an "=" among the
+ * last two bytes is dropped with what follows it.  Trailing spaces are
+ * kept.  The runs between "=" are copied whole. */
+size_t rb_qp_decode(const char *in, size_t n, char *out)
+{
+    const char *p = in, *end = in + n;
+    char *w = out;
+    while (p < end) {
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        size_t run = eq ? (size_t)(eq - p) : (size_t)(end - p);
+        memcpy(w, p, run);
+        w += run;
+        if (!eq || end - eq < 3) break;   /* "=", "=\n" or "=x" at the end: nothing more */
+        unsigned char a = (unsigned char)eq[1], b = (unsigned char)eq[2];
+        if (a == '\n') { p = eq + 2; continue; }   /* soft break: the next byte is read again */
+        p = eq + 3;
+        int ha = hex_digit(a), hb = hex_digit(b);
+        if (ha >= 0 && hb >= 0) *w++ = (char)(ha << 4 | hb);
+        else if (a != '\r' || b != '\n') { w[0] = '='; w[1] = (char)a; w[2] = (char)b; w += 3; }
+    }
+    return (size_t)(w - out);
+}
+
 /* Undo the transfer encoding; returns a g_malloc'ed buffer (NUL-terminated). */
 static char *decode_cte(const char *b, size_t n, int cte, size_t *outlen)
 {
@@ -396,7 +442,7 @@ static char *decode_cte(const char *b, size_t n, int cte, size_t *outlen)
         w = g_mime_encoding_base64_decode_step((const unsigned char *)b, n, out, &state, &save);
         break;
     case CTE_QP:
-        w = g_mime_encoding_quoted_decode_step((const unsigned char *)b, n, out, &state, &save);
+        w = rb_qp_decode(b, n, (char *)out);
         break;
     case CTE_UU:
         state = GMIME_UUDECODE_STATE_INIT;
@@ -806,6 +852,7 @@ rb_status rb_msg_open(rb_msg *m, const rb_ctx *ctx, const char *data, size_t len
         rb_seterr(err, "not a mail message (no header field at byte 0)");
         return RB_ERR_PARSE;
     }
+    for (size_t i = 0; i < m->nhdrs; i++) m->hdr_bits |= hdr_bit(m->hdrs[i].nlen, (unsigned char)m->hdrs[i].name[0]);
 
     m->from = hdr(m, "From");
     char addr[RB_ADDR_MAX] = "";

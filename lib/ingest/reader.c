@@ -2,9 +2,11 @@
  *
  * A path is a file (one message, or an mbox when it starts with "From "),
  * a directory (every file below it, recursively, in name order; a Maildir's
- * tmp/ is skipped), or "-" for standard input.  Every file goes through
- * zlib's gzread, which passes plain files through unchanged and inflates
- * gzip ones, so .gz needs no special case.
+ * tmp/ is skipped), or "-" for standard input.  A gzip file (one that
+ * starts with gzip's two magic bytes) and standard input go through zlib's
+ * gzread, which passes plain data through unchanged and inflates gzip, so
+ * .gz needs no special case; any other file is read with read() straight
+ * into the reader's buffer (gzread would copy it once more).
  *
  * An mbox is split as it is read, with a buffer that holds about one
  * message: memory does not grow with the size of the mbox.
@@ -36,6 +38,8 @@ struct rb_reader {
     size_t nfiles, cap, idx;
 
     gzFile gz;
+    int fd;             /* a plain file read with read(), or -1 (gz or none) */
+    uint64_t fd_off;    /* bytes read from fd */
     int mode;
     int eof;
     char path[RB_SOURCE_MAX - 24];
@@ -118,6 +122,7 @@ rb_status rb_reader_open(const char *const *paths, size_t npaths, rb_reader **ou
 {
     rb_reader *rd = calloc(1, sizeof *rd);
     if (!rd) return RB_ERR_NOMEM;
+    rd->fd = -1;
     for (size_t i = 0; i < npaths; i++) {
         const char *p = paths[i];
         struct stat st;
@@ -146,8 +151,11 @@ rb_status rb_reader_open(const char *const *paths, size_t npaths, rb_reader **ou
 static void close_current(rb_reader *rd)
 {
     if (rd->gz) { gzclose(rd->gz); rd->done_bytes += rd->cur_size; }
+    if (rd->fd >= 0) { close(rd->fd); rd->done_bytes += rd->cur_size; }
     rd->cur_size = 0;
     rd->gz = NULL;
+    rd->fd = -1;
+    rd->fd_off = 0;
     rd->mode = MODE_NONE;
     rd->len = rd->start = 0;
     rd->buf_off = 0;
@@ -175,8 +183,17 @@ static long fill(rb_reader *rd, rb_error *err)
         rd->buf = nb;
         rd->cap_buf = nc;
     }
-    int got = gzread(rd->gz, rd->buf + rd->len, CHUNK);
-    if (got < 0) {
+    long got;
+    if (rd->fd >= 0) {
+        do got = read(rd->fd, rd->buf + rd->len, CHUNK);
+        while (got < 0 && errno == EINTR);
+        if (got < 0) {
+            rb_seterr(err, "%s: read error at byte %llu: %s", rd->path, (unsigned long long)(rd->buf_off + rd->len),
+                      strerror(errno));
+            return -1;
+        }
+        rd->fd_off += (uint64_t)got;
+    } else if ((got = gzread(rd->gz, rd->buf + rd->len, CHUNK)) < 0) {
         int zerr;
         const char *m = gzerror(rd->gz, &zerr);
         rb_seterr(err, "%s: read error at byte %llu: %s", rd->path,
@@ -198,10 +215,16 @@ static rb_status open_next(rb_reader *rd, rb_error *err)
     int fd = strcmp(p, "-") == 0 ? dup(0) : open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0) { rb_seterr(err, "%s: %s", p, strerror(errno)); return RB_ERR_IO; }
     struct stat sb;
-    rd->cur_size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
-    rd->gz = gzdopen(fd, "rb");
-    if (!rd->gz) { close(fd); rb_seterr(err, "%s: cannot read", p); return RB_ERR_IO; }
-    gzbuffer(rd->gz, CHUNK);
+    int reg = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    rd->cur_size = reg ? (uint64_t)sb.st_size : 0;
+    unsigned char magic[2];
+    if (reg && strcmp(p, "-") != 0 && !(pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b)) {
+        rd->fd = fd;   /* not gzip: read() it (what gzread would pass through) */
+    } else {
+        rd->gz = gzdopen(fd, "rb");
+        if (!rd->gz) { close(fd); rb_seterr(err, "%s: cannot read", p); return RB_ERR_IO; }
+        gzbuffer(rd->gz, CHUNK);
+    }
     rd->mode = MODE_SINGLE;
     /* peek: an mbox starts with a From_ line */
     while (rd->len < 5 && !rd->eof)
@@ -394,6 +417,8 @@ void rb_reader_progress(const rb_reader *rd, uint64_t *done, uint64_t *total)
         z_off_t o = gzoffset(rd->gz);
         if (o > 0) cur = (uint64_t)o;
         if (cur > rd->cur_size) cur = rd->cur_size;
+    } else if (rd->fd >= 0) {
+        cur = rd->fd_off < rd->cur_size ? rd->fd_off : rd->cur_size;
     }
     *done = rd->done_bytes + cur;
     *total = rd->total_bytes;
