@@ -195,9 +195,29 @@ char *rb_json_put_member(char *o, const char *key, size_t klen, const char *val,
 /* ---- CSV (RFC 4180) -------------------------------------------------------- */
 static const unsigned char csv_special[256] = {[0] = 1, [','] = 1, ['"'] = 1, ['\r'] = 1, ['\n'] = 1};
 
-/* Append the fields as one CSV row and CRLF (rb_csv_field each), with one
- * reservation for the row: room for the worst case (every byte a quote,
- * doubled, and each field quoted) of the fields' lengths. */
+/* The n bytes at s as one CSV field at o, which has room for n * 2 + 2
+ * bytes: as they are, or, when they hold a comma, a quote, CR or LF, in
+ * double quotes with each quote doubled.  Returns the end. */
+static char *csv_put(char *o, const char *s, size_t n)
+{
+    size_t k = 0;
+    while (k < n && !csv_special[(unsigned char)s[k]]) k++;
+    if (k == n) {
+        memcpy(o, s, n);
+        return o + n;
+    }
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') *o++ = '"';
+        *o++ = s[i];
+    }
+    *o++ = '"';
+    return o;
+}
+
+/* Append the fields as one CSV row and CRLF (each as rb_csv_field does),
+ * with one reservation for the row: room for the worst case (every byte
+ * a quote, doubled, and each field quoted) of the fields' lengths. */
 int rb_csv_row(rb_buf *b, const char *const *vals, size_t n)
 {
     size_t total = 0;
@@ -205,27 +225,8 @@ int rb_csv_row(rb_buf *b, const char *const *vals, size_t n)
     if (rb_buf_reserve(b, total * 2 + n * 3 + 2)) return -1;
     char *o = b->buf + b->len;
     for (size_t i = 0; i < n; i++) {
-        const char *s = vals[i];
         if (i) *o++ = ',';
-        size_t k = 0;
-        int quote = 0;
-        for (;; k++) {
-            unsigned char c = (unsigned char)s[k];
-            if (!csv_special[c]) continue;
-            if (!c) break;
-            quote = 1;
-        }
-        if (!quote) {
-            memcpy(o, s, k);
-            o += k;
-            continue;
-        }
-        *o++ = '"';
-        for (size_t j = 0; j < k; j++) {
-            if (s[j] == '"') *o++ = '"';
-            *o++ = s[j];
-        }
-        *o++ = '"';
+        o = csv_put(o, vals[i], strlen(vals[i]));
     }
     *o++ = '\r';
     *o++ = '\n';
@@ -234,28 +235,13 @@ int rb_csv_row(rb_buf *b, const char *const *vals, size_t n)
     return 0;
 }
 
-
 /* Append s as one CSV field: as it is, or, when it holds a comma, a quote,
  * CR or LF, in double quotes with each quote doubled. */
 int rb_csv_field(rb_buf *b, const char *s)
 {
-    size_t n = 0;
-    int quote = 0;
-    for (;; n++) {
-        unsigned char c = (unsigned char)s[n];
-        if (!csv_special[c]) continue;
-        if (!c) break;
-        quote = 1;
-    }
-    if (!quote) return rb_buf_append(b, s, n);
+    size_t n = strlen(s);
     if (rb_buf_reserve(b, n * 2 + 2)) return -1;
-    char *o = b->buf + b->len;
-    *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') *o++ = '"';
-        *o++ = s[i];
-    }
-    *o++ = '"';
+    char *o = csv_put(b->buf + b->len, s, n);
     *o = '\0';
     b->len = (size_t)(o - b->buf);
     return 0;
